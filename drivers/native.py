@@ -1,0 +1,83 @@
+"""Driver for the hub's native MQTT schema (`telecare/v1/...`)."""
+
+import json
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from drivers.decoding import Announcement, Decoded, Rejected, StatusReport
+from hub.wire import (
+    MAX_PAYLOAD_BYTES,
+    PAIRING_TOPIC,
+    AnnouncePayload,
+    EventPayload,
+    InboundMessage,
+    StatusPayload,
+    parse_device_topic,
+)
+from rules.events import EVENT_TYPES, DeviceEvent
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def decode(message: InboundMessage, *, received_at: datetime) -> Decoded:
+    """Turn one native message into a canonical event, status or announcement.
+
+    Args:
+        message: The raw message.
+        received_at: The hub's receive time, stamped on events.
+
+    Returns:
+        The decoded item, or `Rejected` naming the first problem.
+    """
+    if len(message.payload) > MAX_PAYLOAD_BYTES:
+        return Rejected("oversized", f"{len(message.payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    if message.topic == PAIRING_TOPIC:
+        announce = _parse(AnnouncePayload, message.payload)
+        return announce if isinstance(announce, Rejected) else Announcement(announce)
+    parsed_topic = parse_device_topic(message.topic)
+    if parsed_topic is None:
+        return Rejected("unknown_topic", "not telecare/v1/<device_id>/(event|status)")
+    device_id, kind = parsed_topic
+    if kind == "status":
+        status = _parse(StatusPayload, message.payload)
+        if isinstance(status, Rejected):
+            return status
+        return StatusReport(device_id, status.online, status.battery)
+    return _decode_event(device_id, message.payload, received_at)
+
+
+def _decode_event(device_id: str, payload: bytes, received_at: datetime) -> Decoded:
+    body = _parse(EventPayload, payload)
+    if isinstance(body, Rejected):
+        return body
+    if body.type not in EVENT_TYPES:
+        return Rejected("unknown_event_type", f"type {body.type[:64]!r} is not an event type")
+    return DeviceEvent.model_validate(
+        {
+            "device_id": device_id,
+            "type": body.type,
+            "received_at": received_at,
+            "source": "native",
+            "ts": body.ts,
+            "seq": body.seq,
+            "battery": body.battery,
+            "value": body.value,
+        }
+    )
+
+
+def _parse(model: type[M], payload: bytes) -> M | Rejected:
+    try:
+        data: Any = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as err:
+        return Rejected("malformed_json", str(err)[:120])
+    if not isinstance(data, dict):
+        return Rejected("invalid_payload", f"expected a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        return Rejected("invalid_payload", f"{where}: {first['msg']}")

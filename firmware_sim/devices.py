@@ -1,0 +1,76 @@
+"""Simulated native devices: each one its own MQTT client, speaking the public wire schema."""
+
+import itertools
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+
+import aiomqtt
+
+from hub.wire import EventPayload, StatusPayload, event_topic, status_topic
+from rules.events import EventType
+
+QOS_AT_LEAST_ONCE = 1
+
+
+class NativeDevice:
+    """A device on the native schema: retained status with a last will, numbered events.
+
+    Args:
+        device_id: The id it was paired under.
+        host: Broker address.
+        port: Broker port.
+        battery: Battery level it reports, in percent.
+    """
+
+    def __init__(self, device_id: str, host: str, port: int, *, battery: int = 90) -> None:
+        self.device_id = device_id
+        self.battery = battery
+        self._seq = itertools.count(1)
+        offline = StatusPayload(online=False).model_dump_json(exclude_none=True)
+        self._client = aiomqtt.Client(
+            host,
+            port,
+            identifier=f"sim-{device_id}",
+            will=aiomqtt.Will(status_topic(device_id), offline, qos=QOS_AT_LEAST_ONCE, retain=True),
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._client.__aenter__()
+        online = StatusPayload(online=True, battery=self.battery)
+        await self._client.publish(
+            status_topic(self.device_id),
+            online.model_dump_json(exclude_none=True),
+            qos=QOS_AT_LEAST_ONCE,
+            retain=True,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._client.__aexit__(exc_type, exc, tb)
+
+    async def send(self, event_type: EventType, *, value: float | None = None) -> int:
+        """Publish one event with QoS 1; returns its sequence number."""
+        seq = next(self._seq)
+        payload = EventPayload(
+            type=event_type,
+            seq=seq,
+            ts=datetime.now(UTC),
+            battery=self.battery,
+            value=value,
+        )
+        await self._client.publish(
+            event_topic(self.device_id),
+            payload.model_dump_json(exclude_none=True),
+            qos=QOS_AT_LEAST_ONCE,
+        )
+        return seq
+
+    async def send_raw(self, topic: str, payload: bytes) -> None:
+        """Publish arbitrary bytes (for misbehaving-device scenarios)."""
+        await self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE)

@@ -1,0 +1,174 @@
+"""The `telecare` command."""
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from hub.config import ConfigError, HubConfig, load_config
+from hub.console import setup_logging
+from hub.store import Store, StoreError
+
+T = TypeVar("T")
+DEFAULT_CONFIG = Path("/etc/telecare/hub.toml")
+EXIT_USAGE = 2
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_CONFIG,
+    envvar="TELECARE_CONFIG",
+    show_default=True,
+    help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
+)
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read this database instead of the one named in the configuration.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+def main(verbose: bool) -> None:
+    """Telecare hub: sensors in, the right person told, nothing else interrupts them."""
+    setup_logging(verbose=verbose)
+
+
+@main.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Run the hub service until SIGTERM or Ctrl-C."""
+    from hub.app import serve  # noqa: PLC0415  # keep `telecare --help` fast
+
+    config = _load_or_exit(config_path)
+    try:
+        rejects = _run_with_signals(lambda stop: serve(config, stop))
+    except StoreError as err:
+        _fail(str(err), code=1)
+    if rejects.counts:
+        click.echo(f"dropped inputs by cause: {dict(rejects.counts)}", err=True)
+
+
+@main.command()
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    help="End after this many seconds (default: when the scenario has played out).",
+)
+def demo(duration: float | None) -> None:
+    """Play a short household scenario against a local broker and hub, then summarise.
+
+    Nothing to install or configure: it starts Mosquitto if installed (or an embedded broker)
+    on a free port, a hub with a temporary store, and simulated devices. Ctrl-C ends it.
+    """
+    from hub.demo import run_demo  # noqa: PLC0415  # keep `telecare --help` fast
+
+    click.echo("Telecare hub demo: Mum at home, Alice (her daughter) at work.\n")
+    summary = _run_with_signals(lambda stop: run_demo(stop, duration_s=duration))
+    click.echo("\n" + "\n".join(summary.lines()))
+
+
+@main.group()
+def config() -> None:
+    """Work with the configuration file."""
+
+
+@config.command("check")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def config_check(file: Path) -> None:
+    """Validate FILE; print every problem with the key that caused it (exit 2 if any)."""
+    loaded = _load_or_exit(file)
+    click.echo(
+        f"{file}: OK ({len(loaded.contacts)} contact(s), {len(loaded.devices)} device(s),"
+        f" store {loaded.store.path})"
+    )
+
+
+@main.command()
+@config_option
+@db_option
+@json_option
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N events.")
+def events(config_path: Path, db_path: Path | None, as_json: bool, limit: int | None) -> None:
+    """List stored device events, oldest first."""
+    path = db_path or _load_or_exit(config_path).store.path
+    rows = _read_store(path, lambda store: store.events(limit=limit))
+    for row in rows:
+        record: dict[str, Any] = {"id": row.id, **row.event.model_dump(mode="json")}
+        if as_json:
+            click.echo(json.dumps(record))
+        else:
+            extra = "".join(
+                f" {k}={record[k]}" for k in ("seq", "battery", "value") if record[k] is not None
+            )
+            click.echo(
+                f"{row.event.received_at:%Y-%m-%d %H:%M:%S}  "
+                f"{row.event.device_id:<16} {row.event.type:<20}{extra}"
+            )
+
+
+@main.command()
+@config_option
+@db_option
+@json_option
+@click.option("--open", "open_only", is_flag=True, help="Only incidents still open.")
+def incidents(config_path: Path, db_path: Path | None, as_json: bool, open_only: bool) -> None:
+    """List incidents, oldest first."""
+    path = db_path or _load_or_exit(config_path).store.path
+    rows = _read_store(path, lambda store: store.incidents(open_only=open_only))
+    for incident in rows:
+        if as_json:
+            click.echo(incident.model_dump_json())
+        else:
+            click.echo(
+                f"{incident.opened_at:%Y-%m-%d %H:%M:%S}  {incident.id:<34} "
+                f"{incident.severity:<9} {incident.state:<12} {incident.text}"
+            )
+
+
+def _read_store(path: Path, query: Callable[[Store], Awaitable[list[T]]]) -> list[T]:
+    async def read() -> list[T]:
+        async with Store.open(path, readonly=True) as store:
+            return await query(store)
+
+    if not path.is_file():
+        _fail(f"no hub database at {path} (has the hub run yet?)", code=1)
+    try:
+        return asyncio.run(read())
+    except StoreError as err:
+        _fail(str(err), code=1)
+
+
+def _load_or_exit(path: Path) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await main(stop)
+
+    return asyncio.run(runner())
+
+
+def _fail(message: str, *, code: int) -> NoReturn:
+    click.echo(f"telecare: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,34 @@
+"""Rows the store hands back, as models (no database types leave `hub/store.py`)."""
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from rules.events import DeviceEvent
+
+
+class StoredEvent(BaseModel):
+    """An accepted event with its place in the log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    event: DeviceEvent
+    topic: str | None = None
+
+
+class DeviceRecord(BaseModel):
+    """A registered device and what the hub last heard of it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    role: str
+    room: str | None
+    source: str
+    friendly_name: str | None
+    model: str | None
+    origin: str
+    online: bool | None
+    battery: int | None
+    last_seen: AwareDatetime | None
+    created_at: AwareDatetime

@@ -1,0 +1,366 @@
+"""The hub's SQLite store: the only module that touches SQLite.
+
+WAL mode with `synchronous=FULL`: a batch is on disk when `commit` returns, so the hub can
+acknowledge its messages to the broker. Writes go through one connection, one transaction at a
+time, under a lock; reads for the CLI open their own read-only connection.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from hub.records import DeviceRecord, StoredEvent
+from notifier.model import Delivery, OutboxEntry
+from rules.events import DeviceEvent
+from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
+
+log = logging.getLogger("telecare.store")
+DEDUP_WINDOW_ROWS = 1000
+
+
+class StoreError(Exception):
+    """The store cannot be used as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedEvent:
+    """An event with where it came from, for the log and for duplicate detection."""
+
+    event: DeviceEvent
+    topic: str | None = None
+    mqtt_mid: int | None = None
+    digest: bytes | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one ingest round commits together."""
+
+    events: list[AcceptedEvent] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    """A device to register (from the configuration file or pairing)."""
+
+    id: str
+    name: str
+    role: str
+    room: str | None
+    source: str
+    friendly_name: str | None
+    model: str | None
+    origin: str
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("hub") / "migrations"
+    found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()]
+    return sorted(item for item in found if item[1])
+
+
+class Store:
+    """Async access to the hub database; use `Store.open`."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, *, readonly: bool = False) -> AsyncIterator[Self]:
+        """Open (and for writers, create and migrate) the database at `path`.
+
+        Raises:
+            StoreError: the file is corrupt, unreadable, or newer than this hub.
+        """
+        try:
+            if readonly:
+                db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, aiosqlite.Error) as err:
+            raise StoreError(f"cannot open {path}: {err}") from err
+        try:
+            store = cls(db)
+            await store._prepare(path, readonly=readonly)
+            yield store
+        finally:
+            await db.close()
+
+    async def _prepare(self, path: Path, *, readonly: bool) -> None:
+        try:
+            await self._db.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                await self._db.execute("PRAGMA journal_mode = WAL")
+                await self._db.execute("PRAGMA synchronous = FULL")
+                await self._check_integrity(path)
+            await self._migrate(path, readonly=readonly)
+        except aiosqlite.Error as err:
+            raise StoreError(f"{path} is not a usable hub database: {err}") from err
+
+    async def _check_integrity(self, path: Path) -> None:
+        rows = await self._db.execute_fetchall("PRAGMA integrity_check")
+        verdict = [str(row[0]) for row in rows]
+        if verdict != ["ok"]:
+            raise StoreError(f"{path} failed its integrity check: {'; '.join(verdict[:3])}")
+
+    async def _migrate(self, path: Path, *, readonly: bool) -> None:
+        rows = list(await self._db.execute_fetchall("PRAGMA user_version"))
+        current = int(rows[0][0])
+        migrations = _migrations()
+        latest = migrations[-1][0]
+        if current > latest:
+            msg = f"{path} has schema version {current}, newer than this hub ({latest}): upgrade"
+            raise StoreError(msg)
+        if readonly:
+            if current < latest:
+                raise StoreError(f"{path} has not been set up by the hub yet (version {current})")
+            return
+        for version, sql in migrations:
+            if version <= current:
+                continue
+            try:
+                await self._db.executescript(
+                    f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+                )
+            except aiosqlite.Error:
+                await self._db.rollback()
+                raise
+            log.info("store %s migrated to schema version %d", path, version)
+
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (on shutdown)."""
+        async with self._lock:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def register_devices(self, devices: Iterable[NewDevice], *, at: datetime) -> None:
+        """Insert devices, or update their descriptive fields if already registered."""
+        rows = [
+            (d.id, d.name, d.role, d.room, d.source, d.friendly_name, d.model, d.origin, _t(at))
+            for d in devices
+        ]
+        async with self._transaction():
+            await self._db.executemany(
+                "INSERT INTO devices (id, name, role, room, source, friendly_name, model, origin,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " name = excluded.name, role = excluded.role, room = excluded.room,"
+                " source = excluded.source, friendly_name = excluded.friendly_name,"
+                " model = excluded.model",
+                rows,
+            )
+
+    async def commit(self, batch: Batch, *, at: datetime) -> list[OutboxEntry]:
+        """Write a batch in one transaction.
+
+        Returns:
+            The notifications newly added to the outbox (a repeated key is not added twice).
+        """
+        async with self._transaction():
+            await self._insert_events(batch.events)
+            return await self._apply_actions(batch.actions, at)
+
+    async def _insert_events(self, accepted: Sequence[AcceptedEvent]) -> None:
+        await self._db.executemany(
+            "INSERT INTO events (device_id, type, source, received_at, ts, seq, battery, value,"
+            " topic, mqtt_mid, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    a.event.device_id,
+                    a.event.type,
+                    a.event.source,
+                    _t(a.event.received_at),
+                    _t(a.event.ts),
+                    a.event.seq,
+                    a.event.battery,
+                    a.event.value,
+                    a.topic,
+                    a.mqtt_mid,
+                    a.digest,
+                )
+                for a in accepted
+            ],
+        )
+        await self._db.executemany(
+            "UPDATE devices SET last_seen = ?, battery = coalesce(?, battery),"
+            " online = CASE ? WHEN 'device.offline' THEN 0 ELSE 1 END WHERE id = ?",
+            [
+                (_t(a.event.received_at), a.event.battery, a.event.type, a.event.device_id)
+                for a in accepted
+            ],
+        )
+
+    async def _apply_actions(self, actions: Sequence[Action], at: datetime) -> list[OutboxEntry]:
+        added: list[OutboxEntry] = []
+        for action in actions:
+            if isinstance(action, IncidentChanged):
+                await self._record_change(action)
+            else:
+                entry = await self._add_notification(action, at)
+                if entry is not None:
+                    added.append(entry)
+        return added
+
+    async def _record_change(self, change: IncidentChanged) -> None:
+        i = change.incident
+        await self._db.execute(
+            "INSERT INTO incidents (id, cause, severity, state, device_id, opened_at, fired_at,"
+            " due_at, steps_sent, closed_at, text, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " state = excluded.state, fired_at = excluded.fired_at, due_at = excluded.due_at,"
+            " steps_sent = excluded.steps_sent, closed_at = excluded.closed_at,"
+            " updated_at = excluded.updated_at",
+            (
+                i.id,
+                i.cause,
+                i.severity,
+                i.state,
+                i.device_id,
+                _t(i.opened_at),
+                _t(i.fired_at),
+                _t(i.due_at),
+                i.steps_sent,
+                _t(i.closed_at),
+                i.text,
+                _t(change.at),
+            ),
+        )
+        await self._db.execute(
+            "INSERT INTO incident_log (incident_id, at, previous, state, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (i.id, _t(change.at), change.previous, i.state, change.reason),
+        )
+
+    async def _add_notification(self, note: Notify, at: datetime) -> OutboxEntry | None:
+        cursor = await self._db.execute(
+            "INSERT INTO notifications (key, incident_id, severity, contact, channel, text, state,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
+            " ON CONFLICT (key) DO NOTHING",
+            (
+                note.key,
+                note.incident_id,
+                note.severity,
+                note.contact,
+                note.channel,
+                note.text,
+                _t(at),
+                _t(at),
+            ),
+        )
+        if cursor.rowcount != 1 or cursor.lastrowid is None:
+            return None
+        return OutboxEntry(
+            id=cursor.lastrowid,
+            key=note.key,
+            incident_id=note.incident_id,
+            severity=note.severity,
+            contact=note.contact,
+            channel=note.channel,
+            text=note.text,
+            state="pending",
+            created_at=at,
+            updated_at=at,
+        )
+
+    async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
+        """Record a channel's outcome for an outbox entry."""
+        async with self._transaction():
+            await self._db.execute(
+                "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
+                " attempts = attempts + 1 WHERE id = ?",
+                (delivery.state, delivery.detail, _t(at), entry_id),
+            )
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def seen(self, mqtt_mid: int, digest: bytes) -> bool:
+        """Whether a redelivered message (same packet id and content) is already stored."""
+        rows = await self._db.execute_fetchall(
+            "SELECT 1 FROM events WHERE digest = ? AND mqtt_mid = ?"
+            " AND id > (SELECT coalesce(max(id), 0) FROM events) - ? LIMIT 1",
+            (digest, mqtt_mid, DEDUP_WINDOW_ROWS),
+        )
+        return bool(list(rows))
+
+    async def devices(self) -> list[DeviceRecord]:
+        """Every registered device."""
+        rows = await self._fetch("SELECT * FROM devices ORDER BY id", ())
+        return [DeviceRecord.model_validate({**r, "online": _bool(r["online"])}) for r in rows]
+
+    async def events(self, *, limit: int | None = None) -> list[StoredEvent]:
+        """Stored events, oldest first (the newest `limit` if given)."""
+        rows = await self._fetch(
+            "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id",
+            (-1 if limit is None else limit,),
+        )
+        return [_stored_event(r) for r in rows]
+
+    async def incidents(self, *, open_only: bool = False) -> list[Incident]:
+        """Incidents, oldest first; only those still open if asked."""
+        rows = await self._fetch("SELECT * FROM incidents ORDER BY opened_at, id", ())
+        found = [Incident.model_validate(_without(r, "updated_at")) for r in rows]
+        return [i for i in found if i.state in OPEN_STATES] if open_only else found
+
+    async def incident_log(self, incident_id: str) -> list[dict[str, Any]]:
+        """An incident's audit trail: every change with its reason."""
+        return await self._fetch(
+            "SELECT at, previous, state, reason FROM incident_log WHERE incident_id = ?"
+            " ORDER BY id",
+            (incident_id,),
+        )
+
+    async def notifications(self, *, states: Sequence[str] | None = None) -> list[OutboxEntry]:
+        """Outbox entries, oldest first, optionally only in the given states."""
+        rows = await self._fetch("SELECT * FROM notifications ORDER BY id", ())
+        entries = [OutboxEntry.model_validate(r) for r in rows]
+        return [e for e in entries if states is None or e.state in states]
+
+    async def pending_notifications(self) -> list[OutboxEntry]:
+        """Entries written but not yet handed to a channel."""
+        return await self.notifications(states=("pending",))
+
+    async def _fetch(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
+        async with self._db.execute(sql, params) as cursor:
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+
+
+def _t(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _bool(value: object) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _without(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in keys}
+
+
+def _stored_event(row: dict[str, Any]) -> StoredEvent:
+    fields = ("device_id", "type", "source", "received_at", "ts", "seq", "battery", "value")
+    event = DeviceEvent.model_validate({k: row[k] for k in fields})
+    return StoredEvent(id=row["id"], event=event, topic=row["topic"])

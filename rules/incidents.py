@@ -1,0 +1,76 @@
+"""Incidents and the actions the engine asks the hub to carry out."""
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from rules.policy import Channel, Severity
+
+IncidentState = Literal["pending", "firing", "acknowledged", "resolved", "cancelled", "suppressed"]
+OPEN_STATES: frozenset[IncidentState] = frozenset({"pending", "firing", "acknowledged"})
+
+
+class Incident(BaseModel):
+    """One open or closed occurrence of a cause in the home.
+
+    Attributes:
+        id: Stable identifier derived from the cause and the moment it opened.
+        cause: The cause name (see `rules.causes`).
+        severity: Emergency, urgent or info.
+        state: Where it is in its life.
+        device_id: The device whose event opened it.
+        opened_at: When it opened.
+        fired_at: When it started notifying (after any confirm window).
+        due_at: When the engine next has something to do for it, if ever.
+        steps_sent: How many escalation steps have been carried out.
+        closed_at: When it was resolved or cancelled.
+        text: The alert text sent to contacts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    cause: str
+    severity: Severity
+    state: IncidentState
+    device_id: str
+    opened_at: AwareDatetime
+    fired_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = None
+    steps_sent: int = Field(default=0, ge=0)
+    closed_at: AwareDatetime | None = None
+    text: str
+
+
+class IncidentChanged(BaseModel):
+    """An incident moved to a new state; recorded in the audit trail with its reason."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["incident"] = "incident"
+    incident: Incident
+    previous: IncidentState | None
+    reason: str
+    at: AwareDatetime
+
+
+class Notify(BaseModel):
+    """Tell a contact something on a channel.
+
+    Attributes:
+        key: Idempotency key: the same step of the same incident never reaches a contact twice.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["notify"] = "notify"
+    key: str
+    incident_id: str
+    severity: Severity
+    contact: str
+    channel: Channel
+    text: str
+    at: AwareDatetime
+
+
+Action = IncidentChanged | Notify
