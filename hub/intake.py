@@ -9,11 +9,10 @@ from drivers.decoding import Announcement, Rejected, StatusReport
 from hub.records import DeviceRecord
 from hub.rejections import RejectLog
 from hub.wire import PREFIX, InboundMessage
-
-HUB_TOPICS = f"{PREFIX}/hub/"
 from rules.events import DeviceEvent
 
 log = logging.getLogger("telecare.intake")
+HUB_TOPICS = f"{PREFIX}/hub/"
 
 
 class Intake:
@@ -30,6 +29,23 @@ class Intake:
 
     def decode(self, message: InboundMessage, *, received_at: datetime) -> DeviceEvent | None:
         """The event this message carries, or None if there is nothing to record."""
+        decoded = self._by_driver(message, received_at)
+        if decoded is None or isinstance(decoded, Announcement):
+            if decoded is not None:
+                self._note_announcement(decoded)
+            return None
+        device_id = decoded.device_id
+        if device_id not in self._online:
+            self.rejects.reject("unregistered_device", message.topic, f"{device_id} is not paired")
+            return None
+        if isinstance(decoded, StatusReport):
+            return self._status_change(decoded, received_at)
+        self._online[device_id] = decoded.type != "device.offline"
+        return decoded
+
+    def _by_driver(
+        self, message: InboundMessage, received_at: datetime
+    ) -> DeviceEvent | StatusReport | Announcement | None:
         if message.topic.startswith(HUB_TOPICS):
             return None  # the hub's own status and incidents, echoed by the broker
         if not message.topic.startswith(f"{PREFIX}/"):
@@ -39,16 +55,6 @@ class Intake:
         if isinstance(decoded, Rejected):
             self.rejects.reject(decoded.cause, message.topic, decoded.detail)
             return None
-        if isinstance(decoded, Announcement):
-            self._note_announcement(decoded)
-            return None
-        device_id = decoded.device_id
-        if device_id not in self._online:
-            self.rejects.reject("unregistered_device", message.topic, f"{device_id} is not paired")
-            return None
-        if isinstance(decoded, StatusReport):
-            return self._status_change(decoded, received_at)
-        self._online[device_id] = decoded.type != "device.offline"
         return decoded
 
     def _status_change(self, report: StatusReport, received_at: datetime) -> DeviceEvent | None:
