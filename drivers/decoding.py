@@ -10,6 +10,7 @@ RejectCause = Literal[
     "oversized",
     "malformed_json",
     "invalid_payload",
+    "retained_event",
     "unknown_event_type",
     "unknown_topic",
     "unregistered_device",

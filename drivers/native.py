@@ -34,18 +34,29 @@ def decode(message: InboundMessage, *, received_at: datetime) -> Decoded:
     if len(message.payload) > MAX_PAYLOAD_BYTES:
         return Rejected("oversized", f"{len(message.payload)} bytes > {MAX_PAYLOAD_BYTES}")
     if message.topic == PAIRING_TOPIC:
-        announce = _parse(AnnouncePayload, message.payload)
-        return announce if isinstance(announce, Rejected) else Announcement(announce)
+        return _decode_announcement(message.payload)
     parsed_topic = parse_device_topic(message.topic)
     if parsed_topic is None:
         return Rejected("unknown_topic", "not telecare/v1/<device_id>/(event|status)")
     device_id, kind = parsed_topic
     if kind == "status":
-        status = _parse(StatusPayload, message.payload)
-        if isinstance(status, Rejected):
-            return status
-        return StatusReport(device_id, status.online, status.battery)
+        return _decode_status(device_id, message.payload)
+    if message.retain:
+        # A retained event would be replayed as new on every reconnect: an alarm raised again.
+        return Rejected("retained_event", "events must be published without the retain flag")
     return _decode_event(device_id, message.payload, received_at)
+
+
+def _decode_announcement(payload: bytes) -> Decoded:
+    announce = _parse(AnnouncePayload, payload)
+    return announce if isinstance(announce, Rejected) else Announcement(announce)
+
+
+def _decode_status(device_id: str, payload: bytes) -> Decoded:
+    status = _parse(StatusPayload, payload)
+    if isinstance(status, Rejected):
+        return status
+    return StatusReport(device_id, status.online, status.battery)
 
 
 def _decode_event(device_id: str, payload: bytes, received_at: datetime) -> Decoded:

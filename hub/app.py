@@ -50,7 +50,9 @@ async def serve(
             }
         )
         open_incidents = await store.incidents(open_only=True)
-        state = EngineState(open={i.cause: i for i in open_incidents})
+        state = EngineState(
+            open={i.cause: i for i in open_incidents}, opened=await store.incident_count()
+        )
         if open_incidents:
             log.info("resuming %d open incident(s)", len(open_incidents))
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()

@@ -27,7 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from hub.wire import DEVICE_ID_PATTERN
+from hub.wire import DEVICE_ID_PATTERN, is_device_id
 from rules.events import Source
 from rules.policy import Contact, DeviceInfo, EscalationPlan, Home, Policies, Role, RulesConfig
 from rules.policy import Severity as SeverityName
@@ -75,6 +75,14 @@ class DeviceConfig(_Section):
     source: Source = "native"
     friendly_name: str | None = None
     model: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if not is_device_id(value):
+            msg = f"{value!r} is reserved for the hub's own topics; choose another id"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _zigbee_needs_name(self) -> "DeviceConfig":

@@ -324,6 +324,11 @@ class Store:
         found = [Incident.model_validate(_without(r, "updated_at")) for r in rows]
         return [i for i in found if i.state in OPEN_STATES] if open_only else found
 
+    async def incident_count(self) -> int:
+        """How many incidents were ever opened (numbers the next one)."""
+        rows = list(await self._db.execute_fetchall("SELECT count(*) FROM incidents"))
+        return int(rows[0][0])
+
     async def incident_log(self, incident_id: str) -> list[dict[str, Any]]:
         """An incident's audit trail: every change with its reason."""
         return await self._fetch(

@@ -17,11 +17,16 @@ from rules.policy import CausePolicy, EscalationStep, RulesConfig
 
 
 class EngineState(BaseModel):
-    """The open incidents, one per cause at most."""
+    """The open incidents, one per cause at most, and how many incidents were ever opened.
+
+    `opened` numbers incident ids, so a cause that closes and reopens at the same instant (one
+    batch of messages) still gets a new incident with new notification keys.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     open: Mapping[str, Incident] = Field(default_factory=dict)
+    opened: int = Field(default=0, ge=0)
 
 
 Step = tuple[Incident, list[Action]]
@@ -45,10 +50,12 @@ class Engine:
         """
         state, actions = self.tick(state, now=now)
         incidents = dict(state.open)
+        opened = state.opened
         for cause, policy in self.causes.items():
             current = incidents.get(cause)
             if event.type in policy.opened_by and current is None:
-                current, done = self._open(cause, policy, event, now)
+                opened += 1
+                current, done = self._open(f"{cause}-{opened}", cause, policy, event, now)
             elif current is not None and event.type in policy.cancelled_by:
                 current, done = self._close(current, policy, "cancelled", event, now)
             elif current is not None and event.type in policy.cleared_by:
@@ -57,7 +64,7 @@ class Engine:
                 continue
             actions.extend(done)
             _keep_if_open(incidents, cause, current)
-        return EngineState(open=incidents), actions
+        return EngineState(open=incidents, opened=opened), actions
 
     def tick(self, state: EngineState, *, now: datetime) -> tuple[EngineState, list[Action]]:
         """Carry out whatever fell due by `now`: confirm windows ending, escalation steps."""
@@ -67,12 +74,13 @@ class Engine:
             if incident.due_at is None or incident.due_at > now:
                 continue
             if incident.state == "pending":
-                updated, done = self._fire(incident, "confirm window ended", now)
+                # Steps count from the end of the window, however late this tick runs.
+                updated, done = self._fire(incident, "confirm window ended", incident.due_at, now)
             else:
                 updated, done = self._escalate(incident, now)
             actions.extend(done)
             incidents[cause] = updated
-        return EngineState(open=incidents), actions
+        return EngineState(open=incidents, opened=state.opened), actions
 
     @staticmethod
     def next_due(state: EngineState) -> datetime | None:
@@ -80,9 +88,11 @@ class Engine:
         due = [i.due_at for i in state.open.values() if i.due_at is not None]
         return min(due, default=None)
 
-    def _open(self, cause: str, policy: CausePolicy, event: DeviceEvent, now: datetime) -> Step:
+    def _open(
+        self, incident_id: str, cause: str, policy: CausePolicy, event: DeviceEvent, now: datetime
+    ) -> Step:
         incident = Incident(
-            id=f"{cause}-{now.astimezone(ZoneInfo('UTC')):%Y%m%dT%H%M%S%f}",
+            id=incident_id,
             cause=cause,
             severity=policy.severity,
             state="pending",
@@ -99,11 +109,12 @@ class Engine:
         )
         if policy.confirm_s > 0:
             return incident, [opened]
-        fired, actions = self._fire(incident, "no confirm window", now)
+        fired, actions = self._fire(incident, "no confirm window", now, now)
         return fired, [opened, *actions]
 
-    def _fire(self, incident: Incident, reason: str, now: datetime) -> Step:
-        fired = incident.model_copy(update={"state": "firing", "fired_at": now, "due_at": None})
+    def _fire(self, incident: Incident, reason: str, fired_at: datetime, now: datetime) -> Step:
+        update = {"state": "firing", "fired_at": fired_at, "due_at": None}
+        fired = incident.model_copy(update=update)
         change = IncidentChanged(incident=fired, previous=incident.state, reason=reason, at=now)
         escalated, notes = self._escalate(fired, now)
         return escalated, [change, *notes]

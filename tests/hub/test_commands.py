@@ -21,7 +21,7 @@ from tests.support.hubs import (
 
 
 def _telecare(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "hub", *args],
         capture_output=True,
         text=True,

@@ -23,7 +23,9 @@ async def _publish_burst(broker: LocalBroker) -> None:
                 await device.publish(event_topic("pendant-1"), json.dumps(body), qos=1)
                 continue
             kind = "door.opened" if seq % 2 else "door.closed"
-            await device.publish(event_topic("door-1"), json.dumps({"type": kind, "seq": seq}), qos=1)
+            await device.publish(
+                event_topic("door-1"), json.dumps({"type": kind, "seq": seq}), qos=1
+            )
 
 
 async def _stored_seqs(db: Path) -> list[int]:

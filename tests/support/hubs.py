@@ -104,7 +104,9 @@ def in_process_config(broker: LocalBroker, workdir: Path, **overrides: Any) -> H
 
 
 @asynccontextmanager
-async def device_client(broker: LocalBroker, name: str = "test-device") -> AsyncIterator[aiomqtt.Client]:
+async def device_client(
+    broker: LocalBroker, name: str = "test-device"
+) -> AsyncIterator[aiomqtt.Client]:
     """A plain MQTT client, as a device or an attacker would use."""
     async with aiomqtt.Client(broker.host, broker.port, identifier=name) as client:
         yield client
@@ -132,7 +134,7 @@ class HubProcess:
         """Start the hub and wait until it says it is ready."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "hub", "run", "--config", str(self.config_path)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
