@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.broker import LocalBroker
+from tests.support.hubs import HubProcess
 
 
 def _broker_kind() -> str:
@@ -23,3 +24,25 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
     """A Mosquitto (or, outside CI without Mosquitto, the embedded broker) on a free port."""
     with LocalBroker(tmp_path / "broker", kind=_broker_kind()) as running:  # type: ignore[arg-type]
         yield running
+
+
+@pytest.fixture
+def mosquitto(broker: LocalBroker) -> LocalBroker:
+    """The broker, when the test needs Mosquitto's own behaviour.
+
+    The embedded broker does not queue messages for a disconnected persistent session, so a hub
+    that crashed would never receive what was published meanwhile.
+    """
+    if broker.kind != "mosquitto":
+        pytest.skip("needs Mosquitto (apt-get install mosquitto): persistent-session queueing")
+    return broker
+
+
+@pytest.fixture
+def hub_processes() -> Iterator[list[HubProcess]]:
+    """Hub processes a test starts; any still running at the end are killed."""
+    started: list[HubProcess] = []
+    yield started
+    for hub in started:
+        if hub.process is not None and hub.process.poll() is None:
+            hub.kill()

@@ -64,11 +64,14 @@ def test_run_with_a_bad_config_says_why_and_exits_2(
     assert "Traceback" not in result.stderr
 
 
-async def test_sigterm_stops_cleanly_and_lists_work(broker: LocalBroker, tmp_path: Path) -> None:
+async def test_sigterm_stops_cleanly_and_lists_work(
+    broker: LocalBroker, tmp_path: Path, hub_processes: list[HubProcess]
+) -> None:
     data = config_data(broker, tmp_path)
     config_path = write_toml(tmp_path / "hub.toml", data)
     db = Path(data["store"]["path"])
     hub = HubProcess(config_path, tmp_path / "hub.log")
+    hub_processes.append(hub)
     hub.start()
     async with device_client(broker) as device:
         await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)

@@ -38,11 +38,13 @@ async def _stored_seqs(db: Path) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, BURST // 3, (BURST * 2) // 3])
 async def test_sigkill_during_a_burst_keeps_every_event_exactly_once(
-    broker: LocalBroker, tmp_path: Path, kill_after: int
+    mosquitto: LocalBroker, tmp_path: Path, hub_processes: list[HubProcess], kill_after: int
 ) -> None:
+    broker = mosquitto
     data = config_data(broker, tmp_path)
     db = Path(data["store"]["path"])
     hub = HubProcess(write_toml(tmp_path / "hub.toml", data), tmp_path / "hub.log")
+    hub_processes.append(hub)
     hub.start()
     publisher = asyncio.create_task(_publish_burst(broker))
 
