@@ -1,9 +1,12 @@
 """The `telecare` command as a user runs it: real processes, real broker."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +102,30 @@ def test_listing_without_a_database_says_so(tmp_path: Path) -> None:
     result = _telecare("events", "--db", str(tmp_path / "none.db"))
     assert result.returncode == 1
     assert "no hub database" in result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_demo_cleanly_with_its_summary(tmp_path: Path) -> None:
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "hub", "demo"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "pendant.pressed" not in log_path.read_text():
+                assert demo.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the demo never got to the pendant press"
+                time.sleep(0.05)
+            demo.send_signal(signal.SIGINT)
+            out, _ = demo.communicate(timeout=30)
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+    assert demo.returncode == 0
+    assert "Summary" in out.decode()
+    assert "hub stopped" in log_path.read_text()
+    assert "Traceback" not in log_path.read_text()
