@@ -11,6 +11,7 @@ from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
+from hub.systemd import SystemdNotifier
 from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
@@ -36,6 +37,15 @@ async def serve(
 ) -> RejectLog:
     """Run the hub until `stop` is set; returns what it rejected, by cause."""
     rejects = RejectLog()
+    systemd = SystemdNotifier()
+    watchdog: list[asyncio.Task[None]] = []
+
+    def ready() -> None:
+        systemd.notify("READY=1", "STATUS=connected to the broker; watching the home")
+        watchdog.append(asyncio.create_task(systemd.keep_alive(), name="watchdog"))
+        if on_ready is not None:
+            on_ready()
+
     async with Store.open(config.store.path) as store:
         await _register_configured_devices(config, store)
         devices = await store.devices()
@@ -78,7 +88,12 @@ async def serve(
                 publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
                 clock=_now,
             )
-            await _run_until_stopped(pipeline, inbox, mqtt, stop, on_ready)
+            try:
+                await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
+            finally:
+                systemd.notify("STOPPING=1")
+                for task in watchdog:
+                    task.cancel()
             await _shut_down(store, dispatcher, mqtt)
     return rejects
 

@@ -10,30 +10,13 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from hub.config import ConfigError, HubConfig, load_config
+from hub.cli_options import config_option, db_option, json_option
+from hub.cli_options import load_or_exit as _load_or_exit
+from hub.cli_service import backup, doctor
 from hub.console import setup_logging
 from hub.store import Store, StoreError
 
 T = TypeVar("T")
-DEFAULT_CONFIG = Path("/etc/telecare/hub.toml")
-EXIT_USAGE = 2
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_CONFIG,
-    envvar="TELECARE_CONFIG",
-    show_default=True,
-    help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
-)
-db_option = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Read this database instead of the one named in the configuration.",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -148,16 +131,6 @@ def _read_store(path: Path, query: Callable[[Store], Awaitable[list[T]]]) -> lis
         _fail(str(err), code=1)
 
 
-def _load_or_exit(path: Path) -> HubConfig:
-    try:
-        return load_config(path)
-    except ConfigError as err:
-        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
-        for problem in err.problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
 def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     async def runner() -> T:
         stop = asyncio.Event()
@@ -172,3 +145,7 @@ def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 def _fail(message: str, *, code: int) -> NoReturn:
     click.echo(f"telecare: {message}", err=True)
     sys.exit(code)
+
+
+main.add_command(doctor)
+main.add_command(backup)

@@ -8,6 +8,7 @@ which the hub calls only after the message's outcome is committed to the store.
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -253,3 +254,34 @@ class MqttSession:
 
     def _on_socket_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._loop.remove_writer, sock)
+
+
+def probe(settings: MqttSettings, *, timeout_s: float = 5.0) -> str | None:
+    """Try the hub's broker login once, under another client id; None if it is accepted.
+
+    Used by `telecare doctor`: a separate id, so a running hub's session is left alone.
+    """
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"{settings.client_id}-doctor", clean_session=True
+    )
+    if settings.username is not None:
+        secret = settings.password.get_secret_value() if settings.password else None
+        client.username_pw_set(settings.username, secret)
+    if settings.tls:
+        client.tls_set_context(ssl.create_default_context())
+    answers: list[ReasonCode] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
+    target = f"{settings.host}:{settings.port}"
+    try:
+        client.connect(settings.host, settings.port, keepalive=10)
+    except OSError as err:
+        return f"cannot reach {target}: {err.strerror or err}"
+    deadline = time.monotonic() + timeout_s
+    while not answers and time.monotonic() < deadline:
+        client.loop(timeout=0.1)
+    client.disconnect()
+    if not answers:
+        return f"{target} did not answer within {timeout_s:.0f} s"
+    if answers[0].is_failure:
+        return f"{target} refused the hub's login: {answers[0]}"
+    return None

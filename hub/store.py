@@ -110,8 +110,7 @@ class Store:
             raise StoreError(f"{path} is not a usable hub database: {err}") from err
 
     async def _check_integrity(self, path: Path) -> None:
-        rows = await self._db.execute_fetchall("PRAGMA integrity_check")
-        verdict = [str(row[0]) for row in rows]
+        verdict = await self.integrity()
         if verdict != ["ok"]:
             raise StoreError(f"{path} failed its integrity check: {'; '.join(verdict[:3])}")
 
@@ -293,6 +292,19 @@ class Store:
                 await self._db.rollback()
                 raise
             await self._db.commit()
+
+    async def backup_to(self, target: Path) -> None:
+        """Copy the database, consistently, while the hub keeps writing (SQLite online backup)."""
+        try:
+            async with aiosqlite.connect(target) as copy:
+                await self._db.backup(copy)
+        except aiosqlite.Error as err:
+            raise StoreError(f"backup to {target} failed: {err}") from err
+
+    async def integrity(self) -> list[str]:
+        """SQLite's integrity check: ["ok"] for a healthy database."""
+        rows = await self._db.execute_fetchall("PRAGMA integrity_check")
+        return [str(row[0]) for row in rows]
 
     # -- reads -------------------------------------------------------------------------------
 
