@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from hub.config import HubConfig
+from hub.heartbeat import ping_forever
 from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline
@@ -38,11 +39,13 @@ async def serve(
     """Run the hub until `stop` is set; returns what it rejected, by cause."""
     rejects = RejectLog()
     systemd = SystemdNotifier()
-    watchdog: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = []
 
     def ready() -> None:
         systemd.notify("READY=1", "STATUS=connected to the broker; watching the home")
-        watchdog.append(asyncio.create_task(systemd.keep_alive(), name="watchdog"))
+        background.append(asyncio.create_task(systemd.keep_alive(), name="watchdog"))
+        heartbeat = ping_forever(config.heartbeat, lambda: mqtt.connected)
+        background.append(asyncio.create_task(heartbeat, name="heartbeat"))
         if on_ready is not None:
             on_ready()
 
@@ -92,7 +95,7 @@ async def serve(
                 await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
             finally:
                 systemd.notify("STOPPING=1")
-                for task in watchdog:
+                for task in background:
                     task.cancel()
             await _shut_down(store, dispatcher, mqtt)
     return rejects

@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    HttpUrl,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -65,6 +66,18 @@ class StoreSettings(_Section):
     path: Path = Path("/var/lib/telecare/hub.db")
 
 
+class HeartbeatSettings(_Section):
+    """`[heartbeat]`: an optional dead-man ping so someone notices a hub that has died.
+
+    Attributes:
+        url: Pinged (HTTP GET) while the hub runs and reaches its broker.
+        interval_s: Seconds between pings; the monitor's grace period should be a few of these.
+    """
+
+    url: HttpUrl | None = None
+    interval_s: float = Field(default=300.0, ge=1.0, le=86400.0)
+
+
 class DeviceConfig(_Section):
     """`[[devices]]`: a device provisioned from the file rather than paired from the CLI."""
 
@@ -103,6 +116,7 @@ class HubConfig(BaseSettings):
     home: Home = Home()
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
     contacts: tuple[Contact, ...]
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()

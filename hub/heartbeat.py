@@ -1,0 +1,44 @@
+"""The hub's dead-man switch: a periodic ping to an outside URL while all is well.
+
+If the hub dies, loses power or loses its broker, the pings stop and the outside service (a
+healthchecks-style monitor or an ntfy topic) tells someone. Nothing but the ping leaves the home.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import httpx
+
+from hub.config import HeartbeatSettings
+
+log = logging.getLogger("telecare.hub")
+PING_TIMEOUT_S = 10.0
+
+
+async def ping_forever(settings: HeartbeatSettings, healthy: Callable[[], bool]) -> None:
+    """Ping `settings.url` every `interval_s` seconds while `healthy()` holds."""
+    if settings.url is None:
+        return
+    url = str(settings.url)
+    failing = False
+    async with httpx.AsyncClient(timeout=PING_TIMEOUT_S) as client:
+        while True:
+            if healthy():
+                error = await _ping(client, url)
+                if error is not None and not failing:
+                    log.warning("heartbeat to %s failing: %s", url, error)
+                elif error is None and failing:
+                    log.info("heartbeat to %s reaches it again", url)
+                failing = error is not None
+            await asyncio.sleep(settings.interval_s)
+
+
+async def _ping(client: httpx.AsyncClient, url: str) -> str | None:
+    try:
+        response = await client.get(url)
+    except httpx.HTTPError as err:
+        return str(err) or type(err).__name__
+    if response.is_error:
+        return f"HTTP {response.status_code}"
+    return None
