@@ -3,7 +3,9 @@
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hub.config import HubConfig
 from hub.heartbeat import ping_forever
@@ -11,7 +13,7 @@ from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
+from hub.store import NewDevice, Store, StoreCorruptError, quarantine
 from hub.systemd import SystemdNotifier
 from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
 from notifier.channels.outbox import LocalOutbox
@@ -49,7 +51,8 @@ async def serve(
         if on_ready is not None:
             on_ready()
 
-    async with Store.open(config.store.path) as store:
+    async with AsyncExitStack() as stack:
+        store = await _open_store(stack, config.store.path)
         await _register_configured_devices(config, store)
         devices = await store.devices()
         rules = config.rules().model_copy(
@@ -99,6 +102,19 @@ async def serve(
                     task.cancel()
             await _shut_down(store, dispatcher, mqtt)
     return rejects
+
+
+async def _open_store(stack: AsyncExitStack, path: Path) -> Store:
+    """Open the store; a damaged one is moved aside, loudly, and the hub starts afresh.
+
+    Alerting matters more than history: a hub that refused to start would protect nobody.
+    """
+    try:
+        return await stack.enter_async_context(Store.open(path))
+    except StoreCorruptError as err:
+        moved = quarantine(path, stamp=_now().strftime("%Y%m%dT%H%M%SZ"))
+        log.critical("%s; moved it to %s and started with an empty database", err, moved)
+        return await stack.enter_async_context(Store.open(path))
 
 
 async def _run_until_stopped(

@@ -4,6 +4,7 @@ Environment variables override the file, with the prefix `TELECARE_` and `__` be
 `TELECARE_MQTT__PASSWORD` sets `[mqtt] password`.
 """
 
+import stat
 import tomllib
 from collections import Counter
 from pathlib import Path
@@ -32,6 +33,8 @@ from hub.wire import DEVICE_ID_PATTERN, is_device_id
 from rules.events import Source
 from rules.policy import Contact, DeviceInfo, EscalationPlan, Home, Policies, Role, RulesConfig
 from rules.policy import Severity as SeverityName
+
+SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret"})
 
 
 class ConfigError(Exception):
@@ -188,17 +191,45 @@ def load_config(path: Path) -> HubConfig:
         raise ConfigError(str(path), ["no such file (give the path of the hub's TOML file)"])
     try:
         with path.open("rb") as handle:
-            tomllib.load(handle)
+            raw = tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(path), [f"not valid TOML: {err}"]) from err
     except OSError as err:
         raise ConfigError(str(path), [f"cannot be read: {err.strerror}"]) from err
+    _refuse_exposed_secrets(path, raw)
     bound = type("HubConfigFile", (HubConfig,), {"toml_path": path})
     try:
         config: HubConfig = bound()
     except ValidationError as err:
         raise ConfigError(str(path), [_describe(e) for e in err.errors()]) from err
     return config
+
+
+def _refuse_exposed_secrets(path: Path, raw: dict[str, Any]) -> None:
+    """A file that anyone on the machine can read must not hold passwords or tokens."""
+    if not path.stat().st_mode & stat.S_IROTH:
+        return
+    found = sorted(_secret_keys(raw))
+    if found:
+        raise ConfigError(
+            str(path),
+            [
+                f"{key}: a secret in a file everyone can read; run `chmod 640 {path}` or set"
+                f" it in the environment (TELECARE_{key.upper().replace('.', '__')})"
+                for key in found
+            ],
+        )
+
+
+def _secret_keys(table: dict[str, Any], prefix: str = "") -> list[str]:
+    found: list[str] = []
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            found.extend(_secret_keys(value, f"{name}."))
+        elif key in SECRET_KEYS and value:
+            found.append(name)
+    return found
 
 
 def config_from_dict(data: dict[str, Any]) -> HubConfig:

@@ -30,6 +30,20 @@ class StoreError(Exception):
     """The store cannot be used as it is."""
 
 
+class StoreCorruptError(StoreError):
+    """The database file is damaged (or is not a database at all)."""
+
+
+def quarantine(path: Path, *, stamp: str) -> Path:
+    """Move a damaged database (and its WAL files) aside; returns where it went."""
+    moved = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.replace(moved.with_name(moved.name + suffix))
+    return moved
+
+
 @dataclass(frozen=True, slots=True)
 class AcceptedEvent:
     """An event with where it came from, for the log and for duplicate detection."""
@@ -107,12 +121,12 @@ class Store:
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
         except aiosqlite.Error as err:
-            raise StoreError(f"{path} is not a usable hub database: {err}") from err
+            raise StoreCorruptError(f"{path} is not a usable hub database: {err}") from err
 
     async def _check_integrity(self, path: Path) -> None:
         verdict = await self.integrity()
         if verdict != ["ok"]:
-            raise StoreError(f"{path} failed its integrity check: {'; '.join(verdict[:3])}")
+            raise StoreCorruptError(f"{path} failed its integrity check: {'; '.join(verdict[:3])}")
 
     async def _migrate(self, path: Path, *, readonly: bool) -> None:
         rows = list(await self._db.execute_fetchall("PRAGMA user_version"))

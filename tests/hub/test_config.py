@@ -110,6 +110,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def write(tmp_path: Path, text: str, name: str = "hub.toml") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
+    path.chmod(0o640)  # as the installer leaves it: secrets may live in the file
     return path
 
 

@@ -1,0 +1,41 @@
+"""A damaged database never keeps the hub from alerting; a newer one is never thrown away."""
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from hub.app import serve
+from hub.broker import LocalBroker
+from hub.store import Store, StoreError
+from tests.support.hubs import in_process_config, running_hub
+
+
+async def test_corrupt_database_is_moved_aside_and_the_hub_starts_afresh(
+    broker: LocalBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = in_process_config(broker, tmp_path)
+    garbage = b"SQLite format 3\x00" + b"\x13" * 8192
+    config.store.path.write_bytes(garbage)
+    async with running_hub(config):
+        pass
+    moved = list(tmp_path.glob("hub.db.corrupt-*"))
+    assert len(moved) == 1
+    assert moved[0].read_bytes() == garbage, "the damaged file is kept for inspection"
+    async with Store.open(config.store.path, readonly=True) as store:
+        assert await store.integrity() == ["ok"]
+    loud = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(loud) == 1
+    assert "started with an empty database" in loud[0].getMessage()
+
+
+async def test_database_from_a_newer_hub_is_refused_not_discarded(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    config = in_process_config(broker, tmp_path)
+    async with Store.open(config.store.path) as store:
+        await store._db.execute("PRAGMA user_version = 99")  # a newer hub's file
+    with pytest.raises(StoreError, match="newer than this hub"):
+        await serve(config, asyncio.Event())
+    assert not list(tmp_path.glob("hub.db.corrupt-*"))
