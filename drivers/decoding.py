@@ -14,6 +14,7 @@ RejectCause = Literal[
     "unknown_event_type",
     "unknown_topic",
     "unregistered_device",
+    "duplicate",
 ]
 
 

@@ -54,23 +54,40 @@ class NativeDevice:
     ) -> None:
         await self._client.__aexit__(exc_type, exc, tb)
 
-    async def send(self, event_type: EventType, *, value: float | None = None) -> int:
-        """Publish one event with QoS 1; returns its sequence number."""
-        seq = next(self._seq)
+    def next_seq(self) -> int:
+        """Take the next sequence number (so a caller can send events out of order)."""
+        return next(self._seq)
+
+    def encode(
+        self,
+        event_type: EventType,
+        *,
+        value: float | None = None,
+        ts: datetime | None = None,
+        seq: int | None = None,
+    ) -> tuple[str, bytes, bool]:
+        """Topic, payload and retain flag of one event; status events become a status."""
+        if event_type in ("device.online", "device.offline"):
+            status = StatusPayload(online=event_type == "device.online", battery=self.battery)
+            return status_topic(self.device_id), status.model_dump_json().encode(), True
         payload = EventPayload(
             type=event_type,
-            seq=seq,
-            ts=datetime.now(UTC),
+            seq=self.next_seq() if seq is None else seq,
+            ts=ts or datetime.now(UTC),
             battery=self.battery,
             value=value,
         )
-        await self._client.publish(
+        return (
             event_topic(self.device_id),
-            payload.model_dump_json(exclude_none=True),
-            qos=QOS_AT_LEAST_ONCE,
+            payload.model_dump_json(exclude_none=True).encode(),
+            False,
         )
-        return seq
 
-    async def send_raw(self, topic: str, payload: bytes) -> None:
-        """Publish arbitrary bytes (for misbehaving-device scenarios)."""
-        await self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE)
+    async def send(self, event_type: EventType, *, value: float | None = None) -> None:
+        """Publish one event now with QoS 1."""
+        topic, payload, retain = self.encode(event_type, value=value)
+        await self.publish(topic, payload, retain=retain)
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish raw bytes with QoS 1 (also for misbehaving-device scenarios)."""
+        await self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, retain=retain)

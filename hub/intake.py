@@ -1,6 +1,7 @@
 """From raw MQTT messages to events of registered devices."""
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from rules.events import DeviceEvent
 
 log = logging.getLogger("telecare.intake")
 HUB_TOPICS = f"{PREFIX}/hub/"
+RECENT_SEQS = 64
 
 
 class Intake:
@@ -24,6 +26,7 @@ class Intake:
 
     def __init__(self, devices: Iterable[DeviceRecord], rejects: RejectLog) -> None:
         self._online = {d.id: d.online for d in devices}
+        self._recent: dict[str, deque[tuple[int, datetime | None]]] = {}
         self._announced: set[str] = set()
         self.rejects = rejects
 
@@ -40,8 +43,26 @@ class Intake:
             return None
         if isinstance(decoded, StatusReport):
             return self._status_change(decoded, received_at)
+        if self._repeated(decoded):
+            self.rejects.reject("duplicate", message.topic, f"seq {decoded.seq} sent again")
+            return None
         self._online[device_id] = decoded.type != "device.offline"
         return decoded
+
+    def _repeated(self, event: DeviceEvent) -> bool:
+        """Whether the device sent this very event (same seq and timestamp) just before.
+
+        Devices resend when they miss an acknowledgement. A rebooted device starts its
+        numbering again with new timestamps, so only an exact repeat counts.
+        """
+        if event.seq is None:
+            return False
+        key = (event.seq, event.ts)
+        recent = self._recent.setdefault(event.device_id, deque(maxlen=RECENT_SEQS))
+        if key in recent:
+            return True
+        recent.append(key)
+        return False
 
     def _by_driver(
         self, message: InboundMessage, received_at: datetime

@@ -87,3 +87,20 @@ async def test_nothing_is_acknowledged_when_the_commit_fails(tmp_path: Path) -> 
             with pytest.raises(OSError, match="disk full"):
                 await pipeline.handle([_press(3, dup=False)])
     assert acked == []
+
+
+async def test_a_device_resending_the_same_event_is_stored_once(tmp_path: Path) -> None:
+    acked: list[InboundMessage] = []
+    same = b'{"type": "door.opened", "seq": 4, "ts": "2026-11-23T10:00:00+00:00"}'
+    rebooted = b'{"type": "door.opened", "seq": 4, "ts": "2026-11-23T11:00:00+00:00"}'
+    async with Store.open(tmp_path / "hub.db") as store:
+        dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
+        async with dispatcher:
+            pipeline = await _pipeline(store, acked, dispatcher)
+            topic = event_topic("pendant-1")
+            await pipeline.handle([InboundMessage(topic, same, qos=1, mid=1)])
+            await pipeline.handle([InboundMessage(topic, same, qos=1, mid=2)])
+            await pipeline.handle([InboundMessage(topic, rebooted, qos=1, mid=3)])
+        stored = [e.event.ts for e in await store.events()]
+    assert len(stored) == 2, "an exact resend is dropped; a rebooted device's seq 4 is kept"
+    assert len(acked) == 3

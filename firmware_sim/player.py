@@ -1,0 +1,177 @@
+"""Playing a scenario: every simulated device on the broker, every step at its moment.
+
+Native devices each have their own MQTT client with a last will; Zigbee devices share one client,
+as they do behind a real Zigbee2MQTT bridge, which also publishes the retained device list and
+availability.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import aiomqtt
+
+from firmware_sim.behaviours import BEHAVIOURS
+from firmware_sim.devices import QOS_AT_LEAST_ONCE, NativeDevice
+from firmware_sim.scenario import Scenario, SimDevice, Step
+from firmware_sim.zigbee import ZigbeeState, bridge_device
+from rules.events import EventType
+
+log = logging.getLogger("telecare.sim")
+MALFORMED = b'{"type": "pendant.pre'
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """One canonical event a device emits at a moment of scenario time, for a step."""
+
+    at: datetime
+    device: SimDevice
+    event: EventType
+    step: Step
+
+
+def schedule(scenario: Scenario) -> list[Emission]:
+    """Every emission of the scenario in time order (steps keep file order at equal times)."""
+    devices = {d.id: d for d in scenario.devices}
+    emissions: list[Emission] = []
+    for step in scenario.timeline:
+        moment = scenario.moment(step)
+        events = list(BEHAVIOURS[step.do].events)
+        if step.misbehave == "out_of_order":
+            # Later events arrive first: all at the first moment, newest first.
+            events = [(0.0, event) for _, event in reversed(events)]
+        emissions.extend(
+            Emission(moment + timedelta(seconds=offset), devices[step.device], event, step)
+            for offset, event in events
+        )
+    return sorted(emissions, key=lambda e: e.at)
+
+
+class Household:
+    """All of a scenario's devices, connected to one broker."""
+
+    def __init__(
+        self, scenario: Scenario, host: str, port: int, *, base_topic: str = "zigbee2mqtt"
+    ):
+        self._scenario = scenario
+        self._host = host
+        self._port = port
+        self._base = base_topic
+        self._stack = AsyncExitStack()
+        self._native: dict[str, NativeDevice] = {}
+        self._zigbee: dict[str, ZigbeeState] = {}
+        self._bridge: aiomqtt.Client | None = None
+
+    async def __aenter__(self) -> Self:
+        for device in self._scenario.devices:
+            if device.schema_ == "native":
+                client = NativeDevice(device.id, self._host, self._port, battery=device.battery)
+                self._native[device.id] = await self._stack.enter_async_context(client)
+            else:
+                assert device.model is not None  # validated
+                self._zigbee[device.id] = ZigbeeState(device.model)
+        if self._zigbee:
+            await self._start_bridge()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start_bridge(self) -> None:
+        bridge = aiomqtt.Client(
+            self._host,
+            self._port,
+            identifier="sim-zigbee2mqtt",
+            will=aiomqtt.Will(f"{self._base}/bridge/state", '{"state":"offline"}', 1, True),
+        )
+        self._bridge = await self._stack.enter_async_context(bridge)
+        listing = [
+            bridge_device(d.id, f"0x00124b00{index:08x}", d.model or "")
+            for index, d in enumerate(self._scenario.devices)
+            if d.id in self._zigbee
+        ]
+        await self._zigbee_publish("bridge/state", b'{"state":"online"}', retain=True)
+        await self._zigbee_publish("bridge/devices", json.dumps(listing).encode(), retain=True)
+        for name in self._zigbee:
+            await self._zigbee_publish(f"{name}/availability", b'{"state":"online"}', retain=True)
+
+    async def _zigbee_publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        assert self._bridge is not None
+        await self._bridge.publish(
+            f"{self._base}/{topic}", payload, qos=QOS_AT_LEAST_ONCE, retain=retain
+        )
+
+    async def emit(self, emission: Emission) -> None:
+        """Publish what the device says for one emission, misbehaving as its step asks."""
+        messages = self._encode(emission)
+        if emission.step.misbehave == "malformed":
+            topic, _, _ = messages[0]
+            messages = [(topic, MALFORMED, False), *messages]
+        if emission.step.misbehave == "duplicate":
+            messages = [m for m in messages for _ in range(2)]
+        for topic, payload, retain in messages:
+            await self._publish(emission.device, topic, payload, retain=retain)
+
+    def _encode(self, emission: Emission) -> list[tuple[str, bytes, bool]]:
+        device, event, value = emission.device, emission.event, emission.step.value
+        if device.id in self._native:
+            return [self._native[device.id].encode(event, value=value, ts=emission.at)]
+        name = device.id
+        if event in ("device.online", "device.offline"):
+            state = "online" if event == "device.online" else "offline"
+            return [(f"{name}/availability", json.dumps({"state": state}).encode(), True)]
+        states = self._zigbee[name].messages(event, value=value)
+        return [(name, json.dumps(state).encode(), False) for state in states]
+
+    async def _publish(
+        self, device: SimDevice, topic: str, payload: bytes, *, retain: bool
+    ) -> None:
+        if device.id in self._native:
+            await self._native[device.id].publish(topic, payload, retain=retain)
+        else:
+            await self._zigbee_publish(topic, payload, retain=retain)
+
+
+async def play_live(
+    scenario: Scenario,
+    host: str,
+    port: int,
+    *,
+    speed: float,
+    on_emit: Callable[[Emission], Awaitable[None] | None] | None = None,
+    emissions: Sequence[Emission] | None = None,
+) -> int:
+    """Play the scenario in scaled real time (`speed` scenario seconds per real second)."""
+    plan = list(emissions) if emissions is not None else schedule(scenario)
+    if not plan:
+        return 0
+    loop = asyncio.get_running_loop()
+    origin, started = plan[0].at, loop.time()
+    async with Household(scenario, host, port) as household:
+        for emission in plan:
+            due = started + (emission.at - origin).total_seconds() / speed
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            log.info(
+                "%s %s: %s",
+                emission.device.id,
+                emission.event,
+                emission.step.note or emission.step.do,
+            )
+            await household.emit(emission)
+            if on_emit is not None:
+                result = on_emit(emission)
+                if result is not None:
+                    await result
+    return len(plan)

@@ -1,0 +1,198 @@
+"""Scenario files: a household, its devices and contacts, and a labelled timeline of behaviours.
+
+A scenario is a TOML file under `firmware_sim/scenarios/`. Every step that is a real emergency or
+needs the carer carries the deadline by which the carer must be told; every other step says
+whether it may reach the carer at all (`digest`) or must not interrupt her at work
+(`not_at_work`, the default).
+"""
+
+import re
+import tomllib
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Literal, Self
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from firmware_sim.behaviours import BEHAVIOURS
+from hub.wire import DEVICE_ID_PATTERN
+from rules.policy import Contact, Home, Role
+
+Label = Literal["emergency", "needs_carer", "not_at_work", "digest"]
+Schema = Literal["native", "zigbee2mqtt"]
+_AT = re.compile(
+    r"^(?:d(?P<day>[1-9][0-9]?) )?(?P<h>[0-2][0-9]):(?P<m>[0-5][0-9])(?::(?P<s>[0-5][0-9]))?$"
+)
+
+
+class ScenarioError(Exception):
+    """A scenario file cannot be used; `problems` names each bad key."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.problems = problems
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SimContact(Contact):
+    """A contact, with the hours she is at work (when interruptions count against the hub)."""
+
+    work_hours: tuple[str, ...] = ()
+
+
+class SimDevice(_Frozen):
+    """A simulated device: what it is, where it is, how it speaks."""
+
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
+    name: str
+    role: Role
+    room: str
+    schema_: Schema = Field(default="native", alias="schema")
+    model: str | None = None
+    battery: int = Field(default=90, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _zigbee_needs_model(self) -> Self:
+        if self.schema_ == "zigbee2mqtt" and not self.model:
+            msg = "a zigbee2mqtt device needs the model it simulates"
+            raise ValueError(msg)
+        return self
+
+
+class Step(_Frozen):
+    """One behaviour at one moment, with its ground truth.
+
+    Attributes:
+        at: "HH:MM[:SS]" on the first day, or "dN HH:MM[:SS]" on day N.
+        device: The device that behaves.
+        do: The behaviour (see `firmware_sim.behaviours`).
+        label: What the carer should experience.
+        deadline_s: For emergency and needs_carer: seconds by which the carer must be told.
+        misbehave: Optionally, how the device's messages go wrong.
+        value: A measured value, for readings (temperature in degrees Celsius).
+        note: What is happening, in words.
+    """
+
+    at: str
+    device: str
+    do: str
+    label: Label = "not_at_work"
+    deadline_s: float | None = Field(default=None, gt=0)
+    misbehave: Literal["duplicate", "malformed", "out_of_order"] | None = None
+    value: float | None = None
+    note: str = ""
+
+    @field_validator("at")
+    @classmethod
+    def _moment(cls, value: str) -> str:
+        if not _AT.match(value):
+            msg = f"{value!r} is not 'HH:MM[:SS]' or 'dN HH:MM[:SS]'"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("do")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in BEHAVIOURS:
+            msg = f"{value!r} is not a behaviour ({', '.join(sorted(BEHAVIOURS))})"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _deadline_when_it_matters(self) -> Self:
+        needs = self.label in ("emergency", "needs_carer")
+        if needs != (self.deadline_s is not None):
+            msg = "deadline_s is required for emergency and needs_carer steps, and only for them"
+            raise ValueError(msg)
+        return self
+
+    def offset(self) -> timedelta:
+        """Time from the scenario's start of day 1."""
+        match = _AT.match(self.at)
+        assert match is not None  # checked at validation
+        day = int(match["day"] or 1)
+        return timedelta(
+            days=day - 1,
+            hours=int(match["h"]),
+            minutes=int(match["m"]),
+            seconds=int(match["s"] or 0),
+        )
+
+
+class Scenario(_Frozen):
+    """A household and what happens in it."""
+
+    name: str
+    description: str
+    start: datetime
+    home: Home = Home()
+    contacts: tuple[SimContact, ...] = Field(min_length=1)
+    devices: tuple[SimDevice, ...] = Field(min_length=1)
+    timeline: tuple[Step, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        ids = [d.id for d in self.devices]
+        if len(set(ids)) != len(ids):
+            msg = "device ids must be unique"
+            raise ValueError(msg)
+        for index, step in enumerate(self.timeline):
+            device = next((d for d in self.devices if d.id == step.device), None)
+            if device is None:
+                msg = f"timeline[{index}].device: {step.device!r} is not a device"
+                raise ValueError(msg)
+            allowed = BEHAVIOURS[step.do].roles
+            if device.role not in allowed:
+                msg = f"timeline[{index}].do: {step.do!r} is for {', '.join(sorted(allowed))}"
+                raise ValueError(msg)
+        return self
+
+    def moment(self, step: Step) -> datetime:
+        """When a step happens, as an aware time in the home's zone."""
+        midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (midnight + step.offset()).replace(tzinfo=ZoneInfo(self.home.timezone))
+
+    def steps_in_order(self) -> list[Step]:
+        """The timeline sorted by time (files may group steps by device)."""
+        return sorted(self.timeline, key=lambda s: s.offset())
+
+
+def load_scenario(source: str | Path) -> Scenario:
+    """Load a scenario by name (one shipped in `firmware_sim/scenarios/`) or by path.
+
+    Raises:
+        ScenarioError: naming every problem with its key.
+    """
+    path = Path(source)
+    if not path.suffix:
+        shipped = resources.files("firmware_sim") / "scenarios" / f"{source}.toml"
+        path = Path(str(shipped))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ScenarioError(
+            str(source), [f"no such scenario ({', '.join(shipped_names())})"]
+        ) from err
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(str(path), [f"not valid TOML: {err}"]) from err
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in err.errors()
+        ]
+        raise ScenarioError(str(path), problems) from err
+
+
+def shipped_names() -> list[str]:
+    """Names of the scenarios shipped with the simulator."""
+    folder = resources.files("firmware_sim") / "scenarios"
+    return sorted(
+        f.name.removesuffix(".toml") for f in folder.iterdir() if f.name.endswith(".toml")
+    )
