@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.clock import VirtualClock
 from hub.config import HubConfig
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
@@ -15,7 +16,13 @@ from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store, StoreCorruptError, quarantine
 from hub.systemd import SystemdNotifier
-from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
+from hub.wire import (
+    CLOCK_TOPIC,
+    HUB_STATUS_TOPIC,
+    NATIVE_SUBSCRIPTIONS,
+    HubStatusPayload,
+    InboundMessage,
+)
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
@@ -71,11 +78,14 @@ async def serve(
         )
         if open_incidents:
             log.info("resuming %d open incident(s)", len(open_incidents))
+        virtual = VirtualClock() if config.simulation.virtual_clock else None
+        if virtual is not None:
+            log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
         dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
-            subscriptions=NATIVE_SUBSCRIPTIONS,
+            subscriptions=(*NATIVE_SUBSCRIPTIONS, *([CLOCK_TOPIC] if virtual else [])),
             deliver=inbox.put_nowait,
             will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
             birth=(
@@ -92,7 +102,8 @@ async def serve(
                 dispatcher=dispatcher,
                 ack=mqtt.ack,
                 publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
-                clock=_now,
+                clock=virtual.now if virtual else _now,
+                virtual_clock=virtual,
             )
             try:
                 await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -125,7 +136,9 @@ async def _run_until_stopped(
     on_ready: Callable[[], None] | None,
 ) -> None:
     ingest = asyncio.create_task(pipeline.consume(inbox), name="ingest")
-    timers = asyncio.create_task(pipeline.run_timers(), name="timers")
+    tasks = [ingest]
+    if not pipeline.virtual:  # under a virtual clock, timers run when the clock moves
+        tasks.append(asyncio.create_task(pipeline.run_timers(), name="timers"))
     await pipeline.tick()  # confirm windows and steps that fell due while the hub was down
     try:
         waiting = asyncio.create_task(mqtt.wait_connected(), name="wait-connected")
@@ -150,9 +163,9 @@ async def _run_until_stopped(
                 "ingest did not finish in time; unacknowledged messages will be redelivered"
             )
     finally:
-        for task in (ingest, timers):
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(ingest, timers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) -> None:

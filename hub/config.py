@@ -81,6 +81,16 @@ class HeartbeatSettings(_Section):
     interval_s: float = Field(default=300.0, ge=1.0, le=86400.0)
 
 
+class SimulationSettings(_Section):
+    """`[simulation]`: for scenario benchmarks only, never in a real home.
+
+    Attributes:
+        virtual_clock: Time moves only when a simulator says so on `telecare/v1/hub/clock`.
+    """
+
+    virtual_clock: bool = False
+
+
 class DeviceConfig(_Section):
     """`[[devices]]`: a device provisioned from the file rather than paired from the CLI."""
 
@@ -120,6 +130,7 @@ class HubConfig(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
+    simulation: SimulationSettings = SimulationSettings()
     contacts: tuple[Contact, ...]
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()

@@ -11,9 +11,17 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from hub.clock import VirtualClock
 from hub.intake import Intake
 from hub.store import AcceptedEvent, Batch, Store
-from hub.wire import InboundMessage, IncidentPayload, incident_topic
+from hub.wire import (
+    CLOCK_DONE_TOPIC,
+    CLOCK_TOPIC,
+    ClockPayload,
+    InboundMessage,
+    IncidentPayload,
+    incident_topic,
+)
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
@@ -41,6 +49,7 @@ class Pipeline:
         ack: Ack,
         publish: Publish,
         clock: Callable[[], datetime],
+        virtual_clock: VirtualClock | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -50,8 +59,15 @@ class Pipeline:
         self._ack = ack
         self._publish = publish
         self._clock = clock
+        self._virtual = virtual_clock
+        self._started = False
         self._wake = asyncio.Event()
         self.duplicates = 0
+
+    @property
+    def virtual(self) -> bool:
+        """Whether time is driven by a simulator rather than the wall clock."""
+        return self._virtual is not None
 
     async def consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
         """Process messages in batches until a None arrives (everything before it is kept)."""
@@ -63,10 +79,55 @@ class Pipeline:
             while len(batch) < MAX_BATCH and not inbox.empty():
                 item = inbox.get_nowait()
                 if item is None:
-                    await self.handle(batch)
+                    await self._handle_in_order(batch)
                     return
                 batch.append(item)
-            await self.handle(batch)
+            await self._handle_in_order(batch)
+
+    async def _handle_in_order(self, messages: list[InboundMessage]) -> None:
+        """Handle a batch; a virtual clock message moves time between the messages around it."""
+        if self._virtual is None:
+            await self.handle(messages)
+            return
+        pending: list[InboundMessage] = []
+        for message in messages:
+            if message.topic != CLOCK_TOPIC:
+                pending.append(message)
+                continue
+            if pending:
+                await self.handle(pending)
+                pending = []
+            await self._advance(message)
+        if pending:
+            await self.handle(pending)
+
+    async def _advance(self, message: InboundMessage) -> None:
+        """Move the virtual clock, carrying out each timer at its own due time on the way."""
+        assert self._virtual is not None
+        self._ack(message)
+        try:
+            target = ClockPayload.model_validate_json(message.payload).now
+        except ValueError as err:
+            self._intake.rejects.reject("bad_clock", message.topic, str(err)[:120])
+            return
+        if not self._started:
+            self._virtual.set(target)  # the simulation's first moment
+            self._started = True
+        elif target < self._virtual.now():
+            self._intake.rejects.reject("bad_clock", message.topic, "the clock cannot go back")
+            return
+        due = self.engine.next_due(self.state)
+        while due is not None and due <= target:
+            self._virtual.set(max(due, self._virtual.now()))
+            await self.tick()
+            following = self.engine.next_due(self.state)
+            if following is not None and following <= self._virtual.now():
+                break  # the engine has nothing more to do at this moment
+            due = following
+        self._virtual.set(target)
+        await self.tick()
+        done = ClockPayload(now=target).model_dump_json().encode()
+        self._publish(CLOCK_DONE_TOPIC, done, False)
 
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""

@@ -14,6 +14,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 PAIRING_TOPIC = f"{PREFIX}/pairing/announce"
 HUB_STATUS_TOPIC = f"{PREFIX}/hub/status"
+CLOCK_TOPIC = f"{PREFIX}/hub/clock"  # simulation only: see hub/clock.py
+CLOCK_DONE_TOPIC = f"{PREFIX}/hub/clock/done"
 NATIVE_SUBSCRIPTIONS = (f"{PREFIX}/+/event", f"{PREFIX}/+/status", PAIRING_TOPIC)
 _RESERVED_IDS = frozenset({"hub", "pairing"})
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
@@ -136,3 +138,9 @@ class IncidentPayload(_Payload):
     state: str
     text: str
     updated_at: AwareDatetime
+
+
+class ClockPayload(_Payload):
+    """Body of the simulation clock topics: the moment the simulation has reached."""
+
+    now: AwareDatetime
