@@ -11,7 +11,7 @@ import tomllib
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -156,6 +156,23 @@ class Scenario(_Frozen):
         """When a step happens, as an aware time in the home's zone."""
         midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
         return (midnight + step.offset()).replace(tzinfo=ZoneInfo(self.home.timezone))
+
+    def hub_config(self, host: str, port: int, database: Path) -> dict[str, Any]:
+        """A hub configuration for this household (validate it with the hub's own model)."""
+        devices: list[dict[str, Any]] = []
+        for d in self.devices:
+            entry: dict[str, Any] = {"id": d.id, "name": d.name, "role": d.role, "room": d.room}
+            if d.schema_ == "zigbee2mqtt":
+                entry |= {"source": "zigbee2mqtt", "friendly_name": d.id, "model": d.model}
+            devices.append(entry)
+        return {
+            "home": self.home.model_dump(),
+            "mqtt": {"host": host, "port": port, "client_id": f"hub-{self.name}"},
+            "store": {"path": str(database)},
+            "contacts": [c.model_dump(include={"name", "phone"}) for c in self.contacts],
+            "devices": devices,
+            "simulation": {"virtual_clock": True},
+        }
 
     def steps_in_order(self) -> list[Step]:
         """The timeline sorted by time (files may group steps by device)."""
