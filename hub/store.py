@@ -207,7 +207,7 @@ class Store:
         for action in actions:
             if isinstance(action, IncidentChanged):
                 await self._record_change(action)
-            else:
+            elif isinstance(action, Notify):
                 entry = await self._add_notification(action, at)
                 if entry is not None:
                     added.append(entry)

@@ -1,0 +1,116 @@
+"""The wellbeing check: no sign of the person when there should have been one."""
+
+from datetime import datetime, timedelta
+
+from rules.events import DeviceEvent
+from rules.lifecycle import Lifecycle
+from rules.policy import RulesConfig
+from rules.schedule import at_local
+from rules.state import Draft, EngineState
+from rules.texts import Texts
+
+SLOT = "wellbeing"
+FALL_SLOT = "fall"
+ACTIVITY = frozenset(
+    {
+        "motion.detected",
+        "door.opened",
+        "door.closed",
+        "pendant.pressed",
+        "pendant.cancelled",
+        "medication.taken",
+    }
+)
+
+
+class WellbeingCheck:
+    """No sign of life when there should be one: the carer is asked to look in.
+
+    Nothing has moved by the morning's `up_by` time, or for `quiet_h` hours in the day: a
+    wellbeing check (urgent) asks the carer to look in. Any movement clears it. While a fall is
+    open the check waits: the carer is already on her way for the fall.
+    """
+
+    def __init__(self, config: RulesConfig, texts: Texts, life: Lifecycle) -> None:
+        policy = config.policy.activity
+        has_motion = any(d.role == "motion" for d in config.devices.values())
+        self.enabled = has_motion if policy.enabled is None else policy.enabled
+        self._policy = policy
+        self._texts = texts
+        self._life = life
+        self._person = config.home.person
+
+    def next_due(self, state: EngineState) -> datetime | None:
+        """When a check would be raised if nothing moves before then."""
+        if not self.enabled or state.since is None or SLOT in state.open:
+            return None
+        if FALL_SLOT in state.open:
+            return None
+        return self._deadline(state.since, state.last_activity)
+
+    def observe(self, draft: Draft, event: DeviceEvent, now: datetime) -> None:
+        """Movement: remember it, and clear a check that is open."""
+        if not self.enabled or event.type not in ACTIVITY:
+            return
+        draft.last_activity = now
+        if SLOT in draft.open:
+            text = f"All clear: {self._person} is up and about ({{room}}, {{time}})."
+            self._life.close(
+                draft,
+                SLOT,
+                how="cleared",
+                reason=f"{event.type} from {event.device_id}",
+                follow_up=self._texts.render(text, event.device_id, now),
+                now=now,
+            )
+
+    def tick(self, draft: Draft, now: datetime) -> None:
+        """Raise the check if its deadline has passed."""
+        if not self.enabled or draft.since is None or SLOT in draft.open:
+            return
+        if FALL_SLOT in draft.open:
+            return
+        deadline = self._deadline(draft.since, draft.last_activity)
+        if deadline > now:
+            return
+        seen = draft.last_activity
+        if seen is None:
+            text = "Wellbeing check: no movement seen at home since the hub started ({time})."
+        else:
+            text = f"Wellbeing check: no movement seen from {self._person} since {{time}}."
+        self._life.open(
+            draft,
+            cause=SLOT,
+            slot=SLOT,
+            severity="urgent",
+            device_id="hub",
+            text=self._texts.render(text, "hub", seen or draft.since),
+            window_s=0,
+            reason=f"no activity by {deadline.astimezone(self._texts.zone):%H:%M}",
+            now=now,
+        )
+
+    def _deadline(self, since: datetime, seen: datetime | None) -> datetime:
+        """The earliest moment a check is due, given the last activity (or the start)."""
+        anchor = since if seen is None or seen < since else seen
+        start, end = self._policy.day
+        quiet = timedelta(hours=self._policy.quiet_h)
+        day = anchor.astimezone(self._texts.zone).date()
+        for offset in range(3):
+            date = day + timedelta(days=offset)
+            begins, ends = (
+                at_local(date, start, self._texts.zone),
+                at_local(date, end, self._texts.zone),
+            )
+            found = []
+            if self._policy.up_by is not None and (seen is None or seen < begins):
+                up_by = at_local(date, self._policy.up_by, self._texts.zone)
+                if up_by > anchor:
+                    found.append(up_by)
+            quiet_ends = max(anchor, begins) + quiet
+            if quiet_ends <= ends:
+                found.append(quiet_ends)
+            if found:
+                return min(found)
+        msg = "the day window leaves no deadline"  # unreachable: quiet_h fits in a day
+        raise AssertionError(msg)
