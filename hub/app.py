@@ -3,9 +3,10 @@
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hub.config import HubConfig
+from hub.control import ACK_TOPIC
 from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline
@@ -14,7 +15,9 @@ from hub.store import NewDevice, Store
 from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
+from rules.activity import ACTIVITY
 from rules.engine import Engine, EngineState
+from rules.incidents import Incident
 from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
@@ -22,6 +25,7 @@ DRAIN_INGEST_S = 1.5
 DRAIN_OUTBOX_S = 1.5
 FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
+SCHEDULE_CATCH_UP = timedelta(hours=12)
 
 
 def _now() -> datetime:
@@ -49,17 +53,16 @@ async def serve(
                 }
             }
         )
+        engine = Engine(rules)
         open_incidents = await store.incidents(open_only=True)
-        state = EngineState(
-            open={i.cause: i for i in open_incidents}, opened=await store.incident_count()
-        )
+        state = await _resume(engine, store, open_incidents)
         if open_incidents:
             log.info("resuming %d open incident(s)", len(open_incidents))
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
         dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
-            subscriptions=NATIVE_SUBSCRIPTIONS,
+            subscriptions=(*NATIVE_SUBSCRIPTIONS, ACK_TOPIC),
             deliver=inbox.put_nowait,
             will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
             birth=(
@@ -69,7 +72,7 @@ async def serve(
         )
         async with dispatcher, mqtt:
             pipeline = Pipeline(
-                engine=Engine(rules),
+                engine=engine,
                 state=state,
                 store=store,
                 intake=Intake(devices, rejects),
@@ -137,6 +140,23 @@ async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) ->
     except TimeoutError:
         log.warning("could not publish hub offline; the broker's last will says it instead")
     log.info("hub stopped")
+
+
+async def _resume(engine: Engine, store: Store, open_incidents: list[Incident]) -> EngineState:
+    """The engine's state at start: open incidents, and schedules resumed where they stopped.
+
+    Schedules (medication doses, the wellbeing check) count from when the hub last recorded
+    anything, up to 12 hours back, so a dose that fell due while it was down is still issued.
+    """
+    now = _now()
+    stamps = [t for t in (await store.last_event_at(), await store.last_change_at()) if t]
+    since = max([*stamps, now - SCHEDULE_CATCH_UP]) if stamps else now
+    return engine.restore(
+        open_incidents,
+        opened=await store.incident_count(),
+        since=min(since, now),
+        last_activity=await store.last_event_at(ACTIVITY),
+    )
 
 
 async def _register_configured_devices(config: HubConfig, store: Store) -> None:

@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from hub.cli_incidents import ack
 from hub.config import ConfigError, HubConfig, load_config
 from hub.console import setup_logging
 from hub.store import Store, StoreError
@@ -172,3 +173,6 @@ def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 def _fail(message: str, *, code: int) -> NoReturn:
     click.echo(f"telecare: {message}", err=True)
     sys.exit(code)
+
+
+main.add_command(ack)

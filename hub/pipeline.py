@@ -11,13 +11,20 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from hub.control import ACK_TOPIC, decode_ack
 from hub.intake import Intake
 from hub.store import AcceptedEvent, Batch, Store
-from hub.wire import InboundMessage, IncidentPayload, incident_topic
+from hub.wire import (
+    CommandPayload,
+    InboundMessage,
+    IncidentPayload,
+    command_topic,
+    incident_topic,
+)
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
-from rules.incidents import OPEN_STATES, Action, IncidentChanged
+from rules.incidents import OPEN_STATES, Action, DeviceCommand, IncidentChanged
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
@@ -73,6 +80,9 @@ class Pipeline:
         now = self._clock()
         batch = Batch()
         for message in messages:
+            if message.topic == ACK_TOPIC:
+                batch.actions.extend(self._acknowledge(message, now))
+                continue
             digest = _digest(message)
             if message.dup and await self._store.seen(message.mid, digest):
                 self.duplicates += 1
@@ -84,7 +94,7 @@ class Pipeline:
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
             log.info("event %s %s", event.device_id, event.type)
-        entries = await self._store.commit(batch, at=now) if batch.events else []
+        entries = await self._store.commit(batch, at=now) if batch.events or batch.actions else []
         for message in messages:
             self._ack(message)
         self._carry_out(batch.actions, entries)
@@ -112,13 +122,37 @@ class Pipeline:
             entries = await self._store.commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
+    def _acknowledge(self, message: InboundMessage, now: datetime) -> list[Action]:
+        """Someone is handling an incident (`telecare ack`, published on the control topic)."""
+        ack = decode_ack(message.payload)
+        if isinstance(ack, str) or message.retain:
+            # A retained acknowledgement would be replayed at every reconnect: refused.
+            detail = ack if isinstance(ack, str) else "retained acknowledgements are refused"
+            self._intake.rejects.reject("bad_control", message.topic, detail)
+            return []
+        self.state, actions = self.engine.acknowledge(self.state, ack.incident_id, ack.by, now=now)
+        if not any(isinstance(a, IncidentChanged) for a in actions):
+            log.info(
+                "acknowledgement of %s by %s: not open or already acknowledged",
+                ack.incident_id,
+                ack.by,
+            )
+        return actions
+
     def _carry_out(self, actions: Sequence[Action], entries: Sequence[OutboxEntry]) -> None:
         self._dispatcher.submit(entries)
         for action in actions:
             if isinstance(action, IncidentChanged):
                 self._announce(action)
+            elif isinstance(action, DeviceCommand):
+                self._command(action)
         if actions:
             self._wake.set()
+
+    def _command(self, command: DeviceCommand) -> None:
+        log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
+        payload = CommandPayload(command=command.command, incident_id=command.incident_id)
+        self._publish(command_topic(command.device_id), payload.model_dump_json().encode(), False)
 
     def _announce(self, change: IncidentChanged) -> None:
         incident = change.incident
@@ -130,6 +164,7 @@ class Pipeline:
             state=incident.state,
             text=incident.text,
             updated_at=change.at,
+            acknowledged_by=incident.acknowledged_by,
         )
         topic = incident_topic(incident.id)
         body = payload.model_dump_json().encode()

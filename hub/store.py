@@ -217,11 +217,12 @@ class Store:
         i = change.incident
         await self._db.execute(
             "INSERT INTO incidents (id, cause, severity, state, device_id, opened_at, fired_at,"
-            " due_at, steps_sent, closed_at, text, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " due_at, steps_sent, closed_at, text, updated_at, round, acknowledged_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " state = excluded.state, fired_at = excluded.fired_at, due_at = excluded.due_at,"
             " steps_sent = excluded.steps_sent, closed_at = excluded.closed_at,"
-            " updated_at = excluded.updated_at",
+            " updated_at = excluded.updated_at, round = excluded.round,"
+            " acknowledged_by = excluded.acknowledged_by",
             (
                 i.id,
                 i.cause,
@@ -235,6 +236,8 @@ class Store:
                 _t(i.closed_at),
                 i.text,
                 _t(change.at),
+                i.round,
+                i.acknowledged_by,
             ),
         )
         await self._db.execute(
@@ -328,6 +331,20 @@ class Store:
         """How many incidents were ever opened (numbers the next one)."""
         rows = list(await self._db.execute_fetchall("SELECT count(*) FROM incidents"))
         return int(rows[0][0])
+
+    async def last_event_at(self, types: Iterable[str] | None = None) -> datetime | None:
+        """When the newest event (of the given types, if any) was received."""
+        wanted = sorted(types) if types is not None else None
+        sql = "SELECT max(received_at) FROM events"
+        if wanted is not None:
+            sql += f" WHERE type IN ({', '.join('?' * len(wanted))})"
+        rows = list(await self._db.execute_fetchall(sql, wanted or ()))
+        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
+
+    async def last_change_at(self) -> datetime | None:
+        """When an incident last changed (the hub was deciding then)."""
+        rows = list(await self._db.execute_fetchall("SELECT max(at) FROM incident_log"))
+        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
 
     async def incident_log(self, incident_id: str) -> list[dict[str, Any]]:
         """An incident's audit trail: every change with its reason."""

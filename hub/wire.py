@@ -136,3 +136,4 @@ class IncidentPayload(_Payload):
     state: str
     text: str
     updated_at: AwareDatetime
+    acknowledged_by: str | None = None

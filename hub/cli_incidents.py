@@ -1,0 +1,85 @@
+"""`telecare ack`: tell the running hub that someone is handling an incident."""
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from pydantic import ValidationError
+
+from hub.config import ConfigError, HubConfig, load_config
+from hub.control import ACK_TOPIC, AckPayload
+from hub.wire import IncidentPayload, incident_topic
+
+EXIT_USAGE = 2
+
+
+@click.command()
+@click.argument("incident_id")
+@click.option("--by", required=True, help="Who is handling it (a contact's name).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("/etc/telecare/hub.toml"),
+    envvar="TELECARE_CONFIG",
+    show_default=True,
+    help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the hub to confirm.",
+)
+def ack(incident_id: str, by: str, config_path: Path, timeout_s: float) -> None:
+    """Say BY is handling INCIDENT_ID: its calls stop and the other contacts hear who has it.
+
+    The running hub carries it out (it owns the database); this waits until the hub publishes
+    the incident as acknowledged, and exits 1 if it does not within the timeout.
+    """
+    from hub.mqtt import BrokerUnavailableError, request_reply  # noqa: PLC0415  # fast --help
+
+    config = _load(config_path)
+    payload = AckPayload(incident_id=incident_id, by=by).model_dump_json().encode()
+    try:
+        reply = request_reply(
+            config.mqtt,
+            publish=(ACK_TOPIC, payload),
+            watch=incident_topic(incident_id),
+            accept=_acknowledged,
+            timeout_s=timeout_s,
+        )
+    except BrokerUnavailableError as err:
+        _fail(f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {err}")
+    if reply is None:
+        _fail(
+            f"the hub did not confirm {incident_id} in {timeout_s:g} s: is the hub running,"
+            " and is the incident open? (telecare incidents --open)"
+        )
+    incident = IncidentPayload.model_validate_json(reply)
+    click.echo(f"{incident.id}: acknowledged by {incident.acknowledged_by} - {incident.text}")
+
+
+def _acknowledged(body: bytes) -> bool:
+    try:
+        return IncidentPayload.model_validate_json(body).state == "acknowledged"
+    except ValidationError:
+        return False  # an empty retained message: the incident closed
+
+
+def _load(path: Path) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"telecare: {message}", err=True)
+    sys.exit(1)
