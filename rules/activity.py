@@ -1,6 +1,6 @@
 """The wellbeing check: no sign of the person when there should have been one."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from rules.events import DeviceEvent
 from rules.lifecycle import Lifecycle
@@ -23,6 +23,10 @@ ACTIVITY = frozenset(
 )
 
 
+def _between(earlier: time, later: time) -> timedelta:
+    return timedelta(hours=later.hour - earlier.hour, minutes=later.minute - earlier.minute)
+
+
 class WellbeingCheck:
     """No sign of life when there should be one: the carer is asked to look in.
 
@@ -39,6 +43,15 @@ class WellbeingCheck:
         self._texts = texts
         self._life = life
         self._person = config.home.person
+        # No deadline comes sooner after a movement than this (an hour spare for clock changes).
+        start_to_up_by = _between(policy.day[0], policy.up_by or policy.day[1])
+        soonest = min(timedelta(hours=policy.quiet_h), start_to_up_by)
+        self._margin = max(timedelta(0), soonest - timedelta(hours=1))
+        # The last deadline worked out: most inputs are not movement and leave it as it was.
+        self._memo: tuple[tuple[datetime | None, datetime | None], datetime | None] = (
+            (None, None),
+            None,
+        )
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When a check would be raised if nothing moves before then."""
@@ -46,7 +59,18 @@ class WellbeingCheck:
             return None
         if FALL_SLOT in state.open:
             return None
-        return self._deadline(state.since, state.last_activity)
+        key = (state.since, state.last_activity)
+        if self._memo[0] != key:
+            self._memo = (key, self._deadline(state.since, state.last_activity))
+        return self._memo[1]
+
+    def due(self, state: EngineState, now: datetime) -> bool:
+        """Whether a check is due by `now`; quick while the last movement is recent."""
+        seen, since = state.last_activity, state.since
+        if seen is not None and since is not None and seen >= since and now - seen < self._margin:
+            return False
+        deadline = self.next_due(state)
+        return deadline is not None and deadline <= now
 
     def observe(self, draft: Draft, event: DeviceEvent, now: datetime) -> None:
         """Movement: remember it, and clear a check that is open."""
@@ -95,6 +119,14 @@ class WellbeingCheck:
         anchor = since if seen is None or seen < since else seen
         start, end = self._policy.day
         quiet = timedelta(hours=self._policy.quiet_h)
+        if seen is not None and seen >= since:
+            # The usual case, movement in the day: only a quiet spell can come next today.
+            local = seen.astimezone(self._texts.zone)
+            quiet_ends = seen + quiet
+            if local.time() >= start and quiet_ends <= at_local(
+                local.date(), end, self._texts.zone
+            ):
+                return quiet_ends
         day = anchor.astimezone(self._texts.zone).date()
         for offset in range(3):
             date = day + timedelta(days=offset)

@@ -4,10 +4,10 @@ It never sends, sleeps or reads the clock: the hub passes `now` in and carries t
 Replaying the same inputs at the same times gives the same actions.
 """
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime, time
 
-from rules.activity import WellbeingCheck
+from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
 from rules.events import DeviceEvent
 from rules.incidents import Action, Incident
@@ -20,6 +20,7 @@ from rules.texts import Texts
 
 __all__ = ["Engine", "EngineState"]
 Cause = tuple[str, CausePolicy]
+MIDNIGHT = time(0, 0)
 
 
 class Engine:
@@ -39,6 +40,14 @@ class Engine:
                 self._by_type.setdefault(kind, []).append((name, policy))
             for kind in policy.drops_pending:
                 self._by_type.setdefault(kind, []).append((name, policy))
+        self._watched = {"medication.taken", *(ACTIVITY if self._wellbeing.enabled else ())}
+        self._timed = {
+            kind
+            for policy in self.causes.values()
+            if policy.only_in is not None or policy.except_in is not None
+            for kind in policy.opened_by
+        }
+        self._due_cache: tuple[Mapping[str, Incident] | None, datetime | None] = (None, None)
         self._by_battery = [(n, p) for n, p in self.causes.items() if p.clears_above_battery]
 
     def evaluate(
@@ -53,7 +62,7 @@ class Engine:
         candidates = self._by_type.get(event.type, [])
         if event.battery is not None and self._by_battery:
             candidates = [*candidates, *self._by_battery]
-        watched = self._wellbeing.enabled or event.type == "medication.taken"
+        watched = event.type in self._watched
         if not candidates and not watched:
             return state, actions
         draft = Draft.of(state)
@@ -65,10 +74,12 @@ class Engine:
 
     def tick(self, state: EngineState, *, now: datetime) -> tuple[EngineState, list[Action]]:
         """Carry out whatever fell due by `now`: windows ending, steps, doses, wellbeing checks."""
-        due = [s for s, i in state.open.items() if i.due_at is not None and i.due_at <= now]
-        scheduled = [self._doses.next_due(state), self._wellbeing.next_due(state)]
-        if not due and not any(when is not None and when <= now for when in scheduled):
+        first = self._first_due(state.open)
+        if (first is None or first > now) and not (
+            self._doses.due(state, now) or self._wellbeing.due(state, now)
+        ):
             return state, []
+        due = [s for s, i in state.open.items() if i.due_at is not None and i.due_at <= now]
         draft = Draft.of(state)
         for slot in sorted(due, key=lambda s: (state.open[s].due_at, s)):
             self._life.step(draft, slot, now)
@@ -78,9 +89,18 @@ class Engine:
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When `tick` next has something to do, or None if nothing is waiting."""
-        due: list[datetime | None] = [i.due_at for i in state.open.values()]
-        due += [self._doses.next_due(state), self._wellbeing.next_due(state)]
+        due = [self._first_due(state.open), self._doses.next_due(state)]
+        due.append(self._wellbeing.next_due(state))
         return min((when for when in due if when is not None), default=None)
+
+    def _first_due(self, incidents: Mapping[str, Incident]) -> datetime | None:
+        """The earliest incident timer, remembered: most inputs leave the incidents as they were."""
+        cached, first = self._due_cache
+        if cached is not incidents:
+            due = (i.due_at for i in incidents.values() if i.due_at is not None)
+            first = min(due, default=None)
+            self._due_cache = (incidents, first)
+        return first
 
     def acknowledge(
         self, state: EngineState, incident_id: str, by: str, *, now: datetime
@@ -124,7 +144,8 @@ class Engine:
     ) -> None:
         info = self.config.devices.get(event.device_id)
         role = info.role if info is not None else None
-        local = now.astimezone(self.texts.zone).time()
+        # The local time matters only to rules with hours (night exits); worked out only then.
+        local = now.astimezone(self.texts.zone).time() if event.type in self._timed else MIDNIGHT
         for name, policy in candidates:
             slot = f"{name}@{event.device_id}" if policy.per_device else name
             current = draft.open.get(slot)

@@ -13,6 +13,7 @@ from rules.texts import Texts
 
 CAUSE_PREFIX = "medication_"
 HUB_DEVICE = "hub"
+MEMO_SIZE = 256  # next due times remembered: they change only when a dose is issued
 MAX_CATCH_UP = 64  # doses issued in one tick after a long stop; older ones are superseded
 
 
@@ -39,12 +40,18 @@ class DoseSchedule:
             m.name: (m.device,) if m.device is not None else dispensers for m in self._medication
         }
         self._person = config.home.person
+        self._memo: dict[tuple[str, datetime], datetime] = {}
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When the next dose falls due, if any is scheduled."""
         if state.since is None or not self._medication:
             return None
         return min(self._next(m, state.since, state.doses) for m in self._medication)
+
+    def due(self, state: EngineState, now: datetime) -> bool:
+        """Whether a dose has fallen due by `now`."""
+        due = self.next_due(state)
+        return due is not None and due <= now
 
     def tick(self, draft: Draft, now: datetime) -> None:
         """Issue every dose that has fallen due by `now`."""
@@ -78,7 +85,7 @@ class DoseSchedule:
 
     def _issue(self, draft: Draft, medication: Medication, due: datetime, now: datetime) -> None:
         slot = cause_of(medication)
-        draft.doses[medication.name] = due
+        draft.set_dose(medication.name, due)
         if slot in draft.open:
             self._life.close(
                 draft,
@@ -120,7 +127,13 @@ class DoseSchedule:
     ) -> datetime:
         last = doses.get(medication.name)
         anchor = since if last is None or last < since else last
-        return next_time(medication.times, anchor, self._texts.zone)
+        key = (medication.name, anchor)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[key] = next_time(medication.times, anchor, self._texts.zone)
+        return found
 
     def _label(self, name: str) -> str:
         for medication in self._medication:

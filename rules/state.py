@@ -33,21 +33,34 @@ class EngineState(BaseModel):
 
 @dataclass(slots=True)
 class Draft:
-    """A mutable copy of the state while one input is decided, and the actions so far."""
+    """A working copy of the state while one input is decided, and the actions so far.
 
-    open: dict[str, Incident]
+    The open incidents and doses are copied on first change only, so an input that changes
+    neither leaves them the same objects (the engine caches what it derives from them).
+    """
+
+    base: EngineState
+    open: Mapping[str, Incident]
     opened: int
-    since: datetime | None
     last_activity: datetime | None
-    doses: dict[str, datetime]
+    doses: Mapping[str, datetime]
     actions: list[Action] = field(default_factory=list)
 
     @classmethod
     def of(cls, state: EngineState) -> "Draft":
         """Start editing `state`."""
-        return cls(
-            dict(state.open), state.opened, state.since, state.last_activity, dict(state.doses)
-        )
+        return cls(state, state.open, state.opened, state.last_activity, state.doses)
+
+    @property
+    def since(self) -> datetime | None:
+        """When scheduling began."""
+        return self.base.since
+
+    def set_dose(self, name: str, due: datetime) -> None:
+        """Record the due time of the dose just issued."""
+        if self.doses is self.base.doses:
+            self.doses = dict(self.doses)
+        self.doses[name] = due  # type: ignore[index]  # copied above
 
     def new_id(self, cause: str) -> str:
         """The next incident id for `cause`."""
@@ -56,17 +69,30 @@ class Draft:
 
     def put(self, slot: str, incident: Incident) -> None:
         """Keep the incident in its slot while open; free the slot once it closes."""
+        if self.open is self.base.open:
+            self.open = dict(self.open)
+        opened = self.open
+        assert isinstance(opened, dict)
         if incident.state in OPEN_STATES:
-            self.open[slot] = incident
+            opened[slot] = incident
         else:
-            self.open.pop(slot, None)
+            opened.pop(slot, None)
 
     def state(self) -> EngineState:
-        """The finished state."""
-        return EngineState.model_construct(
-            open=self.open,
-            opened=self.opened,
-            since=self.since,
-            last_activity=self.last_activity,
-            doses=self.doses,
+        """The finished state (the one it started from, if nothing changed)."""
+        base = self.base
+        if (
+            self.open is base.open
+            and self.opened == base.opened
+            and self.last_activity == base.last_activity
+            and self.doses is base.doses
+        ):
+            return base
+        return base.model_copy(
+            update={
+                "open": self.open,
+                "opened": self.opened,
+                "last_activity": self.last_activity,
+                "doses": self.doses,
+            }
         )
