@@ -57,6 +57,8 @@ class WellbeingCheck:
         """When a check would be raised if nothing moves before then."""
         if not self.enabled or state.since is None or SLOT in state.open:
             return None
+        if state.occupied_by is not None:
+            return None  # someone else is home: the check is suppressed
         if FALL_SLOT in state.open:
             return None
         key = (state.since, state.last_activity)
@@ -91,6 +93,8 @@ class WellbeingCheck:
     def tick(self, draft: Draft, now: datetime) -> None:
         """Raise the check if its deadline has passed."""
         if not self.enabled or draft.since is None or SLOT in draft.open:
+            return
+        if draft.occupied_by is not None:
             return
         if FALL_SLOT in draft.open:
             return

@@ -10,11 +10,12 @@ from datetime import datetime, time
 from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
 from rules.events import DeviceEvent
-from rules.incidents import Action, Incident
+from rules.incidents import Action, Incident, OccupancyChanged
+from rules.inhibition import Inhibitor
 from rules.ladder import Ladder
 from rules.lifecycle import Lifecycle
 from rules.medication import DoseSchedule
-from rules.policy import CausePolicy, RulesConfig
+from rules.policy import CausePolicy, RulesConfig, Severity
 from rules.state import Draft, EngineState
 from rules.texts import Texts
 
@@ -34,6 +35,7 @@ class Engine:
         self._life = Lifecycle(self.ladder)
         self._doses = DoseSchedule(config, self.texts, self._life)
         self._wellbeing = WellbeingCheck(config, self.texts, self._life)
+        self._inhibitor = Inhibitor(config.policy.flapping, self.texts, self._life)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():
             for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
@@ -119,6 +121,21 @@ class Engine:
                 return draft.state(), [*actions, *done]
         return state, actions
 
+    def set_occupancy(
+        self, state: EngineState, *, home: bool, by: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """Someone else is at home (`home`), or has gone.
+
+        While they are, the door rules and the wellbeing check are suppressed (their comings
+        and goings are not hers); a pendant, fall or smoke alarm never is.
+        """
+        state, actions = self.tick(state, now=now)
+        occupied_by = by if home else None
+        if occupied_by == state.occupied_by:
+            return state, actions
+        change = OccupancyChanged(occupied_by=occupied_by, by=by, at=now)
+        return state.model_copy(update={"occupied_by": occupied_by}), [*actions, change]
+
     def restore(
         self,
         incidents: Iterable[Incident],
@@ -127,6 +144,7 @@ class Engine:
         since: datetime,
         last_activity: datetime | None = None,
         doses: dict[str, datetime] | None = None,
+        occupied_by: str | None = None,
     ) -> EngineState:
         """The state the hub resumes with: the open incidents from the store, in their slots."""
         slots = {}
@@ -136,7 +154,12 @@ class Engine:
             slot = f"{incident.cause}@{incident.device_id}" if per_device else incident.cause
             slots[slot] = incident
         return EngineState(
-            open=slots, opened=opened, since=since, last_activity=last_activity, doses=doses or {}
+            open=slots,
+            opened=opened,
+            since=since,
+            last_activity=last_activity,
+            doses=doses or {},
+            occupied_by=occupied_by,
         )
 
     def _apply(
@@ -151,7 +174,18 @@ class Engine:
             current = draft.open.get(slot)
             found = verdict(policy, event, role, local)
             if found == "open" and current is None:
-                self._open(draft, name=name, slot=slot, policy=policy, event=event, now=now)
+                severity = (
+                    policy.severity_for.get(role, policy.severity) if role else policy.severity
+                )
+                self._open(
+                    draft,
+                    name=name,
+                    slot=slot,
+                    policy=policy,
+                    severity=severity,
+                    event=event,
+                    now=now,
+                )
             elif (
                 current is None
                 or found in {None, "open"}
@@ -171,18 +205,32 @@ class Engine:
         name: str,
         slot: str,
         policy: CausePolicy,
+        severity: Severity,
         event: DeviceEvent,
         now: datetime,
     ) -> None:
-        info = self.config.devices.get(event.device_id)
-        severity = policy.severity_for.get(info.role, policy.severity) if info else policy.severity
+        text = self.texts.render(policy.alert, event.device_id, now)
+        held = self._inhibitor.holds(
+            draft, name=name, policy=policy, severity=severity, event=event, now=now
+        )
+        if held is not None:
+            self._life.suppress(
+                draft,
+                cause=name,
+                severity=severity,
+                device_id=event.device_id,
+                text=text,
+                reason=held,
+                now=now,
+            )
+            return
         self._life.open(
             draft,
             cause=name,
             slot=slot,
             severity=severity,
             device_id=event.device_id,
-            text=self.texts.render(policy.alert, event.device_id, now),
+            text=text,
             window_s=policy.confirm_s_for.get(event.type, policy.confirm_s),
             reason=f"{event.type} from {event.device_id}",
             now=now,

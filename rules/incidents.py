@@ -96,4 +96,20 @@ class DeviceCommand(BaseModel):
     at: AwareDatetime
 
 
-Action = IncidentChanged | Notify | DeviceCommand
+class OccupancyChanged(BaseModel):
+    """Someone other than the cared-for person is at home now, or no longer.
+
+    Attributes:
+        occupied_by: Who said they are at home; None once they have gone.
+        by: Who set it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["occupancy"] = "occupancy"
+    occupied_by: str | None
+    by: str
+    at: AwareDatetime
+
+
+Action = IncidentChanged | Notify | DeviceCommand | OccupancyChanged

@@ -80,6 +80,37 @@ class Lifecycle:
             draft.actions.extend(self.ladder.follow_up(incident, how, follow_up, now))
         draft.put(slot, closed)
 
+    def suppress(
+        self,
+        draft: Draft,
+        *,
+        cause: str,
+        severity: Severity,
+        device_id: str,
+        text: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Record an incident that was held back, and why: the trail shows what was not sent.
+
+        It takes no slot, so it never stands in the way of a later one.
+        """
+        incident = Incident(
+            id=draft.new_id(cause),
+            cause=cause,
+            severity=severity,
+            state="suppressed",
+            device_id=device_id,
+            opened_at=now,
+            closed_at=now,
+            text=text,
+        )
+        draft.actions.append(
+            IncidentChanged(
+                incident=incident, previous=None, reason=f"suppressed: {reason}", at=now
+            )
+        )
+
     def step(self, draft: Draft, slot: str, now: datetime) -> None:
         """Carry out the incident's timer: end its window, take its next step, or re-fire it."""
         incident = draft.open[slot]

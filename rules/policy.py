@@ -198,6 +198,19 @@ class DeviceHealthPolicy(_Frozen):
     battery_ok_above: int = Field(default=25, ge=5, le=100)
 
 
+class FlappingPolicy(_Frozen):
+    """A device that keeps raising the same non-emergency alarm is probably faulty.
+
+    Attributes:
+        max_openings: Openings of one cause by one device allowed within the window; the next
+            is held back, and the carer gets one "device fault" notice instead.
+        within_min: The window, in minutes.
+    """
+
+    max_openings: int = Field(default=4, ge=1, le=100)
+    within_min: float = Field(default=30.0, gt=0.0, le=1440.0)
+
+
 class Policies(_Frozen):
     """Per-role parameters (`[policy.pendant]`, `[policy.fall]`, `[policy.water]`, ...)."""
 
@@ -208,6 +221,7 @@ class Policies(_Frozen):
     temperature: TemperaturePolicy = TemperaturePolicy()
     activity: ActivityPolicy = ActivityPolicy()
     devices: DeviceHealthPolicy = DeviceHealthPolicy()
+    flapping: FlappingPolicy = FlappingPolicy()
 
 
 class Medication(_Frozen):

@@ -20,6 +20,9 @@ class EngineState(BaseModel):
             fall due only after it; unset, there are no schedules.
         last_activity: When the person was last seen moving (for the wellbeing check).
         doses: The due time of the last dose issued, per medication.
+        occupied_by: Someone else at home (a carer, a visitor); None if she is on her own.
+        openings: Recent opening times of each urgent `cause@device`, for flapping, and when
+            a device fault was last noted for it (`fault:cause@device`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -29,6 +32,8 @@ class EngineState(BaseModel):
     since: AwareDatetime | None = None
     last_activity: AwareDatetime | None = None
     doses: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+    occupied_by: str | None = None
+    openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -44,12 +49,26 @@ class Draft:
     opened: int
     last_activity: datetime | None
     doses: Mapping[str, datetime]
+    openings: Mapping[str, tuple[datetime, ...]]
     actions: list[Action] = field(default_factory=list)
 
     @classmethod
     def of(cls, state: EngineState) -> "Draft":
         """Start editing `state`."""
-        return cls(state, state.open, state.opened, state.last_activity, state.doses)
+        return cls(
+            state, state.open, state.opened, state.last_activity, state.doses, state.openings
+        )
+
+    @property
+    def occupied_by(self) -> str | None:
+        """Someone else at home, if anyone."""
+        return self.base.occupied_by
+
+    def set_openings(self, key: str, times: tuple[datetime, ...]) -> None:
+        """Record the recent openings of a `cause@device`."""
+        if self.openings is self.base.openings:
+            self.openings = dict(self.openings)
+        self.openings[key] = times  # type: ignore[index]  # copied above
 
     @property
     def since(self) -> datetime | None:
@@ -86,6 +105,7 @@ class Draft:
             and self.opened == base.opened
             and self.last_activity == base.last_activity
             and self.doses is base.doses
+            and self.openings is base.openings
         ):
             return base
         return base.model_copy(
@@ -94,5 +114,6 @@ class Draft:
                 "opened": self.opened,
                 "last_activity": self.last_activity,
                 "doses": self.doses,
+                "openings": self.openings,
             }
         )
