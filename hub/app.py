@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from hub.config import HubConfig
-from hub.control import ACK_TOPIC
+from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
 from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline
@@ -62,7 +62,7 @@ async def serve(
         dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
-            subscriptions=(*NATIVE_SUBSCRIPTIONS, ACK_TOPIC),
+            subscriptions=(*NATIVE_SUBSCRIPTIONS, ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC),
             deliver=inbox.put_nowait,
             will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
             birth=(
@@ -81,6 +81,7 @@ async def serve(
                 publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
                 clock=_now,
             )
+            pipeline.announce_occupancy(_now())
             await _run_until_stopped(pipeline, inbox, mqtt, stop, on_ready)
             await _shut_down(store, dispatcher, mqtt)
     return rejects
@@ -156,6 +157,7 @@ async def _resume(engine: Engine, store: Store, open_incidents: list[Incident]) 
         opened=await store.incident_count(),
         since=min(since, now),
         last_activity=await store.last_event_at(ACTIVITY),
+        occupied_by=await store.occupied_by(),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from hub.cli_incidents import ack
+from hub.cli_incidents import ack, occupancy
 from hub.config import ConfigError, HubConfig, load_config
 from hub.console import setup_logging
 from hub.store import Store, StoreError
@@ -176,3 +176,4 @@ def _fail(message: str, *, code: int) -> NoReturn:
 
 
 main.add_command(ack)
+main.add_command(occupancy)

@@ -1,6 +1,11 @@
-"""`telecare ack`: tell the running hub that someone is handling an incident."""
+"""`telecare ack` and `telecare occupancy`: tell the running hub over its control topics.
+
+The running hub owns the database; these publish a request on the local broker and wait until
+the hub publishes the outcome.
+"""
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -8,16 +13,19 @@ import click
 from pydantic import ValidationError
 
 from hub.config import ConfigError, HubConfig, load_config
-from hub.control import ACK_TOPIC, AckPayload
+from hub.control import (
+    ACK_TOPIC,
+    OCCUPANCY_CONTROL_TOPIC,
+    OCCUPANCY_TOPIC,
+    AckPayload,
+    OccupancyPayload,
+    OccupancyRequest,
+)
 from hub.wire import IncidentPayload, incident_topic
 
 EXIT_USAGE = 2
 
-
-@click.command()
-@click.argument("incident_id")
-@click.option("--by", required=True, help="Who is handling it (a contact's name).")
-@click.option(
+config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -26,7 +34,7 @@ EXIT_USAGE = 2
     show_default=True,
     help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
 )
-@click.option(
+timeout_option = click.option(
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=1),
@@ -34,26 +42,23 @@ EXIT_USAGE = 2
     show_default=True,
     help="Seconds to wait for the hub to confirm.",
 )
+
+
+@click.command()
+@click.argument("incident_id")
+@click.option("--by", required=True, help="Who is handling it (a contact's name).")
+@config_option
+@timeout_option
 def ack(incident_id: str, by: str, config_path: Path, timeout_s: float) -> None:
     """Say BY is handling INCIDENT_ID: its calls stop and the other contacts hear who has it.
 
     The running hub carries it out (it owns the database); this waits until the hub publishes
     the incident as acknowledged, and exits 1 if it does not within the timeout.
     """
-    from hub.mqtt import BrokerUnavailableError, request_reply  # noqa: PLC0415  # fast --help
-
-    config = _load(config_path)
     payload = AckPayload(incident_id=incident_id, by=by).model_dump_json().encode()
-    try:
-        reply = request_reply(
-            config.mqtt,
-            publish=(ACK_TOPIC, payload),
-            watch=incident_topic(incident_id),
-            accept=_acknowledged,
-            timeout_s=timeout_s,
-        )
-    except BrokerUnavailableError as err:
-        _fail(f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {err}")
+    reply = _request(
+        config_path, (ACK_TOPIC, payload), incident_topic(incident_id), _acknowledged, timeout_s
+    )
     if reply is None:
         _fail(
             f"the hub did not confirm {incident_id} in {timeout_s:g} s: is the hub running,"
@@ -61,6 +66,56 @@ def ack(incident_id: str, by: str, config_path: Path, timeout_s: float) -> None:
         )
     incident = IncidentPayload.model_validate_json(reply)
     click.echo(f"{incident.id}: acknowledged by {incident.acknowledged_by} - {incident.text}")
+
+
+@click.command()
+@click.argument("where", type=click.Choice(["home", "away"]))
+@click.option("--by", required=True, help="Who is at home with her, or has left.")
+@config_option
+@timeout_option
+def occupancy(where: str, by: str, config_path: Path, timeout_s: float) -> None:
+    """Say someone is at HOME with her (door and wellbeing alarms held back), or AWAY again.
+
+    Pendant, fall and smoke alarms are never held back.
+    """
+    home = where == "home"
+    payload = OccupancyRequest(home=home, by=by).model_dump_json().encode()
+
+    def settled(body: bytes) -> bool:
+        try:
+            state = OccupancyPayload.model_validate_json(body)
+        except ValidationError:
+            return False
+        return state.home == home and (state.by == by or not home)
+
+    reply = _request(
+        config_path, (OCCUPANCY_CONTROL_TOPIC, payload), OCCUPANCY_TOPIC, settled, timeout_s
+    )
+    if reply is None:
+        _fail(f"the hub did not confirm in {timeout_s:g} s: is the hub running?")
+    click.echo(
+        f"{by} is at home: door and wellbeing alarms held back"
+        if home
+        else "she is on her own: every rule is on"
+    )
+
+
+def _request(
+    config_path: Path,
+    publish: tuple[str, bytes],
+    watch: str,
+    accept: Callable[[bytes], bool],
+    timeout_s: float,
+) -> bytes | None:
+    from hub.mqtt import BrokerUnavailableError, request_reply  # noqa: PLC0415  # fast --help
+
+    config = _load(config_path)
+    try:
+        return request_reply(
+            config.mqtt, publish=publish, watch=watch, accept=accept, timeout_s=timeout_s
+        )
+    except BrokerUnavailableError as err:
+        _fail(f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {err}")
 
 
 def _acknowledged(body: bytes) -> bool:

@@ -11,7 +11,14 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from hub.control import ACK_TOPIC, decode_ack
+from hub.control import (
+    ACK_TOPIC,
+    OCCUPANCY_CONTROL_TOPIC,
+    OCCUPANCY_TOPIC,
+    AckPayload,
+    OccupancyPayload,
+    decode_control,
+)
 from hub.intake import Intake
 from hub.store import AcceptedEvent, Batch, Store
 from hub.wire import (
@@ -24,11 +31,18 @@ from hub.wire import (
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
-from rules.incidents import OPEN_STATES, Action, DeviceCommand, IncidentChanged
+from rules.incidents import (
+    OPEN_STATES,
+    Action,
+    DeviceCommand,
+    IncidentChanged,
+    OccupancyChanged,
+)
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
 MAX_TIMER_WAIT_S = 5.0
+CONTROL_TOPICS = frozenset({ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC})
 
 Publish = Callable[[str, bytes, bool], None]
 Ack = Callable[[InboundMessage], None]
@@ -80,8 +94,8 @@ class Pipeline:
         now = self._clock()
         batch = Batch()
         for message in messages:
-            if message.topic == ACK_TOPIC:
-                batch.actions.extend(self._acknowledge(message, now))
+            if message.topic in CONTROL_TOPICS:
+                batch.actions.extend(self._control(message, now))
                 continue
             digest = _digest(message)
             if message.dup and await self._store.seen(message.mid, digest):
@@ -122,22 +136,31 @@ class Pipeline:
             entries = await self._store.commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
-    def _acknowledge(self, message: InboundMessage, now: datetime) -> list[Action]:
-        """Someone is handling an incident (`telecare ack`, published on the control topic)."""
-        ack = decode_ack(message.payload)
-        if isinstance(ack, str) or message.retain:
-            # A retained acknowledgement would be replayed at every reconnect: refused.
-            detail = ack if isinstance(ack, str) else "retained acknowledgements are refused"
+    def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
+        """An acknowledgement (`telecare ack`) or occupancy (`telecare occupancy`) request."""
+        request = decode_control(message.topic, message.payload)
+        if isinstance(request, str) or message.retain:
+            # A retained request would be replayed at every reconnect: refused.
+            detail = request if isinstance(request, str) else "retained requests are refused"
             self._intake.rejects.reject("bad_control", message.topic, detail)
             return []
-        self.state, actions = self.engine.acknowledge(self.state, ack.incident_id, ack.by, now=now)
-        if not any(isinstance(a, IncidentChanged) for a in actions):
-            log.info(
-                "acknowledgement of %s by %s: not open or already acknowledged",
-                ack.incident_id,
-                ack.by,
+        if isinstance(request, AckPayload):
+            self.state, actions = self.engine.acknowledge(
+                self.state, request.incident_id, request.by, now=now
             )
+            if not any(isinstance(a, IncidentChanged) for a in actions):
+                log.info("ack of %s: not open or already acknowledged", request.incident_id)
+            return actions
+        self.state, actions = self.engine.set_occupancy(
+            self.state, home=request.home, by=request.by, now=now
+        )
         return actions
+
+    def announce_occupancy(self, at: datetime) -> None:
+        """Publish (retained) who else is at home, as the engine holds it."""
+        occupied_by = self.state.occupied_by
+        payload = OccupancyPayload(home=occupied_by is not None, by=occupied_by, updated_at=at)
+        self._publish(OCCUPANCY_TOPIC, payload.model_dump_json().encode(), True)
 
     def _carry_out(self, actions: Sequence[Action], entries: Sequence[OutboxEntry]) -> None:
         self._dispatcher.submit(entries)
@@ -146,6 +169,9 @@ class Pipeline:
                 self._announce(action)
             elif isinstance(action, DeviceCommand):
                 self._command(action)
+            elif isinstance(action, OccupancyChanged):
+                log.info("occupancy: %s (set by %s)", action.occupied_by or "on her own", action.by)
+                self.announce_occupancy(action.at)
         if actions:
             self._wake.set()
 

@@ -20,7 +20,14 @@ import aiosqlite
 from hub.records import DeviceRecord, StoredEvent
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
-from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
+from rules.incidents import (
+    OPEN_STATES,
+    Action,
+    Incident,
+    IncidentChanged,
+    Notify,
+    OccupancyChanged,
+)
 
 log = logging.getLogger("telecare.store")
 DEDUP_WINDOW_ROWS = 1000
@@ -207,6 +214,13 @@ class Store:
         for action in actions:
             if isinstance(action, IncidentChanged):
                 await self._record_change(action)
+            elif isinstance(action, OccupancyChanged):
+                await self._db.execute(
+                    "INSERT INTO hub_state (key, value, updated_at) VALUES ('occupied_by', ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    (action.occupied_by, _t(action.at)),
+                )
             elif isinstance(action, Notify):
                 entry = await self._add_notification(action, at)
                 if entry is not None:
@@ -340,6 +354,13 @@ class Store:
             sql += f" WHERE type IN ({', '.join('?' * len(wanted))})"
         rows = list(await self._db.execute_fetchall(sql, wanted or ()))
         return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
+
+    async def occupied_by(self) -> str | None:
+        """Who else is at home, as last set (None: she is on her own)."""
+        rows = list(
+            await self._db.execute_fetchall("SELECT value FROM hub_state WHERE key = 'occupied_by'")
+        )
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
 
     async def last_change_at(self) -> datetime | None:
         """When an incident last changed (the hub was deciding then)."""

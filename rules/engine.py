@@ -210,9 +210,7 @@ class Engine:
         now: datetime,
     ) -> None:
         text = self.texts.render(policy.alert, event.device_id, now)
-        held = self._inhibitor.holds(
-            draft, name=name, policy=policy, severity=severity, event=event, now=now
-        )
+        held = self._inhibitor.holds(draft, name)
         if held is not None:
             self._life.suppress(
                 draft,

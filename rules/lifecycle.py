@@ -1,18 +1,26 @@
 """An incident's life: opened (pending in a window), fired, stepped, closed with a follow-up."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from rules.incidents import Incident, IncidentChanged
+from rules.incidents import Action, Incident, IncidentChanged
 from rules.ladder import Ladder
 from rules.policy import Severity
 from rules.state import Draft
 
+Throttle = Callable[[Draft, Incident, datetime], str | None]
+
 
 class Lifecycle:
-    """Moves incidents through their states, recording every change with its reason."""
+    """Moves incidents through their states, recording every change with its reason.
+
+    `throttle`, if set, is asked before an incident first fires; a reason it gives suppresses
+    the incident instead (a flapping device).
+    """
 
     def __init__(self, ladder: Ladder) -> None:
         self.ladder = ladder
+        self.throttle: Throttle | None = None
 
     def open(
         self,
@@ -46,10 +54,32 @@ class Lifecycle:
         if incident.due_at is not None and incident.due_at > now:
             draft.put(slot, incident)
             return incident
-        fired, actions = self.ladder.fire(incident, "no confirm window", now, now)
+        return self._fire(draft, slot, incident, reason="no confirm window", fired_at=now, now=now)
+
+    def _fire(
+        self,
+        draft: Draft,
+        slot: str,
+        incident: Incident,
+        *,
+        reason: str,
+        fired_at: datetime,
+        now: datetime,
+    ) -> Incident:
+        held = self.throttle(draft, incident, now) if self.throttle is not None else None
+        if held is not None:
+            update = {"state": "suppressed", "due_at": None, "closed_at": now}
+            updated = incident.model_copy(update=update)
+            actions: list[Action] = [
+                IncidentChanged(
+                    incident=updated, previous=incident.state, reason=f"suppressed: {held}", at=now
+                )
+            ]
+        else:
+            updated, actions = self.ladder.fire(incident, reason, fired_at, now)
         draft.actions.extend(actions)
-        draft.put(slot, fired)
-        return fired
+        draft.put(slot, updated)
+        return updated
 
     def close(
         self,
@@ -116,10 +146,16 @@ class Lifecycle:
         incident = draft.open[slot]
         if incident.state == "pending" and incident.due_at is not None:
             # Steps count from the end of the window, however late this tick runs.
-            updated, actions = self.ladder.fire(
-                incident, "confirm window ended", incident.due_at, now
+            self._fire(
+                draft,
+                slot,
+                incident,
+                reason="confirm window ended",
+                fired_at=incident.due_at,
+                now=now,
             )
-        elif incident.state == "acknowledged":
+            return
+        if incident.state == "acknowledged":
             updated, actions = self.ladder.refire(incident, now)
         else:
             updated, actions = self.ladder.escalate(incident, now)

@@ -202,8 +202,8 @@ class FlappingPolicy(_Frozen):
     """A device that keeps raising the same non-emergency alarm is probably faulty.
 
     Attributes:
-        max_openings: Openings of one cause by one device allowed within the window; the next
-            is held back, and the carer gets one "device fault" notice instead.
+        max_openings: Times one device's same urgent alarm may reach the carer within the
+            window; the next is held back, and the carer gets one "device fault" notice.
         within_min: The window, in minutes.
     """
 

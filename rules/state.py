@@ -21,8 +21,8 @@ class EngineState(BaseModel):
         last_activity: When the person was last seen moving (for the wellbeing check).
         doses: The due time of the last dose issued, per medication.
         occupied_by: Someone else at home (a carer, a visitor); None if she is on her own.
-        openings: Recent opening times of each urgent `cause@device`, for flapping, and when
-            a device fault was last noted for it (`fault:cause@device`).
+        openings: When each urgent `cause@device` recently fired, for flapping, and when a
+            device fault was last noted for it (`fault:cause@device`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
