@@ -4,11 +4,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.clock import VirtualClock
 from hub.config import HubConfig
+from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
 from hub.mqtt import MqttSession
@@ -25,7 +26,9 @@ from hub.wire import (
 )
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
+from rules.activity import ACTIVITY
 from rules.engine import Engine, EngineState
+from rules.incidents import Incident
 from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
@@ -33,6 +36,7 @@ DRAIN_INGEST_S = 1.5
 DRAIN_OUTBOX_S = 1.5
 FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
+SCHEDULE_CATCH_UP = timedelta(hours=12)
 
 
 def _now() -> datetime:
@@ -72,10 +76,9 @@ async def serve(
                 }
             }
         )
+        engine = Engine(rules)
         open_incidents = await store.incidents(open_only=True)
-        state = EngineState(
-            open={i.cause: i for i in open_incidents}, opened=await store.incident_count()
-        )
+        state = await _resume(engine, store, open_incidents)
         if open_incidents:
             log.info("resuming %d open incident(s)", len(open_incidents))
         virtual = VirtualClock() if config.simulation.virtual_clock else None
@@ -85,7 +88,12 @@ async def serve(
         dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
-            subscriptions=(*NATIVE_SUBSCRIPTIONS, *([CLOCK_TOPIC] if virtual else [])),
+            subscriptions=(
+                *NATIVE_SUBSCRIPTIONS,
+                ACK_TOPIC,
+                OCCUPANCY_CONTROL_TOPIC,
+                *([CLOCK_TOPIC] if virtual else []),
+            ),
             deliver=inbox.put_nowait,
             will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
             birth=(
@@ -95,7 +103,7 @@ async def serve(
         )
         async with dispatcher, mqtt:
             pipeline = Pipeline(
-                engine=Engine(rules),
+                engine=engine,
                 state=state,
                 store=store,
                 intake=Intake(devices, rejects),
@@ -105,6 +113,7 @@ async def serve(
                 clock=virtual.now if virtual else _now,
                 virtual_clock=virtual,
             )
+            pipeline.announce_occupancy(pipeline.now())
             try:
                 await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
             finally:
@@ -184,6 +193,24 @@ async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) ->
     except TimeoutError:
         log.warning("could not publish hub offline; the broker's last will says it instead")
     log.info("hub stopped")
+
+
+async def _resume(engine: Engine, store: Store, open_incidents: list[Incident]) -> EngineState:
+    """The engine's state at start: open incidents, and schedules resumed where they stopped.
+
+    Schedules (medication doses, the wellbeing check) count from when the hub last recorded
+    anything, up to 12 hours back, so a dose that fell due while it was down is still issued.
+    """
+    now = _now()
+    stamps = [t for t in (await store.last_event_at(), await store.last_change_at()) if t]
+    since = max([*stamps, now - SCHEDULE_CATCH_UP]) if stamps else now
+    return engine.restore(
+        open_incidents,
+        opened=await store.incident_count(),
+        since=min(since, now),
+        last_activity=await store.last_event_at(ACTIVITY),
+        occupied_by=await store.occupied_by(),
+    )
 
 
 async def _register_configured_devices(config: HubConfig, store: Store) -> None:

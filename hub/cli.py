@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from hub.cli_incidents import ack, occupancy
 from hub.cli_options import config_option, db_option, json_option
 from hub.cli_options import load_or_exit as _load_or_exit
 from hub.cli_service import backup, doctor
@@ -151,3 +152,5 @@ def _fail(message: str, *, code: int) -> NoReturn:
 main.add_command(doctor)
 main.add_command(backup)
 main.add_command(simulate)
+main.add_command(ack)
+main.add_command(occupancy)

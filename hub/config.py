@@ -31,7 +31,17 @@ from pydantic_settings import (
 
 from hub.wire import DEVICE_ID_PATTERN, is_device_id
 from rules.events import Source
-from rules.policy import Contact, DeviceInfo, EscalationPlan, Home, Policies, Role, RulesConfig
+from rules.policy import (
+    Contact,
+    DeviceInfo,
+    EscalationPlan,
+    Home,
+    Medication,
+    Policies,
+    Role,
+    RulesConfig,
+    escalation_problems,
+)
 from rules.policy import Severity as SeverityName
 
 SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret"})
@@ -135,6 +145,7 @@ class HubConfig(BaseSettings):
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()
     escalation: dict[SeverityName, EscalationPlan] = Field(default_factory=dict)
+    medication: tuple[Medication, ...] = ()
 
     @field_validator("contacts")
     @classmethod
@@ -158,13 +169,16 @@ class HubConfig(BaseSettings):
     ) -> dict[SeverityName, EscalationPlan]:
         if "contacts" not in info.data:
             return plans  # the contacts themselves are wrong; that error is enough
-        names = {c.name for c in info.data["contacts"]}
-        for severity, plan in plans.items():
-            for index, step in enumerate(plan.steps):
-                if step.contact not in names:
-                    msg = f"{severity}.steps[{index}].contact: {step.contact!r} is not a contact"
-                    raise ValueError(msg)
+        problems = escalation_problems(plans, tuple(c.name for c in info.data["contacts"]))
+        if problems:
+            raise ValueError("; ".join(problems))
         return plans
+
+    @field_validator("medication")
+    @classmethod
+    def _unique_medication(cls, medication: tuple[Medication, ...]) -> tuple[Medication, ...]:
+        _refuse_repeats("medication name", [m.name for m in medication])
+        return medication
 
     @classmethod
     def settings_customise_sources(
@@ -189,6 +203,7 @@ class HubConfig(BaseSettings):
             escalation=self.escalation,
             policy=self.policy,
             devices={d.id: DeviceInfo(name=d.name, role=d.role, room=d.room) for d in self.devices},
+            medication=self.medication,
         )
 
 

@@ -12,24 +12,41 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from hub.clock import VirtualClock
+from hub.control import (
+    ACK_TOPIC,
+    OCCUPANCY_CONTROL_TOPIC,
+    OCCUPANCY_TOPIC,
+    AckPayload,
+    OccupancyPayload,
+    decode_control,
+)
 from hub.intake import Intake
 from hub.store import AcceptedEvent, Batch, Store
 from hub.wire import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
     ClockPayload,
+    CommandPayload,
     InboundMessage,
     IncidentPayload,
+    command_topic,
     incident_topic,
 )
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
-from rules.incidents import OPEN_STATES, Action, IncidentChanged
+from rules.incidents import (
+    OPEN_STATES,
+    Action,
+    DeviceCommand,
+    IncidentChanged,
+    OccupancyChanged,
+)
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
 MAX_TIMER_WAIT_S = 5.0
+CONTROL_TOPICS = frozenset({ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC})
 
 Publish = Callable[[str, bytes, bool], None]
 Ack = Callable[[InboundMessage], None]
@@ -63,6 +80,10 @@ class Pipeline:
         self._started = False
         self._wake = asyncio.Event()
         self.duplicates = 0
+
+    def now(self) -> datetime:
+        """The hub's time: the wall clock, or the simulation's virtual clock."""
+        return self._clock()
 
     @property
     def virtual(self) -> bool:
@@ -134,6 +155,9 @@ class Pipeline:
         now = self._clock()
         batch = Batch()
         for message in messages:
+            if message.topic in CONTROL_TOPICS:
+                batch.actions.extend(self._control(message, now))
+                continue
             digest = _digest(message)
             if message.dup and await self._store.seen(message.mid, digest):
                 self.duplicates += 1
@@ -145,7 +169,7 @@ class Pipeline:
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
             log.info("event %s %s", event.device_id, event.type)
-        entries = await self._store.commit(batch, at=now) if batch.events else []
+        entries = await self._store.commit(batch, at=now) if batch.events or batch.actions else []
         for message in messages:
             self._ack(message)
         self._carry_out(batch.actions, entries)
@@ -173,13 +197,49 @@ class Pipeline:
             entries = await self._store.commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
+    def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
+        """An acknowledgement (`telecare ack`) or occupancy (`telecare occupancy`) request."""
+        request = decode_control(message.topic, message.payload)
+        if isinstance(request, str) or message.retain:
+            # A retained request would be replayed at every reconnect: refused.
+            detail = request if isinstance(request, str) else "retained requests are refused"
+            self._intake.rejects.reject("bad_control", message.topic, detail)
+            return []
+        if isinstance(request, AckPayload):
+            self.state, actions = self.engine.acknowledge(
+                self.state, request.incident_id, request.by, now=now
+            )
+            if not any(isinstance(a, IncidentChanged) for a in actions):
+                log.info("ack of %s: not open or already acknowledged", request.incident_id)
+            return actions
+        self.state, actions = self.engine.set_occupancy(
+            self.state, home=request.home, by=request.by, now=now
+        )
+        return actions
+
+    def announce_occupancy(self, at: datetime) -> None:
+        """Publish (retained) who else is at home, as the engine holds it."""
+        occupied_by = self.state.occupied_by
+        payload = OccupancyPayload(home=occupied_by is not None, by=occupied_by, updated_at=at)
+        self._publish(OCCUPANCY_TOPIC, payload.model_dump_json().encode(), True)
+
     def _carry_out(self, actions: Sequence[Action], entries: Sequence[OutboxEntry]) -> None:
         self._dispatcher.submit(entries)
         for action in actions:
             if isinstance(action, IncidentChanged):
                 self._announce(action)
+            elif isinstance(action, DeviceCommand):
+                self._command(action)
+            elif isinstance(action, OccupancyChanged):
+                log.info("occupancy: %s (set by %s)", action.occupied_by or "on her own", action.by)
+                self.announce_occupancy(action.at)
         if actions:
             self._wake.set()
+
+    def _command(self, command: DeviceCommand) -> None:
+        log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
+        payload = CommandPayload(command=command.command, incident_id=command.incident_id)
+        self._publish(command_topic(command.device_id), payload.model_dump_json().encode(), False)
 
     def _announce(self, change: IncidentChanged) -> None:
         incident = change.incident
@@ -191,6 +251,7 @@ class Pipeline:
             state=incident.state,
             text=incident.text,
             updated_at=change.at,
+            acknowledged_by=incident.acknowledged_by,
         )
         topic = incident_topic(incident.id)
         body = payload.model_dump_json().encode()

@@ -20,7 +20,14 @@ import aiosqlite
 from hub.records import DeviceRecord, StoredEvent
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
-from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
+from rules.incidents import (
+    OPEN_STATES,
+    Action,
+    Incident,
+    IncidentChanged,
+    Notify,
+    OccupancyChanged,
+)
 
 log = logging.getLogger("telecare.store")
 DEDUP_WINDOW_ROWS = 1000
@@ -220,7 +227,14 @@ class Store:
         for action in actions:
             if isinstance(action, IncidentChanged):
                 await self._record_change(action)
-            else:
+            elif isinstance(action, OccupancyChanged):
+                await self._db.execute(
+                    "INSERT INTO hub_state (key, value, updated_at) VALUES ('occupied_by', ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    (action.occupied_by, _t(action.at)),
+                )
+            elif isinstance(action, Notify):
                 entry = await self._add_notification(action, at)
                 if entry is not None:
                     added.append(entry)
@@ -230,11 +244,12 @@ class Store:
         i = change.incident
         await self._db.execute(
             "INSERT INTO incidents (id, cause, severity, state, device_id, opened_at, fired_at,"
-            " due_at, steps_sent, closed_at, text, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " due_at, steps_sent, closed_at, text, updated_at, round, acknowledged_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
             " state = excluded.state, fired_at = excluded.fired_at, due_at = excluded.due_at,"
             " steps_sent = excluded.steps_sent, closed_at = excluded.closed_at,"
-            " updated_at = excluded.updated_at",
+            " updated_at = excluded.updated_at, round = excluded.round,"
+            " acknowledged_by = excluded.acknowledged_by",
             (
                 i.id,
                 i.cause,
@@ -248,6 +263,8 @@ class Store:
                 _t(i.closed_at),
                 i.text,
                 _t(change.at),
+                i.round,
+                i.acknowledged_by,
             ),
         )
         await self._db.execute(
@@ -354,6 +371,27 @@ class Store:
         """How many incidents were ever opened (numbers the next one)."""
         rows = list(await self._db.execute_fetchall("SELECT count(*) FROM incidents"))
         return int(rows[0][0])
+
+    async def last_event_at(self, types: Iterable[str] | None = None) -> datetime | None:
+        """When the newest event (of the given types, if any) was received."""
+        wanted = sorted(types) if types is not None else None
+        sql = "SELECT max(received_at) FROM events"
+        if wanted is not None:
+            sql += f" WHERE type IN ({', '.join('?' * len(wanted))})"
+        rows = list(await self._db.execute_fetchall(sql, wanted or ()))
+        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
+
+    async def occupied_by(self) -> str | None:
+        """Who else is at home, as last set (None: she is on her own)."""
+        rows = list(
+            await self._db.execute_fetchall("SELECT value FROM hub_state WHERE key = 'occupied_by'")
+        )
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    async def last_change_at(self) -> datetime | None:
+        """When an incident last changed (the hub was deciding then)."""
+        rows = list(await self._db.execute_fetchall("SELECT max(at) FROM incident_log"))
+        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
 
     async def incident_log(self, incident_id: str) -> list[dict[str, Any]]:
         """An incident's audit trail: every change with its reason."""

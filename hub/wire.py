@@ -138,6 +138,7 @@ class IncidentPayload(_Payload):
     state: str
     text: str
     updated_at: AwareDatetime
+    acknowledged_by: str | None = None
 
 
 class ClockPayload(_Payload):

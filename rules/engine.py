@@ -1,35 +1,27 @@
-"""The rules engine: a pure function from (state, event, now) to (new state, actions).
+"""The rules engine: a pure function from (state, input, now) to (new state, actions).
 
 It never sends, sleeps or reads the clock: the hub passes `now` in and carries the actions out.
-Replaying the same events at the same times gives the same actions.
+Replaying the same inputs at the same times gives the same actions.
 """
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Iterable, Mapping
+from datetime import datetime, time
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from rules.causes import causes
+from rules.activity import ACTIVITY, WellbeingCheck
+from rules.causes import causes, verdict
 from rules.events import DeviceEvent
-from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
-from rules.policy import CausePolicy, EscalationStep, RulesConfig
+from rules.incidents import Action, Incident, OccupancyChanged
+from rules.inhibition import Inhibitor
+from rules.ladder import Ladder
+from rules.lifecycle import Lifecycle
+from rules.medication import DoseSchedule
+from rules.policy import CausePolicy, RulesConfig, Severity
+from rules.state import Draft, EngineState
+from rules.texts import Texts
 
-
-class EngineState(BaseModel):
-    """The open incidents, one per cause at most, and how many incidents were ever opened.
-
-    `opened` numbers incident ids, so a cause that closes and reopens at the same instant (one
-    batch of messages) still gets a new incident with new notification keys.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    open: Mapping[str, Incident] = Field(default_factory=dict)
-    opened: int = Field(default=0, ge=0)
-
-
-Step = tuple[Incident, list[Action]]
+__all__ = ["Engine", "EngineState"]
+Cause = tuple[str, CausePolicy]
+MIDNIGHT = time(0, 0)
 
 
 class Engine:
@@ -38,7 +30,27 @@ class Engine:
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
         self.causes: dict[str, CausePolicy] = causes(config.policy)
-        self._zone = ZoneInfo(config.home.timezone)
+        self.texts = Texts(config)
+        self.ladder = Ladder(config)
+        self._life = Lifecycle(self.ladder)
+        self._doses = DoseSchedule(config, self.texts, self._life)
+        self._wellbeing = WellbeingCheck(config, self.texts, self._life)
+        self._inhibitor = Inhibitor(config.policy.flapping, self.texts, self._life)
+        self._by_type: dict[str, list[Cause]] = {}
+        for name, policy in self.causes.items():
+            for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
+                self._by_type.setdefault(kind, []).append((name, policy))
+            for kind in policy.drops_pending:
+                self._by_type.setdefault(kind, []).append((name, policy))
+        self._watched = {"medication.taken", *(ACTIVITY if self._wellbeing.enabled else ())}
+        self._timed = {
+            kind
+            for policy in self.causes.values()
+            if policy.only_in is not None or policy.except_in is not None
+            for kind in policy.opened_by
+        }
+        self._due_cache: tuple[Mapping[str, Incident] | None, datetime | None] = (None, None)
+        self._by_battery = [(n, p) for n, p in self.causes.items() if p.clears_above_battery]
 
     def evaluate(
         self, state: EngineState, event: DeviceEvent, *, now: datetime
@@ -49,161 +61,201 @@ class Engine:
         on how often the hub ticks.
         """
         state, actions = self.tick(state, now=now)
-        incidents = dict(state.open)
-        opened = state.opened
-        for cause, policy in self.causes.items():
-            current = incidents.get(cause)
-            if event.type in policy.opened_by and current is None:
-                opened += 1
-                current, done = self._open(f"{cause}-{opened}", cause, policy, event, now)
-            elif current is not None and event.type in policy.cancelled_by:
-                current, done = self._close(current, policy, "cancelled", event, now)
-            elif current is not None and event.type in policy.cleared_by:
-                current, done = self._close(current, policy, "cleared", event, now)
-            else:
-                continue
-            actions.extend(done)
-            _keep_if_open(incidents, cause, current)
-        return EngineState(open=incidents, opened=opened), actions
+        candidates = self._by_type.get(event.type, [])
+        if event.battery is not None and self._by_battery:
+            candidates = [*candidates, *self._by_battery]
+        watched = event.type in self._watched
+        if not candidates and not watched:
+            return state, actions
+        draft = Draft.of(state)
+        draft.actions = actions
+        self._apply(draft, event, candidates, now)
+        self._wellbeing.observe(draft, event, now)
+        self._doses.observe(draft, event, now)
+        return draft.state(), draft.actions
 
     def tick(self, state: EngineState, *, now: datetime) -> tuple[EngineState, list[Action]]:
-        """Carry out whatever fell due by `now`: confirm windows ending, escalation steps."""
-        actions: list[Action] = []
-        incidents = dict(state.open)
-        for cause, incident in state.open.items():
-            if incident.due_at is None or incident.due_at > now:
-                continue
-            if incident.state == "pending":
-                # Steps count from the end of the window, however late this tick runs.
-                updated, done = self._fire(incident, "confirm window ended", incident.due_at, now)
-            else:
-                updated, done = self._escalate(incident, now)
-            actions.extend(done)
-            incidents[cause] = updated
-        return EngineState(open=incidents, opened=state.opened), actions
+        """Carry out whatever fell due by `now`: windows ending, steps, doses, wellbeing checks."""
+        first = self._first_due(state.open)
+        if (first is None or first > now) and not (
+            self._doses.due(state, now) or self._wellbeing.due(state, now)
+        ):
+            return state, []
+        due = [s for s, i in state.open.items() if i.due_at is not None and i.due_at <= now]
+        draft = Draft.of(state)
+        for slot in sorted(due, key=lambda s: (state.open[s].due_at, s)):
+            self._life.step(draft, slot, now)
+        self._doses.tick(draft, now)
+        self._wellbeing.tick(draft, now)
+        return draft.state(), draft.actions
 
-    @staticmethod
-    def next_due(state: EngineState) -> datetime | None:
+    def next_due(self, state: EngineState) -> datetime | None:
         """When `tick` next has something to do, or None if nothing is waiting."""
-        due = [i.due_at for i in state.open.values() if i.due_at is not None]
-        return min(due, default=None)
+        due = [self._first_due(state.open), self._doses.next_due(state)]
+        due.append(self._wellbeing.next_due(state))
+        return min((when for when in due if when is not None), default=None)
+
+    def _first_due(self, incidents: Mapping[str, Incident]) -> datetime | None:
+        """The earliest incident timer, remembered: most inputs leave the incidents as they were."""
+        cached, first = self._due_cache
+        if cached is not incidents:
+            due = (i.due_at for i in incidents.values() if i.due_at is not None)
+            first = min(due, default=None)
+            self._due_cache = (incidents, first)
+        return first
+
+    def acknowledge(
+        self, state: EngineState, incident_id: str, by: str, *, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` says they are handling an incident: its ladder stops; the others hear who has it.
+
+        Nothing changes if it is not open or already acknowledged; if it is still
+        not resolved when the plan's `ack_timeout_s` runs out, it fires again.
+        """
+        state, actions = self.tick(state, now=now)
+        for slot, incident in state.open.items():
+            if incident.id == incident_id and incident.state in {"pending", "firing"}:
+                draft = Draft.of(state)
+                acked, done = self.ladder.acknowledge(incident, by, now)
+                draft.put(slot, acked)
+                return draft.state(), [*actions, *done]
+        return state, actions
+
+    def set_occupancy(
+        self, state: EngineState, *, home: bool, by: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """Someone else is at home (`home`), or has gone.
+
+        While they are, the door rules and the wellbeing check are suppressed (their comings
+        and goings are not hers); a pendant, fall or smoke alarm never is.
+        """
+        state, actions = self.tick(state, now=now)
+        occupied_by = by if home else None
+        if occupied_by == state.occupied_by:
+            return state, actions
+        change = OccupancyChanged(occupied_by=occupied_by, by=by, at=now)
+        return state.model_copy(update={"occupied_by": occupied_by}), [*actions, change]
+
+    def restore(
+        self,
+        incidents: Iterable[Incident],
+        *,
+        opened: int,
+        since: datetime,
+        last_activity: datetime | None = None,
+        doses: dict[str, datetime] | None = None,
+        occupied_by: str | None = None,
+    ) -> EngineState:
+        """The state the hub resumes with: the open incidents from the store, in their slots."""
+        slots = {}
+        for incident in incidents:
+            policy = self.causes.get(incident.cause)
+            per_device = policy is not None and policy.per_device
+            slot = f"{incident.cause}@{incident.device_id}" if per_device else incident.cause
+            slots[slot] = incident
+        return EngineState(
+            open=slots,
+            opened=opened,
+            since=since,
+            last_activity=last_activity,
+            doses=doses or {},
+            occupied_by=occupied_by,
+        )
+
+    def _apply(
+        self, draft: Draft, event: DeviceEvent, candidates: list[Cause], now: datetime
+    ) -> None:
+        info = self.config.devices.get(event.device_id)
+        role = info.role if info is not None else None
+        # The local time matters only to rules with hours (night exits); worked out only then.
+        local = now.astimezone(self.texts.zone).time() if event.type in self._timed else MIDNIGHT
+        for name, policy in candidates:
+            slot = f"{name}@{event.device_id}" if policy.per_device else name
+            current = draft.open.get(slot)
+            found = verdict(policy, event, role, local)
+            if found == "open" and current is None:
+                severity = (
+                    policy.severity_for.get(role, policy.severity) if role else policy.severity
+                )
+                self._open(
+                    draft,
+                    name=name,
+                    slot=slot,
+                    policy=policy,
+                    severity=severity,
+                    event=event,
+                    now=now,
+                )
+            elif (
+                current is None
+                or found in {None, "open"}
+                or (found == "drop" and current.state != "pending")
+            ):
+                continue
+            else:
+                cancelled = found == "cancel"
+                self._close(
+                    draft, slot=slot, policy=policy, cancelled=cancelled, event=event, now=now
+                )
 
     def _open(
-        self, incident_id: str, cause: str, policy: CausePolicy, event: DeviceEvent, now: datetime
-    ) -> Step:
-        incident = Incident(
-            id=incident_id,
-            cause=cause,
-            severity=policy.severity,
-            state="pending",
+        self,
+        draft: Draft,
+        *,
+        name: str,
+        slot: str,
+        policy: CausePolicy,
+        severity: Severity,
+        event: DeviceEvent,
+        now: datetime,
+    ) -> None:
+        text = self.texts.render(policy.alert, event.device_id, now)
+        held = self._inhibitor.holds(draft, name)
+        if held is not None:
+            self._life.suppress(
+                draft,
+                cause=name,
+                severity=severity,
+                device_id=event.device_id,
+                text=text,
+                reason=held,
+                now=now,
+            )
+            return
+        self._life.open(
+            draft,
+            cause=name,
+            slot=slot,
+            severity=severity,
             device_id=event.device_id,
-            opened_at=now,
-            due_at=now + timedelta(seconds=policy.confirm_s),
-            text=self._render(policy.alert, event.device_id, now),
-        )
-        opened = IncidentChanged(
-            incident=incident,
-            previous=None,
+            text=text,
+            window_s=policy.confirm_s_for.get(event.type, policy.confirm_s),
             reason=f"{event.type} from {event.device_id}",
-            at=now,
+            now=now,
         )
-        if policy.confirm_s > 0:
-            return incident, [opened]
-        fired, actions = self._fire(incident, "no confirm window", now, now)
-        return fired, [opened, *actions]
-
-    def _fire(self, incident: Incident, reason: str, fired_at: datetime, now: datetime) -> Step:
-        update = {"state": "firing", "fired_at": fired_at, "due_at": None}
-        fired = incident.model_copy(update=update)
-        change = IncidentChanged(incident=fired, previous=incident.state, reason=reason, at=now)
-        escalated, notes = self._escalate(fired, now)
-        return escalated, [change, *notes]
-
-    def _escalate(self, incident: Incident, now: datetime) -> Step:
-        """Send every step whose delay has passed; set `due_at` to the next one."""
-        plan = self.config.plan_for(incident.severity)
-        if plan is None or incident.fired_at is None or incident.state != "firing":
-            return incident.model_copy(update={"due_at": None}), []
-        fired_at = incident.fired_at
-        notes: list[Action] = []
-        sent = incident.steps_sent
-        for index, step in enumerate(plan.steps[sent:], start=sent):
-            if fired_at + timedelta(seconds=step.after_s) > now:
-                due_at = fired_at + timedelta(seconds=step.after_s)
-                break
-            notes.append(_notify(incident, step, f"step{index}", incident.text, now))
-            sent = index + 1
-        else:
-            due_at = None
-        return incident.model_copy(update={"steps_sent": sent, "due_at": due_at}), notes
+        if policy.one_shot:
+            self._life.one_shot(draft, slot, now)
 
     def _close(
         self,
-        incident: Incident,
+        draft: Draft,
+        *,
+        slot: str,
         policy: CausePolicy,
-        how: str,
+        cancelled: bool,
         event: DeviceEvent,
         now: datetime,
-    ) -> Step:
-        """Cancel (by the person) or clear (condition gone) an open incident.
-
-        Anyone already told gets a follow-up, so a carer is never left wondering.
-        """
-        told = incident.state != "pending"
-        state = "resolved" if told and how == "cleared" else "cancelled"
-        closed = incident.model_copy(update={"state": state, "due_at": None, "closed_at": now})
-        when = "after contacts were told" if told else "within the confirm window"
-        reason = f"{how} by {event.type} from {event.device_id} {when}"
-        actions: list[Action] = [
-            IncidentChanged(incident=closed, previous=incident.state, reason=reason, at=now)
-        ]
-        if told:
-            text = self._follow_up(policy, how, event.device_id, now)
-            actions.extend(_notify(closed, step, how, text, now) for step in self._told(incident))
-        return closed, actions
-
-    def _told(self, incident: Incident) -> list[EscalationStep]:
-        plan = self.config.plan_for(incident.severity)
-        if plan is None:
-            return []
-        seen: dict[tuple[str, str], EscalationStep] = {}
-        for step in plan.steps[: incident.steps_sent]:
-            seen.setdefault((step.contact, step.channel), step)
-        return list(seen.values())
-
-    def _follow_up(self, policy: CausePolicy, how: str, device_id: str, now: datetime) -> str:
-        if how == "cancelled":
-            template = "All OK: {person} cancelled the " + policy.label + " at {time}."
+    ) -> None:
+        how = "cancelled" if cancelled else "cleared"
+        if cancelled:
+            template = "All OK: {person} cancelled the {label} at {time}."
         else:
-            template = "All clear: the " + policy.label + " ({room}) stopped at {time}."
-        return self._render(template, device_id, now)
-
-    def _render(self, template: str, device_id: str, now: datetime) -> str:
-        info = self.config.devices.get(device_id)
-        return template.format(
-            person=self.config.home.person,
-            device=info.name if info else device_id,
-            room=(info.room if info and info.room else "room unknown"),
-            time=f"{now.astimezone(self._zone):%H:%M}",
+            template = policy.clear_text
+        self._life.close(
+            draft,
+            slot,
+            how=how,
+            reason=f"{how} by {event.type} from {event.device_id}",
+            follow_up=self.texts.render(template, event.device_id, now, label=policy.label),
+            now=now,
         )
-
-
-def _notify(
-    incident: Incident, step: EscalationStep, part: str, text: str, now: datetime
-) -> Notify:
-    return Notify(
-        key=f"{incident.id}/{part}/{step.contact}/{step.channel}",
-        incident_id=incident.id,
-        severity=incident.severity,
-        contact=step.contact,
-        channel=step.channel,
-        text=text,
-        at=now,
-    )
-
-
-def _keep_if_open(incidents: dict[str, Incident], cause: str, incident: Incident) -> None:
-    if incident.state in OPEN_STATES:
-        incidents[cause] = incident
-    else:
-        incidents.pop(cause, None)

@@ -8,6 +8,7 @@ EventType = Literal[
     "pendant.pressed",
     "pendant.cancelled",
     "fall.detected",
+    "fall.suspected",
     "fall.cleared",
     "door.opened",
     "door.closed",

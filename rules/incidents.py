@@ -25,6 +25,8 @@ class Incident(BaseModel):
         steps_sent: How many escalation steps have been carried out.
         closed_at: When it was resolved or cancelled.
         text: The alert text sent to contacts.
+        round: How many times it re-fired after an acknowledgement that did not resolve it.
+        acknowledged_by: Who said they are handling it, while acknowledged.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,6 +42,8 @@ class Incident(BaseModel):
     steps_sent: int = Field(default=0, ge=0)
     closed_at: AwareDatetime | None = None
     text: str
+    round: int = Field(default=0, ge=0)
+    acknowledged_by: str | None = None
 
 
 class IncidentChanged(BaseModel):
@@ -73,4 +77,39 @@ class Notify(BaseModel):
     at: AwareDatetime
 
 
-Action = IncidentChanged | Notify
+class DeviceCommand(BaseModel):
+    """Ask a device in the home to do something: chime a medication reminder.
+
+    Attributes:
+        device_id: The device to command.
+        command: What it should do (the public command vocabulary).
+        reason: Why, for the log (`medication.due: heart tablets at 08:00`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["command"] = "command"
+    device_id: str
+    command: Literal["reassure", "chime", "identify"]
+    incident_id: str | None = None
+    reason: str
+    at: AwareDatetime
+
+
+class OccupancyChanged(BaseModel):
+    """Someone other than the cared-for person is at home now, or no longer.
+
+    Attributes:
+        occupied_by: Who said they are at home; None once they have gone.
+        by: Who set it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["occupancy"] = "occupancy"
+    occupied_by: str | None
+    by: str
+    at: AwareDatetime
+
+
+Action = IncidentChanged | Notify | DeviceCommand | OccupancyChanged

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rules.events import EventType
+from rules.schedule import DailyWindow, TimeOfDay
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 Severity = Literal["emergency", "urgent", "info"]
@@ -94,30 +95,160 @@ class FallPolicy(_Frozen):
     """Fall detectors are noisy: a fall is confirmed only if it is not cleared within a window.
 
     Attributes:
-        confirm_s: Seconds in which `fall.cleared` or a cancel press drops the alarm. Commercial
-            fall detectors use 10 to 30 s.
+        confirm_s: Seconds in which `fall.cleared`, a cancel press or movement elsewhere in the
+            home drops a definite fall (`fall.detected`). Commercial detectors use 10 to 30 s.
+        maybe_confirm_s: The longer window for a possible fall (`fall.suspected`: the detector
+            saw an impact but not a person lying still). At least `confirm_s`.
     """
 
     confirm_s: float = Field(default=20.0, ge=0.0, le=300.0)
+    maybe_confirm_s: float = Field(default=60.0, ge=0.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _maybe_waits_longer(self) -> "FallPolicy":
+        if self.maybe_confirm_s < self.confirm_s:
+            msg = "maybe_confirm_s must be at least confirm_s: a possible fall waits longer"
+            raise ValueError(msg)
+        return self
 
 
 class WaterPolicy(_Frozen):
     """A splash clears within seconds; a leak persists.
 
     Attributes:
-        debounce_s: Seconds a leak must persist before the carer is told (commercial flood
-            alarms raise a second alarm if still wet after 2 minutes).
+        debounce_s: Seconds a leak must persist before the carer is told.
     """
 
-    debounce_s: float = Field(default=120.0, ge=0.0, le=3600.0)
+    debounce_s: float = Field(default=20.0, ge=0.0, le=3600.0)
+
+
+class DoorPolicy(_Frozen):
+    """Doors: a night exit without return, a door left open, daytime comings and goings.
+
+    Attributes:
+        night: Local hours in which a door opening may be someone wandering.
+        return_s: Seconds after a night opening in which a return must be seen.
+        return_needs_motion: If true, only movement inside counts as a return; if false, the
+            door closing again counts too (homes without a motion sensor near the door).
+        left_open_s: Seconds a door may stand open, day or night, before it is urgent.
+    """
+
+    night: DailyWindow = Field(default="22:00-07:00", validate_default=True)
+    return_s: float = Field(default=600.0, ge=30.0, le=7200.0)
+    return_needs_motion: bool = True
+    left_open_s: float = Field(default=900.0, ge=60.0, le=86400.0)
+
+
+class TemperaturePolicy(_Frozen):
+    """Cold homes kill; so does heat.
+
+    Attributes:
+        cold_below_c: A room colder than this for `for_s` is urgent.
+        hot_above_c: A room warmer than this for `for_s` is urgent.
+        for_s: How long the reading must stay out of range.
+    """
+
+    cold_below_c: float = Field(default=10.0, ge=-10.0, le=20.0)
+    hot_above_c: float = Field(default=27.0, ge=20.0, le=45.0)
+    for_s: float = Field(default=1800.0, ge=0.0, le=86400.0)
+
+
+class ActivityPolicy(_Frozen):
+    """The wellbeing check: no sign of the person when there should be one.
+
+    Attributes:
+        enabled: On, off, or (unset) on when the home has a motion sensor.
+        day: The local hours in which someone up and about is expected to move.
+        up_by: A check is raised if nothing has moved since `day` began by this time.
+        quiet_h: Hours without any activity inside `day` that raise a check.
+    """
+
+    enabled: bool | None = None
+    day: DailyWindow = Field(default="07:00-22:00", validate_default=True)
+    up_by: TimeOfDay | None = Field(default="10:00", validate_default=True)
+    quiet_h: float = Field(default=5.0, gt=0.0, le=24.0)
+
+    @model_validator(mode="after")
+    def _day_within_a_day(self) -> "ActivityPolicy":
+        start, end = self.day
+        if start > end:
+            msg = "day must not cross midnight"
+            raise ValueError(msg)
+        if self.up_by is not None and not start < self.up_by <= end:
+            msg = "up_by must fall inside day"
+            raise ValueError(msg)
+        length_h = (end.hour * 60 + end.minute - start.hour * 60 - start.minute) / 60
+        if self.quiet_h >= length_h:
+            msg = f"quiet_h must be shorter than day ({length_h:g} h)"
+            raise ValueError(msg)
+        return self
+
+
+class DeviceHealthPolicy(_Frozen):
+    """Device health: offline alarm devices are urgent; other faults wait for the digest.
+
+    Attributes:
+        urgent_offline_roles: Roles whose going offline leaves the person unprotected.
+        battery_ok_above: A battery report above this level clears a low-battery notice.
+    """
+
+    urgent_offline_roles: frozenset[Role] = frozenset(
+        {"pendant", "pull_cord", "fall_detector", "smoke"}
+    )
+    battery_ok_above: int = Field(default=25, ge=5, le=100)
+
+
+class FlappingPolicy(_Frozen):
+    """A device that keeps raising the same non-emergency alarm is probably faulty.
+
+    Attributes:
+        max_openings: Times one device's same urgent alarm may reach the carer within the
+            window; the next is held back, and the carer gets one "device fault" notice.
+        within_min: The window, in minutes.
+    """
+
+    max_openings: int = Field(default=4, ge=1, le=100)
+    within_min: float = Field(default=30.0, gt=0.0, le=1440.0)
 
 
 class Policies(_Frozen):
-    """Per-role parameters (`[policy.pendant]`, `[policy.fall]`, `[policy.water]`)."""
+    """Per-role parameters (`[policy.pendant]`, `[policy.fall]`, `[policy.water]`, ...)."""
 
     pendant: PendantPolicy = PendantPolicy()
     fall: FallPolicy = FallPolicy()
     water: WaterPolicy = WaterPolicy()
+    door: DoorPolicy = DoorPolicy()
+    temperature: TemperaturePolicy = TemperaturePolicy()
+    activity: ActivityPolicy = ActivityPolicy()
+    devices: DeviceHealthPolicy = DeviceHealthPolicy()
+    flapping: FlappingPolicy = FlappingPolicy()
+
+
+class Medication(_Frozen):
+    """`[[medication]]`: a dose reminded at set times, missed if not taken within the grace.
+
+    Attributes:
+        name: Short identifier (lower case, digits, `_`, `-`); names the incident.
+        label: How texts name it ("heart tablets"); the name if unset.
+        times: Local times of day the dose is due.
+        grace_min: Minutes after the due time in which `medication.taken` counts as on time.
+        device: The dispenser or chime told to remind the person; every medication device if
+            unset.
+    """
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    label: str | None = Field(default=None, max_length=60)
+    times: tuple[TimeOfDay, ...] = Field(min_length=1, max_length=12)
+    grace_min: float = Field(default=60.0, gt=0.0, le=240.0)
+    device: str | None = None
+
+    @field_validator("times")
+    @classmethod
+    def _distinct(cls, times: tuple[object, ...]) -> tuple[object, ...]:
+        if len(set(times)) != len(times):
+            msg = "the same time is given twice"
+            raise ValueError(msg)
+        return times
 
 
 class EscalationStep(_Frozen):
@@ -128,10 +259,24 @@ class EscalationStep(_Frozen):
     after_s: float = Field(default=0.0, ge=0.0)
 
 
+MIN_REPEAT_AFTER_S = 60.0
+MAX_REPEATS = 10
+
+
 class EscalationPlan(_Frozen):
-    """The ordered steps taken for incidents of one severity."""
+    """The ordered steps taken for incidents of one severity.
+
+    Attributes:
+        steps: Who is told, on which channel, how long after the alarm fired.
+        repeat: How many more times the whole ladder runs if nobody acknowledges (capped).
+        repeat_after_s: Seconds between the last step of one run and the first of the next.
+        ack_timeout_s: An acknowledged incident not resolved within this re-fires.
+    """
 
     steps: tuple[EscalationStep, ...] = Field(min_length=1)
+    repeat: int = Field(default=0, ge=0, le=MAX_REPEATS)
+    repeat_after_s: float = Field(default=300.0, ge=MIN_REPEAT_AFTER_S)
+    ack_timeout_s: float = Field(default=1800.0, ge=60.0, le=86400.0)
 
     @field_validator("steps")
     @classmethod
@@ -141,6 +286,11 @@ class EscalationPlan(_Frozen):
             msg = "steps must be in order of after_s"
             raise ValueError(msg)
         return steps
+
+    @property
+    def run_s(self) -> float:
+        """Seconds from the first step of one run of the ladder to the first of the next."""
+        return self.steps[-1].after_s + self.repeat_after_s
 
 
 class CausePolicy(_Frozen):
@@ -152,8 +302,20 @@ class CausePolicy(_Frozen):
         opened_by: Events that raise (or repeat) this cause.
         cancelled_by: Events by which the person says "I'm all right".
         cleared_by: Events that show the condition has gone.
+        drops_pending: Events that drop it only while it is still pending (movement elsewhere).
         confirm_s: Seconds the incident stays pending before it fires.
+        confirm_s_for: A different window for particular opening events.
+        per_device: One incident per device rather than one for the home.
+        roles: Only events from devices in these roles count (any device if unset).
+        only_in: Only openings inside these local hours count.
+        except_in: Openings inside these local hours do not count.
+        below: An opening event counts only if its value is below this; otherwise it clears.
+        above: An opening event counts only if its value is above this; otherwise it clears.
+        clears_above_battery: Any event reporting a battery level above this clears it.
+        one_shot: Noted and closed at once: there is no event that would clear it.
+        severity_for: A different severity for devices in particular roles.
         alert: Text template; fields: person, device, room, time.
+        clear_text: Follow-up when it clears after contacts were told.
     """
 
     label: str
@@ -161,8 +323,20 @@ class CausePolicy(_Frozen):
     opened_by: frozenset[EventType]
     cancelled_by: frozenset[EventType] = frozenset()
     cleared_by: frozenset[EventType] = frozenset()
+    drops_pending: frozenset[EventType] = frozenset()
     confirm_s: float = 0.0
+    confirm_s_for: Mapping[EventType, float] = Field(default_factory=dict)
+    per_device: bool = False
+    roles: frozenset[Role] | None = None
+    only_in: DailyWindow | None = None
+    except_in: DailyWindow | None = None
+    below: float | None = None
+    above: float | None = None
+    clears_above_battery: int | None = None
+    one_shot: bool = False
+    severity_for: Mapping[Role, Severity] = Field(default_factory=dict)
     alert: str
+    clear_text: str = "All clear: the {label} ({room}) stopped at {time}."
 
 
 class RulesConfig(_Frozen):
@@ -173,6 +347,7 @@ class RulesConfig(_Frozen):
     escalation: Mapping[Severity, EscalationPlan] = Field(default_factory=dict)
     policy: Policies = Policies()
     devices: Mapping[str, DeviceInfo] = Field(default_factory=dict)
+    medication: tuple[Medication, ...] = ()
 
     def plan_for(self, severity: Severity) -> EscalationPlan | None:
         """The escalation plan for a severity; by default every contact at once on the outbox.
@@ -184,3 +359,29 @@ class RulesConfig(_Frozen):
         if severity == "info" or not self.contacts:
             return None
         return EscalationPlan(steps=tuple(EscalationStep(contact=c.name) for c in self.contacts))
+
+
+def escalation_problems(
+    plans: Mapping[Severity, EscalationPlan], contacts: tuple[str, ...]
+) -> list[str]:
+    """What makes a set of escalation plans unsafe, one line per problem, each naming its key.
+
+    Every step must name a contact, and an emergency must reach someone the moment it fires:
+    a plan whose first emergency step waits, or a home with nobody to tell, has no emergency
+    route.
+    """
+    problems = [
+        f"{severity}.steps[{index}].contact: {step.contact!r} is not a contact"
+        for severity, plan in plans.items()
+        for index, step in enumerate(plan.steps)
+        if step.contact not in contacts
+    ]
+    emergency = plans.get("emergency")
+    if emergency is not None and emergency.steps[0].after_s > 0:
+        problems.append(
+            "emergency.steps[0].after_s: the first emergency step must be immediate (0):"
+            " an emergency is never held back"
+        )
+    if not contacts:
+        problems.append("emergency: no contact to tell, so no emergency route")
+    return problems

@@ -133,7 +133,7 @@ def drive(
         outcomes.append(Outcome(now, None, actions))
 
     def catch_up(until: datetime) -> None:
-        while (due := Engine.next_due(state)) is not None and due <= until:
+        while (due := engine.next_due(state)) is not None and due <= until:
             tick(due)
 
     for now, step in timed:
@@ -151,10 +151,10 @@ def drive(
         catch_up(end)
     tick(end)
     for _ in range(MAX_STEPS):
-        if (due := Engine.next_due(state)) is None:
+        if (due := engine.next_due(state)) is None:
             break
         tick(due)
-    assert Engine.next_due(state) is None
+    assert engine.next_due(state) is None
     return outcomes
 
 

@@ -1,0 +1,140 @@
+"""`telecare ack` and `telecare occupancy`: tell the running hub over its control topics.
+
+The running hub owns the database; these publish a request on the local broker and wait until
+the hub publishes the outcome.
+"""
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from pydantic import ValidationError
+
+from hub.config import ConfigError, HubConfig, load_config
+from hub.control import (
+    ACK_TOPIC,
+    OCCUPANCY_CONTROL_TOPIC,
+    OCCUPANCY_TOPIC,
+    AckPayload,
+    OccupancyPayload,
+    OccupancyRequest,
+)
+from hub.wire import IncidentPayload, incident_topic
+
+EXIT_USAGE = 2
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("/etc/telecare/hub.toml"),
+    envvar="TELECARE_CONFIG",
+    show_default=True,
+    help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
+)
+timeout_option = click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the hub to confirm.",
+)
+
+
+@click.command()
+@click.argument("incident_id")
+@click.option("--by", required=True, help="Who is handling it (a contact's name).")
+@config_option
+@timeout_option
+def ack(incident_id: str, by: str, config_path: Path, timeout_s: float) -> None:
+    """Say BY is handling INCIDENT_ID: its calls stop and the other contacts hear who has it.
+
+    The running hub carries it out (it owns the database); this waits until the hub publishes
+    the incident as acknowledged, and exits 1 if it does not within the timeout.
+    """
+    payload = AckPayload(incident_id=incident_id, by=by).model_dump_json().encode()
+    reply = _request(
+        config_path, (ACK_TOPIC, payload), incident_topic(incident_id), _acknowledged, timeout_s
+    )
+    if reply is None:
+        _fail(
+            f"the hub did not confirm {incident_id} in {timeout_s:g} s: is the hub running,"
+            " and is the incident open? (telecare incidents --open)"
+        )
+    incident = IncidentPayload.model_validate_json(reply)
+    click.echo(f"{incident.id}: acknowledged by {incident.acknowledged_by} - {incident.text}")
+
+
+@click.command()
+@click.argument("where", type=click.Choice(["home", "away"]))
+@click.option("--by", required=True, help="Who is at home with her, or has left.")
+@config_option
+@timeout_option
+def occupancy(where: str, by: str, config_path: Path, timeout_s: float) -> None:
+    """Say someone is at HOME with her (door and wellbeing alarms held back), or AWAY again.
+
+    Pendant, fall and smoke alarms are never held back.
+    """
+    home = where == "home"
+    payload = OccupancyRequest(home=home, by=by).model_dump_json().encode()
+
+    def settled(body: bytes) -> bool:
+        try:
+            state = OccupancyPayload.model_validate_json(body)
+        except ValidationError:
+            return False
+        return state.home == home and (state.by == by or not home)
+
+    reply = _request(
+        config_path, (OCCUPANCY_CONTROL_TOPIC, payload), OCCUPANCY_TOPIC, settled, timeout_s
+    )
+    if reply is None:
+        _fail(f"the hub did not confirm in {timeout_s:g} s: is the hub running?")
+    click.echo(
+        f"{by} is at home: door and wellbeing alarms held back"
+        if home
+        else "she is on her own: every rule is on"
+    )
+
+
+def _request(
+    config_path: Path,
+    publish: tuple[str, bytes],
+    watch: str,
+    accept: Callable[[bytes], bool],
+    timeout_s: float,
+) -> bytes | None:
+    from hub.mqtt import BrokerUnavailableError, request_reply  # noqa: PLC0415  # fast --help
+
+    config = _load(config_path)
+    try:
+        return request_reply(
+            config.mqtt, publish=publish, watch=watch, accept=accept, timeout_s=timeout_s
+        )
+    except BrokerUnavailableError as err:
+        _fail(f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {err}")
+
+
+def _acknowledged(body: bytes) -> bool:
+    try:
+        return IncidentPayload.model_validate_json(body).state == "acknowledged"
+    except ValidationError:
+        return False  # an empty retained message: the incident closed
+
+
+def _load(path: Path) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"telecare: {message}", err=True)
+    sys.exit(1)

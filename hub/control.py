@@ -1,0 +1,56 @@
+"""The hub's control topics: acknowledgements and occupancy from the CLI (and local tools).
+
+The running hub owns the database writer, so a command-line `telecare ack` does not write the
+store itself: it publishes on the local broker, and the hub carries the acknowledgement out on
+its event path, committed with everything else before the message is acknowledged.
+"""
+
+import json
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from hub.wire import PREFIX
+
+ACK_TOPIC = f"{PREFIX}/hub/control/ack"
+OCCUPANCY_CONTROL_TOPIC = f"{PREFIX}/hub/control/occupancy"
+OCCUPANCY_TOPIC = f"{PREFIX}/hub/occupancy"
+
+
+class AckPayload(BaseModel):
+    """Body of `telecare/v1/hub/control/ack`: who is handling which incident."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: str = Field(min_length=1, max_length=128)
+    by: str = Field(min_length=1, max_length=60)
+
+
+class OccupancyRequest(BaseModel):
+    """Body of `telecare/v1/hub/control/occupancy`: someone is at home with her, or has left."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: bool
+    by: str = Field(min_length=1, max_length=60)
+
+
+class OccupancyPayload(BaseModel):
+    """Body of the retained `telecare/v1/hub/occupancy`: who else is at home, as the hub holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: bool
+    by: str | None = None
+    updated_at: AwareDatetime
+
+
+def decode_control(topic: str, payload: bytes) -> AckPayload | OccupancyRequest | str:
+    """The request on a control topic, or why it is refused."""
+    model: type[AckPayload | OccupancyRequest] = (
+        AckPayload if topic == ACK_TOPIC else OccupancyRequest
+    )
+    try:
+        return model.model_validate(json.loads(payload))
+    except (ValueError, ValidationError) as err:
+        first = err.errors()[0]["msg"] if isinstance(err, ValidationError) else str(err)
+        return f"bad control request: {first}"

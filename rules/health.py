@@ -1,0 +1,40 @@
+"""Device health: devices going offline, low batteries, tampering."""
+
+from rules.policy import CausePolicy, DeviceHealthPolicy
+
+
+def health_causes(policy: DeviceHealthPolicy) -> dict[str, CausePolicy]:
+    """One incident per device and fault."""
+    return {
+        "device_offline": CausePolicy(
+            # A pendant or fall detector that has gone silent leaves the person unprotected:
+            # urgent. Any other device offline waits for the digest.
+            label="device offline",
+            severity="info",
+            severity_for=dict.fromkeys(policy.urgent_offline_roles, "urgent"),
+            per_device=True,
+            opened_by=frozenset({"device.offline"}),
+            cleared_by=frozenset({"device.online", "device.heartbeat"}),
+            alert="The {device} ({room}) stopped reporting at {time}.",
+            clear_text="All clear: the {device} ({room}) is reporting again ({time}).",
+        ),
+        "battery_low": CausePolicy(
+            # A flat battery is a silent alarm: noted for the digest until a fresh one reports.
+            label="low battery",
+            severity="info",
+            per_device=True,
+            opened_by=frozenset({"device.battery_low"}),
+            clears_above_battery=policy.battery_ok_above,
+            alert="The {device} ({room}) needs a new battery (reported at {time}).",
+            clear_text="All clear: the {device} ({room}) has a good battery again ({time}).",
+        ),
+        "tamper": CausePolicy(
+            # A device opened or moved is noted for the digest; nothing reports it undone.
+            label="tamper",
+            severity="info",
+            per_device=True,
+            opened_by=frozenset({"device.tamper"}),
+            one_shot=True,
+            alert="The {device} ({room}) was opened or moved at {time}.",
+        ),
+    }

@@ -1,0 +1,86 @@
+"""What holds an alarm back: someone else at home, or a device raising the same thing too often.
+
+Neither ever holds back an emergency from a pendant, a fall detector or a smoke alarm.
+"""
+
+from datetime import datetime, timedelta
+
+from rules.incidents import Incident
+from rules.lifecycle import Lifecycle
+from rules.policy import FlappingPolicy
+from rules.state import Draft
+from rules.texts import Texts
+
+# Door rules exist for a person on her own: with someone else at home, they are suppressed.
+OCCUPANCY_SUPPRESSES = frozenset({"night_exit", "door_left_open", "door_day"})
+FAULT = "device_fault"
+
+
+class Inhibitor:
+    """Decides whether an incident is suppressed instead, and says why.
+
+    With someone else at home, doors opening and closing are theirs: the door rules (and the
+    wellbeing check) are suppressed, never a pendant, fall or smoke alarm. A device whose same
+    urgent alarm reaches the carer more than `max_openings` times within `within_min` is
+    probably faulty: further ones are suppressed, and the carer gets one "device fault" notice
+    for the burst instead of a stream of alerts. Emergencies are never throttled, and
+    information is never pushed, so only urgent alarms are.
+    """
+
+    def __init__(self, policy: FlappingPolicy, texts: Texts, life: Lifecycle) -> None:
+        self._max = policy.max_openings
+        self._window = timedelta(minutes=policy.within_min)
+        self._within_min = policy.within_min
+        self._texts = texts
+        self._life = life
+        life.throttle = self.throttled
+
+    @staticmethod
+    def holds(draft: Draft, name: str) -> str | None:
+        """Why an opening of cause `name` is suppressed now, or None if it goes ahead."""
+        if draft.occupied_by is not None and name in OCCUPANCY_SUPPRESSES:
+            return f"someone is home ({draft.occupied_by})"
+        return None
+
+    def throttled(self, draft: Draft, incident: Incident, now: datetime) -> str | None:
+        """Why this incident, about to fire for the first time, is suppressed, or None."""
+        if incident.severity != "urgent" or incident.round > 0 or incident.cause == FAULT:
+            return None
+        key = f"{incident.cause}@{incident.device_id}"
+        recent = tuple(t for t in draft.openings.get(key, ()) if now - t < self._window)
+        recent = (*recent[-self._max :], now)
+        draft.set_openings(key, recent)
+        if len(recent) <= self._max:
+            return None
+        if not self._fault_noted(draft, key, now):
+            self._note_fault(draft, incident, now)
+        return f"raised more than {self._max} times in {self._within_min:g} min: device fault?"
+
+    def _fault_noted(self, draft: Draft, key: str, now: datetime) -> bool:
+        """Whether the fault was noted during this burst; the burst goes on while it repeats."""
+        noted = draft.openings.get(f"fault:{key}", ())
+        draft.set_openings(f"fault:{key}", (now,))
+        return bool(noted) and now - noted[-1] < self._window
+
+    def _note_fault(self, draft: Draft, incident: Incident, now: datetime) -> None:
+        label = incident.cause.replace("_", " ")
+        text = (
+            f"The {{device}} ({{room}}) has raised '{label}' more than {self._max} times"
+            f" in {self._within_min:g} minutes ({{time}}): it may be faulty. Its further"
+            " alerts are held back; please check it."
+        )
+        slot = f"{FAULT}@{incident.device_id}"
+        if slot in draft.open:
+            return
+        self._life.open(
+            draft,
+            cause=FAULT,
+            slot=slot,
+            severity="urgent",
+            device_id=incident.device_id,
+            text=self._texts.render(text, incident.device_id, now),
+            window_s=0,
+            reason=f"{label} from {incident.device_id} keeps repeating",
+            now=now,
+        )
+        self._life.one_shot(draft, slot, now)

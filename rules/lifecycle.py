@@ -1,0 +1,174 @@
+"""An incident's life: opened (pending in a window), fired, stepped, closed with a follow-up."""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from rules.incidents import Action, Incident, IncidentChanged
+from rules.ladder import Ladder
+from rules.policy import Severity
+from rules.state import Draft
+
+Throttle = Callable[[Draft, Incident, datetime], str | None]
+
+
+class Lifecycle:
+    """Moves incidents through their states, recording every change with its reason.
+
+    `throttle`, if set, is asked before an incident first fires; a reason it gives suppresses
+    the incident instead (a flapping device).
+    """
+
+    def __init__(self, ladder: Ladder) -> None:
+        self.ladder = ladder
+        self.throttle: Throttle | None = None
+
+    def open(
+        self,
+        draft: Draft,
+        *,
+        cause: str,
+        slot: str,
+        severity: Severity,
+        device_id: str,
+        text: str,
+        window_s: float,
+        reason: str,
+        now: datetime,
+        start: datetime | None = None,
+    ) -> Incident:
+        """Open an incident, pending until `start + window_s`; fired at once if that is now."""
+        start = start or now
+        incident = Incident(
+            id=draft.new_id(cause),
+            cause=cause,
+            severity=severity,
+            state="pending",
+            device_id=device_id,
+            opened_at=now,
+            due_at=start + timedelta(seconds=window_s),
+            text=text,
+        )
+        draft.actions.append(
+            IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
+        )
+        if incident.due_at is not None and incident.due_at > now:
+            draft.put(slot, incident)
+            return incident
+        return self._fire(draft, slot, incident, reason="no confirm window", fired_at=now, now=now)
+
+    def _fire(
+        self,
+        draft: Draft,
+        slot: str,
+        incident: Incident,
+        *,
+        reason: str,
+        fired_at: datetime,
+        now: datetime,
+    ) -> Incident:
+        held = self.throttle(draft, incident, now) if self.throttle is not None else None
+        if held is not None:
+            update = {"state": "suppressed", "due_at": None, "closed_at": now}
+            updated = incident.model_copy(update=update)
+            actions: list[Action] = [
+                IncidentChanged(
+                    incident=updated, previous=incident.state, reason=f"suppressed: {held}", at=now
+                )
+            ]
+        else:
+            updated, actions = self.ladder.fire(incident, reason, fired_at, now)
+        draft.actions.extend(actions)
+        draft.put(slot, updated)
+        return updated
+
+    def close(
+        self,
+        draft: Draft,
+        slot: str,
+        *,
+        how: str,
+        reason: str,
+        follow_up: str | None,
+        now: datetime,
+    ) -> None:
+        """Cancel (by the person) or clear (condition gone) an open incident.
+
+        Anyone already told gets `follow_up`, so a carer is never left wondering; only an
+        incident replaced by a newer one of the same cause closes without one.
+        """
+        incident = draft.open[slot]
+        told = incident.state != "pending"
+        state = "resolved" if told and how == "cleared" else "cancelled"
+        closed = incident.model_copy(update={"state": state, "due_at": None, "closed_at": now})
+        when = "after contacts were told" if told else "within the confirm window"
+        draft.actions.append(
+            IncidentChanged(
+                incident=closed, previous=incident.state, reason=f"{reason} {when}", at=now
+            )
+        )
+        if told and follow_up is not None:
+            draft.actions.extend(self.ladder.follow_up(incident, how, follow_up, now))
+        draft.put(slot, closed)
+
+    def suppress(
+        self,
+        draft: Draft,
+        *,
+        cause: str,
+        severity: Severity,
+        device_id: str,
+        text: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Record an incident that was held back, and why: the trail shows what was not sent.
+
+        It takes no slot, so it never stands in the way of a later one.
+        """
+        incident = Incident(
+            id=draft.new_id(cause),
+            cause=cause,
+            severity=severity,
+            state="suppressed",
+            device_id=device_id,
+            opened_at=now,
+            closed_at=now,
+            text=text,
+        )
+        draft.actions.append(
+            IncidentChanged(
+                incident=incident, previous=None, reason=f"suppressed: {reason}", at=now
+            )
+        )
+
+    def step(self, draft: Draft, slot: str, now: datetime) -> None:
+        """Carry out the incident's timer: end its window, take its next step, or re-fire it."""
+        incident = draft.open[slot]
+        if incident.state == "pending" and incident.due_at is not None:
+            # Steps count from the end of the window, however late this tick runs.
+            self._fire(
+                draft,
+                slot,
+                incident,
+                reason="confirm window ended",
+                fired_at=incident.due_at,
+                now=now,
+            )
+            return
+        if incident.state == "acknowledged":
+            updated, actions = self.ladder.refire(incident, now)
+        else:
+            updated, actions = self.ladder.escalate(incident, now)
+        draft.actions.extend(actions)
+        draft.put(slot, updated)
+
+    def one_shot(self, draft: Draft, slot: str, now: datetime) -> None:
+        """Note something nothing will clear: fired (told per plan) and resolved at once."""
+        incident = draft.open[slot]
+        closed = incident.model_copy(update={"state": "resolved", "due_at": None, "closed_at": now})
+        draft.actions.append(
+            IncidentChanged(
+                incident=closed, previous=incident.state, reason="noted; nothing clears it", at=now
+            )
+        )
+        draft.put(slot, closed)

@@ -1,0 +1,119 @@
+"""What the engine remembers between inputs, and a working copy it edits while deciding."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from rules.incidents import OPEN_STATES, Action, Incident
+
+
+class EngineState(BaseModel):
+    """Open incidents and the clocks of the schedules.
+
+    Attributes:
+        open: Open incidents by slot: the cause, or `cause@device` for per-device causes.
+        opened: How many incidents were ever opened; numbers incident ids, so a cause that
+            closes and reopens at the same instant still gets a new id and new keys.
+        since: When scheduling began (the hub's start). Medication doses and wellbeing checks
+            fall due only after it; unset, there are no schedules.
+        last_activity: When the person was last seen moving (for the wellbeing check).
+        doses: The due time of the last dose issued, per medication.
+        occupied_by: Someone else at home (a carer, a visitor); None if she is on her own.
+        openings: When each urgent `cause@device` recently fired, for flapping, and when a
+            device fault was last noted for it (`fault:cause@device`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    open: Mapping[str, Incident] = Field(default_factory=dict)
+    opened: int = Field(default=0, ge=0)
+    since: AwareDatetime | None = None
+    last_activity: AwareDatetime | None = None
+    doses: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+    occupied_by: str | None = None
+    openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Draft:
+    """A working copy of the state while one input is decided, and the actions so far.
+
+    The open incidents and doses are copied on first change only, so an input that changes
+    neither leaves them the same objects (the engine caches what it derives from them).
+    """
+
+    base: EngineState
+    open: Mapping[str, Incident]
+    opened: int
+    last_activity: datetime | None
+    doses: Mapping[str, datetime]
+    openings: Mapping[str, tuple[datetime, ...]]
+    actions: list[Action] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, state: EngineState) -> "Draft":
+        """Start editing `state`."""
+        return cls(
+            state, state.open, state.opened, state.last_activity, state.doses, state.openings
+        )
+
+    @property
+    def occupied_by(self) -> str | None:
+        """Someone else at home, if anyone."""
+        return self.base.occupied_by
+
+    def set_openings(self, key: str, times: tuple[datetime, ...]) -> None:
+        """Record the recent openings of a `cause@device`."""
+        if self.openings is self.base.openings:
+            self.openings = dict(self.openings)
+        self.openings[key] = times  # type: ignore[index]  # copied above
+
+    @property
+    def since(self) -> datetime | None:
+        """When scheduling began."""
+        return self.base.since
+
+    def set_dose(self, name: str, due: datetime) -> None:
+        """Record the due time of the dose just issued."""
+        if self.doses is self.base.doses:
+            self.doses = dict(self.doses)
+        self.doses[name] = due  # type: ignore[index]  # copied above
+
+    def new_id(self, cause: str) -> str:
+        """The next incident id for `cause`."""
+        self.opened += 1
+        return f"{cause}-{self.opened}"
+
+    def put(self, slot: str, incident: Incident) -> None:
+        """Keep the incident in its slot while open; free the slot once it closes."""
+        if self.open is self.base.open:
+            self.open = dict(self.open)
+        opened = self.open
+        assert isinstance(opened, dict)
+        if incident.state in OPEN_STATES:
+            opened[slot] = incident
+        else:
+            opened.pop(slot, None)
+
+    def state(self) -> EngineState:
+        """The finished state (the one it started from, if nothing changed)."""
+        base = self.base
+        if (
+            self.open is base.open
+            and self.opened == base.opened
+            and self.last_activity == base.last_activity
+            and self.doses is base.doses
+            and self.openings is base.openings
+        ):
+            return base
+        return base.model_copy(
+            update={
+                "open": self.open,
+                "opened": self.opened,
+                "last_activity": self.last_activity,
+                "doses": self.doses,
+                "openings": self.openings,
+            }
+        )
