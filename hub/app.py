@@ -5,17 +5,18 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from drivers.native import NativeDriver
+from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config import HubConfig
 from hub.intake import Intake
 from hub.mqtt import MqttSession
-from hub.pipeline import Pipeline
+from hub.pipeline import Pipeline, device_infos
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
-from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
+from hub.wire import HUB_CONTROL_TOPIC, HUB_STATUS_TOPIC, HubStatusPayload, InboundMessage
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
-from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
 DRAIN_INGEST_S = 1.5
@@ -39,15 +40,11 @@ async def serve(
     async with Store.open(config.store.path) as store:
         await _register_configured_devices(config, store)
         devices = await store.devices()
-        rules = config.rules().model_copy(
-            update={
-                "devices": {
-                    d.id: DeviceInfo.model_validate(
-                        {"name": d.name, "role": d.role, "room": d.room}
-                    )
-                    for d in devices
-                }
-            }
+        rules = config.rules().model_copy(update={"devices": device_infos(devices)})
+        intake = Intake(
+            devices,
+            rejects,
+            [NativeDriver(), Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic)],
         )
         open_incidents = await store.incidents(open_only=True)
         state = EngineState(
@@ -59,7 +56,7 @@ async def serve(
         dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
-            subscriptions=NATIVE_SUBSCRIPTIONS,
+            subscriptions=(*intake.subscriptions, HUB_CONTROL_TOPIC),
             deliver=inbox.put_nowait,
             will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
             birth=(
@@ -72,7 +69,7 @@ async def serve(
                 engine=Engine(rules),
                 state=state,
                 store=store,
-                intake=Intake(devices, rejects),
+                intake=intake,
                 dispatcher=dispatcher,
                 ack=mqtt.ack,
                 publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),

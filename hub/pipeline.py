@@ -11,13 +11,23 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from hub.intake import Intake
+from hub.records import DeviceRecord
 from hub.store import AcceptedEvent, Batch, Store
-from hub.wire import InboundMessage, IncidentPayload, incident_topic
+from hub.wire import (
+    HUB_CONTROL_TOPIC,
+    HubControlPayload,
+    InboundMessage,
+    IncidentPayload,
+    incident_topic,
+)
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.incidents import OPEN_STATES, Action, IncidentChanged
+from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
@@ -72,22 +82,39 @@ class Pipeline:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
         now = self._clock()
         batch = Batch()
+        reload = False
         for message in messages:
+            if message.topic == HUB_CONTROL_TOPIC:
+                reload = _asks_reload(message) or reload
+                continue
             digest = _digest(message)
             if message.dup and await self._store.seen(message.mid, digest):
                 self.duplicates += 1
                 continue
-            event = self._intake.decode(message, received_at=now)
-            if event is None:
-                continue
-            self.state, actions = self.engine.evaluate(self.state, event, now=now)
-            batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
-            batch.actions.extend(actions)
-            log.info("event %s %s", event.device_id, event.type)
-        entries = await self._store.commit(batch, at=now) if batch.events else []
+            for event in self._intake.decode(message, received_at=now):
+                self.state, actions = self.engine.evaluate(self.state, event, now=now)
+                batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
+                batch.actions.extend(actions)
+                log.info("event %s %s", event.device_id, event.type)
+        sightings = self._intake.take_sightings()
+        batch.health.extend(sightings.health.values())
+        batch.unpaired.extend(sightings.unpaired.values())
+        entries: list[OutboxEntry] = []
+        if batch.events or batch.health or batch.unpaired:
+            entries = await self._store.commit(batch, at=now)
         for message in messages:
             self._ack(message)
         self._carry_out(batch.actions, entries)
+        if reload:
+            await self.reload_devices()
+
+    async def reload_devices(self) -> None:
+        """Re-read the registry (a device was paired, renamed or removed) and use it at once."""
+        devices = await self._store.devices()
+        self._intake.reload(devices)
+        config = self.engine.config.model_copy(update={"devices": device_infos(devices)})
+        self.engine = Engine(config)
+        log.info("device registry reloaded: %d device(s)", len(devices))
 
     async def run_timers(self) -> None:
         """Carry out confirm windows and escalation steps as they fall due."""
@@ -138,6 +165,23 @@ class Pipeline:
         else:
             self._publish(topic, body, False)
             self._publish(topic, b"", True)  # clear the retained copy of a closed incident
+
+
+def device_infos(devices: Sequence[DeviceRecord]) -> dict[str, DeviceInfo]:
+    """What the engine's alert texts need to know of each registered device."""
+    return {
+        d.id: DeviceInfo.model_validate({"name": d.name, "role": d.role, "room": d.room})
+        for d in devices
+    }
+
+
+def _asks_reload(message: InboundMessage) -> bool:
+    try:
+        HubControlPayload.model_validate_json(message.payload[:1024])
+    except ValidationError:
+        log.warning("ignored a malformed message on %s", HUB_CONTROL_TOPIC)
+        return False
+    return True
 
 
 def _digest(message: InboundMessage) -> bytes:
