@@ -172,3 +172,9 @@ def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 def _fail(message: str, *, code: int) -> NoReturn:
     click.echo(f"telecare: {message}", err=True)
     sys.exit(code)
+
+
+from hub.cli_devices import DEVICE_COMMANDS  # noqa: E402  # `pair` and `devices`
+
+for _command in DEVICE_COMMANDS:
+    main.add_command(_command)
