@@ -13,6 +13,7 @@ from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline, device_infos
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
+from hub.supervision import Supervisor
 from hub.wire import HUB_CONTROL_TOPIC, HUB_STATUS_TOPIC, HubStatusPayload, InboundMessage
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
@@ -45,6 +46,7 @@ async def serve(
             devices,
             rejects,
             [NativeDriver(), Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic)],
+            Supervisor(config.supervision.check_in_h, started_at=_now()),
         )
         open_incidents = await store.incidents(open_only=True)
         state = EngineState(

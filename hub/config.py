@@ -65,6 +65,21 @@ class StoreSettings(_Section):
     path: Path = Path("/var/lib/telecare/hub.db")
 
 
+class SupervisionSettings(_Section):
+    """`[supervision]`: how long each role may stay silent before it counts as offline."""
+
+    check_in_h: dict[Role, float] = Field(default_factory=dict)
+
+    @field_validator("check_in_h")
+    @classmethod
+    def _sensible_hours(cls, hours: dict[Role, float]) -> dict[Role, float]:
+        for role, value in hours.items():
+            if not 0.1 <= value <= 168:  # noqa: PLR2004
+                msg = f"{role}: {value} h is not between 0.1 and 168 hours"
+                raise ValueError(msg)
+        return hours
+
+
 class DeviceConfig(_Section):
     """`[[devices]]`: a device provisioned from the file rather than paired from the CLI."""
 
@@ -106,6 +121,7 @@ class HubConfig(BaseSettings):
     contacts: tuple[Contact, ...]
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()
+    supervision: SupervisionSettings = SupervisionSettings()
     escalation: dict[SeverityName, EscalationPlan] = Field(default_factory=dict)
 
     @field_validator("contacts")

@@ -17,6 +17,7 @@ from drivers.decoding import (
 from drivers.native import NativeDriver
 from hub.records import DeviceHealth, DeviceRecord, UnpairedSighting
 from hub.rejections import RejectLog
+from hub.supervision import Supervisor
 from hub.wire import PREFIX, InboundMessage
 from rules.events import DeviceEvent
 
@@ -46,13 +47,16 @@ class Intake:
         devices: Iterable[DeviceRecord],
         rejects: RejectLog,
         drivers: Sequence[Driver] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._drivers: tuple[Driver, ...] = (
             tuple(drivers) if drivers is not None else (NativeDriver(),)
         )
         self._online: dict[str, bool | None] = {}
+        self._sources: dict[str, str] = {}
         self._announced: set[str] = set()
         self._sightings = Sightings()
+        self._supervisor = supervisor
         self.rejects = rejects
         self.reload(devices)
 
@@ -65,8 +69,23 @@ class Intake:
         """Take a new registry: paired, renamed or removed devices."""
         devices = list(devices)
         self._online = {d.id: self._online.get(d.id, d.online) for d in devices}
+        self._sources = {d.id: d.source for d in devices}
         for driver in self._drivers:
             driver.register(devices)
+        if self._supervisor is not None:
+            self._supervisor.register(devices)
+
+    def overdue(self, now: datetime) -> list[DeviceEvent]:
+        """`device.offline` for each device that has just missed its check-in deadline."""
+        if self._supervisor is None:
+            return []
+        events: list[DeviceEvent] = []
+        for device_id in self._supervisor.overdue(now):
+            event = self._status_change(device_id, False, None, now)
+            if event is not None:
+                log.warning("%s missed its check-in deadline: offline", device_id)
+                events.append(event)
+        return events
 
     def take_sightings(self) -> Sightings:
         """What was heard since the last call, for the store."""
@@ -106,6 +125,11 @@ class Intake:
     def _accept_registered(
         self, item: DeviceEvent | StatusReport | Health, received_at: datetime
     ) -> DeviceEvent | None:
+        says_offline = (isinstance(item, StatusReport) and not item.online) or (
+            isinstance(item, DeviceEvent) and item.type == "device.offline"
+        )
+        if self._supervisor is not None and not says_offline:
+            self._supervisor.heard(item.device_id, received_at)
         if isinstance(item, Health):
             return self._heard(item, received_at)
         if isinstance(item, StatusReport):
@@ -130,11 +154,14 @@ class Intake:
         if self._online[device_id] == online:
             return None
         self._online[device_id] = online
-        return DeviceEvent(
-            device_id=device_id,
-            type="device.online" if online else "device.offline",
-            received_at=received_at,
-            battery=battery,
+        return DeviceEvent.model_validate(
+            {
+                "device_id": device_id,
+                "type": "device.online" if online else "device.offline",
+                "received_at": received_at,
+                "source": self._sources.get(device_id, "native"),
+                "battery": battery,
+            }
         )
 
     def _note_stranger(self, item: Unregistered, topic: str, received_at: datetime) -> None:

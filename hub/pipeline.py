@@ -135,9 +135,14 @@ class Pipeline:
         """Carry out whatever has fallen due now."""
         now = self._clock()
         self.state, actions = self.engine.tick(self.state, now=now)
-        if actions:
-            entries = await self._store.commit(Batch(actions=actions), at=now)
-            self._carry_out(actions, entries)
+        batch = Batch(actions=actions)
+        for event in self._intake.overdue(now):  # missed check-ins, stamped by the hub
+            self.state, more = self.engine.evaluate(self.state, event, now=now)
+            batch.events.append(AcceptedEvent(event))
+            batch.actions.extend(more)
+        if batch.events or batch.actions:
+            entries = await self._store.commit(batch, at=now)
+            self._carry_out(batch.actions, entries)
 
     def _carry_out(self, actions: Sequence[Action], entries: Sequence[OutboxEntry]) -> None:
         self._dispatcher.submit(entries)
