@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config import HubConfig
@@ -12,6 +13,7 @@ from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline, device_infos
 from hub.rejections import RejectLog
+from hub.status_panel import StatusPanel
 from hub.store import NewDevice, Store
 from hub.supervision import Supervisor
 from hub.wire import HUB_CONTROL_TOPIC, HUB_STATUS_TOPIC, HubStatusPayload, InboundMessage
@@ -45,7 +47,11 @@ async def serve(
         intake = Intake(
             devices,
             rejects,
-            [NativeDriver(), Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic)],
+            [
+                NativeDriver(),
+                Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic),
+                GpioDriver(),
+            ],
             Supervisor(config.supervision.check_in_h, started_at=_now()),
         )
         open_incidents = await store.incidents(open_only=True)
@@ -66,7 +72,13 @@ async def serve(
                 HubStatusPayload(online=True, since=_now()).model_dump_json().encode(),
             ),
         )
-        async with dispatcher, mqtt:
+        panel = StatusPanel(config.gpio, inbox.put_nowait, open_incidents)
+
+        def publish(topic: str, body: bytes, retain: bool) -> None:
+            mqtt.publish(topic, body, retain=retain)
+            panel.observe(topic, body)
+
+        async with dispatcher, mqtt, panel:
             pipeline = Pipeline(
                 engine=Engine(rules),
                 state=state,
@@ -74,7 +86,7 @@ async def serve(
                 intake=intake,
                 dispatcher=dispatcher,
                 ack=mqtt.ack,
-                publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
+                publish=publish,
                 clock=_now,
             )
             await _run_until_stopped(pipeline, inbox, mqtt, stop, on_ready)
