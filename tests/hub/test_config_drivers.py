@@ -19,6 +19,21 @@ def test_example_declares_a_zigbee_device_and_deadlines() -> None:
     )
     assert config.supervision.check_in_h["pendant"] == 6
     assert config.mqtt.zigbee2mqtt_base_topic == "zigbee2mqtt"
+    assert config.gpio.cord is not None and config.gpio.cord.device == "cord-hall"
+    assert config.gpio.wanted
+
+
+def test_a_wired_button_must_speak_for_a_gpio_device(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        '[[contacts]]\nname = "Alice"\n\n[[devices]]\nid = "cord-1"\nname = "cord"\n'
+        'role = "pull_cord"\n\n[gpio]\ncord = { pin = 17, device = "cord-1" }\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [
+        "gpio: cord.device: 'cord-1' is not a [[devices]] entry with source gpio"
+    ]
 
 
 @pytest.mark.parametrize(
