@@ -5,6 +5,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from drivers.decoding import Driver
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
@@ -12,6 +13,7 @@ from hub.config import HubConfig
 from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.pipeline import Pipeline, device_infos
+from hub.records import DeviceRecord
 from hub.rejections import RejectLog
 from hub.status_panel import StatusPanel
 from hub.store import NewDevice, Store
@@ -44,16 +46,7 @@ async def serve(
         await _register_configured_devices(config, store)
         devices = await store.devices()
         rules = config.rules().model_copy(update={"devices": device_infos(devices)})
-        intake = Intake(
-            devices,
-            rejects,
-            [
-                NativeDriver(),
-                Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic),
-                GpioDriver(),
-            ],
-            Supervisor(config.supervision.check_in_h, started_at=_now()),
-        )
+        intake = _intake(config, devices, rejects)
         open_incidents = await store.incidents(open_only=True)
         state = EngineState(
             open={i.cause: i for i in open_incidents}, opened=await store.incident_count()
@@ -92,6 +85,17 @@ async def serve(
             await _run_until_stopped(pipeline, inbox, mqtt, stop, on_ready)
             await _shut_down(store, dispatcher, mqtt)
     return rejects
+
+
+def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) -> Intake:
+    """Every driver, each owning its topics, and the check-in deadlines."""
+    drivers: list[Driver] = [
+        NativeDriver(),
+        Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic),
+        GpioDriver(),
+    ]
+    supervisor = Supervisor(config.supervision.check_in_h, started_at=_now())
+    return Intake(devices, rejects, drivers, supervisor)
 
 
 async def _run_until_stopped(
