@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hub.broker import LocalBroker
 from hub.config import config_from_dict
-from hub.store import Store
+from hub.store import Store, StoreError
 from hub.wire import PAIRING_TOPIC, event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
 from tests.support.zigbee2mqtt_standin import TS0215A_SOS_DEFINITION, Zigbee2MqttStandIn
@@ -26,8 +26,11 @@ async def start_cli(*args: str) -> asyncio.subprocess.Process:
 async def device_ids(db: Path) -> set[str]:
     if not db.exists():
         return set()
-    async with Store.open(db, readonly=True) as store:
-        return {d.id for d in await store.devices()}
+    try:
+        async with Store.open(db, readonly=True) as store:
+            return {d.id for d in await store.devices()}
+    except StoreError:  # the command is creating the database at this moment
+        return set()
 
 
 async def stored_from(db: Path, device_id: str) -> list[str]:
