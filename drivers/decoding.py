@@ -1,9 +1,12 @@
 """What a driver makes of one raw message: an event, a status, an announcement, or a rejection."""
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
+from typing import Literal, Protocol
 
-from hub.wire import AnnouncePayload
+from hub.records import DeviceRecord
+from hub.wire import AnnouncePayload, InboundMessage
 from rules.events import DeviceEvent
 
 RejectCause = Literal[
@@ -15,6 +18,7 @@ RejectCause = Literal[
     "unknown_topic",
     "unregistered_device",
     "duplicate",
+    "role_mismatch",
 ]
 
 
@@ -42,4 +46,49 @@ class Announcement:
     payload: AnnouncePayload
 
 
-Decoded = DeviceEvent | StatusReport | Announcement | Rejected
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A registered device was heard from: a check-in, with battery and signal if it said."""
+
+    device_id: str
+    battery: int | None = None
+    linkquality: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unregistered:
+    """A device that is not registered spoke; the installer may adopt it.
+
+    Attributes:
+        source: Which driver heard it.
+        address: How that driver names it (a native device id, a Zigbee2MQTT friendly name).
+        model: Its model, when known.
+    """
+
+    source: Literal["native", "zigbee2mqtt", "gpio"]
+    address: str
+    model: str | None = None
+
+
+Decoded = DeviceEvent | StatusReport | Announcement | Rejected | Health | Unregistered
+
+
+class Driver(Protocol):
+    """An edge that owns some MQTT topics and turns their messages into decoded items."""
+
+    @property
+    def subscriptions(self) -> Sequence[str]:
+        """The topic filters this driver needs subscribed."""
+        ...
+
+    def owns(self, topic: str) -> bool:
+        """Whether messages on `topic` are this driver's to decode."""
+        ...
+
+    def decode(self, message: InboundMessage, *, received_at: datetime) -> list[Decoded]:
+        """Everything one message carries, in order; never raises on bad input."""
+        ...
+
+    def register(self, devices: Iterable[DeviceRecord]) -> None:
+        """Replace the driver's view of the registered devices."""
+        ...

@@ -1,15 +1,19 @@
 """Driver for the hub's native MQTT schema (`telecare/v1/...`)."""
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from drivers.decoding import Announcement, Decoded, Rejected, StatusReport
+from drivers.decoding import Announcement, Decoded, Rejected, StatusReport, Unregistered
+from hub.records import DeviceRecord
 from hub.wire import (
     MAX_PAYLOAD_BYTES,
+    NATIVE_SUBSCRIPTIONS,
     PAIRING_TOPIC,
+    PREFIX,
     AnnouncePayload,
     EventPayload,
     InboundMessage,
@@ -19,6 +23,35 @@ from hub.wire import (
 from rules.events import EVENT_TYPES, DeviceEvent
 
 M = TypeVar("M", bound=BaseModel)
+HUB_TOPICS = f"{PREFIX}/hub/"
+
+
+class NativeDriver:
+    """The native schema as a driver: owns `telecare/v1/...` except the hub's own topics."""
+
+    def __init__(self, devices: Iterable[DeviceRecord] = ()) -> None:
+        self._ids: frozenset[str] = frozenset()
+        self.register(devices)
+
+    @property
+    def subscriptions(self) -> Sequence[str]:
+        """Device events and statuses, and pairing announcements."""
+        return NATIVE_SUBSCRIPTIONS
+
+    def owns(self, topic: str) -> bool:
+        """Native topics; the hub's own (`telecare/v1/hub/...`) belong to nobody."""
+        return topic.startswith(f"{PREFIX}/") and not topic.startswith(HUB_TOPICS)
+
+    def register(self, devices: Iterable[DeviceRecord]) -> None:
+        """Remember which native devices are registered."""
+        self._ids = frozenset(d.id for d in devices if d.source == "native")
+
+    def decode(self, message: InboundMessage, *, received_at: datetime) -> list[Decoded]:
+        """The one item a native message carries; unregistered devices are named as such."""
+        decoded = decode(message, received_at=received_at)
+        if isinstance(decoded, DeviceEvent | StatusReport) and decoded.device_id not in self._ids:
+            return [Unregistered("native", decoded.device_id)]
+        return [decoded]
 
 
 def decode(message: InboundMessage, *, received_at: datetime) -> Decoded:

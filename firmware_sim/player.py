@@ -39,10 +39,14 @@ class Emission:
     step: Step
 
 
-def schedule(scenario: Scenario) -> list[Emission]:
-    """Every emission of the scenario in time order (steps keep file order at equal times)."""
+def schedule(scenario: Scenario, *, heartbeat: timedelta | None = None) -> list[Emission]:
+    """Every emission of the scenario in time order (steps keep file order at equal times).
+
+    With `heartbeat`, every device also checks in at that interval, as real devices do, so the
+    hub's supervision sees them alive through days of simulated time.
+    """
     devices = {d.id: d for d in scenario.devices}
-    emissions: list[Emission] = []
+    emissions: list[Emission] = _heartbeats(scenario, heartbeat) if heartbeat else []
     for step in scenario.timeline:
         moment = scenario.moment(step)
         events = list(BEHAVIOURS[step.do].events)
@@ -54,6 +58,19 @@ def schedule(scenario: Scenario) -> list[Emission]:
             for offset, event in events
         )
     return sorted(emissions, key=lambda e: e.at)
+
+
+def _heartbeats(scenario: Scenario, every: timedelta) -> list[Emission]:
+    steps = [scenario.moment(s) for s in scenario.timeline]
+    first, last = min(steps), max(steps)
+    beats: list[Emission] = []
+    moment = first + every
+    while moment < last:
+        for device in scenario.devices:
+            check_in = Step(at="00:00", device=device.id, do="heartbeat", note="check-in")
+            beats.append(Emission(moment, device, "device.heartbeat", check_in))
+        moment += every
+    return beats
 
 
 class Household:
@@ -207,6 +224,7 @@ async def play_virtual(
     port: int,
     *,
     settle: timedelta = timedelta(hours=1),
+    heartbeat: timedelta = timedelta(hours=1),
     timeout_s: float = 30.0,
 ) -> int:
     """Play the scenario against a hub that follows a virtual clock; nothing sleeps.
@@ -214,17 +232,21 @@ async def play_virtual(
     Before each moment's events the hub's clock is moved to that moment, and the hub answers only
     once every timer due by then has run, so results do not depend on the machine's speed.
     """
-    plan = schedule(scenario)
-    async with (
-        Household(scenario, host, port) as household,
-        aiomqtt.Client(host, port, identifier="sim-clock") as client,
-    ):
+    plan = schedule(scenario, heartbeat=heartbeat)
+    if not plan:
+        return 0
+    async with aiomqtt.Client(host, port, identifier="sim-clock") as client:
         clock = ClockDriver(client, timeout_s=timeout_s)
         await clock.start()
-        for moment, group in itertools.groupby(plan, key=lambda e: e.at):
-            await clock.advance(moment)
-            for emission in group:
-                await household.emit(emission)
-        if plan:
+        await clock.advance(plan[0].at - timedelta(minutes=1))  # devices connect in scenario time
+        async with Household(scenario, host, port) as household:
+            await _play_in_step(plan, household, clock)
             await clock.advance(plan[-1].at + settle)
     return len(plan)
+
+
+async def _play_in_step(plan: list[Emission], household: Household, clock: ClockDriver) -> None:
+    for moment, group in itertools.groupby(plan, key=lambda e: e.at):
+        await clock.advance(moment)
+        for emission in group:
+            await household.emit(emission)

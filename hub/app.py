@@ -7,20 +7,27 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from drivers.decoding import Driver
+from drivers.gpio import GpioDriver
+from drivers.native import NativeDriver
+from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.clock import VirtualClock
 from hub.config import HubConfig
 from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
 from hub.mqtt import MqttSession
-from hub.pipeline import Pipeline
+from hub.pipeline import Pipeline, device_infos
+from hub.records import DeviceRecord
 from hub.rejections import RejectLog
+from hub.status_panel import StatusPanel
 from hub.store import NewDevice, Store, StoreCorruptError, quarantine
+from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
 from hub.wire import (
     CLOCK_TOPIC,
+    HUB_CONTROL_TOPIC,
     HUB_STATUS_TOPIC,
-    NATIVE_SUBSCRIPTIONS,
     HubStatusPayload,
     InboundMessage,
 )
@@ -29,7 +36,6 @@ from notifier.dispatcher import Dispatcher
 from rules.activity import ACTIVITY
 from rules.engine import Engine, EngineState
 from rules.incidents import Incident
-from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
 DRAIN_INGEST_S = 1.5
@@ -66,16 +72,8 @@ async def serve(
         store = await _open_store(stack, config.store.path)
         await _register_configured_devices(config, store)
         devices = await store.devices()
-        rules = config.rules().model_copy(
-            update={
-                "devices": {
-                    d.id: DeviceInfo.model_validate(
-                        {"name": d.name, "role": d.role, "room": d.room}
-                    )
-                    for d in devices
-                }
-            }
-        )
+        rules = config.rules().model_copy(update={"devices": device_infos(devices)})
+        intake = _intake(config, devices, rejects)
         engine = Engine(rules)
         open_incidents = await store.incidents(open_only=True)
         state = await _resume(engine, store, open_incidents)
@@ -89,7 +87,8 @@ async def serve(
         mqtt = MqttSession(
             config.mqtt,
             subscriptions=(
-                *NATIVE_SUBSCRIPTIONS,
+                *intake.subscriptions,
+                HUB_CONTROL_TOPIC,
                 ACK_TOPIC,
                 OCCUPANCY_CONTROL_TOPIC,
                 *([CLOCK_TOPIC] if virtual else []),
@@ -101,15 +100,21 @@ async def serve(
                 HubStatusPayload(online=True, since=_now()).model_dump_json().encode(),
             ),
         )
-        async with dispatcher, mqtt:
+        panel = StatusPanel(config.gpio, inbox.put_nowait, open_incidents)
+
+        def publish(topic: str, body: bytes, retain: bool) -> None:
+            mqtt.publish(topic, body, retain=retain)
+            panel.observe(topic, body)
+
+        async with dispatcher, mqtt, panel:
             pipeline = Pipeline(
                 engine=engine,
                 state=state,
                 store=store,
-                intake=Intake(devices, rejects),
+                intake=intake,
                 dispatcher=dispatcher,
                 ack=mqtt.ack,
-                publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
+                publish=publish,
                 clock=virtual.now if virtual else _now,
                 virtual_clock=virtual,
             )
@@ -230,3 +235,14 @@ async def _register_configured_devices(config: HubConfig, store: Store) -> None:
         ),
         at=_now(),
     )
+
+
+def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) -> Intake:
+    """Every driver, each owning its topics, and the check-in deadlines."""
+    drivers: list[Driver] = [
+        NativeDriver(),
+        Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic),
+        GpioDriver(),
+    ]
+    supervisor = Supervisor(config.supervision.check_in_h, started_at=_now())
+    return Intake(devices, rejects, drivers, supervisor)

@@ -154,3 +154,7 @@ main.add_command(backup)
 main.add_command(simulate)
 main.add_command(ack)
 main.add_command(occupancy)
+from hub.cli_devices import DEVICE_COMMANDS  # noqa: E402  # `pair` and `devices`
+
+for _command in DEVICE_COMMANDS:
+    main.add_command(_command)

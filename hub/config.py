@@ -101,6 +101,50 @@ class SimulationSettings(_Section):
     virtual_clock: bool = False
 
 
+class SupervisionSettings(_Section):
+    """`[supervision]`: how long each role may stay silent before it counts as offline."""
+
+    check_in_h: dict[Role, float] = Field(default_factory=dict)
+
+    @field_validator("check_in_h")
+    @classmethod
+    def _sensible_hours(cls, hours: dict[Role, float]) -> dict[Role, float]:
+        for role, value in hours.items():
+            if not 0.1 <= value <= 168:  # noqa: PLR2004
+                msg = f"{role}: {value} h is not between 0.1 and 168 hours"
+                raise ValueError(msg)
+        return hours
+
+
+class GpioButtonConfig(_Section):
+    """A button wired to the Pi: the BCM `pin` and the `[[devices]]` entry it speaks for."""
+
+    pin: int = Field(ge=0, le=53)
+    device: str = Field(pattern=DEVICE_ID_PATTERN)
+
+
+class GpioSettings(_Section):
+    """`[gpio]`: a pull-cord or big button, the hub's cancel button, a status light, a buzzer.
+
+    On a machine without GPIO the hub starts with GPIO disabled and says so once.
+    """
+
+    enabled: bool = True
+    cord: GpioButtonConfig | None = None
+    cancel: GpioButtonConfig | None = None
+    led_red_pin: int | None = Field(default=None, ge=0, le=53)
+    led_green_pin: int | None = Field(default=None, ge=0, le=53)
+    buzzer_pin: int | None = Field(default=None, ge=0, le=53)
+    bounce_s: float = Field(default=0.05, ge=0.0, le=1.0)
+    hold_s: float = Field(default=3.0, ge=0.5, le=30.0)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether anything is wired at all."""
+        pins = (self.cord, self.cancel, self.led_red_pin, self.led_green_pin, self.buzzer_pin)
+        return self.enabled and any(p is not None for p in pins)
+
+
 class DeviceConfig(_Section):
     """`[[devices]]`: a device provisioned from the file rather than paired from the CLI."""
 
@@ -144,6 +188,8 @@ class HubConfig(BaseSettings):
     contacts: tuple[Contact, ...]
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()
+    supervision: SupervisionSettings = SupervisionSettings()
+    gpio: GpioSettings = GpioSettings()
     escalation: dict[SeverityName, EscalationPlan] = Field(default_factory=dict)
     medication: tuple[Medication, ...] = ()
 
@@ -161,6 +207,16 @@ class HubConfig(BaseSettings):
     def _unique_devices(cls, devices: tuple[DeviceConfig, ...]) -> tuple[DeviceConfig, ...]:
         _refuse_repeats("device id", [d.id for d in devices])
         return devices
+
+    @field_validator("gpio")
+    @classmethod
+    def _wired_devices_declared(cls, gpio: GpioSettings, info: ValidationInfo) -> GpioSettings:
+        wired = {d.id for d in info.data.get("devices", ()) if d.source == "gpio"}
+        for key, button in (("cord", gpio.cord), ("cancel", gpio.cancel)):
+            if button is not None and button.device not in wired:
+                msg = f"{key}.device: {button.device!r} is not a [[devices]] entry with source gpio"
+                raise ValueError(msg)
+        return gpio
 
     @field_validator("escalation")
     @classmethod

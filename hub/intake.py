@@ -2,52 +2,151 @@
 
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from drivers import native
-from drivers.decoding import Announcement, Rejected, StatusReport
-from hub.records import DeviceRecord
+from drivers.decoding import (
+    Announcement,
+    Decoded,
+    Driver,
+    Health,
+    Rejected,
+    StatusReport,
+    Unregistered,
+)
+from drivers.native import NativeDriver
+from hub.records import DeviceHealth, DeviceRecord, UnpairedSighting
 from hub.rejections import RejectLog
+from hub.supervision import Supervisor
 from hub.wire import PREFIX, InboundMessage
 from rules.events import DeviceEvent
 
 log = logging.getLogger("telecare.intake")
 HUB_TOPICS = f"{PREFIX}/hub/"
-RECENT_SEQS = 64
+RECENT_SEQS = 64  # a device's last events remembered, to drop exact resends
+MAX_UNPAIRED = 256  # distinct unregistered devices remembered per batch: bounded against floods
+
+
+@dataclass(slots=True)
+class Sightings:
+    """Who was heard since the last commit: check-ins of registered devices, and strangers."""
+
+    health: dict[str, DeviceHealth] = field(default_factory=dict)
+    unpaired: dict[tuple[str, str], UnpairedSighting] = field(default_factory=dict)
 
 
 class Intake:
-    """Decodes messages by their topic's driver and keeps only registered devices' events.
+    """Routes each message to the driver that owns its topic; keeps registered devices' events.
 
-    A device's retained status becomes a `device.online` / `device.offline` event only when it
-    changes, so replays of the same retained message on every reconnect are not news.
+    A device's status becomes a `device.online` / `device.offline` event only when it changes,
+    so replays of the same retained message on every reconnect are not news; a device believed
+    offline that is heard from again is back online.
     """
 
-    def __init__(self, devices: Iterable[DeviceRecord], rejects: RejectLog) -> None:
-        self._online = {d.id: d.online for d in devices}
+    def __init__(
+        self,
+        devices: Iterable[DeviceRecord],
+        rejects: RejectLog,
+        drivers: Sequence[Driver] | None = None,
+        supervisor: Supervisor | None = None,
+    ) -> None:
+        self._drivers: tuple[Driver, ...] = (
+            tuple(drivers) if drivers is not None else (NativeDriver(),)
+        )
+        self._online: dict[str, bool | None] = {}
+        self._sources: dict[str, str] = {}
         self._recent: dict[str, deque[tuple[int, datetime | None]]] = {}
         self._announced: set[str] = set()
+        self._sightings = Sightings()
+        self._supervisor = supervisor
         self.rejects = rejects
+        self.reload(devices)
 
-    def decode(self, message: InboundMessage, *, received_at: datetime) -> DeviceEvent | None:
-        """The event this message carries, or None if there is nothing to record."""
-        decoded = self._by_driver(message, received_at)
-        if decoded is None or isinstance(decoded, Announcement):
-            if decoded is not None:
-                self._note_announcement(decoded)
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """Every driver's topic filters."""
+        return tuple(topic for driver in self._drivers for topic in driver.subscriptions)
+
+    def reload(self, devices: Iterable[DeviceRecord]) -> None:
+        """Take a new registry: paired, renamed or removed devices."""
+        devices = list(devices)
+        self._online = {d.id: self._online.get(d.id, d.online) for d in devices}
+        self._sources = {d.id: d.source for d in devices}
+        for driver in self._drivers:
+            driver.register(devices)
+        if self._supervisor is not None:
+            self._supervisor.register(devices)
+
+    def overdue(self, now: datetime) -> list[DeviceEvent]:
+        """`device.offline` for each device that has just missed its check-in deadline."""
+        if self._supervisor is None:
+            return []
+        events: list[DeviceEvent] = []
+        for device_id in self._supervisor.overdue(now):
+            event = self._status_change(device_id, False, None, now)
+            if event is not None:
+                log.warning("%s missed its check-in deadline: offline", device_id)
+                events.append(event)
+        return events
+
+    def restart_supervision(self, at: datetime) -> None:
+        """Count check-in deadlines afresh from `at` (the simulation's first moment)."""
+        if self._supervisor is not None:
+            self._supervisor.restart(at)
+
+    def take_sightings(self) -> Sightings:
+        """What was heard since the last call, for the store."""
+        taken, self._sightings = self._sightings, Sightings()
+        return taken
+
+    def decode(self, message: InboundMessage, *, received_at: datetime) -> list[DeviceEvent]:
+        """The events this message carries (often none)."""
+        if message.topic.startswith(HUB_TOPICS):
+            return []  # the hub's own status and incidents, echoed by the broker
+        driver = next((d for d in self._drivers if d.owns(message.topic)), None)
+        if driver is None:
+            self.rejects.reject("unknown_topic", message.topic, "no driver for this topic")
+            return []
+        events: list[DeviceEvent] = []
+        for item in driver.decode(message, received_at=received_at):
+            event = self._accept(item, message.topic, received_at)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _accept(self, item: Decoded, topic: str, received_at: datetime) -> DeviceEvent | None:
+        if isinstance(item, Rejected):
+            self.rejects.reject(item.cause, topic, item.detail)
             return None
-        device_id = decoded.device_id
-        if device_id not in self._online:
-            self.rejects.reject("unregistered_device", message.topic, f"{device_id} is not paired")
+        if isinstance(item, Announcement):
+            self._note_announcement(item, received_at)
             return None
-        if isinstance(decoded, StatusReport):
-            return self._status_change(decoded, received_at)
-        if self._repeated(decoded):
-            self.rejects.reject("duplicate", message.topic, f"seq {decoded.seq} sent again")
+        if isinstance(item, Unregistered):
+            self._note_stranger(item, topic, received_at)
             return None
-        self._online[device_id] = decoded.type != "device.offline"
-        return decoded
+        if item.device_id not in self._online:
+            self.rejects.reject("unregistered_device", topic, f"{item.device_id} is not paired")
+            return None
+        return self._accept_registered(item, received_at)
+
+    def _accept_registered(
+        self, item: DeviceEvent | StatusReport | Health, received_at: datetime
+    ) -> DeviceEvent | None:
+        says_offline = (isinstance(item, StatusReport) and not item.online) or (
+            isinstance(item, DeviceEvent) and item.type == "device.offline"
+        )
+        if self._supervisor is not None and not says_offline:
+            self._supervisor.heard(item.device_id, received_at)
+        if isinstance(item, Health):
+            return self._heard(item, received_at)
+        if isinstance(item, StatusReport):
+            return self._status_change(item.device_id, item.online, item.battery, received_at)
+        if self._repeated(item):
+            self.rejects.reject("duplicate", item.device_id, f"seq {item.seq} sent again")
+            return None
+        self._online[item.device_id] = item.type != "device.offline"
+        return item
 
     def _repeated(self, event: DeviceEvent) -> bool:
         """Whether the device sent this very event (same seq and timestamp) just before.
@@ -64,34 +163,51 @@ class Intake:
         recent.append(key)
         return False
 
-    def _by_driver(
-        self, message: InboundMessage, received_at: datetime
-    ) -> DeviceEvent | StatusReport | Announcement | None:
-        if message.topic.startswith(HUB_TOPICS):
-            return None  # the hub's own status and incidents, echoed by the broker
-        if not message.topic.startswith(f"{PREFIX}/"):
-            self.rejects.reject("unknown_topic", message.topic, "no driver for this topic")
-            return None
-        decoded = native.decode(message, received_at=received_at)
-        if isinstance(decoded, Rejected):
-            self.rejects.reject(decoded.cause, message.topic, decoded.detail)
-            return None
-        return decoded
+    def _heard(self, health: Health, received_at: datetime) -> DeviceEvent | None:
+        self._sightings.health[health.device_id] = DeviceHealth(
+            device_id=health.device_id,
+            at=received_at,
+            battery=health.battery,
+            linkquality=health.linkquality,
+        )
+        if self._online.get(health.device_id) is False:
+            return self._status_change(health.device_id, True, health.battery, received_at)
+        return None
 
-    def _status_change(self, report: StatusReport, received_at: datetime) -> DeviceEvent | None:
-        if self._online[report.device_id] == report.online:
+    def _status_change(
+        self, device_id: str, online: bool, battery: int | None, received_at: datetime
+    ) -> DeviceEvent | None:
+        if self._online[device_id] == online:
             return None
-        self._online[report.device_id] = report.online
-        return DeviceEvent(
-            device_id=report.device_id,
-            type="device.online" if report.online else "device.offline",
-            received_at=received_at,
-            battery=report.battery,
+        self._online[device_id] = online
+        return DeviceEvent.model_validate(
+            {
+                "device_id": device_id,
+                "type": "device.online" if online else "device.offline",
+                "received_at": received_at,
+                "source": self._sources.get(device_id, "native"),
+                "battery": battery,
+            }
         )
 
-    def _note_announcement(self, announcement: Announcement) -> None:
+    def _note_stranger(self, item: Unregistered, topic: str, received_at: datetime) -> None:
+        self.rejects.reject("unregistered_device", topic, f"{item.address[:64]} is not paired")
+        key = (item.source, item.address)
+        if key in self._sightings.unpaired or len(self._sightings.unpaired) < MAX_UNPAIRED:
+            self._sightings.unpaired[key] = UnpairedSighting(
+                source=item.source, address=item.address, model=item.model, at=received_at
+            )
+
+    def _note_announcement(self, announcement: Announcement, received_at: datetime) -> None:
         device = announcement.payload
-        if device.device_id in self._online or device.device_id in self._announced:
+        if device.device_id in self._online:
+            return
+        key = ("native", device.device_id)
+        if key in self._sightings.unpaired or len(self._sightings.unpaired) < MAX_UNPAIRED:
+            self._sightings.unpaired[key] = UnpairedSighting(
+                source="native", address=device.device_id, model=device.model, at=received_at
+            )
+        if device.device_id in self._announced:
             return
         self._announced.add(device.device_id)
         log.info(

@@ -40,8 +40,11 @@ class MqttSession:
         settings: Broker address, credentials and client id.
         subscriptions: Topic filters subscribed with QoS 1 on every connect.
         deliver: Called on the loop with each received message, in arrival order.
-        will: Topic and payload of the retained last will.
-        birth: Topic and payload published retained on every connect.
+        will: Topic and payload of the retained last will, if any.
+        birth: Topic and payload published retained on every connect, if any.
+        persistent: Keep the session (and queued QoS 1 messages) across reconnects. The hub
+            does; a short-lived CLI command does not.
+        auto_ack: Acknowledge each message as it is delivered (for clients that store nothing).
     """
 
     def __init__(
@@ -50,13 +53,17 @@ class MqttSession:
         *,
         subscriptions: Sequence[str],
         deliver: Callable[[InboundMessage], None],
-        will: tuple[str, bytes],
-        birth: tuple[str, bytes],
+        will: tuple[str, bytes] | None = None,
+        birth: tuple[str, bytes] | None = None,
+        persistent: bool = True,
+        auto_ack: bool = False,
     ) -> None:
         self._settings = settings
         self._subscriptions = tuple(subscriptions)
         self._deliver = deliver
         self._birth = birth
+        self._persistent = persistent
+        self._auto_ack = auto_ack
         self._session = 0
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
@@ -65,11 +72,11 @@ class MqttSession:
         self._loop = asyncio.get_running_loop()
         self._client = self._make_client(will)
 
-    def _make_client(self, will: tuple[str, bytes]) -> paho.Client:
+    def _make_client(self, will: tuple[str, bytes] | None) -> paho.Client:
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._settings.client_id,
-            clean_session=False,
+            clean_session=not self._persistent,
             protocol=paho.MQTTv311,
             manual_ack=True,
         )
@@ -80,7 +87,8 @@ class MqttSession:
             )
         if self._settings.tls:
             client.tls_set_context(ssl.create_default_context())
-        client.will_set(will[0], will[1], qos=QOS_AT_LEAST_ONCE, retain=True)
+        if will is not None:
+            client.will_set(will[0], will[1], qos=QOS_AT_LEAST_ONCE, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -203,7 +211,8 @@ class MqttSession:
         self._session += 1
         for topic in self._subscriptions:
             client.subscribe(topic, qos=QOS_AT_LEAST_ONCE)
-        client.publish(self._birth[0], self._birth[1], qos=QOS_AT_LEAST_ONCE, retain=True)
+        if self._birth is not None:
+            client.publish(self._birth[0], self._birth[1], qos=QOS_AT_LEAST_ONCE, retain=True)
         self._connected.set()
         if future is not None and not future.done():
             future.set_result(None)
@@ -220,17 +229,18 @@ class MqttSession:
             self._lost.set()
 
     def _on_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
-        self._deliver(
-            InboundMessage(
-                topic=message.topic,
-                payload=bytes(message.payload),
-                qos=message.qos,
-                mid=message.mid,
-                dup=bool(message.dup),
-                retain=bool(message.retain),
-                session=self._session,
-            )
+        inbound = InboundMessage(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            qos=message.qos,
+            mid=message.mid,
+            dup=bool(message.dup),
+            retain=bool(message.retain),
+            session=self._session,
         )
+        self._deliver(inbound)
+        if self._auto_ack:
+            self.ack(inbound)
 
     # paho calls these from `connect`, which runs in an executor thread: hop onto the loop.
     def _in_loop(self, func: Callable[..., object], *args: object) -> None:

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from hub.clock import VirtualClock
 from hub.control import (
     ACK_TOPIC,
@@ -21,12 +23,15 @@ from hub.control import (
     decode_control,
 )
 from hub.intake import Intake
+from hub.records import DeviceRecord
 from hub.store import AcceptedEvent, Batch, Store
 from hub.wire import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
+    HUB_CONTROL_TOPIC,
     ClockPayload,
     CommandPayload,
+    HubControlPayload,
     InboundMessage,
     IncidentPayload,
     command_topic,
@@ -42,6 +47,7 @@ from rules.incidents import (
     IncidentChanged,
     OccupancyChanged,
 )
+from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
@@ -133,6 +139,7 @@ class Pipeline:
             return
         if not self._started:
             self._virtual.set(target)  # the simulation's first moment
+            self._intake.restart_supervision(target)
             self._started = True
         elif target < self._virtual.now():
             self._intake.rejects.reject("bad_clock", message.topic, "the clock cannot go back")
@@ -154,25 +161,44 @@ class Pipeline:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
         now = self._clock()
         batch = Batch()
+        reload = False
         for message in messages:
             if message.topic in CONTROL_TOPICS:
                 batch.actions.extend(self._control(message, now))
-                continue
-            digest = _digest(message)
-            if message.dup and await self._store.seen(message.mid, digest):
-                self.duplicates += 1
-                continue
-            event = self._intake.decode(message, received_at=now)
-            if event is None:
-                continue
+            elif message.topic == HUB_CONTROL_TOPIC:
+                reload = _asks_reload(message) or reload
+            else:
+                await self._decode_into(batch, message, now)
+        sightings = self._intake.take_sightings()
+        batch.health.extend(sightings.health.values())
+        batch.unpaired.extend(sightings.unpaired.values())
+        entries: list[OutboxEntry] = []
+        if batch.events or batch.actions or batch.health or batch.unpaired:
+            entries = await self._store.commit(batch, at=now)
+        for message in messages:
+            self._ack(message)
+        self._carry_out(batch.actions, entries)
+        if reload:
+            await self.reload_devices()
+
+    async def _decode_into(self, batch: Batch, message: InboundMessage, now: datetime) -> None:
+        digest = _digest(message)
+        if message.dup and await self._store.seen(message.mid, digest):
+            self.duplicates += 1
+            return
+        for event in self._intake.decode(message, received_at=now):
             self.state, actions = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
             log.info("event %s %s", event.device_id, event.type)
-        entries = await self._store.commit(batch, at=now) if batch.events or batch.actions else []
-        for message in messages:
-            self._ack(message)
-        self._carry_out(batch.actions, entries)
+
+    async def reload_devices(self) -> None:
+        """Re-read the registry (a device was paired, renamed or removed) and use it at once."""
+        devices = await self._store.devices()
+        self._intake.reload(devices)
+        config = self.engine.config.model_copy(update={"devices": device_infos(devices)})
+        self.engine = Engine(config)
+        log.info("device registry reloaded: %d device(s)", len(devices))
 
     async def run_timers(self) -> None:
         """Carry out confirm windows and escalation steps as they fall due."""
@@ -193,9 +219,14 @@ class Pipeline:
         """Carry out whatever has fallen due now."""
         now = self._clock()
         self.state, actions = self.engine.tick(self.state, now=now)
-        if actions:
-            entries = await self._store.commit(Batch(actions=actions), at=now)
-            self._carry_out(actions, entries)
+        batch = Batch(actions=actions)
+        for event in self._intake.overdue(now):  # missed check-ins, stamped by the hub
+            self.state, more = self.engine.evaluate(self.state, event, now=now)
+            batch.events.append(AcceptedEvent(event))
+            batch.actions.extend(more)
+        if batch.events or batch.actions:
+            entries = await self._store.commit(batch, at=now)
+            self._carry_out(batch.actions, entries)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
         """An acknowledgement (`telecare ack`) or occupancy (`telecare occupancy`) request."""
@@ -266,3 +297,20 @@ def _digest(message: InboundMessage) -> bytes:
     return hashlib.blake2b(
         message.topic.encode() + b"\0" + message.payload, digest_size=16
     ).digest()
+
+
+def device_infos(devices: Sequence[DeviceRecord]) -> dict[str, DeviceInfo]:
+    """What the engine's alert texts need to know of each registered device."""
+    return {
+        d.id: DeviceInfo.model_validate({"name": d.name, "role": d.role, "room": d.room})
+        for d in devices
+    }
+
+
+def _asks_reload(message: InboundMessage) -> bool:
+    try:
+        HubControlPayload.model_validate_json(message.payload[:1024])
+    except ValidationError:
+        log.warning("ignored a malformed message on %s", HUB_CONTROL_TOPIC)
+        return False
+    return True

@@ -32,3 +32,39 @@ class DeviceRecord(BaseModel):
     battery: int | None
     last_seen: AwareDatetime | None
     created_at: AwareDatetime
+    linkquality: int | None = None
+
+
+class DeviceHealth(BaseModel):
+    """A registered device was heard from at `at`, with battery and signal if it said."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device_id: str
+    at: AwareDatetime
+    battery: int | None = None
+    linkquality: int | None = None
+
+
+class UnpairedSighting(BaseModel):
+    """A device that is not registered spoke at `at`; the installer may adopt it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    address: str
+    model: str | None
+    at: AwareDatetime
+
+
+class UnpairedDevice(BaseModel):
+    """A device heard on the broker that is not registered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    address: str
+    model: str | None
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    messages: int

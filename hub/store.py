@@ -17,7 +17,13 @@ from typing import Any, Self
 
 import aiosqlite
 
-from hub.records import DeviceRecord, StoredEvent
+from hub.records import (
+    DeviceHealth,
+    DeviceRecord,
+    StoredEvent,
+    UnpairedDevice,
+    UnpairedSighting,
+)
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import (
@@ -67,6 +73,8 @@ class Batch:
 
     events: list[AcceptedEvent] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    health: list[DeviceHealth] = field(default_factory=list)
+    unpaired: list[UnpairedSighting] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,27 @@ class Store:
                 " model = excluded.model",
                 rows,
             )
+            # An adopted device is no longer a stranger.
+            await self._db.executemany(
+                "DELETE FROM unpaired_devices WHERE address = ? OR address = ?",
+                [(row[0], row[5]) for row in rows],
+            )
+
+    async def update_device(self, device_id: str, *, name: str | None, room: str | None) -> bool:
+        """Rename a device or move it to another room; False if there is no such device."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "UPDATE devices SET name = coalesce(?, name), room = coalesce(?, room)"
+                " WHERE id = ?",
+                (name, room, device_id),
+            )
+            return cursor.rowcount == 1
+
+    async def remove_device(self, device_id: str) -> bool:
+        """Forget a device (its stored events stay); False if there is no such device."""
+        async with self._transaction():
+            cursor = await self._db.execute("DELETE FROM devices WHERE id = ?", (device_id,))
+            return cursor.rowcount == 1
 
     async def commit(self, batch: Batch, *, at: datetime) -> list[OutboxEntry]:
         """Write a batch in one transaction.
@@ -190,6 +219,7 @@ class Store:
         """
         async with self._transaction():
             await self._insert_events(batch.events)
+            await self._record_sightings(batch.health, batch.unpaired)
             return await self._apply_actions(batch.actions, at)
 
     async def _insert_events(self, accepted: Sequence[AcceptedEvent]) -> None:
@@ -220,6 +250,22 @@ class Store:
                 (_t(a.event.received_at), a.event.battery, a.event.type, a.event.device_id)
                 for a in accepted
             ],
+        )
+
+    async def _record_sightings(
+        self, health: Sequence[DeviceHealth], unpaired: Sequence[UnpairedSighting]
+    ) -> None:
+        await self._db.executemany(
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), ?),"
+            " battery = coalesce(?, battery), linkquality = coalesce(?, linkquality) WHERE id = ?",
+            [(_t(h.at), h.battery, h.linkquality, h.device_id) for h in health],
+        )
+        await self._db.executemany(
+            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
+            " model = coalesce(excluded.model, model), last_seen = excluded.last_seen,"
+            " messages = messages + 1",
+            [(u.source, u.address, u.model, _t(u.at), _t(u.at)) for u in unpaired],
         )
 
     async def _apply_actions(self, actions: Sequence[Action], at: datetime) -> list[OutboxEntry]:
@@ -352,6 +398,11 @@ class Store:
         """Every registered device."""
         rows = await self._fetch("SELECT * FROM devices ORDER BY id", ())
         return [DeviceRecord.model_validate({**r, "online": _bool(r["online"])}) for r in rows]
+
+    async def unpaired_devices(self) -> list[UnpairedDevice]:
+        """Devices heard but not registered, most recently heard first."""
+        rows = await self._fetch("SELECT * FROM unpaired_devices ORDER BY last_seen DESC", ())
+        return [UnpairedDevice.model_validate(r) for r in rows]
 
     async def events(self, *, limit: int | None = None) -> list[StoredEvent]:
         """Stored events, oldest first (the newest `limit` if given)."""

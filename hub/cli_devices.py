@@ -1,0 +1,296 @@
+"""`telecare pair` and `telecare devices`: the installer's device registry commands."""
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, get_args
+
+import click
+
+from hub.config import ConfigError, HubConfig, load_config
+from hub.pairing import (
+    PairingError,
+    PairingRequest,
+    broker_link,
+    pair_native,
+    pair_zigbee,
+    prove,
+    subscriptions_for,
+)
+from hub.records import DeviceRecord
+from hub.store import NewDevice, Store, StoreError
+from hub.wire import is_device_id
+from rules.policy import Role
+
+T = TypeVar("T")
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+# The same options as the other commands in hub/cli.py.
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("/etc/telecare/hub.toml"),
+    envvar="TELECARE_CONFIG",
+    show_default=True,
+    help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
+)
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use this database instead of the one named in the configuration.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+ROLE_ALIASES = {"fall": "fall_detector", "cord": "pull_cord"}
+ROLE_CHOICES = [*get_args(Role), *ROLE_ALIASES]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@config_option
+@click.option("--role", type=click.Choice(ROLE_CHOICES), required=True, help="What it is for.")
+@click.option("--name", help="How alerts name it (default: its role).")
+@click.option("--room", help="Where it is.")
+@click.option("--source", type=click.Choice(["zigbee2mqtt", "native"]), default="zigbee2mqtt",
+              show_default=True, help="How it reaches the hub.")  # fmt: skip
+@click.option("--id", "device_id", help="Its id in the hub (default: role and address).")
+@click.option("--timeout", type=click.IntRange(1, 600), default=120, show_default=True,
+              help="Seconds the pairing window stays open.")  # fmt: skip
+@click.option("--verify-timeout", type=click.IntRange(0, 600), default=120, show_default=True,
+              help="Seconds to wait for a first event proving it works (0: skip).")  # fmt: skip
+def pair(  # noqa: PLR0917  # click passes each option
+    config_path: Path,
+    role: str,
+    name: str | None,
+    room: str | None,
+    source: str,
+    device_id: str | None,
+    timeout: int,
+    verify_timeout: int,
+) -> None:
+    """Pair one device: open a pairing window, register it, prove it works end to end.
+
+    Ctrl-C closes the pairing window and registers nothing.
+    """
+    config = _load_or_exit(config_path)
+    role = ROLE_ALIASES.get(role, role)
+    if device_id is not None and not is_device_id(device_id):
+        _fail(f"{device_id!r} cannot be a device id (letters, digits, . _ -)", code=2)
+    request = PairingRequest(role, name or role.replace("_", " "), room, timeout, device_id)
+    try:
+        outcome = _run_with_signals(
+            lambda stop: _until_stopped(stop, _pair(config, source, request, verify_timeout))
+        )
+    except (PairingError, StoreError) as err:
+        _fail(str(err), code=1)
+    if outcome is None:
+        _fail(
+            "cancelled; the pairing window is closed and nothing was registered",
+            code=EXIT_CANCELLED,
+        )
+
+
+async def _until_stopped(stop: asyncio.Event, work: Any) -> Any:
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()  # runs the finally clauses: the permit-join window is closed
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+async def _pair(config: HubConfig, source: str, request: PairingRequest, verify_s: int) -> bool:
+    base = config.mqtt.zigbee2mqtt_base_topic
+    async with Store.open(config.store.path) as store:
+        registered = await store.devices()
+        # Devices in the configuration count too: the hub may not have registered them yet.
+        pairs = [(d.id, d.friendly_name) for d in registered]
+        pairs += [(d.id, d.friendly_name) for d in config.devices]
+        known = {i for i, _ in pairs} | {name for _, name in pairs if name}
+        if request.device_id in known:
+            raise PairingError(f"{request.device_id} is already registered")
+        async with broker_link(config, subscriptions_for(source, base)) as link:
+            if source == "zigbee2mqtt":
+                device = await pair_zigbee(link, base, request, click.echo, known=known)
+            else:
+                device = await pair_native(link, request, click.echo, known=known)
+            if device.id in known:
+                raise PairingError(f"{device.id} is already registered; choose one with --id")
+            await store.register_devices([device], at=datetime.now(UTC))
+            click.echo(f"Registered {_describe(device)}.")
+            if not await link.tell_hub_to_reload():
+                click.echo("The running hub was not told; it will use the device after a restart.")
+            if verify_s:
+                click.echo(f"Now press the button or trigger the sensor ({verify_s} s)...")
+                click.echo(await prove(link, device, base, verify_s))
+    return True
+
+
+def _describe(device: NewDevice) -> str:
+    where = f" in the {device.room}" if device.room else ""
+    return f"{device.name} ({device.role}{where}) as {device.id}, model {device.model or '?'}"
+
+
+@click.group(invoke_without_command=True)
+@config_option
+@db_option
+@json_option
+@click.option("--unpaired", is_flag=True, help="Devices heard on the broker but not registered.")
+@click.pass_context
+def devices(
+    ctx: click.Context, config_path: Path, db_path: Path | None, as_json: bool, unpaired: bool
+) -> None:
+    """List registered devices (paired and from the configuration), with their health."""
+    ctx.obj = (config_path, db_path)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_devices, as_json=as_json, unpaired=unpaired)
+
+
+@devices.command("list")
+@json_option
+@click.option("--unpaired", is_flag=True, help="Devices heard on the broker but not registered.")
+@click.pass_context
+def list_devices(ctx: click.Context, as_json: bool, unpaired: bool) -> None:
+    """Role, room, model, battery, signal, last seen and state of every device."""
+    path = _db_path(ctx)
+    if unpaired:
+        strangers = _read_store(path, lambda store: store.unpaired_devices())
+        for stranger in strangers:
+            if as_json:
+                click.echo(stranger.model_dump_json())
+            else:
+                click.echo(
+                    f"{stranger.source:<12} {stranger.address:<28} {stranger.model or '?':<16}"
+                    f" last heard {stranger.last_seen:%Y-%m-%d %H:%M}  ({stranger.messages} msg)"
+                )
+        return
+    for device in _read_store(path, lambda store: store.devices()):
+        click.echo(device.model_dump_json() if as_json else _row(device))
+
+
+@devices.command("show")
+@json_option
+@click.argument("device_id")
+@click.pass_context
+def show_device(ctx: click.Context, as_json: bool, device_id: str) -> None:
+    """Everything the hub knows of one device."""
+    found = [d for d in _read_store(_db_path(ctx), lambda s: s.devices()) if d.id == device_id]
+    if not found:
+        _fail(f"no device {device_id!r}; see `telecare devices`", code=1)
+    if as_json:
+        click.echo(found[0].model_dump_json())
+        return
+    for key, value in found[0].model_dump(mode="json").items():
+        click.echo(f"{key:<14} {'-' if value is None else value}")
+
+
+@devices.command("rename")
+@click.argument("device_id")
+@click.argument("name", required=False)
+@click.option("--room", help="Move it to this room.")
+@click.pass_context
+def rename_device(ctx: click.Context, device_id: str, name: str | None, room: str | None) -> None:
+    """Give a paired device a new NAME (and, with --room, a new room)."""
+    if name is None and room is None:
+        _fail("give a new name, --room, or both", code=2)
+    _change(ctx, device_id, lambda store: store.update_device(device_id, name=name, room=room))
+    click.echo(f"{device_id} updated.")
+
+
+@devices.command("remove")
+@click.argument("device_id")
+@click.pass_context
+def remove_device(ctx: click.Context, device_id: str) -> None:
+    """Forget a paired device; its stored events are kept."""
+    _change(ctx, device_id, lambda store: store.remove_device(device_id))
+    click.echo(f"{device_id} removed; messages from it are now ignored.")
+
+
+def _change(ctx: click.Context, device_id: str, change: Any) -> None:
+    config = _load_or_exit(ctx.obj[0])
+    if any(d.id == device_id for d in config.devices):
+        _fail(f"{device_id} is declared in {ctx.obj[0]}; change it there", code=1)
+
+    async def run() -> bool:
+        async with Store.open(ctx.obj[1] or config.store.path) as store:
+            if not await change(store):
+                return False
+        try:
+            async with broker_link(config, ()) as link:
+                await link.tell_hub_to_reload()
+        except PairingError:
+            click.echo("The broker is unreachable; the hub will see the change at its next start.")
+        return True
+
+    try:
+        changed = asyncio.run(run())
+    except StoreError as err:
+        _fail(str(err), code=1)
+    if not changed:
+        _fail(f"no device {device_id!r}; see `telecare devices`", code=1)
+
+
+def _db_path(ctx: click.Context) -> Path:
+    config_path, db_path = ctx.obj
+    return db_path or _load_or_exit(config_path).store.path
+
+
+def _row(device: DeviceRecord) -> str:
+    state = {True: "online", False: "OFFLINE", None: "-"}[device.online]
+    seen = f"{device.last_seen:%Y-%m-%d %H:%M}" if device.last_seen else "never"
+    battery = f"{device.battery}%" if device.battery is not None else "-"
+    signal = f"{device.linkquality}/255" if device.linkquality is not None else "-"
+    return (
+        f"{device.id:<20} {device.name:<18} {device.role:<13} {device.room or '-':<12}"
+        f" {device.model or '-':<14} {battery:>5} {signal:>8}  {seen:<16} {state:<8}"
+        f" {device.origin}"
+    )
+
+
+def _read_store(path: Path, query: Callable[[Store], Awaitable[list[T]]]) -> list[T]:
+    async def read() -> list[T]:
+        async with Store.open(path, readonly=True) as store:
+            return await query(store)
+
+    if not path.is_file():
+        _fail(f"no hub database at {path} (has the hub run yet?)", code=1)
+    try:
+        return asyncio.run(read())
+    except StoreError as err:
+        _fail(str(err), code=1)
+
+
+def _load_or_exit(path: Path) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
+        for problem in err.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await main(stop)
+
+    return asyncio.run(runner())
+
+
+def _fail(message: str, *, code: int) -> NoReturn:
+    click.echo(f"telecare: {message}", err=True)
+    sys.exit(code)
+
+
+DEVICE_COMMANDS = (pair, devices)

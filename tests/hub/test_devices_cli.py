@@ -1,0 +1,98 @@
+"""`telecare devices`: both kinds together, with health; rename and remove reach the hub."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from hub.broker import LocalBroker
+from hub.cli import main
+from hub.config import config_from_dict
+from hub.store import NewDevice, Store
+from hub.wire import event_topic
+from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
+from tests.support.zigbee2mqtt_standin import Zigbee2MqttStandIn
+
+PAIRED = NewDevice(
+    id="pendant-0542eb",
+    name="Hall pendant",
+    role="pendant",
+    room="Hall",
+    source="zigbee2mqtt",
+    friendly_name="mum/hall/sos",
+    model="TS0215A_sos",
+    origin="paired",
+)
+
+
+async def cli(*args: str) -> Result:
+    return await asyncio.to_thread(CliRunner().invoke, main, list(args))
+
+
+async def test_devices_listed_with_health_renamed_and_removed(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    data = config_data(broker, tmp_path)
+    path = str(write_toml(tmp_path / "hub.toml", data))
+    config = config_from_dict(data)
+    async with Store.open(config.store.path) as store:
+        await store.register_devices([PAIRED], at=datetime.now(UTC))
+    async with (
+        running_hub(config),
+        Zigbee2MqttStandIn(broker) as z2m,
+        device_client(broker) as door,
+    ):
+        z2m.listed.append(
+            {"friendly_name": "0xa4c13899607febd1", "definition": {"model": "TS0601_sos"}}
+        )
+        await z2m.publish_devices()
+        await z2m.publish_state("mum/hall/sos", {"battery": 87, "linkquality": 142})
+        await z2m.publish_state("0xa4c13899607febd1", {"action": "emergency"})
+
+        async def health_stored() -> bool:
+            async with Store.open(config.store.path, readonly=True) as store:
+                return any(d.linkquality == 142 for d in await store.devices())
+
+        await eventually(health_stored)
+
+        listing = await cli("devices", "--config", path)
+        assert listing.exit_code == 0, listing.output
+        row = next(line for line in listing.output.splitlines() if "pendant-0542eb" in line)
+        assert "87%" in row and "142/255" in row and "paired" in row
+        lines = (await cli("devices", "--config", path, "--json")).output.splitlines()
+        records = {r["id"]: r for r in map(json.loads, lines)}
+        assert set(records) == {"pendant-1", "door-1", "leak-1", "pendant-0542eb"}
+        assert records["door-1"]["origin"] == "config"
+        shown = json.loads(
+            (await cli("devices", "--config", path, "show", "pendant-0542eb", "--json")).output
+        )
+        assert (shown["model"], shown["battery"], shown["linkquality"]) == ("TS0215A_sos", 87, 142)
+        unpaired = (await cli("devices", "--config", path, "--unpaired")).output
+        assert "0xa4c13899607febd1" in unpaired and "TS0601_sos" in unpaired
+
+        refused = await cli("devices", "--config", path, "rename", "door-1", "Back door")
+        assert refused.exit_code == 1 and "declared in" in refused.output
+        renamed = await cli(
+            "devices", "--config", path, "rename", "pendant-0542eb", "SOS", "--room", "Landing"
+        )
+        assert renamed.exit_code == 0, renamed.output
+        shown = json.loads(
+            (await cli("devices", "--config", path, "show", "pendant-0542eb", "--json")).output
+        )
+        assert (shown["name"], shown["room"]) == ("SOS", "Landing")
+        removed = await cli("devices", "--config", path, "remove", "pendant-0542eb")
+        assert removed.exit_code == 0, removed.output
+
+        await z2m.publish_state("mum/hall/sos", {"action": "emergency", "linkquality": 140})
+        await door.publish(event_topic("door-1"), b'{"type": "door.opened"}', qos=1)
+
+        async def door_stored() -> bool:
+            async with Store.open(config.store.path, readonly=True) as store:
+                return any(e.event.device_id == "door-1" for e in await store.events())
+
+        await eventually(door_stored)
+    async with Store.open(config.store.path, readonly=True) as store:
+        assert [e.event.device_id for e in await store.events()] == ["door-1"]
+        assert "pendant-0542eb" not in {d.id for d in await store.devices()}

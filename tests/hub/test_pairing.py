@@ -1,0 +1,142 @@
+"""`telecare pair` end to end: the real CLI, a real Mosquitto, a Zigbee2MQTT stand-in, a hub."""
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from hub.broker import LocalBroker
+from hub.config import config_from_dict
+from hub.store import Store, StoreError
+from hub.wire import PAIRING_TOPIC, event_topic
+from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
+from tests.support.zigbee2mqtt_standin import TS0215A_SOS_DEFINITION, Zigbee2MqttStandIn
+
+SOS_JOINING = ("mum/hall/sos", "0x847127fffe0542eb", TS0215A_SOS_DEFINITION)
+
+
+async def start_cli(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def device_ids(db: Path) -> set[str]:
+    if not db.exists():
+        return set()
+    try:
+        async with Store.open(db, readonly=True) as store:
+            return {d.id for d in await store.devices()}
+    except StoreError:  # the command is creating the database at this moment
+        return set()
+
+
+async def stored_from(db: Path, device_id: str) -> list[str]:
+    async with Store.open(db, readonly=True) as store:
+        return [e.event.type for e in await store.events() if e.event.device_id == device_id]
+
+
+async def test_zigbee_pendant_is_paired_proved_and_heard_by_the_running_hub(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    config = config_from_dict(data)
+    db = config.store.path
+    async with (
+        running_hub(config) as rejects,
+        Zigbee2MqttStandIn(broker, joining=SOS_JOINING) as z2m,
+    ):
+        cli = await start_cli(
+            "pair", "--config", str(path), "--role", "pendant", "--name", "Hall pendant",
+            "--room", "Hall", "--timeout", "30", "--verify-timeout", "30",
+        )  # fmt: skip
+
+        async def registered() -> bool:
+            return "pendant-0542eb" in await device_ids(db)
+
+        await eventually(registered)
+        press = {"action": "emergency", "battery": None, "linkquality": 142}
+        await z2m.publish_state("mum/hall/sos", press)
+        await z2m.publish_state("mum/hall/sos", {"action": "", "battery": None, "linkquality": 142})
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+        text = output.decode()
+        assert cli.returncode == 0, text
+        assert "received pendant.pressed from Hall pendant, signal 142/255" in text
+
+        await z2m.publish_state("mum/hall/sos", press)
+
+        async def hub_stored_the_press() -> bool:
+            return "pendant.pressed" in await stored_from(db, "pendant-0542eb")
+
+        await eventually(hub_stored_the_press)
+    assert [r["time"] for r in z2m.requests] == [30, 0], "the window is opened, then closed"
+    transactions = [r["transaction"] for r in z2m.requests]
+    assert all(transactions) and len(set(transactions)) == 2
+    async with Store.open(db, readonly=True) as store:
+        device = {d.id: d for d in await store.devices()}["pendant-0542eb"]
+    assert (device.origin, device.source, device.friendly_name, device.model, device.room) == (
+        "paired", "zigbee2mqtt", "mum/hall/sos", "TS0215A_sos", "Hall",
+    )  # fmt: skip
+    assert rejects.counts["role_mismatch"] == 0
+
+
+async def test_window_closes_when_nothing_joins(broker: LocalBroker, tmp_path: Path) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    async with Zigbee2MqttStandIn(broker, joining=None) as z2m:
+        cli = await start_cli("pair", "--config", str(path), "--role", "door", "--timeout", "1")
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 1
+    assert "no device joined within 1 s" in output.decode()
+    assert [r["time"] for r in z2m.requests] == [1, 0]
+    assert "door" not in " ".join(await device_ids(config_from_dict(data).store.path))
+
+
+async def test_ctrl_c_closes_the_window_and_registers_nothing(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    async with Zigbee2MqttStandIn(broker, joining=None) as z2m:
+        cli = await start_cli("pair", "--config", str(path), "--role", "water", "--timeout", "60")
+        assert cli.stdout is not None
+        line = b""
+        while b"Pairing window open for 60 s" not in line:
+            line = await asyncio.wait_for(cli.stdout.readline(), 30)
+            assert line, "the command ended before opening the window"
+        cli.send_signal(signal.SIGINT)
+        output, _ = await asyncio.wait_for(cli.communicate(), 30)
+
+        async def closed() -> bool:
+            return [r["time"] for r in z2m.requests] == [60, 0]
+
+        await eventually(closed)
+    assert cli.returncode == 130, output.decode()
+    assert await device_ids(config_from_dict(data).store.path) == set()
+
+
+async def test_native_device_pairs_from_its_announcement(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    db = config_from_dict(data).store.path
+    cli = await start_cli(
+        "pair", "--config", str(path), "--source", "native", "--role", "door",
+        "--name", "Back door", "--room", "Kitchen", "--timeout", "30", "--verify-timeout", "30",
+    )  # fmt: skip
+    announce = {"device_id": "door-7", "type": "door", "model": "TC-D1", "fw": "1.4.2"}
+    async with device_client(broker, "door-7") as device:
+
+        async def announced_and_registered() -> bool:
+            await device.publish(PAIRING_TOPIC, json.dumps(announce), qos=1)
+            return "door-7" in await device_ids(db)
+
+        await eventually(announced_and_registered)
+        await device.publish(event_topic("door-7"), b'{"type": "door.opened", "seq": 1}', qos=1)
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, output.decode()
+    assert "received door.opened from Back door" in output.decode()

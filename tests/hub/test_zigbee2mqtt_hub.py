@@ -1,0 +1,60 @@
+"""The hub subscribes under the Zigbee2MQTT base topic and records what its devices report."""
+
+import json
+from pathlib import Path
+
+from hub.broker import LocalBroker
+from hub.store import Store
+from tests.support.hubs import DEVICES, device_client, eventually, in_process_config, running_hub
+
+BASE = "home/z2m"
+SOS = {
+    "id": "sos-bedroom",
+    "name": "SOS button",
+    "role": "pendant",
+    "room": "Bedroom",
+    "source": "zigbee2mqtt",
+    "friendly_name": "mum/bedroom/sos",
+}
+LISTED = [
+    {"friendly_name": "mum/bedroom/sos", "ieee_address": "0x847127fffe0542eb",
+     "definition": {"model": "TS0215A_sos", "vendor": "TuYa", "exposes": []}},
+    {"friendly_name": "0xa4c13899607febd1", "ieee_address": "0xa4c13899607febd1",
+     "definition": {"model": "TS0601_sos", "vendor": "TuYa", "exposes": []}},
+]  # fmt: skip
+
+
+async def test_zigbee_press_is_stored_with_signal_and_strangers_are_listed(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    config = in_process_config(
+        broker,
+        tmp_path,
+        mqtt={"host": broker.host, "port": broker.port, "zigbee2mqtt_base_topic": BASE},
+        devices=[*DEVICES, SOS],
+    )
+    async with running_hub(config) as rejects, device_client(broker, "z2m") as z2m:
+        await z2m.publish(f"{BASE}/bridge/devices", json.dumps(LISTED), qos=1, retain=True)
+        await z2m.publish(f"{BASE}/bridge/state", b'{"state":"online"}', qos=1, retain=True)
+        stranger = {"action": "emergency", "battery": 80, "linkquality": 144}
+        await z2m.publish(f"{BASE}/0xa4c13899607febd1", json.dumps(stranger), qos=1)
+        press = {"action": "emergency", "battery": None, "linkquality": 90}
+        await z2m.publish(f"{BASE}/mum/bedroom/sos", json.dumps(press), qos=1)
+        await z2m.publish(f"{BASE}/mum/bedroom/sos", b'{"action":"","linkquality":90}', qos=1)
+
+        async def press_stored() -> bool:
+            async with Store.open(config.store.path, readonly=True) as store:
+                return any(e.event.device_id == "sos-bedroom" for e in await store.events())
+
+        await eventually(press_stored)
+    async with Store.open(config.store.path, readonly=True) as store:
+        events = [(e.event.device_id, e.event.type, e.event.source) for e in await store.events()]
+        device = {d.id: d for d in await store.devices()}["sos-bedroom"]
+        unpaired = await store.unpaired_devices()
+    assert events == [("sos-bedroom", "pendant.pressed", "zigbee2mqtt")]
+    assert device.linkquality == 90
+    assert device.last_seen is not None
+    assert [(u.source, u.address, u.model) for u in unpaired] == [
+        ("zigbee2mqtt", "0xa4c13899607febd1", "TS0601_sos")
+    ]
+    assert rejects.counts["unregistered_device"] == 1
