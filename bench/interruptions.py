@@ -59,6 +59,7 @@ def row(result: Score) -> dict[str, Any]:
         "notify_max_s": round(max(delays), 1) if delays else None,
         "at_work": result.interruptions_at_work,
         "unnecessary_at_work": result.unnecessary_at_work,
+        "follow_ups_at_work": result.follow_ups_at_work,
         "baseline_at_work": result.baseline_at_work,
         "fewer_than_baseline": f"{fewer:.0%}",
         "notifications": result.notifications,
@@ -78,13 +79,9 @@ async def main_async(names: list[str], as_json: bool) -> None:
             print(json.dumps(item))
         return
     columns = [k for k in rows[0] if k != "missed"]
-    print("  ".join(f"{c:>22}" if i else f"{c:<26}" for i, c in enumerate(columns)))
-    for item in rows:
-        print(
-            "  ".join(
-                f"{item[c]!s:>22}" if i else f"{item[c]!s:<26}" for i, c in enumerate(columns)
-            )
-        )
+    widths = {c: max(len(c), *(len(str(item[c])) for item in rows)) for c in columns}
+    for line in [dict(zip(columns, columns, strict=True)), *rows]:
+        print("  ".join(f"{line[c]!s:>{widths[c]}}" for c in columns))
     for item in rows:
         for missed in item["missed"]:
             print(f"  {item['scenario']}: not told in time: {missed}")

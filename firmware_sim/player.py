@@ -47,7 +47,7 @@ def schedule(scenario: Scenario, *, heartbeat: timedelta | None = None) -> list[
     """
     devices = {d.id: d for d in scenario.devices}
     emissions: list[Emission] = _heartbeats(scenario, heartbeat) if heartbeat else []
-    for step in scenario.timeline:
+    for step in scenario.all_steps():
         moment = scenario.moment(step)
         events = list(BEHAVIOURS[step.do].events)
         if step.misbehave == "out_of_order":
@@ -61,7 +61,7 @@ def schedule(scenario: Scenario, *, heartbeat: timedelta | None = None) -> list[
 
 
 def _heartbeats(scenario: Scenario, every: timedelta) -> list[Emission]:
-    steps = [scenario.moment(s) for s in scenario.timeline]
+    steps = [scenario.moment(s) for s in scenario.all_steps()]
     first, last = min(steps), max(steps)
     beats: list[Emission] = []
     moment = first + every

@@ -124,8 +124,45 @@ class Step(_Frozen):
         )
 
 
+class Routine(_Frozen):
+    """A behaviour repeated through each day (motion as someone moves about, say).
+
+    Attributes:
+        device: The device that behaves.
+        do: The behaviour.
+        every_min: Minutes between repeats.
+        between: The daily window "HH:MM-HH:MM" (not crossing midnight).
+        days: Which days of the scenario, 1-based; all days if empty.
+    """
+
+    device: str
+    do: str
+    every_min: int = Field(ge=5, le=720)
+    between: str = Field(pattern=r"^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$")
+    days: tuple[int, ...] = ()
+
+    def steps(self, days: int) -> list[Step]:
+        """The routine as plain timeline steps over `days` days."""
+        first, last = (_minutes(part) for part in self.between.split("-"))
+        out = []
+        for day in self.days or range(1, days + 1):
+            for minute in range(first, last, self.every_min):
+                at = f"d{day} {minute // 60:02d}:{minute % 60:02d}"
+                out.append(Step(at=at, device=self.device, do=self.do, note="routine"))
+        return out
+
+
+def _minutes(hhmm: str) -> int:
+    return int(hhmm[:2]) * 60 + int(hhmm[3:])
+
+
 class Scenario(_Frozen):
-    """A household and what happens in it."""
+    """A household and what happens in it.
+
+    Attributes:
+        days: How many days the scenario covers (for routines).
+        policy: Per-role rule settings this household uses (the hub's `[policy.*]` tables).
+    """
 
     name: str
     description: str
@@ -134,6 +171,9 @@ class Scenario(_Frozen):
     contacts: tuple[SimContact, ...] = Field(min_length=1)
     devices: tuple[SimDevice, ...] = Field(min_length=1)
     timeline: tuple[Step, ...] = Field(min_length=1)
+    routine: tuple[Routine, ...] = ()
+    days: int = Field(default=1, ge=1, le=31)
+    policy: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -141,16 +181,29 @@ class Scenario(_Frozen):
         if len(set(ids)) != len(ids):
             msg = "device ids must be unique"
             raise ValueError(msg)
-        for index, step in enumerate(self.timeline):
-            device = next((d for d in self.devices if d.id == step.device), None)
-            if device is None:
-                msg = f"timeline[{index}].device: {step.device!r} is not a device"
-                raise ValueError(msg)
-            allowed = BEHAVIOURS[step.do].roles
-            if device.role not in allowed:
-                msg = f"timeline[{index}].do: {step.do!r} is for {', '.join(sorted(allowed))}"
-                raise ValueError(msg)
+        checks = [(f"timeline[{i}]", s.device, s.do) for i, s in enumerate(self.timeline)]
+        checks += [(f"routine[{i}]", r.device, r.do) for i, r in enumerate(self.routine)]
+        for where, device, do in checks:
+            self._check_device(where, device, do)
         return self
+
+    def _check_device(self, where: str, device_id: str, do: str) -> None:
+        device = next((d for d in self.devices if d.id == device_id), None)
+        if device is None:
+            msg = f"{where}.device: {device_id!r} is not a device"
+            raise ValueError(msg)
+        if do not in BEHAVIOURS:
+            msg = f"{where}.do: {do!r} is not a behaviour"
+            raise ValueError(msg)
+        allowed = BEHAVIOURS[do].roles
+        if device.role not in allowed:
+            msg = f"{where}.do: {do!r} is for {', '.join(sorted(allowed))}"
+            raise ValueError(msg)
+
+    def all_steps(self) -> list[Step]:
+        """The timeline with the routines spelled out."""
+        routine = [step for r in self.routine for step in r.steps(self.days)]
+        return [*self.timeline, *routine]
 
     def moment(self, step: Step) -> datetime:
         """When a step happens, as an aware time in the home's zone."""
@@ -171,6 +224,7 @@ class Scenario(_Frozen):
             "store": {"path": str(database)},
             "contacts": [c.model_dump(include={"name", "phone"}) for c in self.contacts],
             "devices": devices,
+            "policy": self.policy,
             "simulation": {"virtual_clock": True},
         }
 

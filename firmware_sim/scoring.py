@@ -17,6 +17,7 @@ from rules.incidents import Incident
 
 # What a naive flow (MQTT in, a function, an SMS out) forwards: every alarm-type message.
 ALARM_EVENTS = frozenset({"pendant.pressed", "fall.detected", "water.leak", "smoke.detected"})
+_STEP = re.compile(r"^(r\d+\.)?step\d+$")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOURS = re.compile(
     r"^(?P<d1>[A-Z][a-z]{2})(?:-(?P<d2>[A-Z][a-z]{2}))? (?P<t1>\d\d:\d\d)-(?P<t2>\d\d:\d\d)$"
@@ -71,6 +72,7 @@ class Score:
     notifications: int = 0
     interruptions_at_work: int = 0
     unnecessary_at_work: int = 0
+    follow_ups_at_work: int = 0
     baseline_at_work: int = 0
     duplicates: int = 0
     cancelled_before_sent: int = 0
@@ -91,7 +93,7 @@ def score(
     zone = ZoneInfo(scenario.home.timezone)
     result = Score(scenario.name, notifications=len(notifications))
     needed: set[str] = set()
-    for step in scenario.timeline:
+    for step in scenario.all_steps():
         if step.deadline_s is None:
             continue
         moment = scenario.moment(step)
@@ -101,9 +103,13 @@ def score(
         result.outcomes.append(Outcome(step, moment, min(times, default=None)))
     hours = {c.name: c.work_hours for c in scenario.contacts}
     for note in notifications:
-        if at_work(hours.get(note.contact, ()), note.created_at, zone):
-            result.interruptions_at_work += 1
-            result.unnecessary_at_work += note.incident_id not in needed
+        if not at_work(hours.get(note.contact, ()), note.created_at, zone):
+            continue
+        if not is_alert(note):
+            result.follow_ups_at_work += 1
+            continue
+        result.interruptions_at_work += 1
+        result.unnecessary_at_work += note.incident_id not in needed
     seen = Counter((n.incident_id, n.contact, n.channel, n.text) for n in notifications)
     result.duplicates = sum(count - 1 for count in seen.values())
     told = {n.incident_id for n in notifications}
@@ -112,6 +118,12 @@ def score(
     )
     result.baseline_at_work = _baseline(scenario, emissions, zone)
     return result
+
+
+def is_alert(note: OutboxEntry) -> bool:
+    """An alert asks the carer to act (an escalation step); a follow-up closes a loop."""
+    part = note.key.split("/")[1] if note.key.count("/") >= 3 else ""  # noqa: PLR2004
+    return bool(_STEP.match(part))
 
 
 def _incidents_of(step: Step, moment: datetime, incidents: list[Incident]) -> list[Incident]:

@@ -112,8 +112,14 @@ class ZigbeeState:
         if change is None:
             msg = f"{self.model} has no way to report {event}"
             raise ValueError(msg)
+        published = []
+        if event == "motion.detected" and self.cache.get("occupancy") is True:
+            # Zigbee2MQTT's occupancy_timeout has passed since the last detection: it reported
+            # the room empty before this new detection.
+            self.cache.update(dict.fromkeys(change, False))
+            published.append(dict(self.cache))
         self.cache.update(change)
-        published = [dict(self.cache)]
+        published.append(dict(self.cache))
         if "action" in change:
             self.cache["action"] = ""  # an action is an edge: Zigbee2MQTT clears it at once
             published.append(dict(self.cache))
