@@ -18,6 +18,7 @@ from typing import Any, Self
 import aiosqlite
 
 from hub.records import DeviceRecord, StoredEvent
+from hub.store_deliveries import DeliveryRecords
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
@@ -68,7 +69,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(item for item in found if item[1])
 
 
-class Store:
+class Store(DeliveryRecords):
     """Async access to the hub database; use `Store.open`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:

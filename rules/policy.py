@@ -15,7 +15,7 @@ from rules.events import EventType
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 Severity = Literal["emergency", "urgent", "info"]
-Channel = Literal["outbox"]
+Channel = Literal["outbox", "sms", "whatsapp", "voice", "ntfy", "apprise"]
 Role = Literal[
     "pendant",
     "pull_cord",
@@ -61,6 +61,7 @@ class Contact(_Frozen):
 
     name: str = Field(min_length=1, max_length=60)
     phone: str | None = None
+    ntfy_topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @field_validator("phone")
     @classmethod

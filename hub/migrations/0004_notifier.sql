@@ -1,0 +1,23 @@
+-- Each attempt to hand an outbox entry to a provider. It is written before the request goes out,
+-- so after a crash the hub knows which sends may already have reached the provider and asks the
+-- provider before sending again. It also counts SMS and calls against each contact's budget.
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    notification_id INTEGER NOT NULL REFERENCES notifications (id),
+    channel         TEXT NOT NULL,
+    contact         TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'delivered', 'failed')),
+    ref             TEXT,
+    detail          TEXT,
+    started_at      TEXT NOT NULL,
+    finished_at     TEXT
+);
+CREATE INDEX deliveries_notification ON deliveries (notification_id);
+CREATE INDEX deliveries_budget ON deliveries (contact, channel, started_at);
+CREATE INDEX deliveries_state ON deliveries (state);
+
+-- Secrets the hub makes for itself (the key that signs acknowledgement tokens).
+CREATE TABLE hub_secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
