@@ -116,7 +116,7 @@ class Dispatcher:
             "routine": _Lane("routine", ROUTINE_CONCURRENCY),
         }
         self._order = itertools.count()
-        self._queued: set[int] = set()
+        self._seen: set[int] = set()
         self._interrupted: dict[int, datetime] = {}
 
     async def __aenter__(self) -> Self:
@@ -141,11 +141,11 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, entries: Sequence[OutboxEntry]) -> None:
-        """Queue committed entries for delivery (each id at most once)."""
+        """Queue committed entries for delivery (each id at most once in a run)."""
         for entry in entries:
-            if entry.id in self._queued:
+            if entry.id in self._seen:
                 continue
-            self._queued.add(entry.id)
+            self._seen.add(entry.id)
             lane = self._lanes["emergency" if entry.severity == "emergency" else "routine"]
             lane.queue.put_nowait((SEVERITY_RANK[entry.severity], next(self._order), entry))
 
@@ -165,7 +165,6 @@ class Dispatcher:
     def _finished(self, lane: _Lane, entry: OutboxEntry, task: "asyncio.Task[None]") -> None:
         lane.sending.discard(task)
         lane.slots.release()
-        self._queued.discard(entry.id)
         lane.queue.task_done()
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("notification %s could not be carried out", entry.key, exc_info=err)
