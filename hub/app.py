@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from hub.config import HubConfig
 from hub.intake import Intake
 from hub.mqtt import MqttSession
+from hub.notify import Notifier
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
 from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
-from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import DeviceInfo
@@ -56,7 +56,6 @@ async def serve(
         if open_incidents:
             log.info("resuming %d open incident(s)", len(open_incidents))
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
-        dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
             subscriptions=NATIVE_SUBSCRIPTIONS,
@@ -67,7 +66,14 @@ async def serve(
                 HubStatusPayload(online=True, since=_now()).model_dump_json().encode(),
             ),
         )
-        async with dispatcher, mqtt:
+        notifier = Notifier(
+            config,
+            store,
+            publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
+            clock=_now,
+        )
+        async with notifier, mqtt:
+            dispatcher = notifier.dispatcher
             pipeline = Pipeline(
                 engine=Engine(rules),
                 state=state,

@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from hub.wire import DEVICE_ID_PATTERN, is_device_id
+from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
 from rules.events import Source
 from rules.policy import Contact, DeviceInfo, EscalationPlan, Home, Policies, Role, RulesConfig
 from rules.policy import Severity as SeverityName
@@ -107,6 +108,9 @@ class HubConfig(BaseSettings):
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()
     escalation: dict[SeverityName, EscalationPlan] = Field(default_factory=dict)
+    twilio: TwilioSettings | None = None
+    ntfy: NtfySettings | None = None
+    apprise: AppriseSettings = AppriseSettings()
 
     @field_validator("contacts")
     @classmethod

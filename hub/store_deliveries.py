@@ -69,6 +69,20 @@ class DeliveryRecords:
                 (delivery.state, delivery.detail, at.isoformat(), entry_id),
             )
 
+    async def record_status(
+        self: _Core, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
+    ) -> None:
+        """Record what the provider later reported about a sent entry (delivered, undelivered)."""
+        async with self._transaction():
+            await self._db.execute(
+                "UPDATE deliveries SET state = ?, detail = ? WHERE notification_id = ? AND ref = ?",
+                (delivery.state, delivery.detail, entry_id, ref),
+            )
+            await self._db.execute(
+                "UPDATE notifications SET state = ?, detail = ?, updated_at = ? WHERE id = ?",
+                (delivery.state, delivery.detail, at.isoformat(), entry_id),
+            )
+
     async def interrupted_deliveries(self: _Core) -> dict[int, datetime]:
         """Outbox entries whose last send started and never finished: when it started."""
         rows = await self._fetch(
@@ -113,6 +127,31 @@ class DeliveryRecords:
         async with self._transaction():
             added = [await self._add_notification(note, at) for note in notes]
         return [entry for entry in added if entry is not None]
+
+    async def notification(self: _Core, entry_id: int) -> OutboxEntry | None:
+        """One outbox entry by id."""
+        rows = await self._fetch("SELECT * FROM notifications WHERE id = ?", (entry_id,))
+        return OutboxEntry.model_validate(rows[0]) if rows else None
+
+    async def record_acknowledgement(
+        self: _Core, incident_id: str, *, by: str, channel: str, at: datetime
+    ) -> bool:
+        """Put "acknowledged by <by> via <channel>" in the incident's audit trail.
+
+        Returns:
+            False if there is no such incident.
+        """
+        async with self._transaction():
+            rows = await self._fetch("SELECT state FROM incidents WHERE id = ?", (incident_id,))
+            if not rows:
+                return False
+            state = rows[0]["state"]
+            await self._db.execute(
+                "INSERT INTO incident_log (incident_id, at, previous, state, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (incident_id, at.isoformat(), state, state, f"acknowledged by {by} via {channel}"),
+            )
+        return True
 
     async def ack_key(self: _Core) -> bytes:
         """The hub's key for acknowledgement tokens, made at first use and kept."""

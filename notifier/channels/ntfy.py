@@ -5,9 +5,11 @@ later steps and changes publish under the same sequence id, which updates it in 
 `clear` dismisses it. A repeated publish after a crash therefore replaces rather than duplicates.
 """
 
+import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 
 import httpx
 
@@ -28,7 +30,18 @@ HTTP_CLIENT_ERROR = 400
 HTTP_TOO_MANY = 429
 HTTP_SERVER_ERROR = 500
 
+SUBSCRIBE_READ_S = 120.0  # ntfy sends a keepalive every 45 s
+HTTP_OK = 200
+
 AckBody = Callable[[OutboxEntry], str]
+
+
+@dataclass(frozen=True, slots=True)
+class NtfyMessage:
+    """A message received on a subscribed topic."""
+
+    id: str
+    message: str
 
 
 def sequence_id(incident_id: str) -> str:
@@ -90,6 +103,33 @@ class NtfyChannel:
         url = f"{self._server}/{topic}/{sequence_id(incident_id)}/clear"
         return _outcome(await self._request("PUT", url, self._auth(), b""))
 
+    async def subscribe(
+        self, topic: str, *, since: str | None = None
+    ) -> AsyncIterator[NtfyMessage]:
+        """Messages published to `topic`, as they arrive, over one outbound connection.
+
+        Raises:
+            TransientError: the connection failed or ended; subscribe again with `since`.
+        """
+        url = f"{self._server}/{topic}/json"
+        params = {} if since is None else {"since": since}
+        timeout = httpx.Timeout(self._settings.timeout_s, read=SUBSCRIBE_READ_S)
+        try:
+            async with self._client.stream(
+                "GET", url, params=params, headers=self._auth(), timeout=timeout
+            ) as response:
+                if response.status_code != HTTP_OK:
+                    await response.aread()
+                    msg = f"ntfy refused the subscription ({response.status_code})"
+                    raise TransientError(msg)
+                async for line in response.aiter_lines():
+                    message = _parse_line(line)
+                    if message is not None:
+                        yield message
+        except httpx.TransportError as err:
+            raise TransientError(f"ntfy subscription lost: {err!r}") from err
+        raise TransientError("ntfy closed the subscription")
+
     def _topic(self, contact: str) -> str | None:
         found = self._contacts.get(contact)
         return None if found is None else found.ntfy_topic
@@ -129,6 +169,19 @@ class NtfyChannel:
         if status >= HTTP_SERVER_ERROR:
             raise TransientError(f"ntfy server error {status}")
         return response
+
+
+def _parse_line(line: str) -> NtfyMessage | None:
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        log.warning("ignoring a line ntfy sent that is not JSON")
+        return None
+    if not isinstance(data, dict) or data.get("event") != "message":
+        return None  # open and keepalive events
+    return NtfyMessage(id=str(data.get("id", "")), message=str(data.get("message", "")))
 
 
 def _outcome(response: httpx.Response) -> Delivery:

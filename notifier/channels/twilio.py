@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -61,6 +62,7 @@ class SentMessage(BaseModel):
     sender: str
     body: str
     status: str
+    direction: str = "outbound-api"
     error_code: int | None = None
     error_message: str | None = None
     created_at: AwareDatetime | None = None
@@ -139,15 +141,27 @@ class TwilioGateway:
         found = await self._call(fetch)
         return found if isinstance(found, Delivery) else _message(found)
 
-    async def messages(self, *, to: str, sender: str, since: datetime) -> list[SentMessage]:
-        """Messages from `sender` to `to` sent since `since` (at most 100, newest first)."""
+    async def messages(self, *, to: str, sender: str | None, since: datetime) -> list[SentMessage]:
+        """Messages to `to` (from `sender`, if given) since `since`; at most 100, newest first."""
         listing = self._client.messages.list_async
+        from_ = values.unset if sender is None else sender
         found = await self._call(
-            lambda: listing(to=to, from_=sender, date_sent_after=since, limit=100)
+            lambda: listing(to=to, from_=from_, date_sent_after=since, limit=100)
         )
         if isinstance(found, Delivery):
             raise TransientError(found.detail or "Twilio refused to list messages")
         return [_message(item) for item in found]
+
+    async def replies(self, *, since: datetime) -> list[SentMessage]:
+        """Inbound messages to the hub's number since `since`, oldest first."""
+        return sorted(
+            (
+                m
+                for m in await self.messages(to=self.settings.from_number, sender=None, since=since)
+                if m.direction.startswith("inbound")
+            ),
+            key=lambda m: (m.created_at is None, m.created_at),
+        )
 
     async def calls_since(self, *, to: str, since: datetime) -> list[str]:
         """Sids of calls placed from the hub's number to `to` since `since`."""
@@ -187,6 +201,7 @@ def _message(item: Any) -> SentMessage:
         sender=item.from_ or "",
         body=item.body or "",
         status=item.status or "queued",
+        direction=item.direction or "outbound-api",
         error_code=item.error_code,
         error_message=item.error_message,
         created_at=item.date_created,
