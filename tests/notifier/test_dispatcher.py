@@ -16,6 +16,7 @@ from notifier.failover import Failover, routes_for
 from notifier.model import Delivery, OutboxEntry
 from notifier.retrying import RetryPolicy
 from notifier.settings import NtfySettings
+from notifier.tracking import StatusTracker
 from tests.notifier.entries import ALICE, CONTACTS
 from tests.notifier.outbox import add_alert, wait_for
 from tests.notifier.test_twilio import settings as twilio_settings
@@ -227,3 +228,42 @@ class _Recorder:
         self.started.append(entry)
         await self.release.wait()
         return Delivery("delivered")
+
+
+async def test_an_sms_reported_undelivered_fails_over_to_push(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher(outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        tracker = StatusTracker(
+            rig.store, {"sms": rig.channels["sms"]}, dispatcher.fail_over, poll_s=60
+        )
+        assert await tracker.check_once() == 0  # still queued at the carrier
+        [sent] = rig.twilio.outbound()
+        rig.twilio.set_status(sent["sid"], "undelivered", error_code=30003)
+        assert await tracker.check_once() == 1
+        await dispatcher.drain()
+
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert notes[entry.key].state == "failed"
+    assert "undelivered" in (notes[entry.key].detail or "")
+    assert [m["message"] for m in rig.ntfy.on_topic("alice-phone")] == [entry.text]
+    assert "30003" in notes[f"{entry.key}/notice"].text
+
+
+async def test_a_delivered_sms_is_marked_delivered(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        [sent] = rig.twilio.outbound()
+        rig.twilio.set_status(sent["sid"], "delivered")
+        tracker = StatusTracker(
+            rig.store, {"sms": rig.channels["sms"]}, dispatcher.fail_over, poll_s=60
+        )
+        assert await tracker.check_once() == 1
+        assert await tracker.check_once() == 0  # settled entries are not asked about again
+
+    assert await rig.states() == {entry.key: "delivered"}
+    assert rig.ntfy.published == []

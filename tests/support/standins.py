@@ -271,13 +271,22 @@ class NtfyStandIn(_Server):
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._listeners.append(queue)
         try:
-            while True:
-                message = await queue.get()
+            while (message := await self._next(queue)) is not None:
                 if message["topic"] == topic:
                     public = {k: v for k, v in message.items() if k != "headers"}
                     await response.write(json.dumps(public).encode() + b"\n")
         finally:
             self._listeners.remove(queue)
+        return response
+
+    async def _next(self, queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any] | None:
+        """The next published message, or None once the stand-in is shutting down."""
+        getting = asyncio.ensure_future(queue.get())
+        closing = asyncio.ensure_future(self.closing.wait())
+        done, pending = await asyncio.wait({getting, closing}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return getting.result() if getting in done else None
 
 
 @asynccontextmanager
