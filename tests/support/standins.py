@@ -8,6 +8,7 @@ import asyncio
 import base64
 import itertools
 import json
+import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -303,3 +304,39 @@ async def serving(server: _Server) -> AsyncIterator[str]:
     finally:
         server.closing.set()
         await runner.cleanup()
+
+
+class ThreadedStandIn:
+    """A stand-in served from its own thread and event loop, for tests that block their own
+    (waiting on a hub process) while the hub talks to the stand-in.
+    """
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="stand-in", daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        if not self._ready.wait(10):
+            msg = "stand-in did not start"
+            raise RuntimeError(msg)
+        return self.server.url
+
+    def __exit__(self, *exc_info: object) -> None:
+        stop = self._stop
+        if stop is not None:
+            self._loop.call_soon_threadsafe(stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            async with serving(self.server):
+                self._ready.set()
+                await self._stop.wait()
+
+        self._loop.run_until_complete(serve())
+        self._loop.close()
