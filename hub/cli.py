@@ -172,3 +172,8 @@ def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 def _fail(message: str, *, code: int) -> NoReturn:
     click.echo(f"telecare: {message}", err=True)
     sys.exit(code)
+
+
+from hub.cli_notify import test_alert  # noqa: E402  # commands in their own modules
+
+main.add_command(test_alert)

@@ -7,6 +7,7 @@ together.
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -18,7 +19,7 @@ from hub.store import Store
 from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
 from notifier.channels.apprise import AppriseChannel
-from notifier.channels.ntfy import NtfyChannel
+from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
 from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
 from notifier.dispatcher import Channel, Dispatcher
@@ -37,6 +38,37 @@ def budgets_for(twilio: TwilioSettings) -> list[Budget]:
         Budget("messages", ("sms", "whatsapp"), twilio.sms_per_hour, twilio.sms_per_day),
         Budget("calls", ("voice",), twilio.calls_per_hour, twilio.calls_per_day),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChannels:
+    """The configured channels, and the clients behind them that other parts also use."""
+
+    channels: dict[str, Channel]
+    gateway: TwilioGateway | None
+    ntfy: NtfyChannel | None
+
+
+def open_channels(
+    config: HubConfig, stack: AsyncExitStack, *, ack_body: AckBody | None
+) -> OpenChannels:
+    """Build every configured channel; `stack` closes their clients."""
+    contacts = {c.name: c for c in config.contacts}
+    channels: dict[str, Channel] = {"outbox": LocalOutbox()}
+    gateway = ntfy = None
+    if config.twilio is not None:
+        gateway = TwilioGateway(config.twilio)
+        stack.push_async_callback(gateway.close)
+        kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
+        for kind in kinds:
+            channels[kind] = TwilioChannel(kind, gateway, contacts)
+    if config.ntfy is not None:
+        ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
+        stack.push_async_callback(ntfy.close)
+        channels["ntfy"] = ntfy
+    if config.apprise.urls:
+        channels["apprise"] = AppriseChannel(config.apprise)
+    return OpenChannels(channels, gateway, ntfy)
 
 
 class Notifier:
@@ -68,30 +100,13 @@ class Notifier:
     async def __aenter__(self) -> Self:
         contacts = {c.name: c for c in self._config.contacts}
         tokens = AckTokens(await self._store.ack_key())
-        gateway, ntfy = self._build_channels(contacts, tokens)
+        opened = open_channels(self._config, self._stack, ack_body=tokens.token)
+        self.channels = opened.channels
+        gateway, ntfy = opened.gateway, opened.ntfy
         await self._start_delivery(contacts, gateway)
         await self._start_inbox(contacts, tokens, gateway, ntfy)
         log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
         return self
-
-    def _build_channels(
-        self, contacts: dict[str, Contact], tokens: AckTokens
-    ) -> tuple[TwilioGateway | None, NtfyChannel | None]:
-        config, stack = self._config, self._stack
-        gateway = ntfy = None
-        if config.twilio is not None:
-            gateway = TwilioGateway(config.twilio)
-            stack.push_async_callback(gateway.close)
-            kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
-            for kind in kinds:
-                self.channels[kind] = TwilioChannel(kind, gateway, contacts)
-        if config.ntfy is not None:
-            ntfy = NtfyChannel(config.ntfy, contacts, ack_body=tokens.token)
-            stack.push_async_callback(ntfy.close)
-            self.channels["ntfy"] = ntfy
-        if config.apprise.urls:
-            self.channels["apprise"] = AppriseChannel(config.apprise)
-        return gateway, ntfy
 
     async def _start_delivery(
         self, contacts: dict[str, Contact], gateway: TwilioGateway | None

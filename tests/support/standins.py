@@ -70,6 +70,7 @@ class TwilioStandIn(_Server):
         self.messages: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, dict[str, Any]] = {}
         self.bad_numbers: set[str] = set()
+        self.final_status: dict[str, tuple[str, int | None]] = {}
         self.hold_after_create = False
         self.created = asyncio.Event()
         self._sids = itertools.count(1)
@@ -170,6 +171,9 @@ class TwilioStandIn(_Server):
         if message is None:
             body = {"code": 20404, "message": "The requested resource was not found", "status": 404}
             return web.json_response(body, status=404)
+        final = self.final_status.get(message["to"].removeprefix("whatsapp:"))
+        if final is not None:
+            self.set_status(message["sid"], *final)  # the carrier's report has come in
         return web.json_response(_public(message))
 
     async def _create_call(self, request: web.Request) -> web.StreamResponse:
