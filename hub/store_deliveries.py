@@ -1,8 +1,7 @@
-"""The store's records of deliveries: each attempt to hand an outbox entry to a provider.
+"""The store's records of deliveries: each send of an outbox entry and what became of it.
 
-Part of the SQLite store (mixed into `hub.store.Store`); kept apart because it belongs to the
-notifier's guarantees: an attempt is committed before its request goes out, so a restart can
-tell a send that never started from one that may have reached the provider.
+Part of the SQLite store (mixed into `hub.store.Store`); kept apart because it serves the
+notifier: the attempt log behind budgets, delivery tracking and the audit of who was told how.
 """
 
 import json
@@ -42,31 +41,35 @@ class _Core(Protocol):
 class DeliveryRecords:
     """Delivery attempts, budgets, notices and the acknowledgement key."""
 
-    async def begin_delivery(self: _Core, entry: OutboxEntry, channel: str, *, at: datetime) -> int:
-        """Record that a send is about to start; returns the attempt's id."""
-        async with self._transaction():
-            cursor = await self._db.execute(
-                "INSERT INTO deliveries (notification_id, channel, contact, state, started_at)"
-                " VALUES (?, ?, ?, 'sending', ?)",
-                (entry.id, channel, entry.contact, at.isoformat()),
-            )
-        assert cursor.lastrowid is not None  # an INSERT always has one
-        return cursor.lastrowid
-
-    async def finish_delivery(
-        self: _Core, attempt_id: int, entry_id: int, delivery: Delivery, *, at: datetime
+    async def record_delivery(
+        self: _Core,
+        entry: OutboxEntry,
+        channel: str,
+        delivery: Delivery,
+        *,
+        started: datetime,
+        at: datetime,
     ) -> None:
-        """Record a send's outcome on the attempt and on its outbox entry, together."""
+        """Record one send and its outcome, on the attempt log and on the outbox entry."""
         async with self._transaction():
             await self._db.execute(
-                "UPDATE deliveries SET state = ?, ref = ?, detail = ?, finished_at = ?"
-                " WHERE id = ?",
-                (delivery.state, delivery.ref, delivery.detail, at.isoformat(), attempt_id),
+                "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
+                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.id,
+                    channel,
+                    entry.contact,
+                    delivery.state,
+                    delivery.ref,
+                    delivery.detail,
+                    started.isoformat(),
+                    at.isoformat(),
+                ),
             )
             await self._db.execute(
                 "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
-                (delivery.state, delivery.detail, at.isoformat(), entry_id),
+                (delivery.state, delivery.detail, at.isoformat(), entry.id),
             )
 
     async def record_status(
@@ -83,26 +86,14 @@ class DeliveryRecords:
                 (delivery.state, delivery.detail, at.isoformat(), entry_id),
             )
 
-    async def interrupted_deliveries(self: _Core) -> dict[int, datetime]:
-        """Outbox entries whose last send started and never finished: when it started."""
+    async def delivery_times(self: _Core, since: datetime) -> list[tuple[str, str, datetime]]:
+        """(contact, channel, started) of every send not failed since `since` (for budgets)."""
         rows = await self._fetch(
-            "SELECT d.notification_id, min(d.started_at) AS started_at FROM deliveries d"
-            " JOIN notifications n ON n.id = d.notification_id"
-            " WHERE d.state = 'sending' AND n.state = 'pending' GROUP BY d.notification_id",
-            (),
+            "SELECT contact, channel, started_at FROM deliveries"
+            " WHERE started_at >= ? AND state != 'failed' ORDER BY started_at",
+            (since.isoformat(),),
         )
-        return {r["notification_id"]: datetime.fromisoformat(r["started_at"]) for r in rows}
-
-    async def deliveries_since(
-        self: _Core, contact: str, channels: Sequence[str], since: datetime
-    ) -> int:
-        """How many sends to `contact` on `channels` started since `since` (for budgets)."""
-        rows = await self._fetch(
-            "SELECT count(*) AS n FROM deliveries WHERE contact = ? AND started_at >= ?"
-            " AND channel IN (SELECT value FROM json_each(?)) AND state != 'failed'",
-            (contact, since.isoformat(), json.dumps(list(channels))),
-        )
-        return int(rows[0]["n"])
+        return [(r["contact"], r["channel"], datetime.fromisoformat(r["started_at"])) for r in rows]
 
     async def awaiting_status(self: _Core, channels: Sequence[str]) -> list[AwaitingStatus]:
         """Entries sent on `channels` that the provider has not yet reported delivered."""

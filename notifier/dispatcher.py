@@ -1,9 +1,11 @@
 """Carries committed outbox entries to their channels; emergencies on a lane of their own.
 
 Entries are committed to the store by the hub before they reach the dispatcher, so a crash at
-any point leaves them pending, and the next start sends them. Each send is recorded as started
-before its request goes out: after a crash, a channel that can look up what it sent (Twilio) is
-asked before anything is sent again, so the carer never gets the same step twice.
+any point leaves them pending, and the next start sends them. A crash between a request and
+the record of its outcome leaves the entry pending too: at the next start, a channel that can
+look up what it sent (Twilio) is asked about every pending entry before it is sent again, so the
+carer never gets the same step twice. Nothing is written between the decision and the request:
+an alarm does not wait on the disk.
 
 Emergencies have their own queue, worker and concurrency: an alarm never waits behind another
 notification's retries or a slow provider. Transient failures are retried with jittered backoff;
@@ -64,18 +66,16 @@ class OutboxStore(Protocol):
         """Record an outcome for an entry that no send was started for."""
         ...
 
-    async def begin_delivery(self, entry: OutboxEntry, channel: str, *, at: datetime) -> int:
-        """Record that a send starts now; returns the attempt's id."""
-        ...
-
-    async def finish_delivery(
-        self, attempt_id: int, entry_id: int, delivery: Delivery, *, at: datetime
+    async def record_delivery(
+        self,
+        entry: OutboxEntry,
+        channel: str,
+        delivery: Delivery,
+        *,
+        started: datetime,
+        at: datetime,
     ) -> None:
-        """Record a send's outcome."""
-        ...
-
-    async def interrupted_deliveries(self) -> dict[int, datetime]:
-        """Pending entries whose send started and never finished, with when it started."""
+        """Record one send and its outcome."""
         ...
 
     async def add_notices(self, notes: Sequence[Notify], *, at: datetime) -> list[OutboxEntry]:
@@ -117,11 +117,11 @@ class Dispatcher:
         }
         self._order = itertools.count()
         self._seen: set[int] = set()
-        self._interrupted: dict[int, datetime] = {}
+        self._resumed: set[int] = set()
 
     async def __aenter__(self) -> Self:
-        self._interrupted = await self._store.interrupted_deliveries()
         resumed = await self._store.pending_notifications()
+        self._resumed = {entry.id for entry in resumed}
         if resumed:
             log.info("resuming %d notification(s) left pending", len(resumed))
         for lane in self._lanes.values():
@@ -186,20 +186,25 @@ class Dispatcher:
             await self.fail_over(entry, delivery)
 
     async def _send(self, entry: OutboxEntry, channel: Channel) -> Delivery:
-        started = self._interrupted.pop(entry.id, None)
-        if started is not None and isinstance(channel, Reconciling):
-            found = await self._reconcile(entry, channel, started)
+        if entry.id in self._resumed and isinstance(channel, Reconciling):
+            self._resumed.discard(entry.id)
+            found = await self._reconcile(entry, channel, entry.created_at)
             if found is not None:
                 log.info("notification %s reached %s before the restart", entry.key, channel.name)
-                attempt = await self._store.begin_delivery(entry, channel.name, at=_now())
-                await self._store.finish_delivery(attempt, entry.id, found, at=_now())
+                await self._store.record_delivery(
+                    entry, channel.name, found, started=entry.created_at, at=_now()
+                )
                 return found
-        attempt = await self._store.begin_delivery(entry, channel.name, at=_now())
+        started = _now()
+        if self._budgets is not None:
+            self._budgets.spend(entry, at=started)
         try:
             delivery = await with_retries(self._retry, entry.severity, partial(channel.send, entry))
         except TransientError as err:
             delivery = Delivery("failed", f"gave up after retries: {err.detail}")
-        await self._store.finish_delivery(attempt, entry.id, delivery, at=_now())
+        if delivery.state == "failed" and self._budgets is not None:
+            self._budgets.refund(entry, at=started)
+        await self._store.record_delivery(entry, channel.name, delivery, started=started, at=_now())
         return delivery
 
     async def _reconcile(

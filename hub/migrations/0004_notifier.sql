@@ -1,12 +1,11 @@
--- Each attempt to hand an outbox entry to a provider. It is written before the request goes out,
--- so after a crash the hub knows which sends may already have reached the provider and asks the
--- provider before sending again. It also counts SMS and calls against each contact's budget.
+-- Each send of an outbox entry to a provider and its outcome: counts SMS and calls against each
+-- contact's budget, and keeps the provider's id so delivery status can be followed.
 CREATE TABLE deliveries (
     id              INTEGER PRIMARY KEY,
     notification_id INTEGER NOT NULL REFERENCES notifications (id),
     channel         TEXT NOT NULL,
     contact         TEXT NOT NULL,
-    state           TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'delivered', 'failed')),
+    state           TEXT NOT NULL CHECK (state IN ('sent', 'delivered', 'failed')),
     ref             TEXT,
     detail          TEXT,
     started_at      TEXT NOT NULL,

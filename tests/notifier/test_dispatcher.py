@@ -148,6 +148,38 @@ async def test_an_exhausted_sms_budget_moves_emergencies_to_push(rig: Rig) -> No
     assert "budget exhausted: 1 SMS to Alice in the last hour" in notes[f"{second.key}/notice"].text
 
 
+async def test_budgets_count_what_was_sent_before_a_restart(rig: Rig) -> None:
+    first = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([first])
+        await dispatcher.drain()
+
+    budgets = Budgets(rig.store, [Budget("SMS", ("sms",), per_hour=5, per_day=1)])
+    async with rig.dispatcher(budgets=budgets, outbox=_Recorder()) as dispatcher:
+        second = await add_alert(rig.store, "pendant-2")
+        dispatcher.submit([second])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert "1 SMS to Alice in the last day (limit 1)" in notes[f"{second.key}/notice"].text
+
+
+async def test_a_send_that_failed_does_not_spend_the_budget(rig: Rig) -> None:
+    budgets = Budgets(rig.store, [Budget("SMS", ("sms",), per_hour=1, per_day=1)])
+    rig.twilio.faults.append(Fault(400))
+    first = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher(budgets=budgets, outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([first])
+        await dispatcher.drain()
+        second = await add_alert(rig.store, "pendant-2")
+        dispatcher.submit([second])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    assert (await rig.states())[second.key] == "sent"
+
+
 async def test_an_emergency_does_not_wait_behind_a_slow_routine_send(rig: Rig) -> None:
     slow = _Recorder(hold=True)
     routine = [
