@@ -5,7 +5,7 @@ together.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +27,7 @@ from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
 from notifier.tracking import StatusTracker
+from rules.incidents import Notify
 from rules.policy import Contact
 
 log = logging.getLogger("telecare.hub")
@@ -135,11 +136,16 @@ class Notifier:
         ntfy: NtfyChannel | None,
     ) -> None:
         zone = ZoneInfo(self._config.home.timezone)
-        desk = HubDesk(self._store, self._publish, zone=zone, clock=self._clock)
+        desk = HubDesk(self._store, self._publish, self._tell, zone=zone, clock=self._clock)
         ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
         listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
         self.inbox = Inbox(desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway)
         await self._stack.enter_async_context(self.inbox)
+
+    async def _tell(self, notes: Sequence[Notify]) -> None:
+        """Put notes in the outbox and send them."""
+        if notes:
+            self.dispatcher.submit(await self._store.add_notices(notes, at=self._clock()))
 
     async def __aexit__(
         self,
