@@ -18,6 +18,7 @@ from twilio.base import values
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -206,6 +207,23 @@ def _message(item: Any) -> SentMessage:
         error_message=item.error_message,
         created_at=item.date_created,
     )
+
+
+def webhook_signed(
+    settings: TwilioSettings, url: str, params: Mapping[str, str], signature: str | None
+) -> bool:
+    """Whether a web hook request really comes from Twilio (its `X-Twilio-Signature`).
+
+    Args:
+        settings: The account whose auth token signs the requests.
+        url: The full URL Twilio requested, as configured under `public_url`.
+        params: The form fields of the POST.
+        signature: The X-Twilio-Signature header; None when the request had none.
+    """
+    if not signature:
+        return False
+    validator = RequestValidator(settings.auth_token.get_secret_value())
+    return bool(validator.validate(url, dict(params), signature))
 
 
 def message_body(entry: OutboxEntry) -> str:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.channels.twilio import TwilioChannel, TwilioGateway
+from notifier.channels.twilio import TwilioChannel, TwilioGateway, webhook_signed
 from notifier.model import TransientError
 from notifier.settings import TwilioSettings
 from tests.notifier.entries import ALICE, CONTACTS, entry
@@ -181,3 +181,42 @@ async def test_find_recognises_a_message_sent_before_a_restart(
     assert found.ref == sent.ref
     assert other is None
     assert later is None
+
+
+HOOK_URL = "https://hub.example.org/hooks/twilio/sms"
+HOOK_FORM = {"From": "+447700900123", "To": FROM_NUMBER, "Body": "OK", "MessageSid": "SM1"}
+
+
+def signed_by_twilio(url: str, form: dict[str, str]) -> str:
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(AUTH_TOKEN).compute_signature(url, form))
+
+
+def test_a_webhook_signed_with_the_account_s_token_is_accepted() -> None:
+    config = settings("https://api.twilio.com")
+    signature = signed_by_twilio(HOOK_URL, HOOK_FORM)
+
+    assert webhook_signed(config, HOOK_URL, HOOK_FORM, signature)
+
+
+@pytest.mark.parametrize(
+    ("url", "form", "signature"),
+    [
+        (HOOK_URL, HOOK_FORM, None),
+        (HOOK_URL, HOOK_FORM, ""),
+        (HOOK_URL, {**HOOK_FORM, "Body": "ACK 12"}, "original"),
+        (HOOK_URL, {**HOOK_FORM, "From": "+447700900777"}, "original"),
+        ("https://evil.example.org/hooks/twilio/sms", HOOK_FORM, "original"),
+        (HOOK_URL, HOOK_FORM, "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    ],
+    ids=["missing", "empty", "tampered-body", "tampered-sender", "other-url", "forged"],
+)
+def test_unsigned_or_tampered_webhooks_are_refused(
+    url: str, form: dict[str, str], signature: str | None
+) -> None:
+    config = settings("https://api.twilio.com")
+    if signature == "original":
+        signature = signed_by_twilio(HOOK_URL, HOOK_FORM)
+
+    assert not webhook_signed(config, url, form, signature)
