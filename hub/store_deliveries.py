@@ -144,6 +144,24 @@ class DeliveryRecords:
             )
         return True
 
+    async def claim_reply(
+        self: _Core, sid: str, sender: str, *, received: datetime, at: datetime
+    ) -> bool:
+        """Mark an inbound SMS as handled; False if it already was (do not act on it again)."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "INSERT INTO inbound_replies (sid, sender, received_at, handled_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING",
+                (sid, sender, received.isoformat(), at.isoformat()),
+            )
+        return cursor.rowcount == 1
+
+    async def newest_reply_at(self: _Core) -> datetime | None:
+        """When the newest handled SMS reply was received, if any ever was."""
+        rows = await self._fetch("SELECT max(received_at) AS newest FROM inbound_replies", ())
+        newest = rows[0]["newest"]
+        return None if newest is None else datetime.fromisoformat(newest)
+
     async def ack_key(self: _Core) -> bytes:
         """The hub's key for acknowledgement tokens, made at first use and kept."""
         async with self._transaction():

@@ -47,11 +47,19 @@ class Desk(Protocol):
         ...
 
 
-class EntryLookup(Protocol):
-    """Finds the outbox entry an acknowledgement token names."""
+class InboxStore(Protocol):
+    """What the inbox keeps: outbox entries to look up, SMS replies already acted on."""
 
     async def notification(self, entry_id: int) -> OutboxEntry | None:
         """One outbox entry by id."""
+        ...
+
+    async def claim_reply(self, sid: str, sender: str, *, received: datetime, at: datetime) -> bool:
+        """Mark a reply handled; False if it already was."""
+        ...
+
+    async def newest_reply_at(self) -> datetime | None:
+        """When the newest handled reply was received."""
         ...
 
 
@@ -61,7 +69,7 @@ class Inbox:
     def __init__(
         self,
         desk: Desk,
-        lookup: EntryLookup,
+        store: InboxStore,
         tokens: AckTokens,
         contacts: Mapping[str, Contact],
         *,
@@ -69,13 +77,12 @@ class Inbox:
         twilio: TwilioGateway | None = None,
     ) -> None:
         self._desk = desk
-        self._lookup = lookup
+        self._store = store
         self._tokens = tokens
         self._by_phone = {c.phone: c.name for c in contacts.values() if c.phone}
         self._ntfy = ntfy
         self._twilio = twilio
-        self._handled: set[str] = set()
-        self._since = datetime.now(UTC)
+        self._since: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
@@ -98,7 +105,7 @@ class Inbox:
     async def accept_token(self, body: str, *, channel: str = "ntfy") -> bool:
         """Act on an "I'm on it" token; False (and nothing done) if it is not genuine."""
         entry_id = self._tokens.entry_id(body)
-        entry = None if entry_id is None else await self._lookup.notification(entry_id)
+        entry = None if entry_id is None else await self._store.notification(entry_id)
         if entry is None:
             log.warning("ignored an acknowledgement with a token the hub did not issue")
             return False
@@ -183,9 +190,16 @@ class Inbox:
             TransientError: Twilio could not be asked.
         """
         assert self._twilio is not None  # called only when configured
-        found = await self._twilio.replies(since=self._since - POLL_OVERLAP)
-        fresh = [m for m in found if m.sid not in self._handled]
-        for message in fresh:
-            self._handled.add(message.sid)
-            await self.answer_sms(message)
-        return len(fresh)
+        if self._since is None:  # resume from the newest reply handled, or from now
+            self._since = await self._store.newest_reply_at() or datetime.now(UTC)
+        handled = 0
+        for message in await self._twilio.replies(since=self._since - POLL_OVERLAP):
+            received = message.created_at or datetime.now(UTC)
+            claimed = await self._store.claim_reply(
+                message.sid, message.sender, received=received, at=datetime.now(UTC)
+            )
+            if claimed:  # claimed before acting: a crash loses a reply rather than repeat it
+                handled += 1
+                self._since = max(self._since, received)
+                await self.answer_sms(message)
+        return handled

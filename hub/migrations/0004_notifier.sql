@@ -20,3 +20,13 @@ CREATE TABLE hub_secrets (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+
+-- SMS replies the hub has acted on, so that none is obeyed twice and none sent while the hub
+-- was down is missed: polling resumes from the newest one.
+CREATE TABLE inbound_replies (
+    sid         TEXT PRIMARY KEY,
+    sender      TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    handled_at  TEXT NOT NULL
+);
+CREATE INDEX inbound_replies_received ON inbound_replies (received_at);

@@ -10,7 +10,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -117,6 +117,12 @@ class TwilioGateway:
     async def close(self) -> None:
         """Close the SDK's HTTP session."""
         await self._http.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     async def send_message(self, to: str, sender: str, body: str) -> Delivery:
         """Create a message; `to` and `sender` carry `whatsapp:` for WhatsApp."""

@@ -153,3 +153,22 @@ async def test_nothing_is_obeyed_or_answered_from_an_unknown_number(
 
     assert found.desk.acks == []
     assert found.twilio.outbound() == []
+
+
+async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are(
+    rig: tuple[Rig, Inbox],
+) -> None:
+    found, inbox = rig
+    found.twilio.receive(str(ALICE.phone), "OK")
+    assert await inbox.poll_sms_once() == 1
+
+    found.twilio.receive(str(ALICE.phone), "STATUS")  # while the hub is down
+    async with TwilioGateway(twilio_settings(found.twilio.url)) as gateway:
+        restarted = Inbox(found.desk, found.store, found.tokens, CONTACTS, twilio=gateway)
+        assert await restarted.poll_sms_once() == 1
+
+    assert len(found.desk.acks) == 1
+    answers = [m["body"] for m in found.twilio.outbound(to=str(ALICE.phone))]
+    assert answers[0].startswith("Thank you, Alice")
+    assert answers[1].startswith("All OK")
+    assert len(answers) == 2
