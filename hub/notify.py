@@ -72,6 +72,22 @@ def open_channels(
     return OpenChannels(channels, gateway, ntfy)
 
 
+def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
+    """Escalation steps that cannot be carried out as configured (they will fail over)."""
+    contacts = {c.name: c for c in config.contacts}
+    routes = routes_for(contacts, channels, set(config.apprise.urls))
+    problems: list[str] = []
+    for severity, plan in config.escalation.items():
+        for index, step in enumerate(plan.steps):
+            if step.channel not in routes.get(step.contact, ()):
+                why = "is not configured" if step.channel not in channels else "has no address"
+                problems.append(
+                    f"escalation.{severity}.steps[{index}]: {step.channel} for {step.contact}"
+                    f" {why}; the alert will fail over"
+                )
+    return problems
+
+
 class Notifier:
     """Everything that reaches carers and hears back from them."""
 
@@ -107,6 +123,8 @@ class Notifier:
         await self._start_delivery(contacts, gateway)
         await self._start_inbox(contacts, tokens, gateway, ntfy)
         log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
+        for problem in unreachable_steps(self._config, set(self.channels)):
+            log.warning("%s", problem)
         return self
 
     async def _start_delivery(
