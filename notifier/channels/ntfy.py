@@ -2,7 +2,8 @@
 
 The only module that talks to an ntfy server. Each incident is one notification on the phone:
 later steps and changes publish under the same sequence id, which updates it in place, and
-`clear` dismisses it. A repeated publish after a crash therefore replaces rather than duplicates.
+`clear` dismisses it. After a crash, the topic is polled for the message before it is published
+again.
 """
 
 import json
@@ -10,6 +11,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
@@ -30,6 +32,7 @@ HTTP_CLIENT_ERROR = 400
 HTTP_TOO_MANY = 429
 HTTP_SERVER_ERROR = 500
 
+POLL_SLACK_S = 60  # clock difference tolerated between the hub and the server
 SUBSCRIBE_READ_S = 120.0  # ntfy sends a keepalive every 45 s
 HTTP_OK = 200
 
@@ -94,6 +97,31 @@ class NtfyChannel:
         url = f"{self._server}/{topic}"
         response = await self._request("POST", url, headers, entry.text.encode())
         return _outcome(response)
+
+    async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
+        """The earlier publish of `entry` if the server has it (checked after a restart).
+
+        Raises:
+            TransientError: the server could not be asked.
+        """
+        topic = self._topic(entry.contact)
+        if topic is None:
+            return None
+        url = f"{self._server}/{topic}/json"
+        params = {"poll": "1", "since": str(int(since.timestamp()) - POLL_SLACK_S)}
+        try:
+            response = await self._client.get(
+                url, params=params, headers=self._auth(), timeout=self._settings.timeout_s
+            )
+        except httpx.TransportError as err:
+            raise TransientError(f"ntfy unreachable: {err!r}") from err
+        if response.status_code != HTTP_OK:
+            raise TransientError(f"ntfy would not list {topic} ({response.status_code})")
+        for line in response.text.splitlines():
+            message = _parse_line(line)
+            if message is not None and message.message == entry.text:
+                return Delivery("sent", "found on the ntfy server after a restart", ref=message.id)
+        return None
 
     async def clear(self, incident_id: str, contact: str) -> Delivery:
         """Dismiss an incident's notification on a contact's phone (when it is over)."""

@@ -219,6 +219,21 @@ async def test_a_restart_after_the_provider_took_the_message_does_not_send_it_ag
     assert await rig.states() == {entry.key: "sent"}
 
 
+async def test_a_restart_after_ntfy_took_the_push_does_not_publish_it_again(rig: Rig) -> None:
+    rig.ntfy.hold_after_publish = True
+    entry = await add_alert(rig.store, "pendant-1", channel="ntfy")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await wait_for(lambda: bool(rig.ntfy.published))
+
+    rig.ntfy.hold_after_publish = False
+    async with rig.dispatcher() as dispatcher:
+        await dispatcher.drain()
+
+    assert len(rig.ntfy.published) == 1
+    assert await rig.states() == {entry.key: "sent"}
+
+
 async def test_an_entry_submitted_again_is_not_sent_again(rig: Rig) -> None:
     entry = await add_alert(rig.store, "pendant-1")
 

@@ -1,6 +1,7 @@
 """The ntfy channel against the ntfy stand-in, and its error handling with httpx's MockTransport."""
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -142,3 +143,20 @@ async def test_a_connection_error_is_transient() -> None:
             await push.send(entry(channel="ntfy"))
     finally:
         await push.close()
+
+
+async def test_find_recognises_a_push_published_before_a_restart(ntfy: NtfyStandIn) -> None:
+    push = channel(ntfy.url)
+    started = datetime.now(UTC)
+    try:
+        sent = await push.send(entry(channel="ntfy"))
+        found = await push.find(entry(channel="ntfy"), since=started)
+        other = await push.find(entry(channel="ntfy", text="Kitchen leak"), since=started)
+        later = await push.find(entry(channel="ntfy"), since=started + timedelta(hours=1))
+    finally:
+        await push.close()
+
+    assert found is not None
+    assert found.ref == sent.ref
+    assert other is None
+    assert later is None

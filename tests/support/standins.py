@@ -219,6 +219,7 @@ class NtfyStandIn(_Server):
     def __init__(self, token: str | None = None) -> None:
         super().__init__()
         self.token = token
+        self.hold_after_publish = False
         self.published: list[dict[str, Any]] = []
         self.cleared: list[tuple[str, str]] = []
         self._ids = itertools.count(1)
@@ -256,6 +257,8 @@ class NtfyStandIn(_Server):
         self.published.append(message)
         for listener in self._listeners:
             listener.put_nowait(message)
+        if self.hold_after_publish:
+            await self.closing.wait()  # the hub dies before it hears the answer
         return web.json_response({k: v for k, v in message.items() if k != "headers"})
 
     async def _clear(self, request: web.Request) -> web.StreamResponse:
@@ -269,6 +272,14 @@ class NtfyStandIn(_Server):
         if not self._authorised(request):
             return web.json_response({"code": 40101, "error": "unauthorized"}, status=401)
         topic = request.match_info["topic"]
+        if request.query.get("poll") == "1":
+            since = int(request.query.get("since", "0"))
+            lines = [
+                json.dumps({k: v for k, v in m.items() if k != "headers"})
+                for m in self.on_topic(topic)
+                if m["time"] >= since
+            ]
+            return web.Response(text="".join(f"{line}\n" for line in lines))
         response = web.StreamResponse()
         await response.prepare(request)
         opening = {"id": "open", "event": "open", "topic": topic, "time": 0}
