@@ -17,6 +17,7 @@ from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
 from hub.mqtt import MqttSession
+from hub.notify import Notifier
 from hub.pipeline import Pipeline, device_infos
 from hub.records import DeviceRecord
 from hub.rejections import RejectLog
@@ -31,7 +32,6 @@ from hub.wire import (
     HubStatusPayload,
     InboundMessage,
 )
-from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.activity import ACTIVITY
 from rules.engine import Engine, EngineState
@@ -83,7 +83,6 @@ async def serve(
         if virtual is not None:
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
-        dispatcher = Dispatcher(store, {"outbox": LocalOutbox()})
         mqtt = MqttSession(
             config.mqtt,
             subscriptions=(
@@ -106,7 +105,9 @@ async def serve(
             mqtt.publish(topic, body, retain=retain)
             panel.observe(topic, body)
 
-        async with dispatcher, mqtt, panel:
+        notifier = Notifier(config, store, publish=publish, clock=virtual.now if virtual else _now)
+        async with notifier, mqtt, panel:
+            dispatcher = notifier.dispatcher
             pipeline = Pipeline(
                 engine=engine,
                 state=state,

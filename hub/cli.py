@@ -158,3 +158,6 @@ from hub.cli_devices import DEVICE_COMMANDS  # noqa: E402  # `pair` and `devices
 
 for _command in DEVICE_COMMANDS:
     main.add_command(_command)
+from hub.cli_notify import test_alert  # noqa: E402  # commands in their own modules
+
+main.add_command(test_alert)

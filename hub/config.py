@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from hub.wire import DEVICE_ID_PATTERN, is_device_id
+from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
 from rules.events import Source
 from rules.policy import (
     Contact,
@@ -192,6 +193,9 @@ class HubConfig(BaseSettings):
     gpio: GpioSettings = GpioSettings()
     escalation: dict[SeverityName, EscalationPlan] = Field(default_factory=dict)
     medication: tuple[Medication, ...] = ()
+    twilio: TwilioSettings | None = None
+    ntfy: NtfySettings | None = None
+    apprise: AppriseSettings = AppriseSettings()
 
     @field_validator("contacts")
     @classmethod

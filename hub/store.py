@@ -24,6 +24,7 @@ from hub.records import (
     UnpairedDevice,
     UnpairedSighting,
 )
+from hub.store_deliveries import DeliveryRecords
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import (
@@ -97,7 +98,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(item for item in found if item[1])
 
 
-class Store:
+class Store(DeliveryRecords):
     """Async access to the hub database; use `Store.open`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:

@@ -1,7 +1,15 @@
-"""Carries committed outbox entries to their channels, emergencies first.
+"""Carries committed outbox entries to their channels; emergencies on a lane of their own.
 
 Entries are committed to the store by the hub before they reach the dispatcher, so a crash at
-any point leaves them pending, and the next start sends them.
+any point leaves them pending, and the next start sends them. A crash between a request and
+the record of its outcome leaves the entry pending too: at the next start, a channel that can
+look up what it sent (Twilio) is asked about every pending entry before it is sent again, so the
+carer never gets the same step twice. Nothing is written between the decision and the request:
+an alarm does not wait on the disk.
+
+Emergencies have their own queue, worker and concurrency: an alarm never waits behind another
+notification's retries or a slow provider. Transient failures are retried with jittered backoff;
+permanent ones fail over to the contact's next channel with a "delivery failing" notice.
 """
 
 import asyncio
@@ -9,12 +17,19 @@ import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
-from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry
+from notifier.budget import Budgets
+from notifier.failover import Failover
+from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError
+from notifier.retrying import RetryPolicy, with_retries
+from rules.incidents import Notify
 
 log = logging.getLogger("telecare.notify")
+EMERGENCY_CONCURRENCY = 16
+ROUTINE_CONCURRENCY = 4
 
 
 class Channel(Protocol):
@@ -23,7 +38,20 @@ class Channel(Protocol):
     name: str
 
     async def send(self, entry: OutboxEntry) -> Delivery:
-        """Deliver one entry; return what happened instead of raising for provider errors."""
+        """Deliver one entry; a permanent refusal is a failed Delivery.
+
+        Raises:
+            TransientError: the provider may take it if asked again.
+        """
+        ...
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """A channel that can tell whether an interrupted send reached the provider."""
+
+    async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
+        """The earlier send of `entry` started at `since`, if the provider has it."""
         ...
 
 
@@ -35,27 +63,70 @@ class OutboxStore(Protocol):
         ...
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
-        """Record a channel's outcome for an entry."""
+        """Record an outcome for an entry that no send was started for."""
+        ...
+
+    async def record_delivery(
+        self,
+        entry: OutboxEntry,
+        channel: str,
+        delivery: Delivery,
+        *,
+        started: datetime,
+        at: datetime,
+    ) -> None:
+        """Record one send and its outcome."""
+        ...
+
+    async def add_notices(self, notes: Sequence[Notify], *, at: datetime) -> list[OutboxEntry]:
+        """Add notifier-made entries to the outbox."""
         ...
 
 
-class Dispatcher:
-    """Sends outbox entries through their channels, one worker, most severe first."""
+class _Lane:
+    """A queue, its worker and its concurrency limit."""
 
-    def __init__(self, store: OutboxStore, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, name: str, concurrency: int) -> None:
+        self.name = name
+        self.queue: asyncio.PriorityQueue[tuple[int, int, OutboxEntry]] = asyncio.PriorityQueue()
+        self.slots = asyncio.Semaphore(concurrency)
+        self.sending: set[asyncio.Task[None]] = set()
+        self.worker: asyncio.Task[None] | None = None
+
+
+class Dispatcher:
+    """Sends outbox entries through their channels, most severe first."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        channels: Mapping[str, Channel],
+        *,
+        retry: RetryPolicy | None = None,
+        failover: Failover | None = None,
+        budgets: Budgets | None = None,
+    ) -> None:
         self._store = store
         self._channels = dict(channels)
-        self._queue: asyncio.PriorityQueue[tuple[int, int, OutboxEntry]] = asyncio.PriorityQueue()
+        self._retry = retry or RetryPolicy()
+        self._failover = failover
+        self._budgets = budgets
+        self._lanes = {
+            "emergency": _Lane("emergency", EMERGENCY_CONCURRENCY),
+            "routine": _Lane("routine", ROUTINE_CONCURRENCY),
+        }
         self._order = itertools.count()
-        self._queued: set[int] = set()
-        self._worker: asyncio.Task[None] | None = None
+        self._seen: set[int] = set()
+        self._resumed: set[int] = set()
 
     async def __aenter__(self) -> Self:
         resumed = await self._store.pending_notifications()
+        self._resumed = {entry.id for entry in resumed}
         if resumed:
             log.info("resuming %d notification(s) left pending", len(resumed))
+        for lane in self._lanes.values():
+            lane.worker = asyncio.create_task(self._work(lane), name=f"notify-{lane.name}")
         self.submit(resumed)
-        self._worker = asyncio.create_task(self._work(), name="notify-dispatch")
         return self
 
     async def __aexit__(
@@ -64,38 +135,98 @@ class Dispatcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+        tasks = [t for lane in self._lanes.values() for t in (lane.worker, *lane.sending) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, entries: Sequence[OutboxEntry]) -> None:
-        """Queue committed entries for delivery (each id at most once)."""
+        """Queue committed entries for delivery (each id at most once in a run)."""
         for entry in entries:
-            if entry.id in self._queued:
+            if entry.id in self._seen:
                 continue
-            self._queued.add(entry.id)
-            rank = SEVERITY_RANK[entry.severity]
-            self._queue.put_nowait((rank, next(self._order), entry))
+            self._seen.add(entry.id)
+            lane = self._lanes["emergency" if entry.severity == "emergency" else "routine"]
+            lane.queue.put_nowait((SEVERITY_RANK[entry.severity], next(self._order), entry))
 
     async def drain(self) -> None:
-        """Wait until everything queued so far has been handed to its channel."""
-        await self._queue.join()
+        """Wait until everything queued so far has been carried out (or failed over)."""
+        for lane in self._lanes.values():
+            await lane.queue.join()
 
-    async def _work(self) -> None:
+    async def _work(self, lane: _Lane) -> None:
         while True:
-            _, _, entry = await self._queue.get()
-            try:
-                await self._deliver(entry)
-            finally:
-                self._queued.discard(entry.id)
-                self._queue.task_done()
+            _, _, entry = await lane.queue.get()
+            await lane.slots.acquire()
+            task = asyncio.create_task(self._carry(entry), name=f"notify-{entry.id}")
+            lane.sending.add(task)
+            task.add_done_callback(partial(self._finished, lane, entry))
 
-    async def _deliver(self, entry: OutboxEntry) -> None:
+    def _finished(self, lane: _Lane, entry: OutboxEntry, task: "asyncio.Task[None]") -> None:
+        lane.sending.discard(task)
+        lane.slots.release()
+        lane.queue.task_done()
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("notification %s could not be carried out", entry.key, exc_info=err)
+
+    async def _carry(self, entry: OutboxEntry) -> None:
         channel = self._channels.get(entry.channel)
+        refusal = None
         if channel is None:
-            delivery = Delivery("failed", f"channel {entry.channel!r} is not configured")
+            refusal = f"channel {entry.channel!r} is not configured"
+        elif self._budgets is not None:
+            refusal = await self._budgets.exhausted(entry, now=_now())
+        if channel is None or refusal is not None:
+            delivery = Delivery("failed", refusal)
+            await self._store.mark_notification(entry.id, delivery, at=_now())
         else:
-            delivery = await channel.send(entry)
+            delivery = await self._send(entry, channel)
         if delivery.state == "failed":
             log.error("notification %s to %s failed: %s", entry.key, entry.contact, delivery.detail)
-        await self._store.mark_notification(entry.id, delivery, at=datetime.now(UTC))
+            await self.fail_over(entry, delivery)
+
+    async def _send(self, entry: OutboxEntry, channel: Channel) -> Delivery:
+        if entry.id in self._resumed and isinstance(channel, Reconciling):
+            self._resumed.discard(entry.id)
+            found = await self._reconcile(entry, channel, entry.created_at)
+            if found is not None:
+                log.info("notification %s reached %s before the restart", entry.key, channel.name)
+                await self._store.record_delivery(
+                    entry, channel.name, found, started=entry.created_at, at=_now()
+                )
+                return found
+        started = _now()
+        if self._budgets is not None:
+            self._budgets.spend(entry, at=started)
+        try:
+            delivery = await with_retries(self._retry, entry.severity, partial(channel.send, entry))
+        except TransientError as err:
+            delivery = Delivery("failed", f"gave up after retries: {err.detail}")
+        if delivery.state == "failed" and self._budgets is not None:
+            self._budgets.refund(entry, at=started)
+        await self._store.record_delivery(entry, channel.name, delivery, started=started, at=_now())
+        return delivery
+
+    async def _reconcile(
+        self, entry: OutboxEntry, channel: Reconciling, started: datetime
+    ) -> Delivery | None:
+        try:
+            return await with_retries(
+                self._retry, entry.severity, partial(channel.find, entry, since=started)
+            )
+        except TransientError as err:
+            # Silence is worse than a repeat: if the provider cannot say, send again.
+            log.warning("cannot tell whether %s was sent (%s); sending it", entry.key, err.detail)
+            return None
+
+    async def fail_over(self, entry: OutboxEntry, delivery: Delivery) -> None:
+        """Move a failed entry to the contact's next channel and raise a notice, durably."""
+        if self._failover is None:
+            return
+        notes = self._failover.plan(entry, delivery, at=_now())
+        if notes:
+            self.submit(await self._store.add_notices(notes, at=_now()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

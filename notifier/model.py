@@ -38,7 +38,38 @@ class OutboxEntry(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """What a channel made of one entry."""
+    """What a channel made of one entry.
+
+    Attributes:
+        state: sent (the provider took it), delivered (it reached the phone) or failed.
+        detail: The provider's words for a failure, or a note.
+        ref: The provider's id for what was sent (a Twilio SID, an ntfy message id).
+    """
 
     state: Literal["sent", "delivered", "failed"]
     detail: str | None = None
+    ref: str | None = None
+
+
+class TransientError(Exception):
+    """A send that may succeed if tried again: timeout, connection error, 5xx, 429.
+
+    Attributes:
+        retry_after_s: How long the provider asked us to wait, if it said.
+    """
+
+    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_s(header: str | None) -> float | None:
+    """Seconds from an HTTP `Retry-After` header given as a number (dates are not trusted)."""
+    if header is None:
+        return None
+    try:
+        value = float(header.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None

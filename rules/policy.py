@@ -16,7 +16,7 @@ from rules.schedule import DailyWindow, TimeOfDay
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 Severity = Literal["emergency", "urgent", "info"]
-Channel = Literal["outbox"]
+Channel = Literal["outbox", "sms", "whatsapp", "voice", "ntfy", "apprise"]
 Role = Literal[
     "pendant",
     "pull_cord",
@@ -62,6 +62,7 @@ class Contact(_Frozen):
 
     name: str = Field(min_length=1, max_length=60)
     phone: str | None = None
+    ntfy_topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @field_validator("phone")
     @classmethod

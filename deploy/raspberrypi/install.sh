@@ -116,6 +116,8 @@ install_config() {
 # Secrets for the telecare hub (mode 0600). The hub reads them as environment overrides.
 TELECARE_MQTT__USERNAME=telecare-hub
 TELECARE_MQTT__PASSWORD=$hub_secret
+# TELECARE_TWILIO__AUTH_TOKEN=...   (if [twilio] is used)
+# TELECARE_NTFY__TOKEN=...          (if the ntfy server needs a token)
 SECRETS
   if [ ! -e "$MOSQ/telecare.passwd" ]; then
     if [ -e "$ETC/secrets.env" ] && [ "$DRY_RUN" -eq 0 ]; then

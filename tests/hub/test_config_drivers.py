@@ -9,7 +9,8 @@ from hub.config import ConfigError, load_config
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "raspberrypi" / "hub.example.toml"
 
 
-def test_example_declares_a_zigbee_device_and_deadlines() -> None:
+def test_example_declares_a_zigbee_device_and_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELECARE_TWILIO__AUTH_TOKEN", "from-the-environment")  # as installed
     config = load_config(EXAMPLE)
     sos = {d.id: d for d in config.devices}["sos-bedroom"]
     assert (sos.source, sos.friendly_name, sos.model) == (

@@ -53,6 +53,7 @@ def write_toml(path: Path, data: dict[str, Any]) -> Path:
         lines.append(f"[policy.{name}]")
         lines.extend(f"{k} = {_toml(v)}" for k, v in section.items())
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o640)  # as the installer leaves it: secrets may be added to it
     return path
 
 

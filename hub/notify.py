@@ -1,0 +1,174 @@
+"""The notifier of a running hub, built from its configuration.
+
+Channels, the dispatcher, delivery tracking and the acknowledgement inbox are entered and left
+together.
+"""
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+from zoneinfo import ZoneInfo
+
+from hub.config import HubConfig
+from hub.desk import HubDesk, Publish
+from hub.store import Store
+from notifier.acks import AckTokens
+from notifier.budget import Budget, Budgets
+from notifier.channels.apprise import AppriseChannel
+from notifier.channels.ntfy import AckBody, NtfyChannel
+from notifier.channels.outbox import LocalOutbox
+from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
+from notifier.dispatcher import Channel, Dispatcher
+from notifier.failover import Failover, routes_for
+from notifier.inbox import Inbox
+from notifier.settings import TwilioSettings
+from notifier.tracking import StatusTracker
+from rules.incidents import Notify
+from rules.policy import Contact
+
+log = logging.getLogger("telecare.hub")
+
+
+def budgets_for(twilio: TwilioSettings) -> list[Budget]:
+    """SMS and WhatsApp share the message budget; calls have their own."""
+    return [
+        Budget("messages", ("sms", "whatsapp"), twilio.sms_per_hour, twilio.sms_per_day),
+        Budget("calls", ("voice",), twilio.calls_per_hour, twilio.calls_per_day),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChannels:
+    """The configured channels, and the clients behind them that other parts also use."""
+
+    channels: dict[str, Channel]
+    gateway: TwilioGateway | None
+    ntfy: NtfyChannel | None
+
+
+def open_channels(
+    config: HubConfig, stack: AsyncExitStack, *, ack_body: AckBody | None
+) -> OpenChannels:
+    """Build every configured channel; `stack` closes their clients."""
+    contacts = {c.name: c for c in config.contacts}
+    channels: dict[str, Channel] = {"outbox": LocalOutbox()}
+    gateway = ntfy = None
+    if config.twilio is not None:
+        gateway = TwilioGateway(config.twilio)
+        stack.push_async_callback(gateway.close)
+        kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
+        for kind in kinds:
+            channels[kind] = TwilioChannel(kind, gateway, contacts)
+    if config.ntfy is not None:
+        ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
+        stack.push_async_callback(ntfy.close)
+        channels["ntfy"] = ntfy
+    if config.apprise.urls:
+        channels["apprise"] = AppriseChannel(config.apprise)
+    return OpenChannels(channels, gateway, ntfy)
+
+
+def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
+    """Escalation steps that cannot be carried out as configured (they will fail over)."""
+    contacts = {c.name: c for c in config.contacts}
+    routes = routes_for(contacts, channels, set(config.apprise.urls))
+    problems: list[str] = []
+    for severity, plan in config.escalation.items():
+        for index, step in enumerate(plan.steps):
+            if step.channel not in routes.get(step.contact, ()):
+                why = "is not configured" if step.channel not in channels else "has no address"
+                problems.append(
+                    f"escalation.{severity}.steps[{index}]: {step.channel} for {step.contact}"
+                    f" {why}; the alert will fail over"
+                )
+    return problems
+
+
+class Notifier:
+    """Everything that reaches carers and hears back from them."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        store: Store,
+        *,
+        publish: Publish,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._publish = publish
+        self._clock = clock
+        self._stack = AsyncExitStack()
+        self.channels: dict[str, Channel] = {"outbox": LocalOutbox()}
+        self.inbox: Inbox | None = None
+        self._dispatcher: Dispatcher | None = None
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The running dispatcher (only while entered)."""
+        assert self._dispatcher is not None, "enter the Notifier first"
+        return self._dispatcher
+
+    async def __aenter__(self) -> Self:
+        contacts = {c.name: c for c in self._config.contacts}
+        tokens = AckTokens(await self._store.ack_key())
+        opened = open_channels(self._config, self._stack, ack_body=tokens.token)
+        self.channels = opened.channels
+        gateway, ntfy = opened.gateway, opened.ntfy
+        await self._start_delivery(contacts, gateway)
+        await self._start_inbox(contacts, tokens, gateway, ntfy)
+        log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
+        for problem in unreachable_steps(self._config, set(self.channels)):
+            log.warning("%s", problem)
+        return self
+
+    async def _start_delivery(
+        self, contacts: dict[str, Contact], gateway: TwilioGateway | None
+    ) -> None:
+        config = self._config
+        routes = routes_for(contacts, set(self.channels), set(config.apprise.urls))
+        budgets = None
+        if config.twilio is not None:
+            budgets = Budgets(self._store, budgets_for(config.twilio))
+        dispatcher = Dispatcher(
+            self._store, self.channels, failover=Failover(routes), budgets=budgets
+        )
+        self._dispatcher = await self._stack.enter_async_context(dispatcher)
+        if gateway is not None:
+            tracked = {k: TwilioChannel(k, gateway, contacts) for k in ("sms", "whatsapp")}
+            tracker = StatusTracker(
+                self._store, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
+            )
+            await self._stack.enter_async_context(tracker)
+
+    async def _start_inbox(
+        self,
+        contacts: dict[str, Contact],
+        tokens: AckTokens,
+        gateway: TwilioGateway | None,
+        ntfy: NtfyChannel | None,
+    ) -> None:
+        zone = ZoneInfo(self._config.home.timezone)
+        desk = HubDesk(self._store, self._publish, self._tell, zone=zone, clock=self._clock)
+        ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
+        listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
+        self.inbox = Inbox(desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway)
+        await self._stack.enter_async_context(self.inbox)
+
+    async def _tell(self, notes: Sequence[Notify]) -> None:
+        """Put notes in the outbox and send them."""
+        if notes:
+            self.dispatcher.submit(await self._store.add_notices(notes, at=self._clock()))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()

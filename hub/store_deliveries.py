@@ -1,0 +1,174 @@
+"""The store's records of deliveries: each send of an outbox entry and what became of it.
+
+Part of the SQLite store (mixed into `hub.store.Store`); kept apart because it serves the
+notifier: the attempt log behind budgets, delivery tracking and the audit of who was told how.
+"""
+
+import json
+import secrets
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import aiosqlite
+
+from notifier.model import Delivery, OutboxEntry
+from rules.incidents import Notify
+
+ACK_KEY_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingStatus:
+    """A sent entry whose provider may still report it delivered or undelivered."""
+
+    entry: OutboxEntry
+    ref: str
+
+
+class _Core(Protocol):
+    _db: aiosqlite.Connection
+
+    def _transaction(self) -> AbstractAsyncContextManager[None]: ...
+
+    async def _fetch(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]: ...
+
+    async def _add_notification(self, note: Notify, at: datetime) -> OutboxEntry | None: ...
+
+
+class DeliveryRecords:
+    """Delivery attempts, budgets, notices and the acknowledgement key."""
+
+    async def record_delivery(
+        self: _Core,
+        entry: OutboxEntry,
+        channel: str,
+        delivery: Delivery,
+        *,
+        started: datetime,
+        at: datetime,
+    ) -> None:
+        """Record one send and its outcome, on the attempt log and on the outbox entry."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
+                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.id,
+                    channel,
+                    entry.contact,
+                    delivery.state,
+                    delivery.ref,
+                    delivery.detail,
+                    started.isoformat(),
+                    at.isoformat(),
+                ),
+            )
+            await self._db.execute(
+                "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
+                " attempts = attempts + 1 WHERE id = ?",
+                (delivery.state, delivery.detail, at.isoformat(), entry.id),
+            )
+
+    async def record_status(
+        self: _Core, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
+    ) -> None:
+        """Record what the provider later reported about a sent entry (delivered, undelivered)."""
+        async with self._transaction():
+            await self._db.execute(
+                "UPDATE deliveries SET state = ?, detail = ? WHERE notification_id = ? AND ref = ?",
+                (delivery.state, delivery.detail, entry_id, ref),
+            )
+            await self._db.execute(
+                "UPDATE notifications SET state = ?, detail = ?, updated_at = ? WHERE id = ?",
+                (delivery.state, delivery.detail, at.isoformat(), entry_id),
+            )
+
+    async def delivery_times(self: _Core, since: datetime) -> list[tuple[str, str, datetime]]:
+        """(contact, channel, started) of every send not failed since `since` (for budgets)."""
+        rows = await self._fetch(
+            "SELECT contact, channel, started_at FROM deliveries"
+            " WHERE started_at >= ? AND state != 'failed' ORDER BY started_at",
+            (since.isoformat(),),
+        )
+        return [(r["contact"], r["channel"], datetime.fromisoformat(r["started_at"])) for r in rows]
+
+    async def awaiting_status(self: _Core, channels: Sequence[str]) -> list[AwaitingStatus]:
+        """Entries sent on `channels` that the provider has not yet reported delivered."""
+        rows = await self._fetch(
+            "SELECT n.*, d.ref AS ref FROM notifications n JOIN deliveries d"
+            " ON d.notification_id = n.id AND d.state = 'sent' AND d.ref IS NOT NULL"
+            " WHERE n.state = 'sent' AND n.channel IN (SELECT value FROM json_each(?))"
+            " ORDER BY n.id",
+            (json.dumps(list(channels)),),
+        )
+        return [
+            AwaitingStatus(
+                OutboxEntry.model_validate({k: v for k, v in r.items() if k != "ref"}), r["ref"]
+            )
+            for r in rows
+        ]
+
+    async def add_notices(
+        self: _Core, notes: Sequence[Notify], *, at: datetime
+    ) -> list[OutboxEntry]:
+        """Add notifier-made entries (failover, "delivery failing") to the outbox, durably."""
+        async with self._transaction():
+            added = [await self._add_notification(note, at) for note in notes]
+        return [entry for entry in added if entry is not None]
+
+    async def notification(self: _Core, entry_id: int) -> OutboxEntry | None:
+        """One outbox entry by id."""
+        rows = await self._fetch("SELECT * FROM notifications WHERE id = ?", (entry_id,))
+        return OutboxEntry.model_validate(rows[0]) if rows else None
+
+    async def record_acknowledgement(
+        self: _Core, incident_id: str, *, by: str, channel: str, at: datetime
+    ) -> bool:
+        """Put "acknowledged by <by> via <channel>" in the incident's audit trail.
+
+        Returns:
+            False if there is no such incident.
+        """
+        async with self._transaction():
+            rows = await self._fetch("SELECT state FROM incidents WHERE id = ?", (incident_id,))
+            if not rows:
+                return False
+            state = rows[0]["state"]
+            await self._db.execute(
+                "INSERT INTO incident_log (incident_id, at, previous, state, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (incident_id, at.isoformat(), state, state, f"acknowledged by {by} via {channel}"),
+            )
+        return True
+
+    async def claim_reply(
+        self: _Core, sid: str, sender: str, *, received: datetime, at: datetime
+    ) -> bool:
+        """Mark an inbound SMS as handled; False if it already was (do not act on it again)."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "INSERT INTO inbound_replies (sid, sender, received_at, handled_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (sid) DO NOTHING",
+                (sid, sender, received.isoformat(), at.isoformat()),
+            )
+        return cursor.rowcount == 1
+
+    async def newest_reply_at(self: _Core) -> datetime | None:
+        """When the newest handled SMS reply was received, if any ever was."""
+        rows = await self._fetch("SELECT max(received_at) AS newest FROM inbound_replies", ())
+        newest = rows[0]["newest"]
+        return None if newest is None else datetime.fromisoformat(newest)
+
+    async def ack_key(self: _Core) -> bytes:
+        """The hub's key for acknowledgement tokens, made at first use and kept."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO hub_secrets (name, value) VALUES ('ack_key', ?)"
+                " ON CONFLICT (name) DO NOTHING",
+                (secrets.token_bytes(ACK_KEY_BYTES),),
+            )
+        rows = await self._fetch("SELECT value FROM hub_secrets WHERE name = 'ack_key'", ())
+        return bytes(rows[0]["value"])

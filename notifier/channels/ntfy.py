@@ -1,0 +1,230 @@
+"""Push through ntfy: the carer installs the public ntfy app and subscribes to her topic.
+
+The only module that talks to an ntfy server. Each incident is one notification on the phone:
+later steps and changes publish under the same sequence id, which updates it in place, and
+`clear` dismisses it. After a crash, the topic is polled for the message before it is published
+again.
+"""
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from notifier.model import Delivery, OutboxEntry, TransientError, retry_after_s
+from notifier.settings import NtfySettings
+from rules.policy import Contact, Severity
+
+log = logging.getLogger("telecare.notify.ntfy")
+PRIORITY: dict[Severity, str] = {"emergency": "5", "urgent": "4", "info": "3"}
+TAGS: dict[Severity, str] = {
+    "emergency": "rotating_light,sos",
+    "urgent": "warning",
+    "info": "information_source",
+}
+TITLE: dict[Severity, str] = {"emergency": "EMERGENCY", "urgent": "Urgent", "info": "For info"}
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+HTTP_CLIENT_ERROR = 400
+HTTP_TOO_MANY = 429
+HTTP_SERVER_ERROR = 500
+
+POLL_SLACK_S = 60  # clock difference tolerated between the hub and the server
+SUBSCRIBE_READ_S = 120.0  # ntfy sends a keepalive every 45 s
+HTTP_OK = 200
+
+AckBody = Callable[[OutboxEntry], str]
+
+
+@dataclass(frozen=True, slots=True)
+class NtfyMessage:
+    """A message received on a subscribed topic."""
+
+    id: str
+    message: str
+
+
+def sequence_id(incident_id: str) -> str:
+    """The ntfy sequence id of an incident's notification (ntfy allows letters, digits, - _)."""
+    return _UNSAFE.sub("_", incident_id)[:64]
+
+
+class NtfyChannel:
+    """Publishes outbox entries to each contact's ntfy topic."""
+
+    name = "ntfy"
+
+    def __init__(
+        self,
+        settings: NtfySettings,
+        contacts: Mapping[str, Contact],
+        *,
+        ack_body: AckBody | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._contacts = contacts
+        self._client = httpx.AsyncClient(transport=transport)
+        self._ack_body = ack_body
+        self._server = settings.server.rstrip("/")
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.aclose()
+
+    async def send(self, entry: OutboxEntry) -> Delivery:
+        """Publish one entry as (or over) the incident's notification.
+
+        Raises:
+            TransientError: timeouts, connection errors, 5xx and 429.
+        """
+        topic = self._topic(entry.contact)
+        if topic is None:
+            return Delivery("failed", f"{entry.contact} has no ntfy_topic")
+        headers = {
+            "X-Title": f"{TITLE[entry.severity]}: telecare",
+            "X-Priority": PRIORITY[entry.severity],
+            "X-Tags": TAGS[entry.severity],
+            "X-Sequence-ID": sequence_id(entry.incident_id),
+            **self._auth(),
+        }
+        actions = self._actions(entry)
+        if actions:
+            headers["X-Actions"] = actions
+        url = f"{self._server}/{topic}"
+        response = await self._request("POST", url, headers, entry.text.encode())
+        return _outcome(response)
+
+    async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
+        """The earlier publish of `entry` if the server has it (checked after a restart).
+
+        Raises:
+            TransientError: the server could not be asked.
+        """
+        topic = self._topic(entry.contact)
+        if topic is None:
+            return None
+        url = f"{self._server}/{topic}/json"
+        params = {"poll": "1", "since": str(int(since.timestamp()) - POLL_SLACK_S)}
+        try:
+            response = await self._client.get(
+                url, params=params, headers=self._auth(), timeout=self._settings.timeout_s
+            )
+        except httpx.TransportError as err:
+            raise TransientError(f"ntfy unreachable: {err!r}") from err
+        if response.status_code != HTTP_OK:
+            raise TransientError(f"ntfy would not list {topic} ({response.status_code})")
+        for line in response.text.splitlines():
+            message = _parse_line(line)
+            if message is not None and message.message == entry.text:
+                return Delivery("sent", "found on the ntfy server after a restart", ref=message.id)
+        return None
+
+    async def clear(self, incident_id: str, contact: str) -> Delivery:
+        """Dismiss an incident's notification on a contact's phone (when it is over)."""
+        topic = self._topic(contact)
+        if topic is None:
+            return Delivery("failed", f"{contact} has no ntfy_topic")
+        url = f"{self._server}/{topic}/{sequence_id(incident_id)}/clear"
+        return _outcome(await self._request("PUT", url, self._auth(), b""))
+
+    async def subscribe(
+        self, topic: str, *, since: str | None = None
+    ) -> AsyncIterator[NtfyMessage]:
+        """Messages published to `topic`, as they arrive, over one outbound connection.
+
+        Raises:
+            TransientError: the connection failed or ended; subscribe again with `since`.
+        """
+        url = f"{self._server}/{topic}/json"
+        params = {} if since is None else {"since": since}
+        timeout = httpx.Timeout(self._settings.timeout_s, read=SUBSCRIBE_READ_S)
+        try:
+            async with self._client.stream(
+                "GET", url, params=params, headers=self._auth(), timeout=timeout
+            ) as response:
+                if response.status_code != HTTP_OK:
+                    await response.aread()
+                    msg = f"ntfy refused the subscription ({response.status_code})"
+                    raise TransientError(msg)
+                async for line in response.aiter_lines():
+                    message = _parse_line(line)
+                    if message is not None:
+                        yield message
+        except httpx.TransportError as err:
+            raise TransientError(f"ntfy subscription lost: {err!r}") from err
+        raise TransientError("ntfy closed the subscription")
+
+    def _topic(self, contact: str) -> str | None:
+        found = self._contacts.get(contact)
+        return None if found is None else found.ntfy_topic
+
+    def _auth(self) -> dict[str, str]:
+        token = self._settings.token
+        return {} if token is None else {"Authorization": f"Bearer {token.get_secret_value()}"}
+
+    def _actions(self, entry: OutboxEntry) -> str:
+        """Up to three buttons, in ntfy's short header form (`;` between actions)."""
+        buttons: list[str] = []
+        if self._settings.ack_topic and self._ack_body is not None and entry.severity != "info":
+            ack_url = f"{self._server}/{self._settings.ack_topic}"
+            body = self._ack_body(entry)
+            buttons.append(f"http, I'm on it, {ack_url}, method=POST, body={body}, clear=true")
+        if self._settings.home_phone:
+            buttons.append(f"view, Call home, tel:{self._settings.home_phone}")
+        if self._settings.dashboard_url:
+            buttons.append(f"view, Open dashboard, {self._settings.dashboard_url}")
+        return "; ".join(buttons[:3])
+
+    async def _request(
+        self, method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> httpx.Response:
+        try:
+            response = await self._client.request(
+                method, url, headers=headers, content=body, timeout=self._settings.timeout_s
+            )
+        except httpx.TimeoutException as err:
+            raise TransientError(f"ntfy timed out: {type(err).__name__}") from err
+        except httpx.TransportError as err:
+            raise TransientError(f"ntfy unreachable: {err}") from err
+        status = response.status_code
+        if status == HTTP_TOO_MANY:
+            after = retry_after_s(response.headers.get("Retry-After"))
+            raise TransientError("ntfy: too many requests (429)", retry_after_s=after)
+        if status >= HTTP_SERVER_ERROR:
+            raise TransientError(f"ntfy server error {status}")
+        return response
+
+
+def _parse_line(line: str) -> NtfyMessage | None:
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        log.warning("ignoring a line ntfy sent that is not JSON")
+        return None
+    if not isinstance(data, dict) or data.get("event") != "message":
+        return None  # open and keepalive events
+    return NtfyMessage(id=str(data.get("id", "")), message=str(data.get("message", "")))
+
+
+def _outcome(response: httpx.Response) -> Delivery:
+    if response.status_code >= HTTP_CLIENT_ERROR:
+        return Delivery("failed", f"ntfy refused ({response.status_code}): {_error(response)}")
+    try:
+        ref = response.json().get("id")
+    except ValueError:
+        ref = None
+    return Delivery("sent", ref=ref if isinstance(ref, str) else None)
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        message = response.json().get("error")
+    except ValueError:
+        message = None
+    return str(message) if message else response.text[:200]

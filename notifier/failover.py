@@ -1,0 +1,99 @@
+"""Where an alert goes when its channel has failed for good, and the notice that says so.
+
+A permanent failure (a bad number, a refused request, retries spent, the budget exhausted, a
+message Twilio reports undelivered) never ends an emergency or urgent alert: it moves to the
+contact's next channel at once, and a "delivery failing" notice is put on the local outbox, where
+the dashboard and the installer see it. Information is not re-routed; only the notice is raised.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from notifier.model import Delivery, OutboxEntry
+from rules.incidents import Notify
+from rules.policy import Channel, Contact
+
+FAILOVER_ORDER: tuple[Channel, ...] = ("ntfy", "sms", "whatsapp", "voice", "apprise", "outbox")
+NOTICE_CHANNEL: Channel = "outbox"
+VIA = "via-"
+NOTICE_SUFFIX = "/notice"
+
+
+def routes_for(
+    contacts: Mapping[str, Contact], configured: set[str], apprise_contacts: set[str]
+) -> dict[str, tuple[Channel, ...]]:
+    """Each contact's usable channels, in the order failover tries them."""
+    routes: dict[str, tuple[Channel, ...]] = {}
+    for name, contact in contacts.items():
+        usable: list[Channel] = []
+        for channel in FAILOVER_ORDER:
+            if channel not in configured:
+                continue
+            if channel in {"sms", "whatsapp", "voice"} and contact.phone is None:
+                continue
+            if channel == "ntfy" and contact.ntfy_topic is None:
+                continue
+            if channel == "apprise" and name not in apprise_contacts:
+                continue
+            usable.append(channel)
+        routes[name] = tuple(usable)
+    return routes
+
+
+def tried_channels(entry: OutboxEntry) -> set[str]:
+    """The channels an alert has already been through (recorded in its failover key)."""
+    tried: set[str] = {entry.channel}
+    tried.update(part.removeprefix(VIA) for part in entry.key.split("/") if part.startswith(VIA))
+    return tried
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    """Decides the next channel for a failed entry and words the notice."""
+
+    routes: Mapping[str, tuple[Channel, ...]]
+
+    def plan(self, entry: OutboxEntry, delivery: Delivery, *, at: datetime) -> list[Notify]:
+        """New outbox entries for a failed one: the alert on its next channel, and a notice."""
+        if entry.key.endswith(NOTICE_SUFFIX):
+            return []  # a notice that failed is logged, not noticed again
+        tried = tried_channels(entry)
+        following = [c for c in self.routes.get(entry.contact, ()) if c not in tried]
+        notes: list[Notify] = []
+        moved_to = following[0] if following and entry.severity != "info" else None
+        if moved_to is not None:
+            notes.append(self._moved(entry, moved_to, at))
+        if entry.channel != NOTICE_CHANNEL:
+            notes.append(self._notice(entry, delivery, moved_to, at))
+        return notes
+
+    @staticmethod
+    def _moved(entry: OutboxEntry, channel: Channel, at: datetime) -> Notify:
+        return Notify(
+            key=f"{entry.key}/{VIA}{channel}",
+            incident_id=entry.incident_id,
+            severity=entry.severity,
+            contact=entry.contact,
+            channel=channel,
+            text=entry.text,
+            at=at,
+        )
+
+    @staticmethod
+    def _notice(
+        entry: OutboxEntry, delivery: Delivery, moved_to: Channel | None, at: datetime
+    ) -> Notify:
+        then = f"trying {moved_to} instead" if moved_to else "no other way to reach them is left"
+        return Notify(
+            key=entry.key + NOTICE_SUFFIX,
+            incident_id=entry.incident_id,
+            severity="urgent",
+            contact=entry.contact,
+            channel=NOTICE_CHANNEL,
+            text=(
+                f"Delivery failing: {entry.channel} to {entry.contact} did not get through"
+                f" ({delivery.detail or 'no reason given'}); {then}."
+            ),
+            at=at,
+        )

@@ -1,0 +1,205 @@
+"""Carers' answers, heard over outbound connections only, handed to the hub's `Desk`.
+
+The ntfy acknowledgement topic is subscribed to; Twilio's inbound messages are polled.
+
+Only registered contacts' numbers are obeyed; anyone else gets no answer at all, so the hub's
+number gives nothing away. An ntfy acknowledgement counts only with a token the hub signed.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Protocol, Self
+
+import stamina
+
+from notifier.acks import Acknowledgement, AckTokens
+from notifier.channels.ntfy import NtfyChannel
+from notifier.channels.twilio import SentMessage, TwilioGateway
+from notifier.model import OutboxEntry, TransientError
+from notifier.replies import HELP_TEXT, parse_reply
+from rules.policy import Contact
+
+log = logging.getLogger("telecare.notify.inbox")
+RECONNECT_MAX_S = 60.0
+POLL_OVERLAP = timedelta(seconds=30)
+
+
+class Desk(Protocol):
+    """What the hub does for a carer who answers."""
+
+    async def acknowledge(self, ack: Acknowledgement) -> None:
+        """Record the acknowledgement and stop the incident's ladder."""
+        ...
+
+    async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
+        """The incident `OK` (or `ACK <number>`) from `contact` means, if any is open."""
+        ...
+
+    async def status_text(self) -> str:
+        """A line on how things are at home, for `STATUS`."""
+        ...
+
+    async def note_occupancy(self, contact: str, *, home: bool) -> None:
+        """`HOME` or `AWAY`: whether someone is with the person."""
+        ...
+
+
+class InboxStore(Protocol):
+    """What the inbox keeps: outbox entries to look up, SMS replies already acted on."""
+
+    async def notification(self, entry_id: int) -> OutboxEntry | None:
+        """One outbox entry by id."""
+        ...
+
+    async def claim_reply(self, sid: str, sender: str, *, received: datetime, at: datetime) -> bool:
+        """Mark a reply handled; False if it already was."""
+        ...
+
+    async def newest_reply_at(self) -> datetime | None:
+        """When the newest handled reply was received."""
+        ...
+
+
+class Inbox:
+    """Runs the listeners for as long as it is entered."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        store: InboxStore,
+        tokens: AckTokens,
+        contacts: Mapping[str, Contact],
+        *,
+        ntfy: tuple[NtfyChannel, str] | None = None,
+        twilio: TwilioGateway | None = None,
+    ) -> None:
+        self._desk = desk
+        self._store = store
+        self._tokens = tokens
+        self._by_phone = {c.phone: c.name for c in contacts.values() if c.phone}
+        self._ntfy = ntfy
+        self._twilio = twilio
+        self._since: datetime | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Self:
+        if self._ntfy is not None:
+            self._tasks.append(asyncio.create_task(self._listen_ntfy(), name="acks-ntfy"))
+        if self._twilio is not None:
+            self._tasks.append(asyncio.create_task(self._poll_sms(), name="acks-sms"))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def accept_token(self, body: str, *, channel: str = "ntfy") -> bool:
+        """Act on an "I'm on it" token; False (and nothing done) if it is not genuine."""
+        entry_id = self._tokens.entry_id(body)
+        entry = None if entry_id is None else await self._store.notification(entry_id)
+        if entry is None:
+            log.warning("ignored an acknowledgement with a token the hub did not issue")
+            return False
+        await self._desk.acknowledge(
+            Acknowledgement(
+                incident_id=entry.incident_id,
+                contact=entry.contact,
+                channel="ntfy" if channel == "ntfy" else "web",
+                at=datetime.now(UTC),
+            )
+        )
+        return True
+
+    async def answer_sms(self, message: SentMessage) -> str | None:
+        """Act on an SMS from a phone; returns the reply sent, None for unknown numbers."""
+        contact = self._by_phone.get(message.sender.removeprefix("whatsapp:"))
+        if contact is None:
+            log.info("ignored an SMS from a number that is not a contact")
+            return None
+        reply = parse_reply(message.body)
+        if reply.kind == "ack":
+            answer = await self._ack_by_sms(contact, reply.incident)
+        elif reply.kind == "status":
+            answer = await self._desk.status_text()
+        elif reply.kind in {"home", "away"}:
+            await self._desk.note_occupancy(contact, home=reply.kind == "home")
+            answer = f"Noted: {contact} is {'with Mum' if reply.kind == 'home' else 'away'}."
+        else:
+            answer = HELP_TEXT
+        if self._twilio is not None:
+            await self._twilio.send_message(message.sender, message.to, answer)
+        return answer
+
+    async def _ack_by_sms(self, contact: str, number: int | None) -> str:
+        incident = await self._desk.incident_to_ack(contact, number)
+        if incident is None:
+            return (
+                "There is no open alarm to acknowledge."
+                if number is None
+                else (f"There is no open alarm number {number}.")
+            )
+        ack = Acknowledgement(
+            incident_id=incident, contact=contact, channel="sms", at=datetime.now(UTC)
+        )
+        await self._desk.acknowledge(ack)
+        return f"Thank you, {contact}: you are down as dealing with it. The others are told."
+
+    async def _listen_ntfy(self) -> None:
+        assert self._ntfy is not None  # started only when configured
+        channel, topic = self._ntfy
+        since: list[str] = []
+        async for attempt in stamina.retry_context(
+            on=TransientError, attempts=None, timeout=None, wait_max=RECONNECT_MAX_S
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    log.warning("acknowledgement topic: reconnecting (try %d)", attempt.num)
+                async for message in channel.subscribe(topic, since=since[-1] if since else None):
+                    since[:] = [message.id]
+                    await self.accept_token(message.message)
+
+    async def _poll_sms(self) -> None:
+        assert self._twilio is not None  # started only when configured
+        reachable = True
+        while True:
+            try:
+                await self.poll_sms_once()
+            except TransientError as err:
+                if reachable:
+                    log.warning("cannot poll Twilio for replies: %s", err.detail)
+                reachable = False
+            else:
+                if not reachable:
+                    log.info("polling Twilio for replies again")
+                reachable = True
+            await asyncio.sleep(self._twilio.settings.poll_s)
+
+    async def poll_sms_once(self) -> int:
+        """Fetch and answer new replies; returns how many were new.
+
+        Raises:
+            TransientError: Twilio could not be asked.
+        """
+        assert self._twilio is not None  # called only when configured
+        if self._since is None:  # resume from the newest reply handled, or from now
+            self._since = await self._store.newest_reply_at() or datetime.now(UTC)
+        handled = 0
+        for message in await self._twilio.replies(since=self._since - POLL_OVERLAP):
+            received = message.created_at or datetime.now(UTC)
+            claimed = await self._store.claim_reply(
+                message.sid, message.sender, received=received, at=datetime.now(UTC)
+            )
+            if claimed:  # claimed before acting: a crash loses a reply rather than repeat it
+                handled += 1
+                self._since = max(self._since, received)
+                await self.answer_sms(message)
+        return handled

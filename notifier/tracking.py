@@ -1,0 +1,123 @@
+"""Following sent messages to their end: delivered, or undelivered and failed over.
+
+Without a public URL Twilio cannot call back with delivery status, so the hub polls each sent
+message until the provider says delivered or failed. "Undelivered" (a phone off for days, a
+carrier filter) is a failure like a refused send: the alert moves to the contact's next channel.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from notifier.model import Delivery, OutboxEntry, TransientError
+
+log = logging.getLogger("telecare.notify.tracking")
+
+
+class StatusChannel(Protocol):
+    """A channel whose provider reports delivery."""
+
+    async def status(self, ref: str) -> Delivery | None:
+        """The message's fate, or None while it is still on its way."""
+        ...
+
+
+class Awaiting(Protocol):
+    """A sent entry and its provider reference."""
+
+    @property
+    def entry(self) -> OutboxEntry:
+        """The outbox entry."""
+        ...
+
+    @property
+    def ref(self) -> str:
+        """The provider's id for it."""
+        ...
+
+
+class StatusStore(Protocol):
+    """The part of the store that tracking needs."""
+
+    async def awaiting_status(self, channels: Sequence[str]) -> Sequence[Awaiting]:
+        """Entries sent on `channels` not yet reported delivered."""
+        ...
+
+    async def record_status(
+        self, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
+    ) -> None:
+        """Record the provider's verdict."""
+        ...
+
+
+FailOver = Callable[[OutboxEntry, Delivery], Awaitable[None]]
+
+
+class StatusTracker:
+    """Polls providers for sent entries' delivery and fails over the undelivered."""
+
+    def __init__(
+        self,
+        store: StatusStore,
+        channels: Mapping[str, StatusChannel],
+        fail_over: FailOver,
+        *,
+        poll_s: float,
+    ) -> None:
+        self._store = store
+        self._channels = dict(channels)
+        self._fail_over = fail_over
+        self._poll_s = poll_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run(), name="notify-tracking")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        reachable = True
+        while True:
+            try:
+                await self.check_once()
+            except TransientError as err:
+                if reachable:
+                    log.warning("cannot ask the provider for delivery status: %s", err.detail)
+                reachable = False
+            else:
+                if not reachable:
+                    log.info("delivery status reachable again")
+                reachable = True
+            await asyncio.sleep(self._poll_s)
+
+    async def check_once(self) -> int:
+        """Ask about every sent entry once; returns how many reached an end.
+
+        Raises:
+            TransientError: the provider could not be asked.
+        """
+        settled = 0
+        for waiting in await self._store.awaiting_status(list(self._channels)):
+            verdict = await self._channels[waiting.entry.channel].status(waiting.ref)
+            if verdict is None:
+                continue
+            settled += 1
+            await self._store.record_status(
+                waiting.entry.id, waiting.ref, verdict, at=datetime.now(UTC)
+            )
+            if verdict.state == "failed":
+                log.error("%s to %s: %s", waiting.entry.key, waiting.entry.contact, verdict.detail)
+                await self._fail_over(waiting.entry, verdict)
+        return settled

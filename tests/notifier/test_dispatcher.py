@@ -1,0 +1,316 @@
+"""Delivery guarantees: retries, failover, budgets, the emergency lane and restarts mid-send."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from hub.store import Store
+from notifier.budget import Budget, Budgets
+from notifier.channels.ntfy import NtfyChannel
+from notifier.channels.twilio import TwilioChannel, TwilioGateway
+from notifier.dispatcher import Channel, Dispatcher
+from notifier.failover import Failover, routes_for
+from notifier.model import Delivery, OutboxEntry
+from notifier.retrying import RetryPolicy
+from notifier.settings import NtfySettings
+from notifier.tracking import StatusTracker
+from tests.notifier.entries import ALICE, CONTACTS
+from tests.notifier.outbox import add_alert, wait_for
+from tests.notifier.test_twilio import settings as twilio_settings
+from tests.support.standins import Fault, NtfyStandIn, TwilioStandIn, serving
+
+FAST = RetryPolicy(
+    attempts=5,
+    timeout_s=10,
+    emergency_timeout_s=10,
+    wait_initial_s=0.01,
+    wait_max_s=0.05,
+    wait_jitter_s=0.01,
+)
+
+
+class Rig:
+    """The stand-ins, a real store and the channels that reach them."""
+
+    def __init__(self, store: Store, twilio: TwilioStandIn, ntfy: NtfyStandIn) -> None:
+        self.store = store
+        self.twilio = twilio
+        self.ntfy = ntfy
+        self.channels: dict[str, Channel] = {}
+
+    def dispatcher(self, *, budgets: Budgets | None = None, **extra: Channel) -> Dispatcher:
+        channels = {**self.channels, **extra}
+        routes = routes_for(CONTACTS, set(channels), set())
+        return Dispatcher(
+            self.store, channels, retry=FAST, failover=Failover(routes), budgets=budgets
+        )
+
+    async def states(self) -> dict[str, str]:
+        return {e.key: e.state for e in await self.store.notifications()}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    twilio, ntfy = TwilioStandIn(), NtfyStandIn()
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(serving(twilio))
+        await stack.enter_async_context(serving(ntfy))
+        store = await stack.enter_async_context(Store.open(tmp_path / "hub.db"))
+        gateway = TwilioGateway(twilio_settings(twilio.url, timeout_s=0.3))
+        stack.push_async_callback(gateway.close)
+        push = NtfyChannel(NtfySettings(server=ntfy.url, timeout_s=0.3), CONTACTS)
+        stack.push_async_callback(push.close)
+        found = Rig(store, twilio, ntfy)
+        found.channels = {"sms": TwilioChannel("sms", gateway, CONTACTS), "ntfy": push}
+        yield found
+
+
+async def test_transient_failures_are_retried_until_the_message_goes_once(rig: Rig) -> None:
+    rig.twilio.faults.extend([Fault(500), Fault(429, retry_after="0"), Fault(hang=True)])
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.requests) == 4
+    assert len(rig.twilio.outbound()) == 1
+    assert await rig.states() == {entry.key: "sent"}
+
+
+async def test_a_bad_number_fails_over_at_once_and_raises_a_notice(rig: Rig) -> None:
+    rig.twilio.bad_numbers.add(str(ALICE.phone))
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher(outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.requests) == 1  # a permanent failure is not retried
+    [pushed] = rig.ntfy.on_topic("alice-phone")
+    assert pushed["message"] == entry.text
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert notes[entry.key].state == "failed"
+    assert notes[f"{entry.key}/via-ntfy"].state == "sent"
+    notice = notes[f"{entry.key}/notice"]
+    assert notice.channel == "outbox"
+    assert notice.state == "delivered"
+    assert "Delivery failing" in notice.text
+    assert "21211" in notice.text
+    assert "trying ntfy instead" in notice.text
+
+
+async def test_when_retries_run_out_the_alert_fails_over(rig: Rig) -> None:
+    rig.twilio.faults.extend([Fault(500)] * 5)
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.requests) == FAST.attempts
+    assert rig.twilio.outbound() == []
+    assert len(rig.ntfy.on_topic("alice-phone")) == 1
+    states = await rig.states()
+    assert states[entry.key] == "failed"
+    assert states[f"{entry.key}/via-ntfy"] == "sent"
+
+
+async def test_info_that_fails_is_noticed_but_not_rerouted(rig: Rig) -> None:
+    rig.twilio.bad_numbers.add(str(ALICE.phone))
+    entry = await add_alert(rig.store, "battery-1", severity="info")
+
+    async with rig.dispatcher(outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+
+    assert rig.ntfy.published == []
+    assert set(await rig.states()) == {entry.key, f"{entry.key}/notice"}
+
+
+async def test_an_exhausted_sms_budget_moves_emergencies_to_push(rig: Rig) -> None:
+    budgets = Budgets(rig.store, [Budget("SMS", ("sms",), per_hour=1, per_day=5)])
+    first = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher(budgets=budgets, outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([first])
+        await dispatcher.drain()
+        second = await add_alert(rig.store, "pendant-2")
+        dispatcher.submit([second])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    assert [m["message"] for m in rig.ntfy.on_topic("alice-phone")] == [second.text]
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert "budget exhausted: 1 SMS to Alice in the last hour" in notes[f"{second.key}/notice"].text
+
+
+async def test_budgets_count_what_was_sent_before_a_restart(rig: Rig) -> None:
+    first = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([first])
+        await dispatcher.drain()
+
+    budgets = Budgets(rig.store, [Budget("SMS", ("sms",), per_hour=5, per_day=1)])
+    async with rig.dispatcher(budgets=budgets, outbox=_Recorder()) as dispatcher:
+        second = await add_alert(rig.store, "pendant-2")
+        dispatcher.submit([second])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert "1 SMS to Alice in the last day (limit 1)" in notes[f"{second.key}/notice"].text
+
+
+async def test_a_send_that_failed_does_not_spend_the_budget(rig: Rig) -> None:
+    budgets = Budgets(rig.store, [Budget("SMS", ("sms",), per_hour=1, per_day=1)])
+    rig.twilio.faults.append(Fault(400))
+    first = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher(budgets=budgets, outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([first])
+        await dispatcher.drain()
+        second = await add_alert(rig.store, "pendant-2")
+        dispatcher.submit([second])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    assert (await rig.states())[second.key] == "sent"
+
+
+async def test_an_emergency_does_not_wait_behind_a_slow_routine_send(rig: Rig) -> None:
+    slow = _Recorder(hold=True)
+    routine = [
+        await add_alert(rig.store, f"door-{n}", channel="outbox", severity="urgent")
+        for n in range(6)
+    ]
+
+    async with rig.dispatcher(outbox=slow) as dispatcher:
+        dispatcher.submit(routine)
+        await wait_for(lambda: len(slow.started) == 4)  # every routine slot is held up
+        emergency = await add_alert(rig.store, "pendant-1")
+        dispatcher.submit([emergency])
+        await wait_for(lambda: len(rig.twilio.outbound()) == 1)
+        assert len(slow.started) == 4
+        slow.release.set()
+        await dispatcher.drain()
+
+    assert len(slow.started) == 6
+
+
+async def test_a_restart_after_the_provider_took_the_message_does_not_send_it_again(
+    rig: Rig,
+) -> None:
+    rig.twilio.hold_after_create = True  # the provider has it; the hub never hears back
+    entry = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await asyncio.wait_for(rig.twilio.created.wait(), timeout=10)
+    # The dispatcher was stopped mid-send, as a killed hub would be.
+    assert await rig.states() == {entry.key: "pending"}
+
+    rig.twilio.hold_after_create = False
+    async with rig.dispatcher() as dispatcher:
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    assert await rig.states() == {entry.key: "sent"}
+
+
+async def test_a_restart_after_ntfy_took_the_push_does_not_publish_it_again(rig: Rig) -> None:
+    rig.ntfy.hold_after_publish = True
+    entry = await add_alert(rig.store, "pendant-1", channel="ntfy")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await wait_for(lambda: bool(rig.ntfy.published))
+
+    rig.ntfy.hold_after_publish = False
+    async with rig.dispatcher() as dispatcher:
+        await dispatcher.drain()
+
+    assert len(rig.ntfy.published) == 1
+    assert await rig.states() == {entry.key: "sent"}
+
+
+async def test_an_entry_submitted_again_is_not_sent_again(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])  # also resumed from the store at start
+        await dispatcher.drain()
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+
+
+async def test_a_restart_before_the_provider_took_the_message_sends_it_once(rig: Rig) -> None:
+    rig.twilio.faults.append(Fault(hang=True))
+    entry = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await asyncio.wait_for(rig.twilio.first_request.wait(), timeout=10)
+
+    async with rig.dispatcher() as dispatcher:
+        await dispatcher.drain()
+
+    assert len(rig.twilio.outbound()) == 1
+    assert await rig.states() == {entry.key: "sent"}
+
+
+class _Recorder:
+    """A local channel that records what it is given and can be held up."""
+
+    name = "outbox"
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.started: list[OutboxEntry] = []
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
+
+    async def send(self, entry: OutboxEntry) -> Delivery:
+        self.started.append(entry)
+        await self.release.wait()
+        return Delivery("delivered")
+
+
+async def test_an_sms_reported_undelivered_fails_over_to_push(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher(outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        tracker = StatusTracker(
+            rig.store, {"sms": rig.channels["sms"]}, dispatcher.fail_over, poll_s=60
+        )
+        assert await tracker.check_once() == 0  # still queued at the carrier
+        [sent] = rig.twilio.outbound()
+        rig.twilio.set_status(sent["sid"], "undelivered", error_code=30003)
+        assert await tracker.check_once() == 1
+        await dispatcher.drain()
+
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert notes[entry.key].state == "failed"
+    assert "undelivered" in (notes[entry.key].detail or "")
+    assert [m["message"] for m in rig.ntfy.on_topic("alice-phone")] == [entry.text]
+    assert "30003" in notes[f"{entry.key}/notice"].text
+
+
+async def test_a_delivered_sms_is_marked_delivered(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+    async with rig.dispatcher() as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        [sent] = rig.twilio.outbound()
+        rig.twilio.set_status(sent["sid"], "delivered")
+        tracker = StatusTracker(
+            rig.store, {"sms": rig.channels["sms"]}, dispatcher.fail_over, poll_s=60
+        )
+        assert await tracker.check_once() == 1
+        assert await tracker.check_once() == 0  # settled entries are not asked about again
+
+    assert await rig.states() == {entry.key: "delivered"}
+    assert rig.ntfy.published == []

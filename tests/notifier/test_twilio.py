@@ -1,0 +1,222 @@
+"""The Twilio channels, through the real SDK, against the local Twilio stand-in."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.channels.twilio import TwilioChannel, TwilioGateway, webhook_signed
+from notifier.model import TransientError
+from notifier.settings import TwilioSettings
+from tests.notifier.entries import ALICE, CONTACTS, entry
+from tests.support.standins import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    Fault,
+    TwilioStandIn,
+    serving,
+)
+
+
+def settings(url: str, **overrides: object) -> TwilioSettings:
+    return TwilioSettings.model_validate(
+        {
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+            "from_number": FROM_NUMBER,
+            "api_base": url,
+            "timeout_s": 0.5,
+            **overrides,
+        }
+    )
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioStandIn]:
+    stand_in = TwilioStandIn()
+    async with serving(stand_in):
+        yield stand_in
+
+
+@pytest.fixture
+async def gateway(twilio: TwilioStandIn) -> AsyncIterator[TwilioGateway]:
+    gateway = TwilioGateway(settings(twilio.url))
+    yield gateway
+    await gateway.close()
+
+
+async def test_sms_reaches_the_stand_in_with_an_ack_hint(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    delivery = await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+
+    [sent] = twilio.outbound()
+    assert (sent["to"], sent["from"]) == (ALICE.phone, FROM_NUMBER)
+    assert sent["body"].startswith("Mum pressed her pendant")
+    assert "Reply OK" in sent["body"]
+    assert delivery.state == "sent"
+    assert delivery.ref == sent["sid"]
+
+
+async def test_whatsapp_addresses_both_ends_as_whatsapp(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    await TwilioChannel("whatsapp", gateway, CONTACTS).send(entry(channel="whatsapp"))
+
+    [sent] = twilio.outbound()
+    assert sent["to"] == f"whatsapp:{ALICE.phone}"
+    assert sent["from"] == f"whatsapp:{FROM_NUMBER}"
+
+
+async def test_voice_call_speaks_the_alert_and_asks_for_1(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    delivery = await TwilioChannel("voice", gateway, CONTACTS).send(entry(channel="voice"))
+
+    [call] = twilio.calls.values()
+    assert call["to"] == ALICE.phone
+    assert "<Gather action=" not in call["twiml"]  # no public URL: nowhere to post the digit
+    assert '<Gather method="POST" numDigits="1"' in call["twiml"]
+    assert "Mum pressed her pendant" in call["twiml"]
+    assert "Press 1" in call["twiml"]
+    assert delivery.ref == call["sid"]
+
+
+async def test_wrong_credentials_are_a_permanent_failure_with_twilio_s_words(
+    twilio: TwilioStandIn,
+) -> None:
+    gateway = TwilioGateway(settings(twilio.url, auth_token="wrong"))
+    try:
+        delivery = await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+    finally:
+        await gateway.close()
+
+    assert delivery.state == "failed"
+    assert "20003" in (delivery.detail or "")
+    assert twilio.outbound() == []
+
+
+async def test_an_invalid_number_fails_at_once_with_the_provider_s_error(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    twilio.bad_numbers.add(str(ALICE.phone))
+
+    delivery = await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+
+    assert delivery.state == "failed"
+    assert "21211" in (delivery.detail or "")
+    assert "not a valid phone number" in (delivery.detail or "")
+
+
+@pytest.mark.parametrize(
+    ("fault", "retry_after_s"),
+    [(Fault(500), None), (Fault(503), None), (Fault(429, retry_after="2"), 2.0)],
+)
+async def test_server_errors_and_throttling_are_transient(
+    twilio: TwilioStandIn, gateway: TwilioGateway, fault: Fault, retry_after_s: float | None
+) -> None:
+    twilio.faults.append(fault)
+
+    with pytest.raises(TransientError) as caught:
+        await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+
+    assert caught.value.retry_after_s == retry_after_s
+    assert str(fault.status) in caught.value.detail
+
+
+async def test_a_provider_that_does_not_answer_times_out_as_transient(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    twilio.faults.append(Fault(hang=True))
+
+    with pytest.raises(TransientError, match="timed out"):
+        await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+
+
+async def test_an_unreachable_provider_is_transient() -> None:
+    gateway = TwilioGateway(settings("http://127.0.0.1:9"))
+    try:
+        with pytest.raises(TransientError, match="unreachable"):
+            await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+    finally:
+        await gateway.close()
+
+
+async def test_status_follows_the_message_to_delivered_or_undelivered(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    channel = TwilioChannel("sms", gateway, CONTACTS)
+    first = await channel.send(entry())
+    second = await channel.send(entry(id=2, key="other"))
+    assert first.ref is not None
+    assert second.ref is not None
+
+    assert await channel.status(first.ref) is None  # still queued
+    twilio.set_status(first.ref, "delivered")
+    twilio.set_status(second.ref, "undelivered", error_code=30003)
+
+    delivered = await channel.status(first.ref)
+    undelivered = await channel.status(second.ref)
+    assert delivered is not None
+    assert delivered.state == "delivered"
+    assert undelivered is not None
+    assert undelivered.state == "failed"
+    assert "undelivered" in (undelivered.detail or "")
+    assert "30003" in (undelivered.detail or "")
+
+
+async def test_find_recognises_a_message_sent_before_a_restart(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    channel = TwilioChannel("sms", gateway, CONTACTS)
+    started = datetime.now(UTC)
+    sent = await channel.send(entry())
+
+    found = await channel.find(entry(), since=started)
+    other = await channel.find(entry(text="Kitchen leak"), since=started)
+    later = await channel.find(entry(), since=started + timedelta(hours=1))
+
+    assert found is not None
+    assert found.ref == sent.ref
+    assert other is None
+    assert later is None
+
+
+HOOK_URL = "https://hub.example.org/hooks/twilio/sms"
+HOOK_FORM = {"From": "+447700900123", "To": FROM_NUMBER, "Body": "OK", "MessageSid": "SM1"}
+
+
+def signed_by_twilio(url: str, form: dict[str, str]) -> str:
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(AUTH_TOKEN).compute_signature(url, form))
+
+
+def test_a_webhook_signed_with_the_account_s_token_is_accepted() -> None:
+    config = settings("https://api.twilio.com")
+    signature = signed_by_twilio(HOOK_URL, HOOK_FORM)
+
+    assert webhook_signed(config, HOOK_URL, HOOK_FORM, signature)
+
+
+@pytest.mark.parametrize(
+    ("url", "form", "signature"),
+    [
+        (HOOK_URL, HOOK_FORM, None),
+        (HOOK_URL, HOOK_FORM, ""),
+        (HOOK_URL, {**HOOK_FORM, "Body": "ACK 12"}, "original"),
+        (HOOK_URL, {**HOOK_FORM, "From": "+447700900777"}, "original"),
+        ("https://evil.example.org/hooks/twilio/sms", HOOK_FORM, "original"),
+        (HOOK_URL, HOOK_FORM, "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    ],
+    ids=["missing", "empty", "tampered-body", "tampered-sender", "other-url", "forged"],
+)
+def test_unsigned_or_tampered_webhooks_are_refused(
+    url: str, form: dict[str, str], signature: str | None
+) -> None:
+    config = settings("https://api.twilio.com")
+    if signature == "original":
+        signature = signed_by_twilio(HOOK_URL, HOOK_FORM)
+
+    assert not webhook_signed(config, url, form, signature)
