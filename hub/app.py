@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from hub.config import HubConfig
+from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
 from hub.mqtt import MqttSession
@@ -13,7 +14,16 @@ from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
 from hub.systemd import SystemdNotifier
-from hub.wire import HUB_STATUS_TOPIC, NATIVE_SUBSCRIPTIONS, HubStatusPayload, InboundMessage
+from hub.web.app import WebServer
+from hub.web.context import WebContext
+from hub.wire import (
+    HUB_STATUS_TOPIC,
+    NATIVE_SUBSCRIPTIONS,
+    CommandPayload,
+    HubStatusPayload,
+    InboundMessage,
+    command_topic,
+)
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
@@ -81,8 +91,10 @@ async def serve(
             ),
         )
         async with dispatcher, mqtt:
+            feed = IncidentFeed()
+            engine = Engine(rules)
             pipeline = Pipeline(
-                engine=Engine(rules),
+                engine=engine,
                 state=state,
                 store=store,
                 intake=Intake(devices, rejects),
@@ -90,9 +102,12 @@ async def serve(
                 ack=mqtt.ack,
                 publish=lambda topic, body, retain: mqtt.publish(topic, body, retain=retain),
                 clock=_now,
+                on_change=feed.publish,
             )
+            web = WebServer(_web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt))
             try:
-                await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
+                async with web:  # the dashboard stops first: no acknowledgements during drain
+                    await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
             finally:
                 systemd.notify("STOPPING=1")
                 for task in background:
@@ -155,6 +170,33 @@ async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) ->
     except TimeoutError:
         log.warning("could not publish hub offline; the broker's last will says it instead")
     log.info("hub stopped")
+
+
+def _web_context(
+    config: HubConfig,
+    store: Store,
+    pipeline: Pipeline,
+    feed: IncidentFeed,
+    *,
+    rejects: RejectLog,
+    mqtt: MqttSession,
+) -> WebContext:
+    def identify(device_id: str) -> None:
+        body = CommandPayload(command="identify").model_dump_json(exclude_none=True).encode()
+        mqtt.publish(command_topic(device_id), body)
+
+    return WebContext(
+        settings=config.web,
+        store=store,
+        control=pipeline,
+        feed=feed,
+        rejects=rejects,
+        broker_connected=lambda: mqtt.connected,
+        identify=identify,
+        labels={name: cause.label for name, cause in pipeline.engine.causes.items()},
+        timezone=config.home.timezone,
+        clock=_now,
+    )
 
 
 async def _register_configured_devices(config: HubConfig, store: Store) -> None:

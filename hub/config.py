@@ -7,7 +7,7 @@ Environment variables override the file, with the prefix `TELECARE_` and `__` be
 import tomllib
 from collections import Counter
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -78,6 +78,58 @@ class HeartbeatSettings(_Section):
     interval_s: float = Field(default=300.0, ge=1.0, le=86400.0)
 
 
+WebRole = Literal["carer", "installer"]
+ARGON2_PREFIX = "$argon2id$"
+
+
+class WebLogin(_Section):
+    """`[[web.logins]]`: one person who may use the dashboard, and what they may do there.
+
+    Attributes:
+        name: Shown on the dashboard and in the audit trail ("acknowledged by Alice").
+        role: `carer` (sees the home, acknowledges alarms) or `installer` (devices, tests).
+        passcode_hash: The argon2id hash from `telecare web hash-passcode`; never the passcode.
+    """
+
+    name: str = Field(min_length=1, max_length=60)
+    role: WebRole = "carer"
+    passcode_hash: SecretStr
+
+    @field_validator("passcode_hash")
+    @classmethod
+    def _is_argon2(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(ARGON2_PREFIX):
+            msg = "not an argon2id hash: make one with `telecare web hash-passcode`"
+            raise ValueError(msg)
+        return value
+
+
+class WebSettings(_Section):
+    """`[web]`: the dashboard and JSON API, served by the hub's own process.
+
+    Attributes:
+        enabled: Serve the dashboard at all.
+        host: Address to bind; loopback by default, a LAN address to reach it from phones.
+        port: TCP port; 0 picks a free one (tests).
+        secure_cookies: Mark the session cookie Secure (set when served over TLS).
+        session_hours: A login lasts this long.
+        logins: Who may log in.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    secure_cookies: bool = False
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    logins: tuple[WebLogin, ...] = ()
+
+    @field_validator("logins")
+    @classmethod
+    def _unique_logins(cls, logins: tuple[WebLogin, ...]) -> tuple[WebLogin, ...]:
+        _refuse_repeats("login name", [login.name for login in logins])
+        return logins
+
+
 class DeviceConfig(_Section):
     """`[[devices]]`: a device provisioned from the file rather than paired from the CLI."""
 
@@ -117,6 +169,7 @@ class HubConfig(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
+    web: WebSettings = WebSettings()
     contacts: tuple[Contact, ...]
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()

@@ -41,6 +41,7 @@ class Pipeline:
         ack: Ack,
         publish: Publish,
         clock: Callable[[], datetime],
+        on_change: Callable[[IncidentChanged], None] | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -50,6 +51,7 @@ class Pipeline:
         self._ack = ack
         self._publish = publish
         self._clock = clock
+        self._on_change = on_change
         self._wake = asyncio.Event()
         self.duplicates = 0
 
@@ -112,6 +114,29 @@ class Pipeline:
             entries = await self._store.commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
+    async def acknowledge(self, incident_id: str, by: str) -> bool:
+        """Record that `by` is dealing with a firing incident: escalation stops there.
+
+        Returns:
+            False if no open incident has that id or it is not firing (pending, or already
+            acknowledged), so nothing changed.
+        """
+        firing = [i for i in self.state.open.values() if i.id == incident_id]
+        if not firing or firing[0].state != "firing":
+            return False
+        now = self._clock()
+        acked = firing[0].model_copy(update={"state": "acknowledged", "due_at": None})
+        change = IncidentChanged(
+            incident=acked,
+            previous="firing",
+            reason=f"acknowledged by {by} on the dashboard",
+            at=now,
+        )
+        self.state = self.state.model_copy(update={"open": {**self.state.open, acked.cause: acked}})
+        entries = await self._store.commit(Batch(actions=[change]), at=now)
+        self._carry_out([change], entries)
+        return True
+
     def _carry_out(self, actions: Sequence[Action], entries: Sequence[OutboxEntry]) -> None:
         self._dispatcher.submit(entries)
         for action in actions:
@@ -123,6 +148,8 @@ class Pipeline:
     def _announce(self, change: IncidentChanged) -> None:
         incident = change.incident
         log.info("incident %s %s: %s", incident.id, incident.state, change.reason)
+        if self._on_change is not None:
+            self._on_change(change)
         payload = IncidentPayload(
             id=incident.id,
             cause=incident.cause,

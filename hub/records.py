@@ -32,3 +32,13 @@ class DeviceRecord(BaseModel):
     battery: int | None
     last_seen: AwareDatetime | None
     created_at: AwareDatetime
+
+
+class StoreTallies(BaseModel):
+    """Counts for monitoring (`/metrics`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    events: int
+    incidents: dict[str, int]
+    notifications: dict[str, int]

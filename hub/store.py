@@ -17,7 +17,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from hub.records import DeviceRecord, StoredEvent
+from hub.records import DeviceRecord, StoredEvent, StoreTallies
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
@@ -336,6 +336,37 @@ class Store:
         found = [Incident.model_validate(_without(r, "updated_at")) for r in rows]
         return [i for i in found if i.state in OPEN_STATES] if open_only else found
 
+    async def incident(self, incident_id: str) -> Incident | None:
+        """One incident by id, or None."""
+        rows = await self._fetch("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        return Incident.model_validate(_without(rows[0], "updated_at")) if rows else None
+
+    async def tallies(self) -> StoreTallies:
+        """Counts for monitoring: events, incidents by state, notifications by state."""
+        events = await self._fetch("SELECT count(*) AS n FROM events", ())
+        incidents = await self._fetch(
+            "SELECT state, count(*) AS n FROM incidents GROUP BY state ORDER BY state", ()
+        )
+        notes = await self._fetch(
+            "SELECT state, count(*) AS n FROM notifications GROUP BY state ORDER BY state", ()
+        )
+        return StoreTallies(
+            events=events[0]["n"],
+            incidents={r["state"]: r["n"] for r in incidents},
+            notifications={r["state"]: r["n"] for r in notes},
+        )
+
+    async def writable(self) -> bool:
+        """Whether a write transaction can be started now (the disk and the file allow it)."""
+        try:
+            async with self._lock:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.rollback()
+        except aiosqlite.Error as err:
+            log.warning("store not writable: %s", err)
+            return False
+        return True
+
     async def incident_count(self) -> int:
         """How many incidents were ever opened (numbers the next one)."""
         rows = list(await self._db.execute_fetchall("SELECT count(*) FROM incidents"))
@@ -349,9 +380,16 @@ class Store:
             (incident_id,),
         )
 
-    async def notifications(self, *, states: Sequence[str] | None = None) -> list[OutboxEntry]:
-        """Outbox entries, oldest first, optionally only in the given states."""
-        rows = await self._fetch("SELECT * FROM notifications ORDER BY id", ())
+    async def notifications(
+        self, *, states: Sequence[str] | None = None, incident_id: str | None = None
+    ) -> list[OutboxEntry]:
+        """Outbox entries, oldest first, optionally only in the given states or of one incident."""
+        if incident_id is None:
+            rows = await self._fetch("SELECT * FROM notifications ORDER BY id", ())
+        else:
+            rows = await self._fetch(
+                "SELECT * FROM notifications WHERE incident_id = ? ORDER BY id", (incident_id,)
+            )
         entries = [OutboxEntry.model_validate(r) for r in rows]
         return [e for e in entries if states is None or e.state in states]
 

@@ -1,0 +1,136 @@
+"""The JSON API (`/api/...`, described by the OpenAPI schema), `/healthz` and `/metrics`."""
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from hub.feed import Missed
+from hub.web.auth import Session, api_session, changing
+from hub.web.context import WebContext
+from hub.web.metrics import CONTENT_TYPE, render_metrics
+from hub.web.models import (
+    AckResult,
+    DeviceView,
+    Health,
+    IncidentDetail,
+    IncidentSummary,
+    SessionView,
+    StatusView,
+)
+from hub.web.views import device_list, incident_detail, incident_list, status_view
+from hub.wire import is_device_id
+
+log = logging.getLogger("telecare.web")
+router = APIRouter()
+Caller = Annotated[Session, Depends(api_session)]
+
+
+def context(request: Request) -> WebContext:
+    """The hub's parts, as the app was built with them."""
+    ctx: WebContext = request.app.state.context
+    return ctx
+
+
+Ctx = Annotated[WebContext, Depends(context)]
+
+
+@router.get("/healthz", tags=["monitoring"])
+async def healthz(ctx: Ctx, response: Response) -> Health:
+    """Whether the hub can do its job: broker reachable and store writable (503 if not)."""
+    health = Health(
+        ok=False, broker_connected=ctx.broker_connected(), store_writable=await ctx.store.writable()
+    )
+    health = health.model_copy(update={"ok": health.broker_connected and health.store_writable})
+    if not health.ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return health
+
+
+@router.get("/metrics", tags=["monitoring"], response_class=Response)
+async def metrics(ctx: Ctx) -> Response:
+    """Counters and gauges in the Prometheus text format."""
+    text = render_metrics(
+        await ctx.store.tallies(), ctx.rejects.counts, broker_connected=ctx.broker_connected()
+    )
+    return Response(text, media_type=CONTENT_TYPE)
+
+
+@router.get("/api/session", tags=["session"])
+async def get_session(caller: Caller) -> SessionView:
+    """Who is logged in, and the token to send as `X-CSRF-Token` with every POST."""
+    return SessionView(name=caller.name, role=caller.role, csrf_token=caller.csrf)
+
+
+@router.get("/api/status", tags=["home"])
+async def get_status(ctx: Ctx, _: Caller) -> StatusView:
+    """The verdict ("All is well" or what needs help), open incidents, last activity."""
+    return await status_view(ctx)
+
+
+@router.get("/api/incidents", tags=["incidents"])
+async def get_incidents(ctx: Ctx, _: Caller) -> list[IncidentSummary]:
+    """Incidents, newest first."""
+    return await incident_list(ctx)
+
+
+@router.get("/api/incidents/{incident_id}", tags=["incidents"])
+async def get_incident(ctx: Ctx, _: Caller, incident_id: str) -> IncidentDetail:
+    """One incident: its timeline and the notifications sent for it."""
+    detail = await incident_detail(ctx, incident_id)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    return detail
+
+
+@router.post("/api/incidents/{incident_id}/ack", tags=["incidents"])
+async def acknowledge(
+    ctx: Ctx, caller: Annotated[Session, Depends(changing("carer"))], incident_id: str
+) -> AckResult:
+    """Say "I'm on it": escalation stops. 409 if the incident is not firing."""
+    done = await ctx.control.acknowledge(incident_id, caller.name)
+    incident = await ctx.store.incident(incident_id)
+    if incident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    if not done:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the incident is {incident.state}")
+    log.info("incident %s acknowledged on the dashboard", incident_id)
+    return AckResult(incident_id=incident_id, acknowledged=True, state=incident.state)
+
+
+@router.get("/api/devices", tags=["devices"])
+async def get_devices(ctx: Ctx, _: Caller) -> list[DeviceView]:
+    """Every device: room, battery, last seen, offline and low-battery flags."""
+    return await device_list(ctx)
+
+
+@router.post(
+    "/api/devices/{device_id}/identify",
+    tags=["devices"],
+    status_code=status.HTTP_202_ACCEPTED,
+)
+async def identify(
+    ctx: Ctx, _: Annotated[Session, Depends(changing("installer"))], device_id: str
+) -> None:
+    """Installer's test: ask a native device to show itself (blink or beep)."""
+    devices = {d.id: d for d in await ctx.store.devices()}
+    device = devices.get(device_id)
+    if device is None or not is_device_id(device_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
+    if device.source != "native":
+        raise HTTPException(status.HTTP_409_CONFLICT, "only native devices take commands")
+    ctx.identify(device_id)
+
+
+@router.get("/api/events", tags=["home"], response_class=EventSourceResponse)
+async def live(ctx: Ctx, _: Caller) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `incident` on each change, `resync` after missed ones."""
+    async with ctx.feed.listen() as changes:
+        async for item in changes:
+            if isinstance(item, Missed):
+                yield ServerSentEvent(event="resync", data={})
+            else:
+                data = {"id": item.incident.id, "state": item.incident.state}
+                yield ServerSentEvent(event="incident", data=data)

@@ -1,0 +1,74 @@
+"""Reading the hub's state into the API's models (shared by the JSON API and the pages)."""
+
+from zoneinfo import ZoneInfo
+
+from hub.web.context import WebContext
+from hub.web.models import (
+    Activity,
+    DeviceView,
+    IncidentDetail,
+    IncidentSummary,
+    NotificationView,
+    StatusView,
+    timeline,
+    verdict,
+)
+
+MAX_LISTED_INCIDENTS = 200
+
+
+async def status_view(ctx: WebContext) -> StatusView:
+    """The verdict, open incidents, last activity and devices that need looking at."""
+    store = ctx.store
+    open_incidents = await store.incidents(open_only=True)
+    reasons: dict[str, str] = {}
+    for incident in open_incidents:
+        log = await store.incident_log(incident.id)
+        if log:
+            reasons[incident.id] = str(log[-1]["reason"])
+    devices = {d.id: d for d in await store.devices()}
+    latest = await store.events(limit=1)
+    activity = None
+    if latest:
+        event = latest[0].event
+        device = devices.get(event.device_id)
+        activity = Activity(
+            at=event.received_at,
+            device=device.name if device else event.device_id,
+            room=device.room if device else None,
+            type=event.type,
+        )
+    views = [DeviceView.of(d) for d in devices.values()]
+    return StatusView(
+        verdict=verdict(open_incidents, reasons, ctx.labels, ZoneInfo(ctx.timezone)),
+        open_incidents=tuple(IncidentSummary.of(i) for i in open_incidents),
+        last_activity=activity,
+        devices_needing_attention=sum(1 for v in views if v.offline or v.low_battery),
+        broker_connected=ctx.broker_connected(),
+        as_of=ctx.clock(),
+    )
+
+
+async def incident_list(ctx: WebContext) -> list[IncidentSummary]:
+    """Incidents, newest first."""
+    found = await ctx.store.incidents()
+    return [IncidentSummary.of(i) for i in reversed(found[-MAX_LISTED_INCIDENTS:])]
+
+
+async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail | None:
+    """One incident with its timeline and notifications, or None if there is no such one."""
+    incident = await ctx.store.incident(incident_id)
+    if incident is None:
+        return None
+    notes = await ctx.store.notifications(incident_id=incident_id)
+    return IncidentDetail(
+        incident=IncidentSummary.of(incident),
+        timeline=timeline(await ctx.store.incident_log(incident_id)),
+        notifications=tuple(NotificationView.of(n) for n in notes),
+        can_acknowledge=incident.state == "firing",
+    )
+
+
+async def device_list(ctx: WebContext) -> list[DeviceView]:
+    """Every registered device with its warning flags."""
+    return [DeviceView.of(d) for d in await ctx.store.devices()]

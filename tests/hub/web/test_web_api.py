@@ -1,0 +1,234 @@
+"""The JSON API, health and metrics, against a real store and pipeline (no network)."""
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.config import WebSettings
+from hub.feed import IncidentFeed
+from hub.intake import Intake
+from hub.pipeline import Pipeline
+from hub.rejections import RejectLog
+from hub.store import NewDevice, Store
+from hub.web.app import build_app
+from hub.web.context import WebContext
+from hub.wire import InboundMessage, event_topic
+from notifier.channels.outbox import LocalOutbox
+from notifier.dispatcher import Dispatcher
+from rules.engine import Engine, EngineState
+from rules.policy import Contact, DeviceInfo, RulesConfig
+from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, log_in, logins
+
+NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
+
+
+@dataclass
+class Hub:
+    """The parts behind the API, and what the test can observe of them."""
+
+    client: httpx.AsyncClient
+    pipeline: Pipeline
+    store: Store
+    rejects: RejectLog
+    identified: list[str]
+    connected: list[bool]
+    dispatcher: Dispatcher
+
+    async def press(self, mid: int = 1) -> str:
+        """A pendant press through the real pipeline; returns the incident id."""
+        body = json.dumps({"type": "pendant.pressed"}).encode()
+        await self.pipeline.handle([InboundMessage(event_topic("pendant-1"), body, 1, mid)])
+        return next(iter(self.pipeline.state.open.values())).id
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    async with Store.open(tmp_path / "hub.db") as store:
+        await store.register_devices(
+            [
+                NewDevice(
+                    "pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config"
+                )
+            ],
+            at=NOW,
+        )
+        async with Dispatcher(store, {"outbox": LocalOutbox()}) as dispatcher:
+            pendant = DeviceInfo(name="pendant", role="pendant", room="Bedroom")
+            engine = Engine(
+                RulesConfig(contacts=(Contact(name="Alice"),), devices={"pendant-1": pendant})
+            )
+            pipeline = Pipeline(
+                engine=engine,
+                state=EngineState(),
+                store=store,
+                intake=Intake(await store.devices(), RejectLog()),
+                dispatcher=dispatcher,
+                ack=lambda message: None,
+                publish=lambda topic, body, retain: None,
+                clock=lambda: NOW,
+            )
+            rejects, identified, connected = RejectLog(), [], [True]
+            ctx = WebContext(
+                settings=WebSettings.model_validate({"logins": logins()}),
+                store=store,
+                control=pipeline,
+                feed=IncidentFeed(),
+                rejects=rejects,
+                broker_connected=lambda: connected[0],
+                identify=identified.append,
+                labels={name: cause.label for name, cause in engine.causes.items()},
+                timezone="Europe/London",
+                clock=lambda: NOW,
+            )
+            transport = httpx.ASGITransport(app=build_app(ctx))
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+                yield Hub(client, pipeline, store, rejects, identified, connected, dispatcher)
+
+
+async def test_every_api_endpoint_refuses_a_caller_who_has_not_logged_in(hub: Hub) -> None:
+    incident = await hub.press()
+    for path in ("/api/session", "/api/status", "/api/incidents", "/api/devices"):
+        assert (await hub.client.get(path)).status_code == 401, path
+    assert (await hub.client.get(f"/api/incidents/{incident}")).status_code == 401
+    assert (await hub.client.post(f"/api/incidents/{incident}/ack")).status_code == 401
+    assert (await hub.client.post("/api/devices/pendant-1/identify")).status_code == 401
+    assert hub.pipeline.state.open["help_call"].state == "firing"
+
+
+async def test_status_says_all_is_well_then_help_needed(hub: Hub) -> None:
+    await log_in(hub.client, CARER_PASSCODE)
+    calm = (await hub.client.get("/api/status")).json()
+    assert calm["verdict"] == {
+        "level": "well",
+        "headline": "All is well",
+        "detail": "No alarms are open.",
+    }
+    await hub.press()
+    alarm = (await hub.client.get("/api/status")).json()
+    assert alarm["verdict"]["level"] == "help"
+    assert alarm["verdict"]["headline"] == "Help needed: pendant alarm 10:42"
+    assert alarm["last_activity"]["device"] == "pendant"
+    assert [i["state"] for i in alarm["open_incidents"]] == ["firing"]
+
+
+async def test_carer_acknowledges_with_csrf_token_and_the_timeline_says_who(hub: Hub) -> None:
+    incident = await hub.press()
+    token = await log_in(hub.client, CARER_PASSCODE)
+    response = await hub.client.post(
+        f"/api/incidents/{incident}/ack", headers={"X-CSRF-Token": token}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "incident_id": incident,
+        "acknowledged": True,
+        "state": "acknowledged",
+    }
+    assert hub.pipeline.state.open["help_call"].state == "acknowledged"
+    detail = (await hub.client.get(f"/api/incidents/{incident}")).json()
+    assert [e["state"] for e in detail["timeline"]] == ["pending", "firing", "acknowledged"]
+    assert detail["timeline"][-1]["reason"] == "acknowledged by Alice on the dashboard"
+    assert [(n["contact"], n["channel"]) for n in detail["notifications"]] == [("Alice", "outbox")]
+    assert detail["can_acknowledge"] is False
+    again = await hub.client.post(f"/api/incidents/{incident}/ack", headers={"X-CSRF-Token": token})
+    assert again.status_code == 409
+    status = (await hub.client.get("/api/status")).json()
+    assert status["verdict"]["level"] == "handled"
+
+
+async def test_acknowledgement_without_or_with_a_wrong_csrf_token_is_refused(hub: Hub) -> None:
+    incident = await hub.press()
+    await log_in(hub.client, CARER_PASSCODE)
+    missing = await hub.client.post(f"/api/incidents/{incident}/ack")
+    wrong = await hub.client.post(
+        f"/api/incidents/{incident}/ack", headers={"X-CSRF-Token": "guess"}
+    )
+    assert (missing.status_code, wrong.status_code) == (403, 403)
+    assert hub.pipeline.state.open["help_call"].state == "firing"
+
+
+async def test_roles_are_kept_apart(hub: Hub) -> None:
+    incident = await hub.press()
+    installer = await log_in(hub.client, INSTALLER_PASSCODE)
+    ack = await hub.client.post(
+        f"/api/incidents/{incident}/ack", headers={"X-CSRF-Token": installer}
+    )
+    assert ack.status_code == 403
+    assert hub.pipeline.state.open["help_call"].state == "firing"
+    test = await hub.client.post(
+        "/api/devices/pendant-1/identify", headers={"X-CSRF-Token": installer}
+    )
+    assert test.status_code == 202
+    assert hub.identified == ["pendant-1"]
+    hub.client.cookies.clear()
+    carer = await log_in(hub.client, CARER_PASSCODE)
+    refused = await hub.client.post(
+        "/api/devices/pendant-1/identify", headers={"X-CSRF-Token": carer}
+    )
+    assert refused.status_code == 403
+    assert hub.identified == ["pendant-1"]
+
+
+async def test_unknown_incident_and_device_are_not_found(hub: Hub) -> None:
+    token = await log_in(hub.client, INSTALLER_PASSCODE)
+    assert (await hub.client.get("/api/incidents/pendant-99")).status_code == 404
+    headers = {"X-CSRF-Token": token}
+    missing = await hub.client.post("/api/devices/nobody/identify", headers=headers)
+    assert missing.status_code == 404
+
+
+async def test_devices_list_with_flags(hub: Hub) -> None:
+    await log_in(hub.client, CARER_PASSCODE)
+    body = json.dumps({"type": "device.battery_low", "battery": 9}).encode()
+    await hub.pipeline.handle([InboundMessage(event_topic("pendant-1"), body, 1, 5)])
+    devices = (await hub.client.get("/api/devices")).json()
+    assert [(d["id"], d["battery"], d["low_battery"], d["offline"]) for d in devices] == [
+        ("pendant-1", 9, True, False)
+    ]
+
+
+async def test_healthz_reports_broker_and_store(hub: Hub) -> None:
+    healthy = await hub.client.get("/healthz")
+    assert healthy.status_code == 200
+    assert healthy.json() == {"ok": True, "broker_connected": True, "store_writable": True}
+    hub.connected[0] = False
+    down = await hub.client.get("/healthz")
+    assert down.status_code == 503
+    assert down.json()["broker_connected"] is False
+
+
+async def test_metrics_in_prometheus_text(hub: Hub) -> None:
+    await hub.press()
+    await hub.dispatcher.drain()
+    hub.rejects.reject("malformed_json", "telecare/v1/x/event", "bad")
+    response = await hub.client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = set(response.text.splitlines())
+    assert {
+        "telecare_events_total 1",
+        'telecare_incidents{state="firing"} 1',
+        'telecare_incidents{state="resolved"} 0',
+        'telecare_notifications{state="delivered"} 1',
+        'telecare_notifications{state="pending"} 0',
+        'telecare_dropped_inputs_total{cause="malformed_json"} 1',
+        "telecare_broker_connected 1",
+        "# TYPE telecare_events_total counter",
+    } <= lines
+
+
+async def test_openapi_schema_describes_the_api(hub: Hub) -> None:
+    schema = (await hub.client.get("/api/openapi.json")).json()
+    assert {
+        "/api/status",
+        "/api/incidents",
+        "/api/incidents/{incident_id}",
+        "/api/incidents/{incident_id}/ack",
+        "/api/devices",
+        "/healthz",
+        "/metrics",
+    } <= set(schema["paths"])
+    assert "/login" not in schema["paths"]
