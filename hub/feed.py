@@ -34,18 +34,20 @@ class IncidentFeed:
 
     def publish(self, change: IncidentChanged) -> None:
         """Hand a change to every listener without waiting on any of them."""
+        if self._closed:
+            return
         for queue in self._listeners:
-            try:
-                queue.put_nowait(change)
-            except asyncio.QueueFull:
+            if queue.qsize() >= LISTENER_QUEUE:
                 _replace_with_missed(queue)
+            queue.put_nowait(change)
 
     def close(self) -> None:
         """End every listener's stream (at shutdown); later listeners end at once."""
+        if self._closed:
+            return
         self._closed = True
         for queue in self._listeners:
-            _replace_with_missed(queue)
-            queue.put_nowait(None)
+            queue.put_nowait(None)  # publish always leaves room for this
 
     @asynccontextmanager
     async def listen(self) -> AsyncIterator[AsyncIterator[Item]]:

@@ -126,8 +126,13 @@ async def identify(
 
 @router.get("/api/events", tags=["home"], response_class=EventSourceResponse)
 async def live(ctx: Ctx, _: Caller) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: `incident` on each change, `resync` after missed ones."""
+    """Live changes as server-sent events.
+
+    `ready` once listening, `incident` on each change, `resync` after missed ones (re-read
+    the status then).
+    """
     async with ctx.feed.listen() as changes:
+        yield ServerSentEvent(event="ready", data={})
         async for item in changes:
             if isinstance(item, Missed):
                 yield ServerSentEvent(event="resync", data={})

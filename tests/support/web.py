@@ -1,12 +1,19 @@
 """Helpers for dashboard tests: logins with real argon2 hashes, logging in as a browser would."""
 
 import functools
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from hub.pipeline import Pipeline
+from hub.rejections import RejectLog
+from hub.store import Store
 from hub.web.passcodes import hash_passcode
+from hub.wire import InboundMessage, event_topic
+from notifier.dispatcher import Dispatcher
 
 CARER_PASSCODE = "246810"
 INSTALLER_PASSCODE = "135799"
@@ -44,3 +51,22 @@ async def log_in(client: httpx.AsyncClient, passcode: str) -> str:
     session = await client.get("/api/session")
     token: str = session.json()["csrf_token"]
     return token
+
+
+@dataclass
+class Hub:
+    """The parts behind the API, and what the test can observe of them."""
+
+    client: httpx.AsyncClient
+    pipeline: Pipeline
+    store: Store
+    rejects: RejectLog
+    identified: list[str]
+    connected: list[bool]
+    dispatcher: Dispatcher
+
+    async def press(self, mid: int = 1) -> str:
+        """A pendant press through the real pipeline; returns the incident id."""
+        body = json.dumps({"type": "pendant.pressed"}).encode()
+        await self.pipeline.handle([InboundMessage(event_topic("pendant-1"), body, 1, mid)])
+        return next(iter(self.pipeline.state.open.values())).id

@@ -15,7 +15,7 @@
   const source = new EventSource("/api/events");
   source.addEventListener("incident", refresh);
   source.addEventListener("resync", refresh);
-  source.addEventListener("open", function () {
+  source.addEventListener("ready", function () {
     document.body.dataset.live = "connected";
     refresh();
   });

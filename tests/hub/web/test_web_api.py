@@ -1,93 +1,9 @@
 """The JSON API, health and metrics, against a real store and pipeline (no network)."""
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
-import httpx
-import pytest
-
-from hub.config import WebSettings
-from hub.feed import IncidentFeed
-from hub.intake import Intake
-from hub.pipeline import Pipeline
-from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
-from hub.web.app import build_app
-from hub.web.context import WebContext
 from hub.wire import InboundMessage, event_topic
-from notifier.channels.outbox import LocalOutbox
-from notifier.dispatcher import Dispatcher
-from rules.engine import Engine, EngineState
-from rules.policy import Contact, DeviceInfo, RulesConfig
-from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, log_in, logins
-
-NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
-
-
-@dataclass
-class Hub:
-    """The parts behind the API, and what the test can observe of them."""
-
-    client: httpx.AsyncClient
-    pipeline: Pipeline
-    store: Store
-    rejects: RejectLog
-    identified: list[str]
-    connected: list[bool]
-    dispatcher: Dispatcher
-
-    async def press(self, mid: int = 1) -> str:
-        """A pendant press through the real pipeline; returns the incident id."""
-        body = json.dumps({"type": "pendant.pressed"}).encode()
-        await self.pipeline.handle([InboundMessage(event_topic("pendant-1"), body, 1, mid)])
-        return next(iter(self.pipeline.state.open.values())).id
-
-
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    async with Store.open(tmp_path / "hub.db") as store:
-        await store.register_devices(
-            [
-                NewDevice(
-                    "pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config"
-                )
-            ],
-            at=NOW,
-        )
-        async with Dispatcher(store, {"outbox": LocalOutbox()}) as dispatcher:
-            pendant = DeviceInfo(name="pendant", role="pendant", room="Bedroom")
-            engine = Engine(
-                RulesConfig(contacts=(Contact(name="Alice"),), devices={"pendant-1": pendant})
-            )
-            pipeline = Pipeline(
-                engine=engine,
-                state=EngineState(),
-                store=store,
-                intake=Intake(await store.devices(), RejectLog()),
-                dispatcher=dispatcher,
-                ack=lambda message: None,
-                publish=lambda topic, body, retain: None,
-                clock=lambda: NOW,
-            )
-            rejects, identified, connected = RejectLog(), [], [True]
-            ctx = WebContext(
-                settings=WebSettings.model_validate({"logins": logins()}),
-                store=store,
-                control=pipeline,
-                feed=IncidentFeed(),
-                rejects=rejects,
-                broker_connected=lambda: connected[0],
-                identify=identified.append,
-                labels={name: cause.label for name, cause in engine.causes.items()},
-                timezone="Europe/London",
-                clock=lambda: NOW,
-            )
-            transport = httpx.ASGITransport(app=build_app(ctx))
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-                yield Hub(client, pipeline, store, rejects, identified, connected, dispatcher)
+from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in
 
 
 async def test_every_api_endpoint_refuses_a_caller_who_has_not_logged_in(hub: Hub) -> None:

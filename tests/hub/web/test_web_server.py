@@ -1,0 +1,103 @@
+"""The dashboard served by a running hub: real broker, real HTTP, live updates, shutdown."""
+
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.broker import LocalBroker, free_port
+from hub.config import config_from_dict
+from hub.web.passcodes import match_login
+from hub.wire import event_topic
+from tests.support.hubs import config_data, device_client, eventually, running_hub, stored_counts
+from tests.support.web import CARER_PASSCODE, log_in, logins
+
+
+async def _events(stream: httpx.Response) -> AsyncIterator[str]:
+    async for line in stream.aiter_lines():
+        if line.startswith("event: "):
+            yield line.removeprefix("event: ")
+
+
+async def test_press_reaches_a_live_page_and_is_acknowledged_over_http(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = config_from_dict(config_data(broker, tmp_path, web={"port": port, "logins": logins()}))
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client,
+        AsyncExitStack() as outlives_hub,
+    ):
+        async with running_hub(config), device_client(broker) as device:
+            token = await log_in(client, CARER_PASSCODE)
+            stream = await outlives_hub.enter_async_context(client.stream("GET", "/api/events"))
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            events = _events(stream)
+            assert await anext(events) == "ready"
+            await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)
+            assert await anext(events) == "incident"  # opened and fired at once
+            status = (await client.get("/api/status")).json()
+            incident = status["open_incidents"][0]["id"]
+            ack = await client.post(
+                f"/api/incidents/{incident}/ack", headers={"X-CSRF-Token": token}
+            )
+            assert ack.status_code == 200, ack.text
+            health = await client.get("/healthz")
+            assert health.json() == {"ok": True, "broker_connected": True, "store_writable": True}
+        # The hub stopped while the page listened: its stream ended rather than holding it up.
+        rest = [event async for event in events]
+        assert "incident" in rest  # the acknowledgement, at least
+        with pytest.raises(httpx.ConnectError):
+            await client.get("/healthz")
+
+
+async def test_hub_runs_without_its_dashboard_when_the_port_is_taken(
+    broker: LocalBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        config = config_from_dict(config_data(broker, tmp_path, web={"port": port}))
+        async with running_hub(config), device_client(broker) as device:
+            await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)
+
+            async def alarm_stored() -> bool:
+                return (await stored_counts(tmp_path / "hub.db"))[1] == 1
+
+            await eventually(alarm_stored)
+    assert "dashboard not started" in caplog.text
+
+
+def test_hash_passcode_command_prints_a_hash_that_logs_in(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hub", "web", "hash-passcode"],
+        input="975310\n975310\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    hashed = result.stdout.strip()
+    assert "975310" not in result.stdout + result.stderr
+    login = config_from_dict(
+        {
+            "contacts": [{"name": "Alice"}],
+            "web": {"logins": [{"name": "Alice", "passcode_hash": hashed}]},
+        }
+    ).web.logins
+    assert match_login(login, "975310") == login[0]
+    assert match_login(login, "975311") is None
+    short = subprocess.run(
+        [sys.executable, "-m", "hub", "web", "hash-passcode"],
+        input="12\n12\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert short.returncode == 2
+    assert "at least 6 characters" in short.stderr
