@@ -104,3 +104,19 @@ async def test_logout_needs_csrf_and_ends_the_session(hub: Hub) -> None:
     response = await hub.client.post("/logout", data={"csrf": form_csrf(page.text)})
     assert (response.status_code, response.headers["location"]) == (303, "/login")
     assert (await hub.client.get("/api/status")).status_code == 401
+
+
+async def test_status_page_acknowledges_with_one_tap_for_a_carer_only(hub: Hub) -> None:
+    incident = await hub.press()
+    await log_in(hub.client, INSTALLER_PASSCODE)
+    assert "/ack" not in (await hub.client.get("/")).text
+    hub.client.cookies.clear()
+    await log_in(hub.client, CARER_PASSCODE)
+    page = await hub.client.get("/")
+    assert f'action="/incidents/{incident}/ack"' in page.text
+    done = await hub.client.post(f"/incidents/{incident}/ack", data={"csrf": form_csrf(page.text)})
+    assert done.headers["location"] == f"/incidents/{incident}"
+    after = await hub.client.get("/")
+    assert "Being dealt with: pendant alarm 10:42" in after.text
+    assert "acknowledged by Alice on the dashboard" in after.text
+    assert "/ack" not in after.text
