@@ -193,6 +193,7 @@ def _web_context(
         rejects=rejects,
         broker_connected=lambda: mqtt.connected,
         identify=identify,
+        person=config.home.person,
         labels={name: cause.label for name, cause in pipeline.engine.causes.items()},
         timezone=config.home.timezone,
         clock=_now,

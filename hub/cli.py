@@ -12,6 +12,7 @@ import click
 
 from hub.cli_options import config_option, db_option, json_option
 from hub.cli_options import load_or_exit as _load_or_exit
+from hub.cli_report import report
 from hub.cli_service import backup, doctor
 from hub.cli_web import web
 from hub.console import setup_logging
@@ -151,3 +152,4 @@ def _fail(message: str, *, code: int) -> NoReturn:
 main.add_command(doctor)
 main.add_command(backup)
 main.add_command(web)
+main.add_command(report)

@@ -50,6 +50,7 @@ def demo_config(broker: LocalBroker, workdir: Path) -> HubConfig:
         "home": {"person": "Mum", "timezone": "Europe/London"},
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "telecare-demo-hub"},
         "store": {"path": str(workdir / "hub.db")},
+        "web": {"enabled": False},  # the demo tells its story on the console
         "contacts": [{"name": "Alice"}],
         "devices": [
             {"id": d.id, "name": d.name, "role": d.role, "room": d.room} for d in DEMO_DEVICES

@@ -42,3 +42,15 @@ class StoreTallies(BaseModel):
     events: int
     incidents: dict[str, int]
     notifications: dict[str, int]
+
+
+class LogEntry(BaseModel):
+    """One change in an incident's audit trail."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: str
+    at: AwareDatetime
+    previous: str | None
+    state: str
+    reason: str

@@ -10,14 +10,14 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
 
 import aiosqlite
 
-from hub.records import DeviceRecord, StoredEvent, StoreTallies
+from hub.records import DeviceRecord, LogEntry, StoredEvent, StoreTallies
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
@@ -379,6 +379,24 @@ class Store:
             " ORDER BY id",
             (incident_id,),
         )
+
+    async def audit_trail(self, *, since: datetime) -> list[LogEntry]:
+        """Every incident change at or after `since`, oldest first (for the review report)."""
+        rows = await self._fetch(
+            "SELECT incident_id, at, previous, state, reason FROM incident_log WHERE at >= ?"
+            " ORDER BY id",
+            (_t(since.astimezone(UTC)),),
+        )
+        return [LogEntry.model_validate(r) for r in rows]
+
+    async def events_since(self, since: datetime, types: Sequence[str]) -> list[StoredEvent]:
+        """Events of the given types received at or after `since`, oldest first."""
+        marks = ", ".join("?" for _ in types)
+        rows = await self._fetch(
+            f"SELECT * FROM events WHERE received_at >= ? AND type IN ({marks}) ORDER BY id",  # noqa: S608  # placeholders only
+            (_t(since.astimezone(UTC)), *types),
+        )
+        return [_stored_event(r) for r in rows]
 
     async def notifications(
         self, *, states: Sequence[str] | None = None, incident_id: str | None = None

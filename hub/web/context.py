@@ -31,6 +31,7 @@ class WebContext:
         rejects: Dropped inputs by cause, for `/metrics`.
         broker_connected: Whether the MQTT session is up now.
         identify: Asks a native device to show itself (blink, beep): the installer's test.
+        person: How the cared-for person is named ("Mum").
         labels: Words for each incident cause ("pendant alarm").
         timezone: The home's IANA time zone, for times on pages.
         clock: The hub's clock.
@@ -43,6 +44,7 @@ class WebContext:
     rejects: RejectLog
     broker_connected: Callable[[], bool]
     identify: Callable[[str], None]
+    person: str
     labels: Mapping[str, str]
     timezone: str
     clock: Callable[[], datetime]

@@ -3,11 +3,13 @@
 import asyncio
 import logging
 import secrets
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hub.review import gather, render_review
 from hub.web.api import Ctx
 from hub.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -25,6 +27,7 @@ from hub.web.views import device_list, incident_detail, incident_list, status_vi
 
 log = logging.getLogger("telecare.web")
 router = APIRouter(include_in_schema=False)
+MAX_REPORT_DAYS = 366
 
 
 class LoginRequiredError(Exception):
@@ -151,6 +154,19 @@ async def acknowledge_from_page(
     if await ctx.control.acknowledge(incident_id, carer.name):
         log.info("incident %s acknowledged on the dashboard", incident_id)
     return RedirectResponse(f"/incidents/{incident_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/report")
+async def review_page(
+    ctx: Ctx, _: Person, days: Annotated[int, Query(ge=1, le=MAX_REPORT_DAYS)] = 7
+) -> HTMLResponse:
+    """The review report, the same page `telecare report` writes, for the last `days` days."""
+    until = ctx.clock()
+    data = await gather(ctx.store, since=until - timedelta(days=days), until=until)
+    html = render_review(data, person=ctx.person, labels=ctx.labels, zone=ctx.timezone)
+    # The report is self-contained: its styles are inline and it loads nothing.
+    policy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
 @router.get("/devices")

@@ -59,6 +59,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
                 rejects=rejects,
                 broker_connected=lambda: connected[0],
                 identify=identified.append,
+                person="Mum",
                 labels={name: cause.label for name, cause in engine.causes.items()},
                 timezone="Europe/London",
                 clock=lambda: NOW,

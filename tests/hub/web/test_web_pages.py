@@ -120,3 +120,15 @@ async def test_status_page_acknowledges_with_one_tap_for_a_carer_only(hub: Hub) 
     assert "Being dealt with: pendant alarm 10:42" in after.text
     assert "acknowledged by Alice on the dashboard" in after.text
     assert "/ack" not in after.text
+
+
+async def test_review_report_page_for_the_last_days(hub: Hub) -> None:
+    await hub.press()
+    assert (await hub.client.get("/report")).status_code == 303
+    await log_in(hub.client, CARER_PASSCODE)
+    page = await hub.client.get("/report", params={"days": 1})
+    assert page.status_code == 200
+    assert "How the telecare worked for Mum" in page.text
+    assert "<strong>1</strong> incident." in page.text
+    assert "style-src 'unsafe-inline'" in page.headers["content-security-policy"]
+    assert (await hub.client.get("/report", params={"days": 0})).status_code == 422
