@@ -1,5 +1,7 @@
 """Rows the store hands back, as models (no database types leave `hub/store.py`)."""
 
+from typing import Literal
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from rules.events import DeviceEvent
@@ -54,3 +56,13 @@ class LogEntry(BaseModel):
     previous: str | None
     state: str
     reason: str
+
+
+class Presence(BaseModel):
+    """Whether one person of the household said they are at home, and since when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    state: Literal["home", "away"]
+    at: AwareDatetime

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from hub.records import DeviceRecord, LogEntry, StoredEvent, StoreTallies
+from hub.records import DeviceRecord, LogEntry, Presence, StoredEvent, StoreTallies
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
@@ -282,6 +282,14 @@ class Store:
                 (delivery.state, delivery.detail, _t(at), entry_id),
             )
 
+    async def set_presence(self, presence: Presence) -> None:
+        """Record that someone is now at home or away."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO occupancy_log (name, state, at) VALUES (?, ?, ?)",
+                (presence.name, presence.state, _t(presence.at)),
+            )
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
         async with self._lock:
@@ -366,6 +374,15 @@ class Store:
             log.warning("store not writable: %s", err)
             return False
         return True
+
+    async def occupancy(self) -> list[Presence]:
+        """Each person's latest "home" or "away", by name."""
+        rows = await self._fetch(
+            "SELECT name, state, at FROM occupancy_log WHERE id IN"
+            " (SELECT max(id) FROM occupancy_log GROUP BY name) ORDER BY name",
+            (),
+        )
+        return [Presence.model_validate(r) for r in rows]
 
     async def incident_count(self) -> int:
         """How many incidents were ever opened (numbers the next one)."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from hub.feed import Missed
+from hub.records import Presence
 from hub.web.auth import Session, api_session, changing
 from hub.web.context import WebContext
 from hub.web.metrics import CONTENT_TYPE, render_metrics
@@ -17,10 +18,11 @@ from hub.web.models import (
     Health,
     IncidentDetail,
     IncidentSummary,
+    PresenceChange,
     SessionView,
     StatusView,
 )
-from hub.web.views import device_list, incident_detail, incident_list, status_view
+from hub.web.views import device_list, incident_detail, incident_list, set_presence, status_view
 from hub.wire import is_device_id
 
 log = logging.getLogger("telecare.web")
@@ -98,6 +100,20 @@ async def acknowledge(
         raise HTTPException(status.HTTP_409_CONFLICT, f"the incident is {incident.state}")
     log.info("incident %s acknowledged on the dashboard", incident_id)
     return AckResult(incident_id=incident_id, acknowledged=True, state=incident.state)
+
+
+@router.get("/api/occupancy", tags=["home"])
+async def get_occupancy(ctx: Ctx, _: Caller) -> list[Presence]:
+    """Who of the household last said they are at home or away, and when."""
+    return await ctx.store.occupancy()
+
+
+@router.post("/api/occupancy", tags=["home"])
+async def post_occupancy(
+    ctx: Ctx, carer: Annotated[Session, Depends(changing("carer"))], change: PresenceChange
+) -> list[Presence]:
+    """The caller says "I'm home" or "I'm away"."""
+    return await set_presence(ctx, carer.name, change)
 
 
 @router.get("/api/devices", tags=["devices"])

@@ -130,6 +130,7 @@ class StatusView(_Frozen):
     open_incidents: tuple[IncidentSummary, ...]
     last_activity: Activity | None
     devices_needing_attention: int
+    at_home: tuple[str, ...]
     broker_connected: bool
     as_of: AwareDatetime
 
@@ -140,6 +141,12 @@ class Health(_Frozen):
     ok: bool
     broker_connected: bool
     store_writable: bool
+
+
+class PresenceChange(_Frozen):
+    """The caller says they are now at home or away."""
+
+    state: Literal["home", "away"]
 
 
 class SessionView(_Frozen):

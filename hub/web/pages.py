@@ -4,7 +4,7 @@ import asyncio
 import logging
 import secrets
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,8 +22,15 @@ from hub.web.auth import (
     client_of,
     session_of,
 )
+from hub.web.models import PresenceChange
 from hub.web.passcodes import match_login
-from hub.web.views import device_list, incident_detail, incident_list, status_view
+from hub.web.views import (
+    device_list,
+    incident_detail,
+    incident_list,
+    set_presence,
+    status_view,
+)
 
 log = logging.getLogger("telecare.web")
 router = APIRouter(include_in_schema=False)
@@ -167,6 +174,17 @@ async def review_page(
     # The report is self-contained: its styles are inline and it loads nothing.
     policy = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
     return HTMLResponse(html, headers={"Content-Security-Policy": policy})
+
+
+@router.post("/occupancy")
+async def occupancy_from_page(
+    ctx: Ctx,
+    carer: Annotated[Session, Depends(changing("carer", find=page_session))],
+    state: Annotated[Literal["home", "away"], Form()],
+) -> Response:
+    """The "I'm home" / "I'm away" buttons."""
+    await set_presence(ctx, carer.name, PresenceChange(state=state))
+    return RedirectResponse("/", status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/devices")

@@ -2,6 +2,7 @@
 
 from zoneinfo import ZoneInfo
 
+from hub.records import Presence
 from hub.web.context import WebContext
 from hub.web.models import (
     Activity,
@@ -9,6 +10,7 @@ from hub.web.models import (
     IncidentDetail,
     IncidentSummary,
     NotificationView,
+    PresenceChange,
     StatusView,
     timeline,
     verdict,
@@ -44,6 +46,7 @@ async def status_view(ctx: WebContext) -> StatusView:
         open_incidents=tuple(IncidentSummary.of(i) for i in open_incidents),
         last_activity=activity,
         devices_needing_attention=sum(1 for v in views if v.offline or v.low_battery),
+        at_home=tuple(p.name for p in await store.occupancy() if p.state == "home"),
         broker_connected=ctx.broker_connected(),
         as_of=ctx.clock(),
     )
@@ -67,6 +70,12 @@ async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail |
         notifications=tuple(NotificationView.of(n) for n in notes),
         can_acknowledge=incident.state == "firing",
     )
+
+
+async def set_presence(ctx: WebContext, name: str, change: PresenceChange) -> list[Presence]:
+    """Record where `name` says they are; returns everyone's latest."""
+    await ctx.store.set_presence(Presence(name=name, state=change.state, at=ctx.clock()))
+    return await ctx.store.occupancy()
 
 
 async def device_list(ctx: WebContext) -> list[DeviceView]:

@@ -148,3 +148,30 @@ async def test_openapi_schema_describes_the_api(hub: Hub) -> None:
         "/metrics",
     } <= set(schema["paths"])
     assert "/login" not in schema["paths"]
+
+
+async def test_carer_says_home_or_away_and_everyone_sees_who_is_home(hub: Hub) -> None:
+    assert (await hub.client.get("/api/occupancy")).status_code == 401
+    installer = await log_in(hub.client, INSTALLER_PASSCODE)
+    headers = {"X-CSRF-Token": installer}
+    refused = await hub.client.post("/api/occupancy", json={"state": "home"}, headers=headers)
+    assert refused.status_code == 403
+    hub.client.cookies.clear()
+    carer = await log_in(hub.client, CARER_PASSCODE)
+    no_token = await hub.client.post("/api/occupancy", json={"state": "home"})
+    assert no_token.status_code == 403
+    assert (await hub.client.get("/api/occupancy")).json() == []
+    home = await hub.client.post(
+        "/api/occupancy", json={"state": "home"}, headers={"X-CSRF-Token": carer}
+    )
+    assert home.json() == [{"name": "Alice", "state": "home", "at": "2026-11-23T10:42:00Z"}]
+    assert (await hub.client.get("/api/status")).json()["at_home"] == ["Alice"]
+    bad = await hub.client.post(
+        "/api/occupancy", json={"state": "asleep"}, headers={"X-CSRF-Token": carer}
+    )
+    assert bad.status_code == 422
+    away = await hub.client.post(
+        "/api/occupancy", json={"state": "away"}, headers={"X-CSRF-Token": carer}
+    )
+    assert away.json()[0]["state"] == "away"
+    assert (await hub.client.get("/api/status")).json()["at_home"] == []

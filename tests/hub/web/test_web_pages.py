@@ -132,3 +132,15 @@ async def test_review_report_page_for_the_last_days(hub: Hub) -> None:
     assert "<strong>1</strong> incident." in page.text
     assert "style-src 'unsafe-inline'" in page.headers["content-security-policy"]
     assert (await hub.client.get("/report", params={"days": 0})).status_code == 422
+
+
+async def test_im_home_button_on_the_status_page(hub: Hub) -> None:
+    await log_in(hub.client, CARER_PASSCODE)
+    page = await hub.client.get("/")
+    assert "Nobody has said they are home" in page.text
+    assert "I&#39;m home" in page.text
+    done = await hub.client.post("/occupancy", data={"csrf": form_csrf(page.text), "state": "home"})
+    assert (done.status_code, done.headers["location"]) == (303, "/")
+    after = await hub.client.get("/")
+    assert "<dd>Alice</dd>" in after.text
+    assert "I&#39;m leaving" in after.text
