@@ -106,7 +106,7 @@ async def serve(
             )
             web = WebServer(_web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt))
             try:
-                async with web:  # the dashboard stops first: no acknowledgements during drain
+                async with web:  # stops once ingest has drained, before the outbox drains
                     await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
             finally:
                 systemd.notify("STOPPING=1")

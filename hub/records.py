@@ -44,6 +44,8 @@ class StoreTallies(BaseModel):
     events: int
     incidents: dict[str, int]
     notifications: dict[str, int]
+    delivered: int = 0
+    delivery_seconds: float = 0.0
 
 
 class LogEntry(BaseModel):

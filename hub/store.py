@@ -358,8 +358,15 @@ class Store:
         notes = await self._fetch(
             "SELECT state, count(*) AS n FROM notifications GROUP BY state ORDER BY state", ()
         )
+        delivered = await self._fetch(
+            "SELECT count(*) AS n, coalesce(sum((julianday(updated_at) - julianday(created_at))"
+            " * 86400.0), 0) AS s FROM notifications WHERE state IN ('sent', 'delivered')",
+            (),
+        )
         return StoreTallies(
             events=events[0]["n"],
+            delivered=delivered[0]["n"],
+            delivery_seconds=delivered[0]["s"],
             incidents={r["state"]: r["n"] for r in incidents},
             notifications={r["state"]: r["n"] for r in notes},
         )

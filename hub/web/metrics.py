@@ -25,6 +25,14 @@ def render_metrics(
         count = tallies.notifications.get(state, 0)
         lines.append(_sample("telecare_notifications", "state", state, count))
     _family(
+        lines,
+        "telecare_notification_delivery_seconds",
+        "summary",
+        "From a notification being written to a channel taking it.",
+    )
+    lines.append(f"telecare_notification_delivery_seconds_sum {tallies.delivery_seconds:.3f}")
+    lines.append(f"telecare_notification_delivery_seconds_count {tallies.delivered}")
+    _family(
         lines, "telecare_dropped_inputs_total", "counter", "Inputs refused since start, by cause."
     )
     for cause, count in sorted(dropped.items()):

@@ -133,7 +133,12 @@ async def test_metrics_in_prometheus_text(hub: Hub) -> None:
         'telecare_dropped_inputs_total{cause="malformed_json"} 1',
         "telecare_broker_connected 1",
         "# TYPE telecare_events_total counter",
+        "telecare_notification_delivery_seconds_count 1",
     } <= lines
+    latency = next(x for x in lines if x.startswith("telecare_notification_delivery_seconds_sum"))
+    (note,) = await hub.store.notifications()
+    expected = (note.updated_at - note.created_at).total_seconds()
+    assert abs(float(latency.split()[1]) - expected) < 0.01
 
 
 async def test_openapi_schema_describes_the_api(hub: Hub) -> None:

@@ -1,5 +1,7 @@
 """The dashboard served by a running hub: real broker, real HTTP, live updates, shutdown."""
 
+import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -13,9 +15,9 @@ import pytest
 from hub.broker import LocalBroker, free_port
 from hub.config import config_from_dict
 from hub.web.passcodes import match_login
-from hub.wire import event_topic
+from hub.wire import command_topic, event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, stored_counts
-from tests.support.web import CARER_PASSCODE, log_in, logins
+from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, log_in, logins
 
 
 async def _events(stream: httpx.Response) -> AsyncIterator[str]:
@@ -101,3 +103,24 @@ def test_hash_passcode_command_prints_a_hash_that_logs_in(tmp_path: Path) -> Non
     )
     assert short.returncode == 2
     assert "at least 6 characters" in short.stderr
+
+
+async def test_installer_test_reaches_the_device_over_mqtt(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = config_from_dict(config_data(broker, tmp_path, web={"port": port, "logins": logins()}))
+    async with (
+        running_hub(config),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client,
+        device_client(broker, "pendant-1") as device,
+    ):
+        await device.subscribe(command_topic("pendant-1"), qos=1)
+        token = await log_in(client, INSTALLER_PASSCODE)
+        response = await client.post(
+            "/api/devices/pendant-1/identify", headers={"X-CSRF-Token": token}
+        )
+        assert response.status_code == 202
+        async with asyncio.timeout(20):
+            message = await anext(aiter(device.messages))
+    assert json.loads(message.payload) == {"command": "identify"}  # type: ignore[arg-type]
