@@ -68,3 +68,14 @@ class Presence(BaseModel):
     name: str
     state: Literal["home", "away"]
     at: AwareDatetime
+
+
+class IncidentNote(BaseModel):
+    """A note someone added to an incident."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: str
+    author: str
+    text: str
+    at: AwareDatetime

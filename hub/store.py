@@ -17,7 +17,14 @@ from typing import Any, Self
 
 import aiosqlite
 
-from hub.records import DeviceRecord, LogEntry, Presence, StoredEvent, StoreTallies
+from hub.records import (
+    DeviceRecord,
+    IncidentNote,
+    LogEntry,
+    Presence,
+    StoredEvent,
+    StoreTallies,
+)
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, Notify
@@ -290,6 +297,14 @@ class Store:
                 (presence.name, presence.state, _t(presence.at)),
             )
 
+    async def add_note(self, note: IncidentNote) -> None:
+        """Attach a note to an incident."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
+                (note.incident_id, note.author, note.text, _t(note.at)),
+            )
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
         async with self._lock:
@@ -390,6 +405,15 @@ class Store:
             (),
         )
         return [Presence.model_validate(r) for r in rows]
+
+    async def notes(self, incident_id: str) -> list[IncidentNote]:
+        """An incident's notes, oldest first."""
+        rows = await self._fetch(
+            "SELECT incident_id, author, text, at FROM incident_notes WHERE incident_id = ?"
+            " ORDER BY id",
+            (incident_id,),
+        )
+        return [IncidentNote.model_validate(r) for r in rows]
 
     async def incident_count(self) -> int:
         """How many incidents were ever opened (numbers the next one)."""

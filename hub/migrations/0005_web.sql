@@ -7,3 +7,13 @@ CREATE TABLE occupancy_log (
     at    TEXT NOT NULL
 );
 CREATE INDEX occupancy_log_name ON occupancy_log (name, id);
+
+-- Notes people add to an incident on the dashboard ("Mum pressed by mistake").
+CREATE TABLE incident_notes (
+    id          INTEGER PRIMARY KEY,
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
+    author      TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    at          TEXT NOT NULL
+);
+CREATE INDEX incident_notes_incident ON incident_notes (incident_id, id);

@@ -18,11 +18,19 @@ from hub.web.models import (
     Health,
     IncidentDetail,
     IncidentSummary,
+    NewNote,
     PresenceChange,
     SessionView,
     StatusView,
 )
-from hub.web.views import device_list, incident_detail, incident_list, set_presence, status_view
+from hub.web.views import (
+    add_note,
+    device_list,
+    incident_detail,
+    incident_list,
+    set_presence,
+    status_view,
+)
 from hub.wire import is_device_id
 
 log = logging.getLogger("telecare.web")
@@ -114,6 +122,26 @@ async def post_occupancy(
 ) -> list[Presence]:
     """The caller says "I'm home" or "I'm away"."""
     return await set_presence(ctx, carer.name, change)
+
+
+@router.post(
+    "/api/incidents/{incident_id}/notes",
+    tags=["incidents"],
+    status_code=status.HTTP_201_CREATED,
+)
+async def post_note(
+    ctx: Ctx,
+    carer: Annotated[Session, Depends(changing("carer"))],
+    incident_id: str,
+    note: NewNote,
+) -> IncidentDetail:
+    """Add a note ("Mum pressed by mistake"); returns the incident with its notes."""
+    detail = None
+    if await add_note(ctx, incident_id, carer.name, note):
+        detail = await incident_detail(ctx, incident_id)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    return detail
 
 
 @router.get("/api/devices", tags=["devices"])

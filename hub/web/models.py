@@ -5,15 +5,16 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.config import WebRole
-from hub.records import DeviceRecord
+from hub.records import DeviceRecord, IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
 from rules.incidents import Incident, IncidentState
 from rules.policy import Severity
 
 LOW_BATTERY_PERCENT = 20
+MAX_NOTE_CHARS = 500
 VerdictLevel = Literal["well", "checking", "help", "handled"]
 _URGENCY: dict[str, int] = {"firing": 0, "pending": 1, "acknowledged": 2}
 
@@ -82,6 +83,7 @@ class IncidentDetail(_Frozen):
     incident: IncidentSummary
     timeline: tuple[TimelineEntry, ...]
     notifications: tuple[NotificationView, ...]
+    notes: tuple[IncidentNote, ...]
     can_acknowledge: bool
 
 
@@ -147,6 +149,12 @@ class PresenceChange(_Frozen):
     """The caller says they are now at home or away."""
 
     state: Literal["home", "away"]
+
+
+class NewNote(_Frozen):
+    """A note to add to an incident."""
+
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
 
 
 class SessionView(_Frozen):

@@ -22,9 +22,10 @@ from hub.web.auth import (
     client_of,
     session_of,
 )
-from hub.web.models import PresenceChange
+from hub.web.models import MAX_NOTE_CHARS, NewNote, PresenceChange
 from hub.web.passcodes import match_login
 from hub.web.views import (
+    add_note,
     device_list,
     incident_detail,
     incident_list,
@@ -185,6 +186,19 @@ async def occupancy_from_page(
     """The "I'm home" / "I'm away" buttons."""
     await set_presence(ctx, carer.name, PresenceChange(state=state))
     return RedirectResponse("/", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/incidents/{incident_id}/notes")
+async def note_from_page(
+    ctx: Ctx,
+    carer: Annotated[Session, Depends(changing("carer", find=page_session))],
+    incident_id: str,
+    text: Annotated[str, Form(min_length=1, max_length=MAX_NOTE_CHARS)],
+) -> Response:
+    """The incident page's note form."""
+    if not await add_note(ctx, incident_id, carer.name, NewNote(text=text)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    return RedirectResponse(f"/incidents/{incident_id}", status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/devices")

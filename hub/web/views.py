@@ -2,13 +2,14 @@
 
 from zoneinfo import ZoneInfo
 
-from hub.records import Presence
+from hub.records import IncidentNote, Presence
 from hub.web.context import WebContext
 from hub.web.models import (
     Activity,
     DeviceView,
     IncidentDetail,
     IncidentSummary,
+    NewNote,
     NotificationView,
     PresenceChange,
     StatusView,
@@ -68,6 +69,7 @@ async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail |
         incident=IncidentSummary.of(incident),
         timeline=timeline(await ctx.store.incident_log(incident_id)),
         notifications=tuple(NotificationView.of(n) for n in notes),
+        notes=tuple(await ctx.store.notes(incident_id)),
         can_acknowledge=incident.state == "firing",
     )
 
@@ -76,6 +78,16 @@ async def set_presence(ctx: WebContext, name: str, change: PresenceChange) -> li
     """Record where `name` says they are; returns everyone's latest."""
     await ctx.store.set_presence(Presence(name=name, state=change.state, at=ctx.clock()))
     return await ctx.store.occupancy()
+
+
+async def add_note(ctx: WebContext, incident_id: str, author: str, note: NewNote) -> bool:
+    """Attach a note to an incident; False if there is no such incident."""
+    if await ctx.store.incident(incident_id) is None:
+        return False
+    await ctx.store.add_note(
+        IncidentNote(incident_id=incident_id, author=author, text=note.text, at=ctx.clock())
+    )
+    return True
 
 
 async def device_list(ctx: WebContext) -> list[DeviceView]:

@@ -180,3 +180,34 @@ async def test_carer_says_home_or_away_and_everyone_sees_who_is_home(hub: Hub) -
     )
     assert away.json()[0]["state"] == "away"
     assert (await hub.client.get("/api/status")).json()["at_home"] == []
+
+
+async def test_carer_adds_a_note_to_an_incident(hub: Hub) -> None:
+    incident = await hub.press()
+    path = f"/api/incidents/{incident}/notes"
+    assert (await hub.client.post(path, json={"text": "x"})).status_code == 401
+    installer = await log_in(hub.client, INSTALLER_PASSCODE)
+    as_installer = await hub.client.post(
+        path, json={"text": "x"}, headers={"X-CSRF-Token": installer}
+    )
+    assert as_installer.status_code == 403
+    hub.client.cookies.clear()
+    token = await log_in(hub.client, CARER_PASSCODE)
+    assert (await hub.client.post(path, json={"text": "x"})).status_code == 403
+    headers = {"X-CSRF-Token": token}
+    empty = await hub.client.post(path, json={"text": ""}, headers=headers)
+    assert empty.status_code == 422
+    nowhere = await hub.client.post(
+        "/api/incidents/fall-9/notes", json={"text": "x"}, headers=headers
+    )
+    assert nowhere.status_code == 404
+    added = await hub.client.post(path, json={"text": "Mum pressed by mistake"}, headers=headers)
+    assert added.status_code == 201
+    assert added.json()["notes"] == [
+        {
+            "incident_id": incident,
+            "author": "Alice",
+            "text": "Mum pressed by mistake",
+            "at": "2026-11-23T10:42:00Z",
+        }
+    ]

@@ -144,3 +144,20 @@ async def test_im_home_button_on_the_status_page(hub: Hub) -> None:
     after = await hub.client.get("/")
     assert "<dd>Alice</dd>" in after.text
     assert "I&#39;m leaving" in after.text
+
+
+async def test_note_form_on_the_incident_page(hub: Hub) -> None:
+    incident = await hub.press()
+    await log_in(hub.client, CARER_PASSCODE)
+    page = await hub.client.get(f"/incidents/{incident}")
+    assert 'label for="note-text"' in page.text
+    missing = await hub.client.post(f"/incidents/{incident}/notes", data={"text": "hi"})
+    assert missing.status_code == 403
+    saved = await hub.client.post(
+        f"/incidents/{incident}/notes",
+        data={"csrf": form_csrf(page.text), "text": "Mum <b>pressed</b> by mistake"},
+    )
+    assert saved.headers["location"] == f"/incidents/{incident}"
+    after = await hub.client.get(f"/incidents/{incident}")
+    assert "<p>Mum &lt;b&gt;pressed&lt;/b&gt; by mistake</p>" in after.text
+    assert "<footer>Alice, 10:42</footer>" in after.text
