@@ -121,8 +121,10 @@ class Pipeline:
             False if no open incident has that id or it is not firing (pending, or already
             acknowledged), so nothing changed.
         """
+        # The stored state must agree: a change still waiting for its commit is not overtaken.
+        stored = await self._store.incident(incident_id)
         firing = [i for i in self.state.open.values() if i.id == incident_id]
-        if not firing or firing[0].state != "firing":
+        if stored is None or stored.state != "firing" or not firing or firing[0].state != "firing":
             return False
         now = self._clock()
         acked = firing[0].model_copy(update={"state": "acknowledged", "due_at": None})

@@ -11,6 +11,7 @@ import httpx
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import Store
+from hub.web.context import WebContext
 from hub.web.passcodes import hash_passcode
 from hub.wire import InboundMessage, event_topic
 from notifier.dispatcher import Dispatcher
@@ -64,6 +65,7 @@ class Hub:
     identified: list[str]
     connected: list[bool]
     dispatcher: Dispatcher
+    ctx: WebContext
 
     async def press(self, mid: int = 1) -> str:
         """A pendant press through the real pipeline; returns the incident id."""

@@ -52,7 +52,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
             )
             rejects, identified, connected = RejectLog(), [], [True]
             ctx = WebContext(
-                settings=WebSettings.model_validate({"logins": logins()}),
+                settings=WebSettings.model_validate({"port": 0, "logins": logins()}),
                 store=store,
                 control=pipeline,
                 feed=IncidentFeed(),
@@ -66,4 +66,4 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
             )
             transport = httpx.ASGITransport(app=build_app(ctx))
             async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-                yield Hub(client, pipeline, store, rejects, identified, connected, dispatcher)
+                yield Hub(client, pipeline, store, rejects, identified, connected, dispatcher, ctx)

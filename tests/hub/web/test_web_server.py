@@ -14,10 +14,11 @@ import pytest
 
 from hub.broker import LocalBroker, free_port
 from hub.config import config_from_dict
+from hub.web.app import WebServer
 from hub.web.passcodes import match_login
 from hub.wire import command_topic, event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, stored_counts
-from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, log_in, logins
+from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in, logins
 
 
 async def _events(stream: httpx.Response) -> AsyncIterator[str]:
@@ -124,3 +125,20 @@ async def test_installer_test_reaches_the_device_over_mqtt(
         async with asyncio.timeout(20):
             message = await anext(aiter(device.messages))
     assert json.loads(message.payload) == {"command": "identify"}  # type: ignore[arg-type]
+
+
+async def test_a_page_that_goes_away_stops_listening(hub: Hub) -> None:
+    async with WebServer(hub.ctx) as server:
+        assert server.port
+        base = f"http://127.0.0.1:{server.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=20) as client:
+            await log_in(client, CARER_PASSCODE)
+            for _ in range(3):
+                async with client.stream("GET", "/api/events") as stream:
+                    assert await anext(_events(stream)) == "ready"
+                    assert hub.ctx.feed.listeners >= 1  # an earlier page may still be leaving
+
+            async def nobody_listens() -> bool:
+                return hub.ctx.feed.listeners == 0
+
+            await eventually(nobody_listens)
