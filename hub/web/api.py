@@ -26,12 +26,12 @@ from hub.web.models import (
 from hub.web.views import (
     add_note,
     device_list,
+    identify_device,
     incident_detail,
     incident_list,
     set_presence,
     status_view,
 )
-from hub.wire import is_device_id
 
 log = logging.getLogger("telecare.web")
 router = APIRouter()
@@ -159,13 +159,11 @@ async def identify(
     ctx: Ctx, _: Annotated[Session, Depends(changing("installer"))], device_id: str
 ) -> None:
     """Installer's test: ask a native device to show itself (blink or beep)."""
-    devices = {d.id: d for d in await ctx.store.devices()}
-    device = devices.get(device_id)
-    if device is None or not is_device_id(device_id):
+    outcome = await identify_device(ctx, device_id)
+    if outcome == "unknown":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
-    if device.source != "native":
+    if outcome == "not_native":
         raise HTTPException(status.HTTP_409_CONFLICT, "only native devices take commands")
-    ctx.identify(device_id)
 
 
 @router.get("/api/events", tags=["home"], response_class=EventSourceResponse)

@@ -94,6 +94,7 @@ class DeviceView(_Frozen):
     name: str
     role: str
     room: str | None
+    source: str
     online: bool | None
     battery: int | None
     last_seen: AwareDatetime | None
@@ -108,6 +109,7 @@ class DeviceView(_Frozen):
             name=device.name,
             role=device.role,
             room=device.room,
+            source=device.source,
             online=device.online,
             battery=device.battery,
             last_seen=device.last_seen,

@@ -27,6 +27,7 @@ from hub.web.passcodes import match_login
 from hub.web.views import (
     add_note,
     device_list,
+    identify_device,
     incident_detail,
     incident_list,
     set_presence,
@@ -202,6 +203,22 @@ async def note_from_page(
 
 
 @router.get("/devices")
-async def devices_page(request: Request, ctx: Ctx, _: Person) -> HTMLResponse:
-    """Devices with battery, last seen and warnings."""
-    return render(request, "devices.html", devices=await device_list(ctx))
+async def devices_page(
+    request: Request, ctx: Ctx, _: Person, tested: str | None = None
+) -> HTMLResponse:
+    """Devices with battery, last seen and warnings; installers can test native ones."""
+    devices = await device_list(ctx)
+    shown = next((d.name for d in devices if d.id == tested), None)  # only a real device's name
+    return render(request, "devices.html", devices=devices, tested=shown)
+
+
+@router.post("/devices/{device_id}/identify")
+async def identify_from_page(
+    ctx: Ctx,
+    _: Annotated[Session, Depends(changing("installer", find=page_session))],
+    device_id: str,
+) -> Response:
+    """The installer's "Test" button: the device blinks or beeps."""
+    if await identify_device(ctx, device_id) != "sent":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no native device by that id")
+    return RedirectResponse(f"/devices?tested={device_id}", status.HTTP_303_SEE_OTHER)

@@ -1,5 +1,6 @@
 """Reading the hub's state into the API's models (shared by the JSON API and the pages)."""
 
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hub.records import IncidentNote, Presence
@@ -16,6 +17,7 @@ from hub.web.models import (
     timeline,
     verdict,
 )
+from hub.wire import is_device_id
 
 MAX_LISTED_INCIDENTS = 200
 
@@ -93,3 +95,16 @@ async def add_note(ctx: WebContext, incident_id: str, author: str, note: NewNote
 async def device_list(ctx: WebContext) -> list[DeviceView]:
     """Every registered device with its warning flags."""
     return [DeviceView.of(d) for d in await ctx.store.devices()]
+
+
+async def identify_device(
+    ctx: WebContext, device_id: str
+) -> Literal["sent", "unknown", "not_native"]:
+    """Ask a native device to show itself (blink or beep), if it is one."""
+    device = next((d for d in await ctx.store.devices() if d.id == device_id), None)
+    if device is None or not is_device_id(device_id):
+        return "unknown"
+    if device.source != "native":
+        return "not_native"
+    ctx.identify(device_id)
+    return "sent"

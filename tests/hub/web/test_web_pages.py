@@ -161,3 +161,20 @@ async def test_note_form_on_the_incident_page(hub: Hub) -> None:
     after = await hub.client.get(f"/incidents/{incident}")
     assert "<p>Mum &lt;b&gt;pressed&lt;/b&gt; by mistake</p>" in after.text
     assert "<footer>Alice, 10:42</footer>" in after.text
+
+
+async def test_installer_tests_a_device_from_the_devices_page(hub: Hub) -> None:
+    await log_in(hub.client, CARER_PASSCODE)
+    assert "Test the pendant" not in (await hub.client.get("/devices")).text
+    hub.client.cookies.clear()
+    await log_in(hub.client, INSTALLER_PASSCODE)
+    page = await hub.client.get("/devices")
+    assert 'action="/devices/pendant-1/identify"' in page.text
+    assert (await hub.client.post("/devices/pendant-1/identify")).status_code == 403
+    done = await hub.client.post("/devices/pendant-1/identify", data={"csrf": form_csrf(page.text)})
+    assert done.headers["location"] == "/devices?tested=pendant-1"
+    assert hub.identified == ["pendant-1"]
+    after = await hub.client.get(done.headers["location"])
+    assert "Asked the pendant to blink or beep" in after.text
+    forged = await hub.client.get("/devices", params={"tested": "<script>"})
+    assert "Asked the" not in forged.text
