@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     HttpUrl,
     SecretStr,
     ValidationError,
@@ -111,7 +112,10 @@ class WebSettings(_Section):
         enabled: Serve the dashboard at all.
         host: Address to bind; loopback by default, a LAN address to reach it from phones.
         port: TCP port; 0 picks a free one (tests).
-        secure_cookies: Mark the session cookie Secure (set when served over TLS).
+        secure_cookies: Mark the session cookie Secure (set it when a TLS proxy is in front;
+            the hub does so itself when it serves TLS).
+        certfile: PEM certificate (with its chain) to serve HTTPS directly.
+        keyfile: The certificate's PEM private key.
         session_hours: A login lasts this long.
         logins: Who may log in.
     """
@@ -120,8 +124,22 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     secure_cookies: bool = False
+    certfile: FilePath | None = None
+    keyfile: FilePath | None = None
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     logins: tuple[WebLogin, ...] = ()
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> "WebSettings":
+        if (self.certfile is None) != (self.keyfile is None):
+            msg = "certfile and keyfile go together: give both to serve HTTPS, or neither"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies must only travel over HTTPS."""
+        return self.secure_cookies or self.certfile is not None
 
     @field_validator("logins")
     @classmethod

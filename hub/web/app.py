@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -98,28 +99,28 @@ class WebServer:
         settings = self._ctx.settings
         if not settings.enabled:
             return self
-        try:
-            sock = socket.create_server((settings.host, settings.port), reuse_port=False)
-        except OSError as err:
-            log.error(
-                "dashboard not started: cannot listen on %s:%d (%s)",
-                settings.host,
-                settings.port,
-                err.strerror,
-            )
-            return self
-        self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             build_app(self._ctx),
+            ssl_certfile=settings.certfile,
+            ssl_keyfile=settings.keyfile,
             lifespan="off",
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=STOP_S,
             server_header=False,
         )
+        where = f"{settings.host}:{settings.port}"
+        try:
+            config.load()  # reads the certificate now, so a bad one is reported here
+            sock = socket.create_server((settings.host, settings.port))
+        except (OSError, ssl.SSLError) as err:
+            log.error("dashboard not started on %s: %s", where, err.strerror or err)
+            return self
+        self.port = sock.getsockname()[1]
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve([sock]), name="web")
-        log.info("dashboard on http://%s:%d/", settings.host, self.port)
+        scheme = "https" if settings.certfile else "http"
+        log.info("dashboard on %s://%s:%d/", scheme, settings.host, self.port)
         return self
 
     async def __aexit__(

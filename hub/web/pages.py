@@ -99,7 +99,7 @@ async def login(
         max_age=int(ctx.settings.session_hours * 3600),
         httponly=True,
         samesite="strict",
-        secure=ctx.settings.secure_cookies,
+        secure=ctx.settings.cookies_secure,
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
@@ -108,7 +108,7 @@ async def login(
 def _login_form(request: Request, error: str | None, code: int) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", code, login_csrf=token, error=error)
-    secure: bool = request.app.state.context.settings.secure_cookies
+    secure: bool = request.app.state.context.settings.cookies_secure
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=secure
     )

@@ -43,3 +43,19 @@ def test_example_configuration_documents_the_dashboard() -> None:
     assert (web.enabled, web.host, web.port, web.session_hours) == (True, "127.0.0.1", 8080, 12)
     assert web.logins == ()  # an installer copying the example opens no known passcode
     assert "telecare web hash-passcode" in EXAMPLE.read_text()
+
+
+def test_https_needs_both_certificate_and_key(tmp_path: Path) -> None:
+    cert = tmp_path / "cert.pem"
+    cert.write_text("certificate\n")
+    with pytest.raises(ConfigError, match="certfile and keyfile go together"):
+        config_from_dict({"contacts": CONTACTS, "web": {"certfile": str(cert)}})
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(
+            {"contacts": CONTACTS, "web": {"certfile": str(cert), "keyfile": "/nowhere.pem"}}
+        )
+    assert caught.value.problems[0].startswith("web.keyfile:")
+    both = config_from_dict(
+        {"contacts": CONTACTS, "web": {"certfile": str(cert), "keyfile": str(cert)}}
+    ).web
+    assert both.cookies_secure

@@ -1,8 +1,11 @@
 """The dashboard served by a running hub: real broker, real HTTP, live updates, shutdown."""
 
 import asyncio
+import dataclasses
 import json
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,10 +18,18 @@ import pytest
 from hub.broker import LocalBroker, free_port
 from hub.config import config_from_dict
 from hub.web.app import WebServer
+from hub.web.auth import SESSION_COOKIE
 from hub.web.passcodes import match_login
 from hub.wire import command_topic, event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, stored_counts
-from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in, logins
+from tests.support.web import (
+    CARER_PASSCODE,
+    INSTALLER_PASSCODE,
+    Hub,
+    form_csrf,
+    log_in,
+    logins,
+)
 
 
 async def _events(stream: httpx.Response) -> AsyncIterator[str]:
@@ -142,3 +153,50 @@ async def test_a_page_that_goes_away_stops_listening(hub: Hub) -> None:
                 return hub.ctx.feed.listeners == 0
 
             await eventually(nobody_listens)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_dashboard_serves_https_with_secure_cookies(hub: Hub, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    settings = hub.ctx.settings.model_copy(update={"certfile": cert, "keyfile": key})
+    async with WebServer(dataclasses.replace(hub.ctx, settings=settings)) as server:
+        trust = ssl.create_default_context(cafile=str(cert))
+        base = f"https://127.0.0.1:{server.port}"
+        async with httpx.AsyncClient(base_url=base, verify=trust, timeout=20) as client:
+            page = await client.get("/login")
+            response = await client.post(
+                "/login", data={"passcode": CARER_PASSCODE, "csrf": form_csrf(page.text)}
+            )
+            cookie = next(
+                c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+            )
+            assert "Secure" in cookie
+            assert (await client.get("/api/status")).status_code == 200
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as plain:
+            with pytest.raises(httpx.TransportError):
+                await plain.get("/healthz")
+
+
+async def test_a_bad_certificate_leaves_the_hub_running_without_its_dashboard(
+    hub: Hub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    settings = hub.ctx.settings.model_copy(update={"certfile": junk, "keyfile": junk})
+    async with WebServer(dataclasses.replace(hub.ctx, settings=settings)) as server:
+        assert server.port is None
+    assert "dashboard not started" in caplog.text
