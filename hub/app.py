@@ -1,8 +1,10 @@
 """Composition root: builds the adapters, runs the hub, shuts it down in stages."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
 from hub.config import HubConfig
@@ -14,7 +16,6 @@ from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
 from hub.systemd import SystemdNotifier
-from hub.web.app import WebServer
 from hub.web.context import WebContext
 from hub.wire import (
     HUB_STATUS_TOPIC,
@@ -92,9 +93,8 @@ async def serve(
         )
         async with dispatcher, mqtt:
             feed = IncidentFeed()
-            engine = Engine(rules)
             pipeline = Pipeline(
-                engine=engine,
+                engine=Engine(rules),
                 state=state,
                 store=store,
                 intake=Intake(devices, rejects),
@@ -104,7 +104,9 @@ async def serve(
                 clock=_now,
                 on_change=feed.publish,
             )
-            web = WebServer(_web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt))
+            web = _dashboard(
+                _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt)
+            )
             try:
                 async with web:  # stops once ingest has drained, before the outbox drains
                     await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -170,6 +172,15 @@ async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) ->
     except TimeoutError:
         log.warning("could not publish hub offline; the broker's last will says it instead")
     log.info("hub stopped")
+
+
+def _dashboard(ctx: WebContext) -> AbstractAsyncContextManager[object]:
+    if not ctx.settings.enabled:
+        return contextlib.nullcontext()
+    # The web stack costs some 25 MB of memory on a Pi: load it only when the dashboard is on.
+    from hub.web.app import WebServer  # noqa: PLC0415
+
+    return WebServer(ctx)
 
 
 def _web_context(

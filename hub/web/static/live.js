@@ -6,7 +6,9 @@
   const live = document.getElementById("live");
   async function refresh() {
     const response = await fetch("/partials/status", { credentials: "same-origin" });
-    if (response.ok) {
+    if (response.redirected) {
+      window.location.assign("/login"); // the session ended: log in again
+    } else if (response.ok) {
       live.innerHTML = await response.text();
     } else if (response.status === 401) {
       window.location.assign("/login");

@@ -1,5 +1,7 @@
 """The `[web]` section: safe defaults, and passcodes only as argon2 hashes."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,11 @@ def test_https_needs_both_certificate_and_key(tmp_path: Path) -> None:
         {"contacts": CONTACTS, "web": {"certfile": str(cert), "keyfile": str(cert)}}
     ).web
     assert both.cookies_secure
+
+
+def test_the_web_stack_is_loaded_only_when_the_dashboard_is_on() -> None:
+    check = "import sys, hub.app; print(sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
