@@ -11,11 +11,16 @@ ROW_H = 26
 COLUMN_CHART_H = 160
 
 
-def bar_chart(title: str, bars: Sequence[tuple[str, float]], *, unit: str = "") -> str:
-    """Horizontal bars, one row per label, each with its value written at its end."""
+def bar_chart(
+    title: str, bars: Sequence[tuple[str, float]], *, unit: str = "", full: float | None = None
+) -> str:
+    """Horizontal bars, one row per label, each with its value written at its end.
+
+    `full` is the value of a full-length bar (100 for percentages); by default the largest.
+    """
     if not bars:
         return f'<p class="empty">{escape(title)}: nothing in this period.</p>'
-    top = max(value for _, value in bars) or 1
+    top = full or max(value for _, value in bars) or 1
     span = CHART_W - LABEL_W - 60
     rows: list[str] = []
     for index, (label, value) in enumerate(bars):

@@ -4,6 +4,7 @@ For installers, care assessors and the family: incidents by kind and by hour, fa
 device, night-time door openings, who was told and how fast someone acknowledged.
 """
 
+import dataclasses
 import statistics
 from collections import Counter
 from collections.abc import Mapping
@@ -37,6 +38,22 @@ class ReviewData:
     notifications: tuple[OutboxEntry, ...]
     devices: tuple[DeviceRecord, ...]
     door_openings: tuple[StoredEvent, ...]
+    lowest_battery: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FalseAlarms:
+    """One device's alarms that were not real, by kind."""
+
+    device: str
+    phantom: int
+    cancelled: int
+    suppressed: int
+
+    @property
+    def total(self) -> int:
+        """All of them."""
+        return self.phantom + self.cancelled + self.suppressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,7 @@ async def gather(store: Store, *, since: datetime, until: datetime) -> ReviewDat
         notifications=notes,
         devices=tuple(await store.devices()),
         door_openings=tuple(await store.events_since(since, ["door.opened"])),
+        lowest_battery=await store.lowest_battery(since=since),
     )
 
 
@@ -76,13 +94,31 @@ def response_times(data: ReviewData) -> list[Response]:
     return found
 
 
-def false_alarms(data: ReviewData) -> list[tuple[str, float]]:
-    """Incidents that were cancelled or suppressed, per device, most first."""
-    names = {d.id: d.name + (f" ({d.room})" if d.room else "") for d in data.devices}
-    counts = Counter(
-        names.get(i.device_id, i.device_id) for i in data.incidents if i.state in FALSE_ALARM_STATES
-    )
-    return [(name, float(n)) for name, n in counts.most_common()]
+def false_alarms(data: ReviewData) -> list[FalseAlarms]:
+    """Alarms that were not real, per device, most first.
+
+    Phantom: cancelled or cleared before anyone was told. Cancelled: the person said they were
+    all right after contacts were told. Suppressed: the hub held it back as noise.
+    """
+    names = _device_names(data)
+    found: dict[str, FalseAlarms] = {}
+    for incident in data.incidents:
+        if incident.state not in FALSE_ALARM_STATES:
+            continue
+        name = names.get(incident.device_id, incident.device_id)
+        row = found.get(name, FalseAlarms(name, 0, 0, 0))
+        if incident.state == "suppressed":
+            row = dataclasses.replace(row, suppressed=row.suppressed + 1)
+        elif incident.fired_at is None:
+            row = dataclasses.replace(row, phantom=row.phantom + 1)
+        else:
+            row = dataclasses.replace(row, cancelled=row.cancelled + 1)
+        found[name] = row
+    return sorted(found.values(), key=lambda r: (-r.total, r.device))
+
+
+def _device_names(data: ReviewData) -> dict[str, str]:
+    return {d.id: d.name + (f" ({d.room})" if d.room else "") for d in data.devices}
 
 
 def night_door_openings(data: ReviewData, zone: ZoneInfo) -> list[tuple[str, float]]:
@@ -109,6 +145,7 @@ def render_review(data: ReviewData, *, person: str, labels: Mapping[str, str], z
         until=data.until.astimezone(tz),
         total=len(data.incidents),
         charts=_charts(data, labels, tz),
+        false_alarms=false_alarms(data),
         responses=responses,
         median_minutes=statistics.median(r.minutes for r in responses) if responses else None,
         delivery=sorted(delivery.items()),
@@ -116,6 +153,7 @@ def render_review(data: ReviewData, *, person: str, labels: Mapping[str, str], z
 
 
 def _charts(data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo) -> dict[str, Markup]:
+    names = _device_names(data)
     by_kind = Counter(labels.get(i.cause, i.cause) for i in data.incidents)
     by_hour = Counter(i.opened_at.astimezone(tz).hour for i in data.incidents)
     svg = {
@@ -123,7 +161,15 @@ def _charts(data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo) -> dict[s
         "hours": column_chart(
             "Incidents by hour of day", [(f"{h:02d}", float(by_hour[h])) for h in range(24)]
         ),
-        "false_alarms": bar_chart("False alarms per device", false_alarms(data)),
+        "false_alarms": bar_chart(
+            "False alarms per device", [(r.device, float(r.total)) for r in false_alarms(data)]
+        ),
+        "battery": bar_chart(
+            "Lowest battery per device",
+            [(names.get(d, d), float(level)) for d, level in data.lowest_battery.items()],
+            unit="%",
+            full=100,
+        ),
         "nights": bar_chart("Door openings at night", night_door_openings(data, tz)),
     }
     return {name: Markup(chart) for name, chart in svg.items()}  # noqa: S704  # charts escape their text

@@ -446,6 +446,15 @@ class Store:
         )
         return [_stored_event(r) for r in rows]
 
+    async def lowest_battery(self, *, since: datetime) -> dict[str, int]:
+        """Each device's lowest reported battery level at or after `since`."""
+        rows = await self._fetch(
+            "SELECT device_id, min(battery) AS low FROM events WHERE received_at >= ?"
+            " AND battery IS NOT NULL GROUP BY device_id ORDER BY device_id",
+            (_t(since.astimezone(UTC)),),
+        )
+        return {r["device_id"]: r["low"] for r in rows}
+
     async def notifications(
         self, *, states: Sequence[str] | None = None, incident_id: str | None = None
     ) -> list[OutboxEntry]:

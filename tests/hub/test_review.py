@@ -63,12 +63,13 @@ async def _seed(db: Path, start: datetime) -> None:
                 clock=lambda: moment[0],
             )
 
-            async def send(device: str, kind: str, minutes: float) -> None:
+            async def send(device: str, kind: str, minutes: float, battery: int = 90) -> None:
                 moment[0] = start + timedelta(minutes=minutes)
-                body = json.dumps({"type": kind}).encode()
+                body = json.dumps({"type": kind, "battery": battery}).encode()
                 await pipeline.handle([InboundMessage(event_topic(device), body, 1, 1)])
 
-            await send("door-1", "door.opened", 0)
+            await send("door-1", "door.opened", 0, battery=15)
+            await send("door-1", "door.closed", 0.5, battery=17)
             await send("pendant-1", "pendant.pressed", 1)
             moment[0] = start + timedelta(minutes=4)
             assert await pipeline.acknowledge("help_call-1", "Alice")
@@ -104,7 +105,7 @@ def test_report_draws_the_week_in_one_self_contained_file(tmp_path: Path) -> Non
     assert code == 0, output
     assert "written to" in output
     assert "<strong>2</strong> incidents" in html
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 5
     kinds = re.search(r'aria-label="Incidents by kind".*?</svg>', html, re.S)
     assert kinds is not None
     assert ">pendant alarm<" in kinds.group(0)
@@ -113,6 +114,13 @@ def test_report_draws_the_week_in_one_self_contained_file(tmp_path: Path) -> Non
     assert false_alarms is not None
     assert ">fall detector (Bathroom)<" in false_alarms.group(0)
     assert "pendant (Bedroom)" not in false_alarms.group(0)
+    assert re.search(
+        r"<td>fall detector \(Bathroom\)</td><td[^>]*>1</td>\s*<td[^>]*>0</td><td[^>]*>0</td>", html
+    )
+    battery = re.search(r'aria-label="Lowest battery per device".*?</svg>', html, re.S)
+    assert battery is not None
+    assert ">front door (Hall)<" in battery.group(0)
+    assert ">15%<" in battery.group(0)
     nights = re.search(r'aria-label="Door openings at night".*?</svg>', html, re.S)
     assert nights is not None
     assert f">{start.astimezone(LONDON):%a %d %b}<" in nights.group(0)

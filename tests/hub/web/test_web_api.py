@@ -8,7 +8,8 @@ from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in
 
 async def test_every_api_endpoint_refuses_a_caller_who_has_not_logged_in(hub: Hub) -> None:
     incident = await hub.press()
-    for path in ("/api/session", "/api/status", "/api/incidents", "/api/devices"):
+    reads = ("/api/session", "/api/status", "/api/incidents", "/api/devices", "/api/occupancy")
+    for path in (*reads, "/api/events"):
         assert (await hub.client.get(path)).status_code == 401, path
     assert (await hub.client.get(f"/api/incidents/{incident}")).status_code == 401
     assert (await hub.client.post(f"/api/incidents/{incident}/ack")).status_code == 401
