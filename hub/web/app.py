@@ -45,6 +45,7 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.state.context = ctx
     app.state.sessions = Sessions(ctx.settings.session_hours * 3600)
     app.state.limiter = LoginLimiter()
+    app.state.login_gate = asyncio.Lock()
     app.state.templates = _templates(ZoneInfo(ctx.timezone))
     app.include_router(api.router)
     app.include_router(pages.router)

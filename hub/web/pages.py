@@ -82,12 +82,16 @@ async def login(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
     limiter: LoginLimiter = request.app.state.limiter
     client = client_of(request)
-    if not limiter.allows(client):
-        log.warning("login refused: too many wrong passcodes; try again later")
-        return _login_form(request, "Too many tries. Wait a few minutes.", 429)
-    login = await asyncio.to_thread(match_login, ctx.settings.logins, passcode)
+    # One check at a time: argon2 takes 19 MiB per check, and a flood of parallel attempts
+    # must neither exhaust a Pi's memory nor slip past the limit before any failure counts.
+    async with request.app.state.login_gate:
+        if not limiter.allows(client):
+            log.warning("login refused: too many wrong passcodes; try again later")
+            return _login_form(request, "Too many tries. Wait a few minutes.", 429)
+        login = await asyncio.to_thread(match_login, ctx.settings.logins, passcode)
+        if login is None:
+            limiter.failed(client)
     if login is None:
-        limiter.failed(client)
         log.info("wrong passcode at the dashboard login")
         return _login_form(request, "That passcode is not right.", 401)
     sessions: Sessions = request.app.state.sessions

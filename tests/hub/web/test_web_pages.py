@@ -1,5 +1,7 @@
 """Login, sessions and the server-rendered pages, through the app (no network)."""
 
+import asyncio
+
 from hub.web.auth import MAX_FAILURES_PER_CLIENT, SESSION_COOKIE
 from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, form_csrf, log_in
 
@@ -178,3 +180,13 @@ async def test_installer_tests_a_device_from_the_devices_page(hub: Hub) -> None:
     assert "Asked the pendant to blink or beep" in after.text
     forged = await hub.client.get("/devices", params={"tested": "<script>"})
     assert "Asked the" not in forged.text
+
+
+async def test_a_flood_of_parallel_guesses_is_held_to_the_limit(hub: Hub) -> None:
+    page = await hub.client.get("/login")
+    token = form_csrf(page.text)
+    guesses = [
+        hub.client.post("/login", data={"passcode": f"{n:06d}", "csrf": token}) for n in range(12)
+    ]
+    codes = sorted(r.status_code for r in await asyncio.gather(*guesses))
+    assert codes == [401] * MAX_FAILURES_PER_CLIENT + [429] * (12 - MAX_FAILURES_PER_CLIENT)
