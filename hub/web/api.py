@@ -24,6 +24,7 @@ from hub.web.models import (
     StatusView,
 )
 from hub.web.views import (
+    WritableProbe,
     add_note,
     device_list,
     identify_device,
@@ -48,10 +49,11 @@ Ctx = Annotated[WebContext, Depends(context)]
 
 
 @router.get("/healthz", tags=["monitoring"])
-async def healthz(ctx: Ctx, response: Response) -> Health:
+async def healthz(ctx: Ctx, request: Request, response: Response) -> Health:
     """Whether the hub can do its job: broker reachable and store writable (503 if not)."""
+    probe: WritableProbe = request.app.state.probe
     health = Health(
-        ok=False, broker_connected=ctx.broker_connected(), store_writable=await ctx.store.writable()
+        ok=False, broker_connected=ctx.broker_connected(), store_writable=await probe.writable()
     )
     health = health.model_copy(update={"ok": health.broker_connected and health.store_writable})
     if not health.ok:

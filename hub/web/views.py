@@ -1,9 +1,13 @@
 """Reading the hub's state into the API's models (shared by the JSON API and the pages)."""
 
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from hub.records import IncidentNote, Presence
+from hub.store import Store
 from hub.web.context import WebContext
 from hub.web.models import (
     Activity,
@@ -20,6 +24,29 @@ from hub.web.models import (
 from hub.wire import is_device_id
 
 MAX_LISTED_INCIDENTS = 200
+PROBE_EVERY_S = 1.0
+
+
+class WritableProbe:
+    """Whether the store takes writes, asked at most once a second.
+
+    `/healthz` needs no login; without this, a flood of it would queue for the store's write
+    lock in front of the alarm path's commits.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._last: tuple[float, bool] | None = None
+        self._lock = asyncio.Lock()
+
+    async def writable(self) -> bool:
+        """The latest answer, refreshed if older than `PROBE_EVERY_S`."""
+        async with self._lock:
+            now = self._clock()
+            if self._last is None or now - self._last[0] >= PROBE_EVERY_S:
+                self._last = (now, await self._store.writable())
+            return self._last[1]
 
 
 async def status_view(ctx: WebContext) -> StatusView:

@@ -66,6 +66,7 @@ class Hub:
     connected: list[bool]
     dispatcher: Dispatcher
     ctx: WebContext
+    app: Any
 
     async def press(self, mid: int = 1) -> str:
         """A pendant press through the real pipeline; returns the incident id."""

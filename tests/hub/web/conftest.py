@@ -64,6 +64,9 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
                 timezone="Europe/London",
                 clock=lambda: NOW,
             )
-            transport = httpx.ASGITransport(app=build_app(ctx))
+            app = build_app(ctx)
+            transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-                yield Hub(client, pipeline, store, rejects, identified, connected, dispatcher, ctx)
+                yield Hub(
+                    client, pipeline, store, rejects, identified, connected, dispatcher, ctx, app
+                )

@@ -1,7 +1,11 @@
 """The JSON API, health and metrics, against a real store and pipeline (no network)."""
 
+import asyncio
 import json
 
+import pytest
+
+from hub.web.views import WritableProbe
 from hub.wire import InboundMessage, event_topic
 from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in
 
@@ -212,3 +216,35 @@ async def test_carer_adds_a_note_to_an_incident(hub: Hub) -> None:
             "at": "2026-11-23T10:42:00Z",
         }
     ]
+
+
+async def test_a_flood_of_health_checks_asks_the_store_once(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[bool] = []
+    real = hub.store.writable
+
+    async def counted() -> bool:
+        asked.append(True)
+        return await real()
+
+    monkeypatch.setattr(hub.store, "writable", counted)
+    hub.app.state.probe = WritableProbe(hub.store, clock=lambda: 100.0)  # time stands still
+    replies = await asyncio.gather(*(hub.client.get("/healthz") for _ in range(30)))
+    assert {r.status_code for r in replies} == {200}
+    assert len(asked) == 1
+
+
+async def test_the_store_probe_asks_again_after_a_second(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = [True, False]
+    monkeypatch.setattr(hub.store, "writable", lambda: asyncio.sleep(0, answers.pop(0)))
+    now = [100.0]
+    probe = WritableProbe(hub.store, clock=lambda: now[0])
+    assert await probe.writable() is True
+    now[0] += 0.5
+    assert await probe.writable() is True
+    now[0] += 0.5
+    assert await probe.writable() is False
+    assert answers == []
