@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from hub.feed import Missed
-from hub.records import Presence
+from hub.records import Presence, StoreTallies
 from hub.web.auth import Session, api_session, changing
 from hub.web.context import WebContext
 from hub.web.metrics import CONTENT_TYPE, render_metrics
@@ -24,7 +24,7 @@ from hub.web.models import (
     StatusView,
 )
 from hub.web.views import (
-    WritableProbe,
+    Recent,
     add_note,
     device_list,
     identify_device,
@@ -51,9 +51,9 @@ Ctx = Annotated[WebContext, Depends(context)]
 @router.get("/healthz", tags=["monitoring"])
 async def healthz(ctx: Ctx, request: Request, response: Response) -> Health:
     """Whether the hub can do its job: broker reachable and store writable (503 if not)."""
-    probe: WritableProbe = request.app.state.probe
+    writable: Recent[bool] = request.app.state.writable
     health = Health(
-        ok=False, broker_connected=ctx.broker_connected(), store_writable=await probe.writable()
+        ok=False, broker_connected=ctx.broker_connected(), store_writable=await writable.get()
     )
     health = health.model_copy(update={"ok": health.broker_connected and health.store_writable})
     if not health.ok:
@@ -62,10 +62,11 @@ async def healthz(ctx: Ctx, request: Request, response: Response) -> Health:
 
 
 @router.get("/metrics", tags=["monitoring"], response_class=Response)
-async def metrics(ctx: Ctx) -> Response:
+async def metrics(ctx: Ctx, request: Request) -> Response:
     """Counters and gauges in the Prometheus text format."""
+    tallies: Recent[StoreTallies] = request.app.state.tallies
     text = render_metrics(
-        await ctx.store.tallies(), ctx.rejects.counts, broker_connected=ctx.broker_connected()
+        await tallies.get(), ctx.rejects.counts, broker_connected=ctx.broker_connected()
     )
     return Response(text, media_type=CONTENT_TYPE)
 

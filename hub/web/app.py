@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from hub.web import api, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
-from hub.web.views import WritableProbe
+from hub.web.views import Recent
 
 log = logging.getLogger("telecare.web")
 STOP_S = 2
@@ -47,7 +47,8 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.state.sessions = Sessions(ctx.settings.session_hours * 3600)
     app.state.limiter = LoginLimiter()
     app.state.login_gate = asyncio.Lock()
-    app.state.probe = WritableProbe(ctx.store)
+    app.state.writable = Recent(ctx.store.writable)
+    app.state.tallies = Recent(ctx.store.tallies)
     app.state.templates = _templates(ZoneInfo(ctx.timezone))
     app.include_router(api.router)
     app.include_router(pages.router)

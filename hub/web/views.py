@@ -2,12 +2,11 @@
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub.records import IncidentNote, Presence
-from hub.store import Store
 from hub.web.context import WebContext
 from hub.web.models import (
     Activity,
@@ -25,27 +24,30 @@ from hub.wire import is_device_id
 
 MAX_LISTED_INCIDENTS = 200
 PROBE_EVERY_S = 1.0
+T = TypeVar("T")
 
 
-class WritableProbe:
-    """Whether the store takes writes, asked at most once a second.
+class Recent(Generic[T]):
+    """The latest answer of a store query, asked again at most once every `PROBE_EVERY_S`.
 
-    `/healthz` needs no login; without this, a flood of it would queue for the store's write
-    lock in front of the alarm path's commits.
+    `/healthz` and `/metrics` need no login; without this, a flood of them would queue in the
+    store in front of the alarm path's commits.
     """
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
+    def __init__(
+        self, query: Callable[[], Awaitable[T]], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._query = query
         self._clock = clock
-        self._last: tuple[float, bool] | None = None
+        self._last: tuple[float, T] | None = None
         self._lock = asyncio.Lock()
 
-    async def writable(self) -> bool:
+    async def get(self) -> T:
         """The latest answer, refreshed if older than `PROBE_EVERY_S`."""
         async with self._lock:
             now = self._clock()
             if self._last is None or now - self._last[0] >= PROBE_EVERY_S:
-                self._last = (now, await self._store.writable())
+                self._last = (now, await self._query())
             return self._last[1]
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from hub.web.views import WritableProbe
+from hub.web.views import Recent
 from hub.wire import InboundMessage, event_topic
 from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in
 
@@ -229,7 +229,7 @@ async def test_a_flood_of_health_checks_asks_the_store_once(
         return await real()
 
     monkeypatch.setattr(hub.store, "writable", counted)
-    hub.app.state.probe = WritableProbe(hub.store, clock=lambda: 100.0)  # time stands still
+    hub.app.state.writable = Recent(hub.store.writable, clock=lambda: 100.0)  # time stands still
     replies = await asyncio.gather(*(hub.client.get("/healthz") for _ in range(30)))
     assert {r.status_code for r in replies} == {200}
     assert len(asked) == 1
@@ -241,10 +241,10 @@ async def test_the_store_probe_asks_again_after_a_second(
     answers = [True, False]
     monkeypatch.setattr(hub.store, "writable", lambda: asyncio.sleep(0, answers.pop(0)))
     now = [100.0]
-    probe = WritableProbe(hub.store, clock=lambda: now[0])
-    assert await probe.writable() is True
+    probe = Recent(hub.store.writable, clock=lambda: now[0])
+    assert await probe.get() is True
     now[0] += 0.5
-    assert await probe.writable() is True
+    assert await probe.get() is True
     now[0] += 0.5
-    assert await probe.writable() is False
+    assert await probe.get() is False
     assert answers == []
