@@ -225,6 +225,7 @@ class Scenario(_Frozen):
             "contacts": [c.model_dump(include={"name", "phone"}) for c in self.contacts],
             "devices": devices,
             "policy": self.policy,
+            "web": {"enabled": False},
             "simulation": {"virtual_clock": True},
         }
 

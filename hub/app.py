@@ -1,9 +1,10 @@
 """Composition root: builds the adapters, runs the hub, shuts it down in stages."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.clock import VirtualClock
 from hub.config import HubConfig
 from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
+from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
 from hub.mqtt import MqttSession
@@ -25,12 +27,15 @@ from hub.status_panel import StatusPanel
 from hub.store import NewDevice, Store, StoreCorruptError, quarantine
 from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
+from hub.web.context import WebContext
 from hub.wire import (
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
     HUB_STATUS_TOPIC,
+    CommandPayload,
     HubStatusPayload,
     InboundMessage,
+    command_topic,
 )
 from notifier.dispatcher import Dispatcher
 from rules.activity import ACTIVITY
@@ -108,6 +113,7 @@ async def serve(
         notifier = Notifier(config, store, publish=publish, clock=virtual.now if virtual else _now)
         async with notifier, mqtt, panel:
             dispatcher = notifier.dispatcher
+            feed = IncidentFeed()
             pipeline = Pipeline(
                 engine=engine,
                 state=state,
@@ -118,10 +124,15 @@ async def serve(
                 publish=publish,
                 clock=virtual.now if virtual else _now,
                 virtual_clock=virtual,
+                on_change=feed.publish,
+            )
+            web = _dashboard(
+                _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt)
             )
             pipeline.announce_occupancy(pipeline.now())
             try:
-                await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
+                async with web:  # stops once ingest has drained, before the outbox drains
+                    await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
             finally:
                 systemd.notify("STOPPING=1")
                 for task in background:
@@ -247,3 +258,40 @@ def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) 
     ]
     supervisor = Supervisor(config.supervision.check_in_h, started_at=_now())
     return Intake(devices, rejects, drivers, supervisor)
+
+
+def _dashboard(ctx: WebContext) -> AbstractAsyncContextManager[object]:
+    if not ctx.settings.enabled:
+        return contextlib.nullcontext()
+    # The web stack costs some 25 MB of memory on a Pi: load it only when the dashboard is on.
+    from hub.web.app import WebServer  # noqa: PLC0415
+
+    return WebServer(ctx)
+
+
+def _web_context(
+    config: HubConfig,
+    store: Store,
+    pipeline: Pipeline,
+    feed: IncidentFeed,
+    *,
+    rejects: RejectLog,
+    mqtt: MqttSession,
+) -> WebContext:
+    def identify(device_id: str) -> None:
+        body = CommandPayload(command="identify").model_dump_json(exclude_none=True).encode()
+        mqtt.publish(command_topic(device_id), body)
+
+    return WebContext(
+        settings=config.web,
+        store=store,
+        control=pipeline,
+        feed=feed,
+        rejects=rejects,
+        broker_connected=lambda: mqtt.connected,
+        identify=identify,
+        person=config.home.person,
+        labels={name: cause.label for name, cause in pipeline.engine.causes.items()},
+        timezone=config.home.timezone,
+        clock=pipeline.now,
+    )

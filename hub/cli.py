@@ -13,8 +13,10 @@ import click
 from hub.cli_incidents import ack, occupancy
 from hub.cli_options import config_option, db_option, json_option
 from hub.cli_options import load_or_exit as _load_or_exit
+from hub.cli_report import report
 from hub.cli_service import backup, doctor
 from hub.cli_simulate import simulate
+from hub.cli_web import web
 from hub.console import setup_logging
 from hub.store import Store, StoreError
 
@@ -161,3 +163,5 @@ for _command in DEVICE_COMMANDS:
 from hub.cli_notify import test_alert  # noqa: E402  # commands in their own modules
 
 main.add_command(test_alert)
+main.add_command(web)
+main.add_command(report)

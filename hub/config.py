@@ -8,12 +8,13 @@ import stat
 import tomllib
 from collections import Counter
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     HttpUrl,
     SecretStr,
     ValidationError,
@@ -146,6 +147,75 @@ class GpioSettings(_Section):
         return self.enabled and any(p is not None for p in pins)
 
 
+WebRole = Literal["carer", "installer"]
+ARGON2_PREFIX = "$argon2id$"
+
+
+class WebLogin(_Section):
+    """`[[web.logins]]`: one person who may use the dashboard, and what they may do there.
+
+    Attributes:
+        name: Shown on the dashboard and in the audit trail ("acknowledged by Alice").
+        role: `carer` (sees the home, acknowledges alarms) or `installer` (devices, tests).
+        passcode_hash: The argon2id hash from `telecare web hash-passcode`; never the passcode.
+    """
+
+    name: str = Field(min_length=1, max_length=60)
+    role: WebRole = "carer"
+    passcode_hash: SecretStr
+
+    @field_validator("passcode_hash")
+    @classmethod
+    def _is_argon2(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(ARGON2_PREFIX):
+            msg = "not an argon2id hash: make one with `telecare web hash-passcode`"
+            raise ValueError(msg)
+        return value
+
+
+class WebSettings(_Section):
+    """`[web]`: the dashboard and JSON API, served by the hub's own process.
+
+    Attributes:
+        enabled: Serve the dashboard at all.
+        host: Address to bind; loopback by default, a LAN address to reach it from phones.
+        port: TCP port; 0 picks a free one (tests).
+        secure_cookies: Mark the session cookie Secure (set it when a TLS proxy is in front;
+            the hub does so itself when it serves TLS).
+        certfile: PEM certificate (with its chain) to serve HTTPS directly.
+        keyfile: The certificate's PEM private key.
+        session_hours: A login lasts this long.
+        logins: Who may log in.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    secure_cookies: bool = False
+    certfile: FilePath | None = None
+    keyfile: FilePath | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    logins: tuple[WebLogin, ...] = ()
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> "WebSettings":
+        if (self.certfile is None) != (self.keyfile is None):
+            msg = "certfile and keyfile go together: give both to serve HTTPS, or neither"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether cookies must only travel over HTTPS."""
+        return self.secure_cookies or self.certfile is not None
+
+    @field_validator("logins")
+    @classmethod
+    def _unique_logins(cls, logins: tuple[WebLogin, ...]) -> tuple[WebLogin, ...]:
+        _refuse_repeats("login name", [login.name for login in logins])
+        return logins
+
+
 class DeviceConfig(_Section):
     """`[[devices]]`: a device provisioned from the file rather than paired from the CLI."""
 
@@ -186,6 +256,7 @@ class HubConfig(BaseSettings):
     store: StoreSettings = StoreSettings()
     heartbeat: HeartbeatSettings = HeartbeatSettings()
     simulation: SimulationSettings = SimulationSettings()
+    web: WebSettings = WebSettings()
     contacts: tuple[Contact, ...]
     devices: tuple[DeviceConfig, ...] = ()
     policy: Policies = Policies()

@@ -50,12 +50,14 @@ def demo_config(broker: LocalBroker, workdir: Path) -> HubConfig:
         "home": {"person": "Mum", "timezone": "Europe/London"},
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "telecare-demo-hub"},
         "store": {"path": str(workdir / "hub.db")},
+        "web": {"enabled": False},  # the demo tells its story on the console
         "contacts": [{"name": "Alice"}],
         "devices": [
             {"id": d.id, "name": d.name, "role": d.role, "room": d.room} for d in DEMO_DEVICES
         ],
         # Shortened so the demo shows a splash dropped and a real leak raised within seconds.
         "policy": {"water": {"debounce_s": 3}},
+        "web": {"enabled": False},
     }
     return config_from_dict(data)
 

@@ -73,6 +73,7 @@ class Pipeline:
         publish: Publish,
         clock: Callable[[], datetime],
         virtual_clock: VirtualClock | None = None,
+        on_change: Callable[[IncidentChanged], None] | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -83,6 +84,7 @@ class Pipeline:
         self._publish = publish
         self._clock = clock
         self._virtual = virtual_clock
+        self._on_change = on_change
         self._started = False
         self._wake = asyncio.Event()
         self.duplicates = 0
@@ -248,6 +250,23 @@ class Pipeline:
         )
         return actions
 
+    async def acknowledge(self, incident_id: str, by: str, via: str = "on the dashboard") -> bool:
+        """`by` is dealing with an incident (from the dashboard): the ladder stops there.
+
+        The same engine path as `telecare ack` and a carer's reply; committed before it counts.
+
+        Returns:
+            False if no open incident has that id or it is already acknowledged.
+        """
+        now = self._clock()
+        self.state, actions = self.engine.acknowledge(self.state, incident_id, by, now=now)
+        if not any(isinstance(a, IncidentChanged) for a in actions):
+            return False
+        actions = [_said_where(a, via) for a in actions]
+        entries = await self._store.commit(Batch(actions=actions), at=now)
+        self._carry_out(actions, entries)
+        return True
+
     def announce_occupancy(self, at: datetime) -> None:
         """Publish (retained) who else is at home, as the engine holds it."""
         occupied_by = self.state.occupied_by
@@ -273,6 +292,8 @@ class Pipeline:
         self._publish(command_topic(command.device_id), payload.model_dump_json().encode(), False)
 
     def _announce(self, change: IncidentChanged) -> None:
+        if self._on_change is not None:
+            self._on_change(change)
         incident = change.incident
         log.info("incident %s %s: %s", incident.id, incident.state, change.reason)
         payload = IncidentPayload(
@@ -305,6 +326,13 @@ def device_infos(devices: Sequence[DeviceRecord]) -> dict[str, DeviceInfo]:
         d.id: DeviceInfo.model_validate({"name": d.name, "role": d.role, "room": d.room})
         for d in devices
     }
+
+
+def _said_where(action: Action, via: str) -> Action:
+    """The audit trail says where an acknowledgement came from."""
+    if isinstance(action, IncidentChanged) and action.incident.state == "acknowledged":
+        return action.model_copy(update={"reason": f"{action.reason} {via}"})
+    return action
 
 
 def _asks_reload(message: InboundMessage) -> bool:

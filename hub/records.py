@@ -1,5 +1,7 @@
 """Rows the store hands back, as models (no database types leave `hub/store.py`)."""
 
+from typing import Literal
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from rules.events import DeviceEvent
@@ -68,3 +70,48 @@ class UnpairedDevice(BaseModel):
     first_seen: AwareDatetime
     last_seen: AwareDatetime
     messages: int
+
+
+class StoreTallies(BaseModel):
+    """Counts for monitoring (`/metrics`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    events: int
+    incidents: dict[str, int]
+    notifications: dict[str, int]
+    delivered: int = 0
+    delivery_seconds: float = 0.0
+
+
+class LogEntry(BaseModel):
+    """One change in an incident's audit trail."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: str
+    at: AwareDatetime
+    previous: str | None
+    state: str
+    reason: str
+
+
+class Presence(BaseModel):
+    """Whether one person of the household said they are at home, and since when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    state: Literal["home", "away"]
+    at: AwareDatetime
+
+
+class IncidentNote(BaseModel):
+    """A note someone added to an incident."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: str
+    author: str
+    text: str
+    at: AwareDatetime

@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
@@ -20,7 +20,11 @@ import aiosqlite
 from hub.records import (
     DeviceHealth,
     DeviceRecord,
+    IncidentNote,
+    LogEntry,
+    Presence,
     StoredEvent,
+    StoreTallies,
     UnpairedDevice,
     UnpairedSighting,
 )
@@ -360,6 +364,22 @@ class Store(DeliveryRecords):
                 (delivery.state, delivery.detail, _t(at), entry_id),
             )
 
+    async def set_presence(self, presence: Presence) -> None:
+        """Record that someone is now at home or away."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO occupancy_log (name, state, at) VALUES (?, ?, ?)",
+                (presence.name, presence.state, _t(presence.at)),
+            )
+
+    async def add_note(self, note: IncidentNote) -> None:
+        """Attach a note to an incident."""
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
+                (note.incident_id, note.author, note.text, _t(note.at)),
+            )
+
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
         async with self._lock:
@@ -419,6 +439,62 @@ class Store(DeliveryRecords):
         found = [Incident.model_validate(_without(r, "updated_at")) for r in rows]
         return [i for i in found if i.state in OPEN_STATES] if open_only else found
 
+    async def incident(self, incident_id: str) -> Incident | None:
+        """One incident by id, or None."""
+        rows = await self._fetch("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        return Incident.model_validate(_without(rows[0], "updated_at")) if rows else None
+
+    async def tallies(self) -> StoreTallies:
+        """Counts for monitoring: events, incidents by state, notifications by state."""
+        events = await self._fetch("SELECT count(*) AS n FROM events", ())
+        incidents = await self._fetch(
+            "SELECT state, count(*) AS n FROM incidents GROUP BY state ORDER BY state", ()
+        )
+        notes = await self._fetch(
+            "SELECT state, count(*) AS n FROM notifications GROUP BY state ORDER BY state", ()
+        )
+        delivered = await self._fetch(
+            "SELECT count(*) AS n, coalesce(sum((julianday(updated_at) - julianday(created_at))"
+            " * 86400.0), 0) AS s FROM notifications WHERE state IN ('sent', 'delivered')",
+            (),
+        )
+        return StoreTallies(
+            events=events[0]["n"],
+            delivered=delivered[0]["n"],
+            delivery_seconds=delivered[0]["s"],
+            incidents={r["state"]: r["n"] for r in incidents},
+            notifications={r["state"]: r["n"] for r in notes},
+        )
+
+    async def writable(self) -> bool:
+        """Whether a write transaction can be started now (the disk and the file allow it)."""
+        try:
+            async with self._lock:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.rollback()
+        except aiosqlite.Error as err:
+            log.warning("store not writable: %s", err)
+            return False
+        return True
+
+    async def occupancy(self) -> list[Presence]:
+        """Each person's latest "home" or "away", by name."""
+        rows = await self._fetch(
+            "SELECT name, state, at FROM occupancy_log WHERE id IN"
+            " (SELECT max(id) FROM occupancy_log GROUP BY name) ORDER BY name",
+            (),
+        )
+        return [Presence.model_validate(r) for r in rows]
+
+    async def notes(self, incident_id: str) -> list[IncidentNote]:
+        """An incident's notes, oldest first."""
+        rows = await self._fetch(
+            "SELECT incident_id, author, text, at FROM incident_notes WHERE incident_id = ?"
+            " ORDER BY id",
+            (incident_id,),
+        )
+        return [IncidentNote.model_validate(r) for r in rows]
+
     async def incident_count(self) -> int:
         """How many incidents were ever opened (numbers the next one)."""
         rows = list(await self._db.execute_fetchall("SELECT count(*) FROM incidents"))
@@ -453,9 +529,43 @@ class Store(DeliveryRecords):
             (incident_id,),
         )
 
-    async def notifications(self, *, states: Sequence[str] | None = None) -> list[OutboxEntry]:
-        """Outbox entries, oldest first, optionally only in the given states."""
-        rows = await self._fetch("SELECT * FROM notifications ORDER BY id", ())
+    async def audit_trail(self, *, since: datetime) -> list[LogEntry]:
+        """Every incident change at or after `since`, oldest first (for the review report)."""
+        rows = await self._fetch(
+            "SELECT incident_id, at, previous, state, reason FROM incident_log WHERE at >= ?"
+            " ORDER BY id",
+            (_t(since.astimezone(UTC)),),
+        )
+        return [LogEntry.model_validate(r) for r in rows]
+
+    async def events_since(self, since: datetime, types: Sequence[str]) -> list[StoredEvent]:
+        """Events of the given types received at or after `since`, oldest first."""
+        marks = ", ".join("?" for _ in types)
+        rows = await self._fetch(
+            f"SELECT * FROM events WHERE received_at >= ? AND type IN ({marks}) ORDER BY id",  # noqa: S608  # placeholders only
+            (_t(since.astimezone(UTC)), *types),
+        )
+        return [_stored_event(r) for r in rows]
+
+    async def lowest_battery(self, *, since: datetime) -> dict[str, int]:
+        """Each device's lowest reported battery level at or after `since`."""
+        rows = await self._fetch(
+            "SELECT device_id, min(battery) AS low FROM events WHERE received_at >= ?"
+            " AND battery IS NOT NULL GROUP BY device_id ORDER BY device_id",
+            (_t(since.astimezone(UTC)),),
+        )
+        return {r["device_id"]: r["low"] for r in rows}
+
+    async def notifications(
+        self, *, states: Sequence[str] | None = None, incident_id: str | None = None
+    ) -> list[OutboxEntry]:
+        """Outbox entries, oldest first, optionally only in the given states or of one incident."""
+        if incident_id is None:
+            rows = await self._fetch("SELECT * FROM notifications ORDER BY id", ())
+        else:
+            rows = await self._fetch(
+                "SELECT * FROM notifications WHERE incident_id = ? ORDER BY id", (incident_id,)
+            )
         entries = [OutboxEntry.model_validate(r) for r in rows]
         return [e for e in entries if states is None or e.state in states]
 

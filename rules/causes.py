@@ -16,6 +16,10 @@ from rules.schedule import in_window
 
 Verdict = Literal["open", "cancel", "clear", "drop"]
 
+# Causes that everyday life opens (a door opening, a cool reading): they watch for something to
+# go wrong, and one that closes without firing was no alarm at all, false or otherwise.
+WATCHES: frozenset[str] = frozenset({"night_exit", "door_left_open", "door_day", "cold", "heat"})
+
 
 def causes(policy: Policies) -> dict[str, CausePolicy]:
     """Return every cause keyed by its name, with the configured windows applied."""

@@ -32,6 +32,7 @@ def config_data(broker: LocalBroker, workdir: Path, **overrides: Any) -> dict[st
         "home": {"person": "Mum", "timezone": "Europe/London"},
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "hub-under-test"},
         "store": {"path": str(workdir / "hub.db")},
+        "web": {"port": 0},
         "contacts": [{"name": "Alice", "phone": "+447700900123"}],
         "devices": DEVICES,
     }
@@ -42,7 +43,9 @@ def config_data(broker: LocalBroker, workdir: Path, **overrides: Any) -> dict[st
 def write_toml(path: Path, data: dict[str, Any]) -> Path:
     """Write a configuration mapping as the TOML file an installer would write."""
     lines: list[str] = []
-    for key in ("home", "mqtt", "store"):
+    for key in ("home", "mqtt", "store", "web"):
+        if key not in data:
+            continue
         lines.append(f"[{key}]")
         lines.extend(f"{k} = {_toml(v)}" for k, v in data[key].items())
     for key in ("contacts", "devices"):

@@ -1,0 +1,193 @@
+"""The review report: how the technology worked over a period, as one self-contained HTML file.
+
+For installers, care assessors and the family: incidents by kind and by hour, false alarms per
+device, night-time door openings, who was told and how fast someone acknowledged.
+"""
+
+import dataclasses
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import jinja2
+from markupsafe import Markup
+
+from hub.charts import bar_chart, column_chart
+from hub.records import DeviceRecord, LogEntry, StoredEvent
+from hub.store import Store
+from notifier.model import OutboxEntry
+from rules.causes import WATCHES
+from rules.incidents import Incident
+
+NIGHT_START_HOUR = 22
+NIGHT_END_HOUR = 7
+FALSE_ALARM_STATES = frozenset({"cancelled", "suppressed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewData:
+    """Everything the report is drawn from, read from the store in one go."""
+
+    since: datetime
+    until: datetime
+    incidents: tuple[Incident, ...]
+    trail: tuple[LogEntry, ...]
+    notifications: tuple[OutboxEntry, ...]
+    devices: tuple[DeviceRecord, ...]
+    door_openings: tuple[StoredEvent, ...]
+    lowest_battery: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FalseAlarms:
+    """One device's alarms that were not real, by kind."""
+
+    device: str
+    phantom: int
+    cancelled: int
+    suppressed: int
+
+    @property
+    def total(self) -> int:
+        """All of them."""
+        return self.phantom + self.cancelled + self.suppressed
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """How long it took someone to acknowledge one alarm."""
+
+    incident: str
+    minutes: float
+    reason: str
+
+
+async def gather(store: Store, *, since: datetime, until: datetime) -> ReviewData:
+    """Read the period's alarms, audit trail, notifications, devices and door openings.
+
+    A watch that closed without firing (a door opened and closed again) is everyday life, not
+    an incident: door use has its own chart.
+    """
+    incidents = tuple(
+        i
+        for i in await store.incidents()
+        if i.opened_at >= since and (i.fired_at is not None or i.cause not in WATCHES)
+    )
+    opened = {i.id for i in incidents}
+    notes = tuple(n for n in await store.notifications() if n.incident_id in opened)
+    return ReviewData(
+        since=since,
+        until=until,
+        incidents=incidents,
+        trail=tuple(e for e in await store.audit_trail(since=since) if e.incident_id in opened),
+        notifications=notes,
+        devices=tuple(await store.devices()),
+        door_openings=tuple(await store.events_since(since, ["door.opened"])),
+        lowest_battery=await store.lowest_battery(since=since),
+    )
+
+
+def response_times(data: ReviewData) -> list[Response]:
+    """Time from an alarm firing to its acknowledgement, for each acknowledged alarm."""
+    fired = {i.id: i for i in data.incidents if i.fired_at is not None}
+    found: list[Response] = []
+    for entry in data.trail:
+        incident = fired.get(entry.incident_id)
+        if entry.state == "acknowledged" and incident is not None and incident.fired_at:
+            minutes = (entry.at - incident.fired_at).total_seconds() / 60
+            found.append(Response(incident.text, round(minutes, 1), entry.reason))
+    return found
+
+
+def false_alarms(data: ReviewData) -> list[FalseAlarms]:
+    """Alarms that were not real, per device, most first.
+
+    Phantom: cancelled or cleared before anyone was told. Cancelled: the person said they were
+    all right after contacts were told. Suppressed: the hub held it back as noise.
+    """
+    names = _device_names(data)
+    found: dict[str, FalseAlarms] = {}
+    for incident in data.incidents:
+        if incident.state not in FALSE_ALARM_STATES:
+            continue
+        name = names.get(incident.device_id, incident.device_id)
+        row = found.get(name, FalseAlarms(name, 0, 0, 0))
+        if incident.state == "suppressed":
+            row = dataclasses.replace(row, suppressed=row.suppressed + 1)
+        elif incident.fired_at is None:
+            row = dataclasses.replace(row, phantom=row.phantom + 1)
+        else:
+            row = dataclasses.replace(row, cancelled=row.cancelled + 1)
+        found[name] = row
+    return sorted(found.values(), key=lambda r: (-r.total, r.device))
+
+
+def _device_names(data: ReviewData) -> dict[str, str]:
+    return {d.id: d.name + (f" ({d.room})" if d.room else "") for d in data.devices}
+
+
+def night_door_openings(data: ReviewData, zone: ZoneInfo) -> list[tuple[str, float]]:
+    """Door openings between 22:00 and 07:00, per night (named by the evening's date)."""
+    nights: Counter[str] = Counter()
+    for stored in data.door_openings:
+        local = stored.event.received_at.astimezone(zone)
+        if NIGHT_END_HOUR <= local.hour < NIGHT_START_HOUR:
+            continue
+        evening = local - timedelta(days=1) if local.hour < NIGHT_END_HOUR else local
+        nights[f"{evening:%a %d %b}"] += 1
+    return [(night, float(n)) for night, n in sorted(nights.items())]
+
+
+def render_review(data: ReviewData, *, person: str, labels: Mapping[str, str], zone: str) -> str:
+    """The report as one HTML page with its styles and charts inline."""
+    tz = ZoneInfo(zone)
+    delivery = Counter((n.contact, n.channel, n.state) for n in data.notifications)
+    responses = response_times(data)
+    template = _environment().get_template("review.html")
+    return template.render(
+        person=person,
+        since=data.since.astimezone(tz),
+        until=data.until.astimezone(tz),
+        total=len(data.incidents),
+        charts=_charts(data, labels, tz),
+        false_alarms=false_alarms(data),
+        responses=responses,
+        median_minutes=statistics.median(r.minutes for r in responses) if responses else None,
+        delivery=sorted(delivery.items()),
+    )
+
+
+def _charts(data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo) -> dict[str, Markup]:
+    names = _device_names(data)
+    by_kind = Counter(labels.get(i.cause, i.cause) for i in data.incidents)
+    by_hour = Counter(i.opened_at.astimezone(tz).hour for i in data.incidents)
+    svg = {
+        "kinds": bar_chart("Incidents by kind", [(k, float(n)) for k, n in by_kind.most_common()]),
+        "hours": column_chart(
+            "Incidents by hour of day", [(f"{h:02d}", float(by_hour[h])) for h in range(24)]
+        ),
+        "false_alarms": bar_chart(
+            "False alarms per device", [(r.device, float(r.total)) for r in false_alarms(data)]
+        ),
+        "battery": bar_chart(
+            "Lowest battery per device",
+            [(names.get(d, d), float(level)) for d, level in data.lowest_battery.items()],
+            unit="%",
+            full=100,
+        ),
+        "nights": bar_chart("Door openings at night", night_door_openings(data, tz)),
+    }
+    return {name: Markup(chart) for name, chart in svg.items()}  # noqa: S704  # charts escape their text
+
+
+def _environment() -> jinja2.Environment:
+    folder = resources.files("hub") / "templates"
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )

@@ -1,0 +1,146 @@
+"""The web app and its server, run inside the hub's process on the hub's event loop."""
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from zoneinfo import ZoneInfo
+
+import uvicorn
+from fastapi import FastAPI, Request, Response, status
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from hub.web import api, pages
+from hub.web.auth import LoginLimiter, Sessions
+from hub.web.context import WebContext
+from hub.web.views import Recent
+
+log = logging.getLogger("telecare.web")
+STOP_S = 2
+_HERE = Path(str(resources.files("hub.web")))
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def build_app(ctx: WebContext) -> FastAPI:
+    """The dashboard and API bound to one hub's parts."""
+    app = FastAPI(
+        title="Telecare hub",
+        summary="The carer's dashboard and the hub's JSON API.",
+        docs_url=None,  # the interactive docs load scripts from a CDN; the schema is enough
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.context = ctx
+    app.state.sessions = Sessions(ctx.settings.session_hours * 3600)
+    app.state.limiter = LoginLimiter()
+    app.state.login_gate = asyncio.Lock()
+    app.state.writable = Recent(ctx.store.writable)
+    app.state.tallies = Recent(ctx.store.tallies)
+    app.state.templates = _templates(ZoneInfo(ctx.timezone))
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.add_exception_handler(pages.LoginRequiredError, _to_login)
+    app.middleware("http")(_security_headers)
+    return app
+
+
+def _templates(zone: ZoneInfo) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=_HERE / "templates")
+    templates.env.filters["hhmm"] = lambda at: f"{at.astimezone(zone):%H:%M}"
+    templates.env.filters["daytime"] = lambda at: f"{at.astimezone(zone):%a %d %b %H:%M}"
+    return templates
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
+
+
+async def _security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal handlers: the hub owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class WebServer:
+    """Serves the dashboard while the block runs.
+
+    A port that cannot be bound is logged, not fatal: the alarm path never depends on the
+    dashboard.
+    """
+
+    def __init__(self, ctx: WebContext) -> None:
+        self._ctx = ctx
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port: int | None = None
+
+    async def __aenter__(self) -> Self:
+        settings = self._ctx.settings
+        if not settings.enabled:
+            return self
+        config = uvicorn.Config(
+            build_app(self._ctx),
+            ssl_certfile=settings.certfile,
+            ssl_keyfile=settings.keyfile,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=STOP_S,
+            server_header=False,
+        )
+        where = f"{settings.host}:{settings.port}"
+        try:
+            config.load()  # reads the certificate now, so a bad one is reported here
+            sock = socket.create_server((settings.host, settings.port))
+        except (OSError, ssl.SSLError) as err:
+            log.error("dashboard not started on %s: %s", where, err.strerror or err)
+            return self
+        self.port = sock.getsockname()[1]
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve([sock]), name="web")
+        scheme = "https" if settings.certfile else "http"
+        log.info("dashboard on %s://%s:%d/", scheme, settings.host, self.port)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._ctx.feed.close()  # live pages end their streams, so connections can close
+        self._server.should_exit = True
+        try:
+            async with asyncio.timeout(STOP_S + 1):
+                await asyncio.shield(self._task)
+        except TimeoutError:
+            log.warning("dashboard did not stop in time; closing it")
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,144 @@
+"""Who is asking: sessions, login attempts, CSRF and roles.
+
+Sessions live in memory (a restart of the hub logs everyone out) behind an HTTP-only,
+SameSite=Strict cookie. Every state change carries the session's CSRF token: in the
+`X-CSRF-Token` header for the API, in a `csrf` form field for pages.
+"""
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from hub.config import WebLogin, WebRole
+
+SESSION_COOKIE = "telecare_session"
+LOGIN_CSRF_COOKIE = "telecare_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_FAILURES_PER_CLIENT = 5
+MAX_FAILURES_OVERALL = 20
+FAILURE_WINDOW_S = 15 * 60.0
+MAX_SESSIONS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A logged-in person."""
+
+    token: str
+    name: str
+    role: WebRole
+    csrf: str
+    expires_at: float
+
+
+class Sessions:
+    """Open sessions by token, each expiring by itself."""
+
+    def __init__(self, lifetime_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lifetime_s = lifetime_s
+        self._clock = clock
+        self._open: dict[str, Session] = {}
+
+    def start(self, login: WebLogin) -> Session:
+        """Open a session for a login; the oldest goes if too many are open."""
+        if len(self._open) >= MAX_SESSIONS:
+            oldest = min(self._open.values(), key=lambda s: s.expires_at)
+            del self._open[oldest.token]
+        session = Session(
+            token=secrets.token_urlsafe(32),
+            name=login.name,
+            role=login.role,
+            csrf=secrets.token_urlsafe(32),
+            expires_at=self._clock() + self._lifetime_s,
+        )
+        self._open[session.token] = session
+        return session
+
+    def find(self, token: str | None) -> Session | None:
+        """The live session for a cookie value, if any."""
+        session = self._open.get(token or "")
+        if session is None or session.expires_at <= self._clock():
+            self._open.pop(token or "", None)
+            return None
+        return session
+
+    def end(self, token: str) -> None:
+        """Log out."""
+        self._open.pop(token, None)
+
+
+@dataclass(slots=True)
+class LoginLimiter:
+    """Refuses login attempts after too many failures, per client and overall, in a window."""
+
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _overall: deque[float] = field(default_factory=deque)
+
+    def allows(self, client: str) -> bool:
+        """Whether `client` may try a passcode now."""
+        cutoff = self.clock() - FAILURE_WINDOW_S
+        for attempts in (*self._failures.values(), self._overall):
+            while attempts and attempts[0] < cutoff:
+                attempts.popleft()
+        self._failures = {k: v for k, v in self._failures.items() if v}
+        mine = self._failures.get(client, ())
+        return len(mine) < MAX_FAILURES_PER_CLIENT and len(self._overall) < MAX_FAILURES_OVERALL
+
+    def failed(self, client: str) -> None:
+        """Count a wrong passcode."""
+        now = self.clock()
+        self._failures.setdefault(client, deque()).append(now)
+        self._overall.append(now)
+
+
+def client_of(request: Request) -> str:
+    """The address a request came from (for rate limiting only; never logged)."""
+    return request.client.host if request.client else "unknown"
+
+
+def session_of(request: Request) -> Session | None:
+    """The request's live session, if it has one."""
+    sessions: Sessions = request.app.state.sessions
+    return sessions.find(request.cookies.get(SESSION_COOKIE))
+
+
+def api_session(request: Request) -> Session:
+    """Dependency: a logged-in caller, or 401."""
+    session = session_of(request)
+    if session is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in first")
+    return session
+
+
+async def check_csrf(request: Request, session: Session) -> None:
+    """Refuse a state change whose CSRF token is missing or wrong (403)."""
+    given = request.headers.get(CSRF_HEADER)
+    if given is None and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form = await request.form()
+        value = form.get("csrf")
+        given = value if isinstance(value, str) else None
+    if given is None or not secrets.compare_digest(given, session.csrf):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+
+
+def changing(
+    role: WebRole, *, find: Callable[[Request], Session] = api_session
+) -> Callable[[Request], Coroutine[Any, Any, Session]]:
+    """Dependency for a state change: a session with `role`, and its CSRF token."""
+
+    async def dependency(request: Request) -> Session:
+        session = find(request)
+        await check_csrf(request, session)
+        if session.role != role:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only a {role} may do this")
+        return session
+
+    return dependency

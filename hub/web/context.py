@@ -1,0 +1,50 @@
+"""What the web layer needs from the rest of the hub, free of any web framework."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from hub.config import WebSettings
+from hub.feed import IncidentFeed
+from hub.rejections import RejectLog
+from hub.store import Store
+
+
+class IncidentControl(Protocol):
+    """Changes a person may make to an incident from the dashboard."""
+
+    async def acknowledge(self, incident_id: str, by: str) -> bool:
+        """Record that `by` is dealing with a firing incident; False if it is not firing."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebContext:
+    """The hub's parts the dashboard reads and acts through.
+
+    Attributes:
+        settings: The `[web]` section.
+        store: The hub's store (reads, health and counts).
+        control: Acknowledges incidents through the pipeline, so the engine knows.
+        feed: Incident changes as they happen, for live pages.
+        rejects: Dropped inputs by cause, for `/metrics`.
+        broker_connected: Whether the MQTT session is up now.
+        identify: Asks a native device to show itself (blink, beep): the installer's test.
+        person: How the cared-for person is named ("Mum").
+        labels: Words for each incident cause ("pendant alarm").
+        timezone: The home's IANA time zone, for times on pages.
+        clock: The hub's clock.
+    """
+
+    settings: WebSettings
+    store: Store
+    control: IncidentControl
+    feed: IncidentFeed
+    rejects: RejectLog
+    broker_connected: Callable[[], bool]
+    identify: Callable[[str], None]
+    person: str
+    labels: Mapping[str, str]
+    timezone: str
+    clock: Callable[[], datetime]

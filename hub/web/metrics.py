@@ -1,0 +1,52 @@
+"""`/metrics` in the Prometheus text exposition format (version 0.0.4)."""
+
+from collections.abc import Mapping
+from typing import get_args
+
+from hub.records import StoreTallies
+from notifier.model import DeliveryState
+from rules.incidents import IncidentState
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def render_metrics(
+    tallies: StoreTallies, dropped: Mapping[str, int], *, broker_connected: bool
+) -> str:
+    """Every series the hub exposes, with zeroes for states that have none yet."""
+    lines: list[str] = []
+    _family(lines, "telecare_events_total", "counter", "Device events accepted and stored.")
+    lines.append(f"telecare_events_total {tallies.events}")
+    _family(lines, "telecare_incidents", "gauge", "Incidents by state.")
+    for state in get_args(IncidentState):
+        lines.append(_sample("telecare_incidents", "state", state, tallies.incidents.get(state, 0)))
+    _family(lines, "telecare_notifications", "gauge", "Notifications by delivery state.")
+    for state in get_args(DeliveryState):
+        count = tallies.notifications.get(state, 0)
+        lines.append(_sample("telecare_notifications", "state", state, count))
+    _family(
+        lines,
+        "telecare_notification_delivery_seconds",
+        "summary",
+        "From a notification being written to a channel taking it.",
+    )
+    lines.append(f"telecare_notification_delivery_seconds_sum {tallies.delivery_seconds:.3f}")
+    lines.append(f"telecare_notification_delivery_seconds_count {tallies.delivered}")
+    _family(
+        lines, "telecare_dropped_inputs_total", "counter", "Inputs refused since start, by cause."
+    )
+    for cause, count in sorted(dropped.items()):
+        lines.append(_sample("telecare_dropped_inputs_total", "cause", cause, count))
+    _family(lines, "telecare_broker_connected", "gauge", "1 while the MQTT broker is reachable.")
+    lines.append(f"telecare_broker_connected {int(broker_connected)}")
+    return "\n".join(lines) + "\n"
+
+
+def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+
+
+def _sample(name: str, label: str, value: str, count: int) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{name}{{{label}="{escaped}"}} {count}'

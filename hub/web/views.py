@@ -1,0 +1,139 @@
+"""Reading the hub's state into the API's models (shared by the JSON API and the pages)."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+from hub.records import IncidentNote, Presence
+from hub.web.context import WebContext
+from hub.web.models import (
+    Activity,
+    DeviceView,
+    IncidentDetail,
+    IncidentSummary,
+    NewNote,
+    NotificationView,
+    PresenceChange,
+    StatusView,
+    timeline,
+    verdict,
+)
+from hub.wire import is_device_id
+
+MAX_LISTED_INCIDENTS = 200
+PROBE_EVERY_S = 1.0
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """The latest answer of a store query, asked again at most once every `PROBE_EVERY_S`.
+
+    `/healthz` and `/metrics` need no login; without this, a flood of them would queue in the
+    store in front of the alarm path's commits.
+    """
+
+    def __init__(
+        self, query: Callable[[], Awaitable[T]], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._query = query
+        self._clock = clock
+        self._last: tuple[float, T] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> T:
+        """The latest answer, refreshed if older than `PROBE_EVERY_S`."""
+        async with self._lock:
+            now = self._clock()
+            if self._last is None or now - self._last[0] >= PROBE_EVERY_S:
+                self._last = (now, await self._query())
+            return self._last[1]
+
+
+async def status_view(ctx: WebContext) -> StatusView:
+    """The verdict, open incidents, last activity and devices that need looking at."""
+    store = ctx.store
+    open_incidents = await store.incidents(open_only=True)
+    reasons: dict[str, str] = {}
+    for incident in open_incidents:
+        log = await store.incident_log(incident.id)
+        if log:
+            reasons[incident.id] = str(log[-1]["reason"])
+    devices = {d.id: d for d in await store.devices()}
+    latest = await store.events(limit=1)
+    activity = None
+    if latest:
+        event = latest[0].event
+        device = devices.get(event.device_id)
+        activity = Activity(
+            at=event.received_at,
+            device=device.name if device else event.device_id,
+            room=device.room if device else None,
+            type=event.type,
+        )
+    views = [DeviceView.of(d) for d in devices.values()]
+    return StatusView(
+        verdict=verdict(open_incidents, reasons, ctx.labels, ZoneInfo(ctx.timezone)),
+        open_incidents=tuple(IncidentSummary.of(i) for i in open_incidents),
+        last_activity=activity,
+        devices_needing_attention=sum(1 for v in views if v.offline or v.low_battery),
+        at_home=tuple(p.name for p in await store.occupancy() if p.state == "home"),
+        broker_connected=ctx.broker_connected(),
+        as_of=ctx.clock(),
+    )
+
+
+async def incident_list(ctx: WebContext) -> list[IncidentSummary]:
+    """Incidents, newest first."""
+    found = await ctx.store.incidents()
+    return [IncidentSummary.of(i) for i in reversed(found[-MAX_LISTED_INCIDENTS:])]
+
+
+async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail | None:
+    """One incident with its timeline and notifications, or None if there is no such one."""
+    incident = await ctx.store.incident(incident_id)
+    if incident is None:
+        return None
+    notes = await ctx.store.notifications(incident_id=incident_id)
+    return IncidentDetail(
+        incident=IncidentSummary.of(incident),
+        timeline=timeline(await ctx.store.incident_log(incident_id)),
+        notifications=tuple(NotificationView.of(n) for n in notes),
+        notes=tuple(await ctx.store.notes(incident_id)),
+        can_acknowledge=incident.state == "firing",
+    )
+
+
+async def set_presence(ctx: WebContext, name: str, change: PresenceChange) -> list[Presence]:
+    """Record where `name` says they are; returns everyone's latest."""
+    await ctx.store.set_presence(Presence(name=name, state=change.state, at=ctx.clock()))
+    return await ctx.store.occupancy()
+
+
+async def add_note(ctx: WebContext, incident_id: str, author: str, note: NewNote) -> bool:
+    """Attach a note to an incident; False if there is no such incident."""
+    if await ctx.store.incident(incident_id) is None:
+        return False
+    await ctx.store.add_note(
+        IncidentNote(incident_id=incident_id, author=author, text=note.text, at=ctx.clock())
+    )
+    return True
+
+
+async def device_list(ctx: WebContext) -> list[DeviceView]:
+    """Every registered device with its warning flags."""
+    return [DeviceView.of(d) for d in await ctx.store.devices()]
+
+
+async def identify_device(
+    ctx: WebContext, device_id: str
+) -> Literal["sent", "unknown", "not_native"]:
+    """Ask a native device to show itself (blink or beep), if it is one."""
+    device = next((d for d in await ctx.store.devices() if d.id == device_id), None)
+    if device is None or not is_device_id(device_id):
+        return "unknown"
+    if device.source != "native":
+        return "not_native"
+    ctx.identify(device_id)
+    return "sent"

@@ -1,0 +1,147 @@
+"""`telecare report`: the review report from a real store, as one self-contained HTML file."""
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from click.testing import CliRunner
+
+from hub.cli import main
+from hub.intake import Intake
+from hub.pipeline import Pipeline
+from hub.rejections import RejectLog
+from hub.store import NewDevice, Store
+from hub.wire import InboundMessage, event_topic
+from notifier.channels.outbox import LocalOutbox
+from notifier.dispatcher import Dispatcher
+from rules.engine import Engine, EngineState
+from rules.policy import Contact, DeviceInfo, RulesConfig
+
+LONDON = ZoneInfo("Europe/London")
+DEVICES = [
+    ("pendant-1", "pendant", "pendant", "Bedroom"),
+    ("fall-1", "fall detector", "fall_detector", "Bathroom"),
+    ("door-1", "front door", "door", "Hall"),
+]
+CONFIG = """\
+[home]
+person = "Mum"
+timezone = "Europe/London"
+
+[[contacts]]
+name = "Alice"
+"""
+
+
+def _night_two_days_ago() -> datetime:
+    local = datetime.now(LONDON) - timedelta(days=2)
+    return local.replace(hour=23, minute=30, second=0, microsecond=0).astimezone(UTC)
+
+
+async def _seed(db: Path, start: datetime) -> None:
+    """A night: the front door opens, Mum presses, Alice acknowledges 3 minutes later; a fall
+    detector then raises an alarm that clears within its confirm window (a false alarm)."""
+    moment = [start]
+    devices = {d[0]: DeviceInfo(name=d[1], role=d[2], room=d[3]) for d in DEVICES}  # type: ignore[arg-type]
+    async with Store.open(db) as store:
+        await store.register_devices(
+            [NewDevice(i, n, r, room, "native", None, None, "config") for i, n, r, room in DEVICES],
+            at=start,
+        )
+        async with Dispatcher(store, {"outbox": LocalOutbox()}) as dispatcher:
+            pipeline = Pipeline(
+                engine=Engine(RulesConfig(contacts=(Contact(name="Alice"),), devices=devices)),
+                state=EngineState(),
+                store=store,
+                intake=Intake(await store.devices(), RejectLog()),
+                dispatcher=dispatcher,
+                ack=lambda message: None,
+                publish=lambda topic, body, retain: None,
+                clock=lambda: moment[0],
+            )
+
+            async def send(device: str, kind: str, minutes: float, battery: int = 90) -> None:
+                moment[0] = start + timedelta(minutes=minutes)
+                body = json.dumps({"type": kind, "battery": battery}).encode()
+                await pipeline.handle([InboundMessage(event_topic(device), body, 1, 1)])
+
+            await send("door-1", "door.opened", 0, battery=15)
+            await send("door-1", "door.closed", 0.5, battery=17)
+            await send("pendant-1", "pendant.pressed", 1)
+            moment[0] = start + timedelta(minutes=4)
+            call = next(i.id for i in pipeline.state.open.values() if i.cause == "help_call")
+            assert await pipeline.acknowledge(call, "Alice")
+            await send("fall-1", "fall.detected", 10)
+            await send("fall-1", "fall.cleared", 10.1)
+            await dispatcher.drain()
+
+
+def _report(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    config = tmp_path / "hub.toml"
+    config.write_text(CONFIG)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--config",
+            str(config),
+            "--db",
+            str(tmp_path / "hub.db"),
+            "--out",
+            str(out),
+            *args,
+        ],
+    )
+    return result.exit_code, result.output, out.read_text() if out.exists() else ""
+
+
+def test_report_draws_the_week_in_one_self_contained_file(tmp_path: Path) -> None:
+    start = _night_two_days_ago()
+    asyncio.run(_seed(tmp_path / "hub.db", start))
+    code, output, html = _report(tmp_path, "--since", "7d")
+    assert code == 0, output
+    assert "written to" in output
+    assert "<strong>3</strong> incidents" in html  # the night exit, the press, the fall
+    assert html.count("<svg") == 5
+    kinds = re.search(r'aria-label="Incidents by kind".*?</svg>', html, re.S)
+    assert kinds is not None
+    assert ">pendant alarm<" in kinds.group(0)
+    assert ">fall alarm<" in kinds.group(0)
+    false_alarms = re.search(r'aria-label="False alarms per device".*?</svg>', html, re.S)
+    assert false_alarms is not None
+    assert ">fall detector (Bathroom)<" in false_alarms.group(0)
+    assert "pendant (Bedroom)" not in false_alarms.group(0)
+    assert re.search(
+        r"<td>fall detector \(Bathroom\)</td><td[^>]*>1</td>\s*<td[^>]*>0</td><td[^>]*>0</td>", html
+    )
+    battery = re.search(r'aria-label="Lowest battery per device".*?</svg>', html, re.S)
+    assert battery is not None
+    assert ">front door (Hall)<" in battery.group(0)
+    assert ">15%<" in battery.group(0)
+    nights = re.search(r'aria-label="Door openings at night".*?</svg>', html, re.S)
+    assert nights is not None
+    assert f">{start.astimezone(LONDON):%a %d %b}<" in nights.group(0)
+    assert "<strong>3.0 min</strong>" in html
+    assert "acknowledged by Alice" in html
+    assert "<td>Alice</td><td>outbox</td><td>delivered</td>" in html
+    assert not re.search(r"<script|<link|src=|url\(", html)  # nothing to fetch: it prints offline
+
+
+def test_report_period_leaves_out_older_incidents(tmp_path: Path) -> None:
+    asyncio.run(_seed(tmp_path / "hub.db", _night_two_days_ago()))
+    code, output, html = _report(tmp_path, "--since", "24h")
+    assert code == 0, output
+    assert "<strong>0</strong> incidents" in html
+    assert "No alarm was acknowledged in this period." in html
+
+
+def test_report_refuses_a_period_it_cannot_read(tmp_path: Path) -> None:
+    asyncio.run(_seed(tmp_path / "hub.db", _night_two_days_ago()))
+    code, output, html = _report(tmp_path, "--since", "a week")
+    assert code == 2
+    assert "such as 7d or 24h" in output
+    assert html == ""

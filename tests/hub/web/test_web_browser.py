@@ -1,0 +1,149 @@
+"""The dashboard in real headless Chromium (Debian's package) driven by Playwright.
+
+A carer logs in on a phone-sized screen, sees "All is well", a pendant press over the real broker
+appears without a reload, one tap acknowledges it, and the timeline shows who did.
+"""
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from hub.broker import LocalBroker, free_port
+from hub.config import config_from_dict
+from hub.wire import event_topic
+from tests.support.hubs import config_data, device_client, running_hub
+from tests.support.web import CARER_PASSCODE, logins
+
+CHROMIUM = "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+MIN_TARGET_PX = 44
+MIN_CONTRAST = 7.0  # WCAG AAA for the one sentence that matters most
+
+# Interactive elements without a name, and those smaller than a thumb.
+_AUDIT = """() => {
+  const visible = (el) => el.getClientRects().length > 0;
+  const named = (el) => (el.labels && el.labels.length > 0) || el.getAttribute("aria-label")
+    || (el.innerText || "").trim().length > 0;
+  const controls = [...document.querySelectorAll("a[href], button, input, select, textarea")]
+    .filter((el) => el.type !== "hidden" && visible(el));
+  return {
+    count: controls.length,
+    unnamed: controls.filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 80)),
+    small: controls.filter((el) => {
+      const box = el.getBoundingClientRect();
+      return box.width < 44 || box.height < 44;
+    }).map((el) => {
+      const box = el.getBoundingClientRect();
+      return `${el.outerHTML.slice(0, 60)} ${Math.round(box.width)}x${Math.round(box.height)}`;
+    }),
+  };
+}"""
+_COLOURS = """() => {
+  const verdict = document.querySelector(".verdict");
+  return [getComputedStyle(verdict.querySelector("h1")).color,
+          getComputedStyle(verdict).backgroundColor];
+}"""
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must test the dashboard in Chromium, and /usr/bin/chromium is missing")
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
+    broker: LocalBroker, tmp_path: Path, browser: Browser
+) -> None:
+    port = free_port()
+    config = config_from_dict(config_data(broker, tmp_path, web={"port": port, "logins": logins()}))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with running_hub(config), device_client(broker) as device:
+        phone = await browser.new_page(viewport=PHONE, base_url=f"http://127.0.0.1:{port}")
+        await phone.goto("/")
+        await expect(phone).to_have_url(f"http://127.0.0.1:{port}/login")
+        await _audit(phone)
+        await phone.get_by_label("Passcode").fill(CARER_PASSCODE)
+        await phone.get_by_role("button", name="Log in").click()
+        verdict = phone.locator("#verdict")
+        await expect(verdict).to_have_text("All is well")
+        await expect(phone.locator("body")).to_have_attribute("data-live", "connected")
+        await _audit(phone)
+        _assert_contrast(await phone.evaluate(_COLOURS))
+        await phone.screenshot(path=shots / "status-phone.png", full_page=True)
+        await phone.evaluate("window.notReloaded = true")
+
+        await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)
+        await expect(verdict).to_contain_text("Help needed: pendant alarm")
+        assert await phone.evaluate("window.notReloaded === true"), "the page was reloaded"
+        await _audit(phone)
+        _assert_contrast(await phone.evaluate(_COLOURS))
+        await phone.screenshot(path=shots / "alarm-phone.png", full_page=True)
+
+        await phone.get_by_role("button", name="I'm on it").click()
+        timeline = phone.locator(".timeline")
+        await expect(timeline).to_contain_text("acknowledged by Alice on the dashboard")
+        await _audit(phone)
+        await phone.screenshot(path=shots / "incident-phone.png", full_page=True)
+
+        await phone.set_viewport_size(DESKTOP)
+        await phone.goto("/")
+        await expect(verdict).to_contain_text("Being dealt with: pendant alarm")
+        await _audit(phone)
+        await phone.screenshot(path=shots / "status-desktop.png", full_page=True)
+        await phone.close()
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "alarm-phone.png",
+        "incident-phone.png",
+        "status-desktop.png",
+        "status-phone.png",
+    ]
+    if artifacts := os.environ.get("TELECARE_SCREENSHOTS"):
+        shutil.copytree(shots, Path(artifacts), dirs_exist_ok=True)
+
+
+async def _audit(page: Page) -> None:
+    await page.wait_for_load_state("load")  # the stylesheet decides the sizes
+    found: dict[str, Any] = await page.evaluate(_AUDIT)
+    assert found["count"] > 0
+    assert found["unnamed"] == [], f"controls without a label on {page.url}"
+    assert found["small"] == [], f"tap targets under {MIN_TARGET_PX} px on {page.url}"
+
+
+def _assert_contrast(colours: list[str]) -> None:
+    ratio = _contrast(_rgb(colours[0]), _rgb(colours[1]))
+    assert ratio >= MIN_CONTRAST, f"verdict contrast {ratio:.1f}:1 ({colours})"
+
+
+def _rgb(css: str) -> tuple[float, float, float]:
+    parts = css[css.index("(") + 1 : css.index(")")].split(",")
+    red, green, blue = (float(p) for p in parts[:3])
+    return red, green, blue
+
+
+def _contrast(first: tuple[float, float, float], second: tuple[float, float, float]) -> float:
+    def luminance(rgb: tuple[float, float, float]) -> float:
+        linear = [
+            c / 255 / 12.92 if c <= 10.31 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb
+        ]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)

@@ -1,0 +1,75 @@
+"""Helpers for dashboard tests: logins with real argon2 hashes, logging in as a browser would."""
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from hub.pipeline import Pipeline
+from hub.rejections import RejectLog
+from hub.store import Store
+from hub.web.context import WebContext
+from hub.web.passcodes import hash_passcode
+from hub.wire import InboundMessage, event_topic
+from notifier.dispatcher import Dispatcher
+
+CARER_PASSCODE = "246810"
+INSTALLER_PASSCODE = "135799"
+_CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@functools.cache
+def _hashes() -> tuple[str, str]:
+    return hash_passcode(CARER_PASSCODE), hash_passcode(INSTALLER_PASSCODE)
+
+
+def logins() -> list[dict[str, Any]]:
+    """`[[web.logins]]`: Alice the carer and Ian the installer."""
+    carer, installer = _hashes()
+    return [
+        {"name": "Alice", "role": "carer", "passcode_hash": carer},
+        {"name": "Ian", "role": "installer", "passcode_hash": installer},
+    ]
+
+
+def form_csrf(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    found = _CSRF_FIELD.search(html)
+    assert found is not None, "no CSRF field on the page"
+    return found.group(1)
+
+
+async def log_in(client: httpx.AsyncClient, passcode: str) -> str:
+    """Log in through the form; returns the session's CSRF token for API calls."""
+    page = await client.get("/login")
+    response = await client.post(
+        "/login", data={"passcode": passcode, "csrf": form_csrf(page.text)}
+    )
+    assert response.status_code == 303, response.text
+    session = await client.get("/api/session")
+    token: str = session.json()["csrf_token"]
+    return token
+
+
+@dataclass
+class Hub:
+    """The parts behind the API, and what the test can observe of them."""
+
+    client: httpx.AsyncClient
+    pipeline: Pipeline
+    store: Store
+    rejects: RejectLog
+    identified: list[str]
+    connected: list[bool]
+    dispatcher: Dispatcher
+    ctx: WebContext
+    app: Any
+
+    async def press(self, mid: int = 1) -> str:
+        """A pendant press through the real pipeline; returns the incident id."""
+        body = json.dumps({"type": "pendant.pressed"}).encode()
+        await self.pipeline.handle([InboundMessage(event_topic("pendant-1"), body, 1, mid)])
+        return next(iter(self.pipeline.state.open.values())).id
