@@ -57,7 +57,6 @@ def demo_config(broker: LocalBroker, workdir: Path) -> HubConfig:
         ],
         # Shortened so the demo shows a splash dropped and a real leak raised within seconds.
         "policy": {"water": {"debounce_s": 3}},
-        "web": {"enabled": False},
     }
     return config_from_dict(data)
 
