@@ -81,6 +81,7 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         await phone.goto("/")
         await expect(phone).to_have_url(f"http://127.0.0.1:{port}/login")
         await _audit(phone)
+        await phone.screenshot(path=shots / "login-phone.png", full_page=True)
         await phone.get_by_label("Passcode").fill(CARER_PASSCODE)
         await phone.get_by_role("button", name="Log in").click()
         verdict = phone.locator("#verdict")
@@ -125,6 +126,7 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
     assert sorted(p.name for p in shots.iterdir()) == [
         "alarm-phone.png",
         "incident-phone.png",
+        "login-phone.png",
         "status-desktop.png",
         "status-phone.png",
     ]
