@@ -1,4 +1,4 @@
-"""Server-rendered pages: login, status (live), incidents, devices."""
+"""Server-rendered pages: login, status and incident (both live), incidents, devices, report."""
 
 import asyncio
 import logging
