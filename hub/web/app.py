@@ -117,6 +117,8 @@ class WebServer:
         try:
             config.load()  # reads the certificate now, so a bad one is reported here
             sock = socket.create_server((settings.host, settings.port))
+            # Accepted sockets inherit this; without it every response waits out a delayed ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (OSError, ssl.SSLError) as err:
             log.error("dashboard not started on %s: %s", where, err.strerror or err)
             return self

@@ -1,4 +1,4 @@
-"""Server-rendered pages: login, status (live), incidents, devices."""
+"""Server-rendered pages: login, status and incident (both live), incidents, devices, report."""
 
 import asyncio
 import logging
@@ -155,6 +155,17 @@ async def incident_page(request: Request, ctx: Ctx, _: Person, incident_id: str)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
     return render(request, "incident.html", detail=detail)
+
+
+@router.get("/partials/incidents/{incident_id}")
+async def incident_fragment(
+    request: Request, ctx: Ctx, _: Person, incident_id: str
+) -> HTMLResponse:
+    """The incident page's live part: state, acknowledge button, timeline, who was told."""
+    detail = await incident_detail(ctx, incident_id)
+    if detail is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    return render(request, "_incident.html", detail=detail)
 
 
 @router.post("/incidents/{incident_id}/ack")

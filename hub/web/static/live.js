@@ -1,11 +1,11 @@
-// Keep the status page current: each incident change over server-sent events re-reads the
-// server-rendered status fragment. The browser reconnects by itself; on reconnecting we re-read
+// Keep a page current: each incident change over server-sent events re-reads the page's
+// server-rendered live fragment (named by the container's data-fragment). The browser reconnects by itself; on reconnecting we re-read
 // too, so nothing that happened meanwhile is missed.
 "use strict";
 (function () {
   const live = document.getElementById("live");
   async function refresh() {
-    const response = await fetch("/partials/status", { credentials: "same-origin" });
+    const response = await fetch(live.dataset.fragment, { credentials: "same-origin" });
     if (response.redirected) {
       window.location.assign("/login"); // the session ended: log in again
     } else if (response.ok) {

@@ -248,3 +248,14 @@ async def test_the_store_probe_asks_again_after_a_second(
     now[0] += 0.5
     assert await probe.get() is False
     assert answers == []
+
+
+async def test_incident_list_is_newest_first(hub: Hub) -> None:
+    first = await hub.press(mid=1)
+    cancel = json.dumps({"type": "pendant.cancelled"}).encode()
+    await hub.pipeline.handle([InboundMessage(event_topic("pendant-1"), cancel, 1, 2)])
+    second = await hub.press(mid=3)
+    await log_in(hub.client, CARER_PASSCODE)
+    listed = (await hub.client.get("/api/incidents")).json()
+    assert [(i["id"], i["state"]) for i in listed] == [(second, "firing"), (first, "cancelled")]
+    assert "device_id" not in listed[0]

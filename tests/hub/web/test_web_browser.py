@@ -76,10 +76,12 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
     shots = tmp_path / "screenshots"
     shots.mkdir()
     async with running_hub(config), device_client(broker) as device:
-        phone = await browser.new_page(viewport=PHONE, base_url=f"http://127.0.0.1:{port}")
+        context = await browser.new_context(viewport=PHONE, base_url=f"http://127.0.0.1:{port}")
+        phone = await context.new_page()
         await phone.goto("/")
         await expect(phone).to_have_url(f"http://127.0.0.1:{port}/login")
         await _audit(phone)
+        await phone.screenshot(path=shots / "login-phone.png", full_page=True)
         await phone.get_by_label("Passcode").fill(CARER_PASSCODE)
         await phone.get_by_role("button", name="Log in").click()
         verdict = phone.locator("#verdict")
@@ -97,9 +99,21 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         _assert_contrast(await phone.evaluate(_COLOURS))
         await phone.screenshot(path=shots / "alarm-phone.png", full_page=True)
 
+        # A second screen (another tab, or Ben's phone) watches the incident itself.
+        details = await phone.locator("a", has_text="Details").get_attribute("href")
+        assert details is not None
+        watcher = await context.new_page()
+        await watcher.goto(details)
+        await expect(watcher.locator("body")).to_have_attribute("data-live", "connected")
+        await watcher.evaluate("window.notReloaded = true")
+
         await phone.get_by_role("button", name="I'm on it").click()
         timeline = phone.locator(".timeline")
         await expect(timeline).to_contain_text("acknowledged by Alice on the dashboard")
+        acknowledged = watcher.locator(".timeline")
+        await expect(acknowledged).to_contain_text("acknowledged by Alice on the dashboard")
+        assert await watcher.evaluate("window.notReloaded === true"), "the page was reloaded"
+        await watcher.close()
         await _audit(phone)
         await phone.screenshot(path=shots / "incident-phone.png", full_page=True)
 
@@ -108,10 +122,11 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         await expect(verdict).to_contain_text("Being dealt with: pendant alarm")
         await _audit(phone)
         await phone.screenshot(path=shots / "status-desktop.png", full_page=True)
-        await phone.close()
+        await context.close()
     assert sorted(p.name for p in shots.iterdir()) == [
         "alarm-phone.png",
         "incident-phone.png",
+        "login-phone.png",
         "status-desktop.png",
         "status-phone.png",
     ]

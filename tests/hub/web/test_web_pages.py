@@ -190,3 +190,15 @@ async def test_a_flood_of_parallel_guesses_is_held_to_the_limit(hub: Hub) -> Non
     ]
     codes = sorted(r.status_code for r in await asyncio.gather(*guesses))
     assert codes == [401] * MAX_FAILURES_PER_CLIENT + [429] * (12 - MAX_FAILURES_PER_CLIENT)
+
+
+async def test_incident_page_has_a_live_part_without_the_note_form(hub: Hub) -> None:
+    incident = await hub.press()
+    await log_in(hub.client, CARER_PASSCODE)
+    page = await hub.client.get(f"/incidents/{incident}")
+    assert f'data-fragment="/partials/incidents/{incident}"' in page.text
+    fragment = await hub.client.get(f"/partials/incidents/{incident}")
+    assert "<strong>firing</strong>: no confirm window" in fragment.text
+    assert "I'm on it" in fragment.text
+    assert "note-text" not in fragment.text  # typing a note is never wiped by an update
+    assert (await hub.client.get("/partials/incidents/fall-9")).status_code == 404

@@ -200,3 +200,17 @@ async def test_a_bad_certificate_leaves_the_hub_running_without_its_dashboard(
     async with WebServer(dataclasses.replace(hub.ctx, settings=settings)) as server:
         assert server.port is None
     assert "dashboard not started" in caplog.text
+
+
+async def test_the_listening_socket_sends_small_responses_at_once(hub: Hub) -> None:
+    """Without TCP_NODELAY each response waits some 40 ms for a delayed ACK (bench.web)."""
+    async with WebServer(hub.ctx) as server:
+        uvicorn_server = server._server
+        assert uvicorn_server is not None
+
+        async def started() -> bool:
+            return uvicorn_server.started
+
+        await eventually(started)
+        (listener,) = uvicorn_server.servers[0].sockets
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
