@@ -267,6 +267,14 @@ class Pipeline:
         self._carry_out(actions, entries)
         return True
 
+    async def set_occupancy(self, *, home: bool, by: str) -> None:
+        """Someone else is at home, or nobody is (from the dashboard): the engine's view."""
+        now = self._clock()
+        self.state, actions = self.engine.set_occupancy(self.state, home=home, by=by, now=now)
+        if actions:
+            entries = await self._store.commit(Batch(actions=actions), at=now)
+            self._carry_out(actions, entries)
+
     def announce_occupancy(self, at: datetime) -> None:
         """Publish (retained) who else is at home, as the engine holds it."""
         occupied_by = self.state.occupied_by

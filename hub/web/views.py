@@ -106,9 +106,15 @@ async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail |
 
 
 async def set_presence(ctx: WebContext, name: str, change: PresenceChange) -> list[Presence]:
-    """Record where `name` says they are; returns everyone's latest."""
+    """Record where `name` says they are and tell the engine; returns everyone's latest.
+
+    While anyone is home the door and wellbeing rules stand down (never pendant, fall or smoke).
+    """
     await ctx.store.set_presence(Presence(name=name, state=change.state, at=ctx.clock()))
-    return await ctx.store.occupancy()
+    everyone = await ctx.store.occupancy()
+    at_home = [p.name for p in everyone if p.state == "home"]
+    await ctx.control.set_occupancy(home=bool(at_home), by=at_home[0] if at_home else name)
+    return everyone
 
 
 async def add_note(ctx: WebContext, incident_id: str, author: str, note: NewNote) -> bool:
