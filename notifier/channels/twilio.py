@@ -77,7 +77,10 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     """
 
     def __init__(self, api_base: str) -> None:
-        super().__init__()
+        # The SDK logs every request at INFO, numbers and alert texts included: keep that quiet.
+        sdk_log = logging.getLogger("telecare.notify.twilio.sdk")
+        sdk_log.setLevel(logging.WARNING)
+        super().__init__(logger=sdk_log)
         self._api_base = api_base.rstrip("/")
 
     async def request(
