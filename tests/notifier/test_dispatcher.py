@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,19 @@ async def test_a_delivered_sms_is_marked_delivered(rig: Rig) -> None:
 
     assert await rig.states() == {entry.key: "delivered"}
     assert rig.ntfy.published == []
+
+
+async def test_messages_older_than_a_day_are_no_longer_followed(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    await rig.store.record_delivery(
+        entry, "sms", Delivery("sent", ref="SM123"), started=two_days_ago, at=two_days_ago
+    )
+    tracker = StatusTracker(rig.store, {"sms": rig.channels["sms"]}, _never, poll_s=60)
+
+    assert await tracker.check_once() == 0
+    assert rig.twilio.requests == []
+
+
+async def _never(entry: OutboxEntry, delivery: Delivery) -> None:
+    raise AssertionError("nothing should fail over")
