@@ -95,14 +95,16 @@ class DeliveryRecords:
         )
         return [(r["contact"], r["channel"], datetime.fromisoformat(r["started_at"])) for r in rows]
 
-    async def awaiting_status(self: _Core, channels: Sequence[str]) -> list[AwaitingStatus]:
-        """Entries sent on `channels` that the provider has not yet reported delivered."""
+    async def awaiting_status(
+        self: _Core, channels: Sequence[str], *, since: datetime
+    ) -> list[AwaitingStatus]:
+        """Entries sent on `channels` since `since` not yet reported delivered or failed."""
         rows = await self._fetch(
             "SELECT n.*, d.ref AS ref FROM notifications n JOIN deliveries d"
             " ON d.notification_id = n.id AND d.state = 'sent' AND d.ref IS NOT NULL"
             " WHERE n.state = 'sent' AND n.channel IN (SELECT value FROM json_each(?))"
-            " ORDER BY n.id",
-            (json.dumps(list(channels)),),
+            " AND d.started_at >= ? ORDER BY n.id",
+            (json.dumps(list(channels)), since.isoformat()),
         )
         return [
             AwaitingStatus(

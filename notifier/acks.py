@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from notifier.model import OutboxEntry
 
 TOKEN_MAC_BYTES = 16
-AckChannel = Literal["ntfy", "sms", "voice", "cli", "web"]
+AckChannel = Literal["ntfy", "sms", "whatsapp", "voice", "cli", "web"]
 
 
 class Acknowledgement(BaseModel):

@@ -1,15 +1,16 @@
-"""Carries committed outbox entries to their channels; emergencies on a lane of their own.
+"""Carries committed outbox entries to their channels; each severity on a lane of its own.
 
 Entries are committed to the store by the hub before they reach the dispatcher, so a crash at
 any point leaves them pending, and the next start sends them. A crash between a request and
 the record of its outcome leaves the entry pending too: at the next start, a channel that can
-look up what it sent (Twilio) is asked about every pending entry before it is sent again, so the
-carer never gets the same step twice. Nothing is written between the decision and the request:
-an alarm does not wait on the disk.
+look up what it sent (Twilio, ntfy) is asked about every pending entry before it is sent again,
+so the carer never gets the same step twice. Nothing is written between the decision and the
+request: an alarm does not wait on the disk.
 
-Emergencies have their own queue, worker and concurrency: an alarm never waits behind another
-notification's retries or a slow provider. Transient failures are retried with jittered backoff;
-permanent ones fail over to the contact's next channel with a "delivery failing" notice.
+Each severity has its own queue, worker and concurrency: an alarm never waits behind another
+notification's retries or a slow provider, and urgent notices never wait behind information.
+Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
+next channel with a "delivery failing" notice.
 """
 
 import asyncio
@@ -26,10 +27,10 @@ from notifier.failover import Failover
 from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError
 from notifier.retrying import RetryPolicy, with_retries
 from rules.incidents import Notify
+from rules.policy import Severity
 
 log = logging.getLogger("telecare.notify")
-EMERGENCY_CONCURRENCY = 16
-ROUTINE_CONCURRENCY = 4
+CONCURRENCY: dict[Severity, int] = {"emergency": 16, "urgent": 8, "info": 4}
 
 
 class Channel(Protocol):
@@ -111,10 +112,7 @@ class Dispatcher:
         self._retry = retry or RetryPolicy()
         self._failover = failover
         self._budgets = budgets
-        self._lanes = {
-            "emergency": _Lane("emergency", EMERGENCY_CONCURRENCY),
-            "routine": _Lane("routine", ROUTINE_CONCURRENCY),
-        }
+        self._lanes = {severity: _Lane(severity, n) for severity, n in CONCURRENCY.items()}
         self._order = itertools.count()
         self._seen: set[int] = set()
         self._resumed: set[int] = set()
@@ -146,7 +144,7 @@ class Dispatcher:
             if entry.id in self._seen:
                 continue
             self._seen.add(entry.id)
-            lane = self._lanes["emergency" if entry.severity == "emergency" else "routine"]
+            lane = self._lanes[entry.severity]
             lane.queue.put_nowait((SEVERITY_RANK[entry.severity], next(self._order), entry))
 
     async def drain(self) -> None:

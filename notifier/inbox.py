@@ -15,7 +15,7 @@ from typing import Protocol, Self
 
 import stamina
 
-from notifier.acks import Acknowledgement, AckTokens
+from notifier.acks import AckChannel, Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import SentMessage, TwilioGateway
 from notifier.model import OutboxEntry, TransientError
@@ -127,7 +127,8 @@ class Inbox:
             return None
         reply = parse_reply(message.body)
         if reply.kind == "ack":
-            answer = await self._ack_by_sms(contact, reply.incident)
+            by: AckChannel = "whatsapp" if message.sender.startswith("whatsapp:") else "sms"
+            answer = await self._ack_by_sms(contact, reply.incident, by)
         elif reply.kind == "status":
             answer = await self._desk.status_text()
         elif reply.kind in {"home", "away"}:
@@ -139,7 +140,7 @@ class Inbox:
             await self._twilio.send_message(message.sender, message.to, answer)
         return answer
 
-    async def _ack_by_sms(self, contact: str, number: int | None) -> str:
+    async def _ack_by_sms(self, contact: str, number: int | None, by: AckChannel) -> str:
         incident = await self._desk.incident_to_ack(contact, number)
         if incident is None:
             return (
@@ -148,7 +149,7 @@ class Inbox:
                 else (f"There is no open alarm number {number}.")
             )
         ack = Acknowledgement(
-            incident_id=incident, contact=contact, channel="sms", at=datetime.now(UTC)
+            incident_id=incident, contact=contact, channel=by, at=datetime.now(UTC)
         )
         await self._desk.acknowledge(ack)
         return f"Thank you, {contact}: you are down as dealing with it. The others are told."

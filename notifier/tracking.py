@@ -8,13 +8,16 @@ carrier filter) is a failure like a refused send: the alert moves to the contact
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
 from notifier.model import Delivery, OutboxEntry, TransientError
 
 log = logging.getLogger("telecare.notify.tracking")
+# Some carriers never report "delivered"; after a day a message's fate no longer changes the
+# alarm, and asking about it forever would cost a request per message per poll.
+TRACK_FOR = timedelta(days=1)
 
 
 class StatusChannel(Protocol):
@@ -42,8 +45,10 @@ class Awaiting(Protocol):
 class StatusStore(Protocol):
     """The part of the store that tracking needs."""
 
-    async def awaiting_status(self, channels: Sequence[str]) -> Sequence[Awaiting]:
-        """Entries sent on `channels` not yet reported delivered."""
+    async def awaiting_status(
+        self, channels: Sequence[str], *, since: datetime
+    ) -> Sequence[Awaiting]:
+        """Entries sent on `channels` since `since` not yet reported delivered or failed."""
         ...
 
     async def record_status(
@@ -109,7 +114,8 @@ class StatusTracker:
             TransientError: the provider could not be asked.
         """
         settled = 0
-        for waiting in await self._store.awaiting_status(list(self._channels)):
+        since = datetime.now(UTC) - TRACK_FOR
+        for waiting in await self._store.awaiting_status(list(self._channels), since=since):
             verdict = await self._channels[waiting.entry.channel].status(waiting.ref)
             if verdict is None:
                 continue

@@ -77,7 +77,10 @@ class _BaseUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     """
 
     def __init__(self, api_base: str) -> None:
-        super().__init__()
+        # The SDK logs every request at INFO, numbers and alert texts included: keep that quiet.
+        sdk_log = logging.getLogger("telecare.notify.twilio.sdk")
+        sdk_log.setLevel(logging.WARNING)
+        super().__init__(logger=sdk_log)
         self._api_base = api_base.rstrip("/")
 
     async def request(
@@ -160,15 +163,17 @@ class TwilioGateway:
         return [_message(item) for item in found]
 
     async def replies(self, *, since: datetime) -> list[SentMessage]:
-        """Inbound messages to the hub's number since `since`, oldest first."""
-        return sorted(
-            (
-                m
-                for m in await self.messages(to=self.settings.from_number, sender=None, since=since)
-                if m.direction.startswith("inbound")
-            ),
-            key=lambda m: (m.created_at is None, m.created_at),
-        )
+        """Inbound SMS (and WhatsApp, if a WhatsApp sender is set) since `since`, oldest first."""
+        addresses = [self.settings.from_number]
+        if self.settings.whatsapp_from is not None:
+            addresses.append(f"whatsapp:{self.settings.whatsapp_from}")
+        found = [
+            message
+            for address in addresses
+            for message in await self.messages(to=address, sender=None, since=since)
+            if message.direction.startswith("inbound")
+        ]
+        return sorted(found, key=lambda m: (m.created_at is None, m.created_at))
 
     async def calls_since(self, *, to: str, since: datetime) -> list[str]:
         """Sids of calls placed from the hub's number to `to` since `since`."""

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,18 +181,19 @@ async def test_a_send_that_failed_does_not_spend_the_budget(rig: Rig) -> None:
     assert (await rig.states())[second.key] == "sent"
 
 
-async def test_an_emergency_does_not_wait_behind_a_slow_routine_send(rig: Rig) -> None:
+@pytest.mark.parametrize("severity", ["emergency", "urgent"])
+async def test_an_alarm_does_not_wait_behind_slow_information(rig: Rig, severity: str) -> None:
     slow = _Recorder(hold=True)
     routine = [
-        await add_alert(rig.store, f"door-{n}", channel="outbox", severity="urgent")
+        await add_alert(rig.store, f"battery-{n}", channel="outbox", severity="info")
         for n in range(6)
     ]
 
     async with rig.dispatcher(outbox=slow) as dispatcher:
         dispatcher.submit(routine)
-        await wait_for(lambda: len(slow.started) == 4)  # every routine slot is held up
-        emergency = await add_alert(rig.store, "pendant-1")
-        dispatcher.submit([emergency])
+        await wait_for(lambda: len(slow.started) == 4)  # every info slot is held up
+        alarm = await add_alert(rig.store, "pendant-1", severity=severity)  # type: ignore[arg-type]
+        dispatcher.submit([alarm])
         await wait_for(lambda: len(rig.twilio.outbound()) == 1)
         assert len(slow.started) == 4
         slow.release.set()
@@ -314,3 +316,19 @@ async def test_a_delivered_sms_is_marked_delivered(rig: Rig) -> None:
 
     assert await rig.states() == {entry.key: "delivered"}
     assert rig.ntfy.published == []
+
+
+async def test_messages_older_than_a_day_are_no_longer_followed(rig: Rig) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    await rig.store.record_delivery(
+        entry, "sms", Delivery("sent", ref="SM123"), started=two_days_ago, at=two_days_ago
+    )
+    tracker = StatusTracker(rig.store, {"sms": rig.channels["sms"]}, _never, poll_s=60)
+
+    assert await tracker.check_once() == 0
+    assert rig.twilio.requests == []
+
+
+async def _never(entry: OutboxEntry, delivery: Delivery) -> None:
+    raise AssertionError("nothing should fail over")

@@ -172,3 +172,19 @@ async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are
     assert answers[0].startswith("Thank you, Alice")
     assert answers[1].startswith("All OK")
     assert len(answers) == 2
+
+
+async def test_a_whatsapp_reply_is_heard_and_answered_on_whatsapp(
+    rig: tuple[Rig, Inbox],
+) -> None:
+    found, _ = rig
+    settings = twilio_settings(found.twilio.url, whatsapp_from=FROM_NUMBER)
+    async with TwilioGateway(settings) as gateway:
+        inbox = Inbox(found.desk, found.store, found.tokens, CONTACTS, twilio=gateway)
+        found.twilio.receive(f"whatsapp:{ALICE.phone}", "OK", to=f"whatsapp:{FROM_NUMBER}")
+        assert await inbox.poll_sms_once() == 1
+
+    [ack] = found.desk.acks
+    assert (ack.contact, ack.channel) == ("Alice", "whatsapp")
+    [answer] = found.twilio.outbound(to=f"whatsapp:{ALICE.phone}")
+    assert answer["from"] == f"whatsapp:{FROM_NUMBER}"

@@ -90,9 +90,9 @@ class TwilioStandIn(_Server):
         found = [m for m in self.messages.values() if m["direction"] == "outbound-api"]
         return [m for m in found if to is None or m["to"] == to]
 
-    def receive(self, sender: str, body: str) -> dict[str, Any]:
-        """An SMS from a phone to the hub's number."""
-        return self._store_message(sender, FROM_NUMBER, body, "inbound", "received")
+    def receive(self, sender: str, body: str, *, to: str = FROM_NUMBER) -> dict[str, Any]:
+        """A message from a phone to the hub's number (`whatsapp:` addresses for WhatsApp)."""
+        return self._store_message(sender, to, body, "inbound", "received")
 
     def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
         """The carrier's verdict on a message."""
