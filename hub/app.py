@@ -126,6 +126,7 @@ async def serve(
                 virtual_clock=virtual,
                 on_change=feed.publish,
             )
+            notifier.bind(pipeline)
             web = _dashboard(
                 _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt)
             )

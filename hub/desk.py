@@ -1,41 +1,37 @@
-"""The hub's answers to carers: acknowledgements, `STATUS`, `HOME`/`AWAY`.
+"""The hub's answers to carers replying from their phones: acknowledgements, STATUS, HOME/AWAY.
 
-This is the one place an acknowledgement lands, whichever way it came (ntfy button, SMS reply,
-and later the CLI and the dashboard). It records it in the incident's audit trail, publishes it
-on `telecare/v1/hub/incident/<id>/ack`, sends a "reassure" command to the device that raised the
-alarm (its light says help is coming), and tells the other contacts who is dealing with it.
-Stopping the escalation ladder belongs to the rules engine: this branch's engine has no
-acknowledgement input, so `acknowledge` is where that call goes once it has one.
+An acknowledgement (ntfy button, SMS reply) goes to the hub's event path like one from the
+dashboard or `telecare ack`: the engine stops the ladder and tells the others who is dealing
+with it, and the hub reassures the person at home. The desk then publishes it on
+`telecare/v1/hub/incident/<id>/ack`. `HOME`/`AWAY` set the engine's occupancy.
 """
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
 from hub.store import Store
-from hub.wire import PREFIX, CommandPayload, command_topic, incident_topic
+from hub.wire import incident_topic
 from notifier.acks import Acknowledgement
-from notifier.failover import NOTICE_SUFFIX
-from rules.incidents import Notify
 
 log = logging.getLogger("telecare.hub.desk")
-OCCUPANCY_TOPIC = f"{PREFIX}/hub/occupancy"
 
 Publish = Callable[[str, bytes, bool], None]
-Tell = Callable[[Sequence[Notify]], Awaitable[None]]
 
 
-class OccupancyPayload(BaseModel):
-    """Retained on `telecare/v1/hub/occupancy`: whether a carer says someone is with the person."""
+class CarerControl(Protocol):
+    """What a carer's reply may change, carried out on the hub's event path."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    async def acknowledge(self, incident_id: str, by: str, via: str = ...) -> bool:
+        """`by` is dealing with the incident; False if it is not open or already handled."""
+        ...
 
-    home: bool
-    by: str
-    at: AwareDatetime
+    async def set_occupancy(self, *, home: bool, by: str) -> None:
+        """Someone besides the cared-for person is at home (or nobody is any more)."""
+        ...
 
 
 class HubDesk:
@@ -45,54 +41,34 @@ class HubDesk:
         self,
         store: Store,
         publish: Publish,
-        tell: Tell,
         *,
         zone: ZoneInfo,
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
         self._publish = publish
-        self._tell = tell
         self._zone = zone
         self._clock = clock
+        self._control: CarerControl | None = None
+        self._bound = asyncio.Event()
+
+    def bind(self, control: CarerControl) -> None:
+        """The running pipeline, once it exists: replies wait for it."""
+        self._control = control
+        self._bound.set()
 
     async def acknowledge(self, ack: Acknowledgement) -> None:
-        """Record who is dealing with an incident, reassure the person, tell the others."""
-        recorded = await self._store.record_acknowledgement(
-            ack.incident_id, by=ack.contact, channel=ack.channel, at=ack.at
-        )
-        if not recorded:
-            log.warning("acknowledgement for unknown incident %s ignored", ack.incident_id)
+        """Hand the acknowledgement to the engine; publish it if it took."""
+        await self._bound.wait()
+        assert self._control is not None
+        taken = await self._control.acknowledge(ack.incident_id, ack.contact, f"via {ack.channel}")
+        if not taken:
+            log.info(
+                "acknowledgement of %s by %s: not open, or handled", ack.incident_id, ack.contact
+            )
             return
-        log.info("incident %s acknowledged by %s via %s", ack.incident_id, ack.contact, ack.channel)
         topic = f"{incident_topic(ack.incident_id)}/ack"
         self._publish(topic, ack.model_dump_json().encode(), False)
-        incident = next(i for i in await self._store.incidents() if i.id == ack.incident_id)
-        reassure = CommandPayload(command="reassure", incident_id=incident.id)
-        self._publish(command_topic(incident.device_id), reassure.model_dump_json().encode(), False)
-        await self._tell(await self._others_told(ack, incident.text))
-
-    async def _others_told(self, ack: Acknowledgement, text: str) -> list[Notify]:
-        """One note to each other contact, on each channel that reached them for the incident."""
-        told = {
-            (e.contact, e.channel)
-            for e in await self._store.notifications(states=("sent", "delivered"))
-            if e.incident_id == ack.incident_id
-            and e.contact != ack.contact
-            and not e.key.endswith(NOTICE_SUFFIX)
-        }
-        return [
-            Notify(
-                key=f"{ack.incident_id}/ack-by-{ack.contact}/{contact}/{channel}",
-                incident_id=ack.incident_id,
-                severity="info",
-                contact=contact,
-                channel=channel,
-                text=f"{ack.contact} is dealing with it: {text}",
-                at=ack.at,
-            )
-            for contact, channel in sorted(told)
-        ]
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
         """The newest open incident, or the open one numbered `number` (`ACK 12`)."""
@@ -120,7 +96,8 @@ class HubDesk:
         return f"{head} Last activity {when:%H:%M} {where} ({last.event.type})."
 
     async def note_occupancy(self, contact: str, *, home: bool) -> None:
-        """Publish (retained) whether someone is with the person, as a carer said."""
-        payload = OccupancyPayload(home=home, by=contact, at=self._clock())
+        """A carer says someone is with the person (`HOME`) or not (`AWAY`)."""
+        await self._bound.wait()
+        assert self._control is not None
         log.info("%s says someone is %s", contact, "home" if home else "away")
-        self._publish(OCCUPANCY_TOPIC, payload.model_dump_json().encode(), True)
+        await self._control.set_occupancy(home=home, by=contact)

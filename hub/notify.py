@@ -5,7 +5,7 @@ together.
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +14,7 @@ from typing import Self
 from zoneinfo import ZoneInfo
 
 from hub.config import HubConfig
-from hub.desk import HubDesk, Publish
+from hub.desk import CarerControl, HubDesk, Publish
 from hub.store import Store
 from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
@@ -27,7 +27,6 @@ from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
 from notifier.tracking import StatusTracker
-from rules.incidents import Notify
 from rules.policy import Contact
 
 log = logging.getLogger("telecare.hub")
@@ -107,6 +106,12 @@ class Notifier:
         self.channels: dict[str, Channel] = {"outbox": LocalOutbox()}
         self.inbox: Inbox | None = None
         self._dispatcher: Dispatcher | None = None
+        self._desk: HubDesk | None = None
+
+    def bind(self, control: CarerControl) -> None:
+        """The pipeline that carries out carers' replies (acknowledgements, HOME/AWAY)."""
+        assert self._desk is not None, "enter the Notifier first"
+        self._desk.bind(control)
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -154,16 +159,12 @@ class Notifier:
         ntfy: NtfyChannel | None,
     ) -> None:
         zone = ZoneInfo(self._config.home.timezone)
-        desk = HubDesk(self._store, self._publish, self._tell, zone=zone, clock=self._clock)
+        desk = HubDesk(self._store, self._publish, zone=zone, clock=self._clock)
+        self._desk = desk
         ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
         listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
         self.inbox = Inbox(desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway)
         await self._stack.enter_async_context(self.inbox)
-
-    async def _tell(self, notes: Sequence[Notify]) -> None:
-        """Put notes in the outbox and send them."""
-        if notes:
-            self.dispatcher.submit(await self._store.add_notices(notes, at=self._clock()))
 
     async def __aexit__(
         self,

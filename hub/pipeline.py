@@ -286,6 +286,7 @@ class Pipeline:
         for action in actions:
             if isinstance(action, IncidentChanged):
                 self._announce(action)
+                self._reassure_if_acknowledged(action)
             elif isinstance(action, DeviceCommand):
                 self._command(action)
             elif isinstance(action, OccupancyChanged):
@@ -293,6 +294,13 @@ class Pipeline:
                 self.announce_occupancy(action.at)
         if actions:
             self._wake.set()
+
+    def _reassure_if_acknowledged(self, change: IncidentChanged) -> None:
+        """Someone is coming: the device that raised the alarm shows it (light, chime)."""
+        incident = change.incident
+        if incident.state == "acknowledged" and change.previous != "acknowledged":
+            body = CommandPayload(command="reassure", incident_id=incident.id)
+            self._publish(command_topic(incident.device_id), body.model_dump_json().encode(), False)
 
     def _command(self, command: DeviceCommand) -> None:
         log.info("command %s to %s: %s", command.command, command.device_id, command.reason)

@@ -126,26 +126,6 @@ class DeliveryRecords:
         rows = await self._fetch("SELECT * FROM notifications WHERE id = ?", (entry_id,))
         return OutboxEntry.model_validate(rows[0]) if rows else None
 
-    async def record_acknowledgement(
-        self: _Core, incident_id: str, *, by: str, channel: str, at: datetime
-    ) -> bool:
-        """Put "acknowledged by <by> via <channel>" in the incident's audit trail.
-
-        Returns:
-            False if there is no such incident.
-        """
-        async with self._transaction():
-            rows = await self._fetch("SELECT state FROM incidents WHERE id = ?", (incident_id,))
-            if not rows:
-                return False
-            state = rows[0]["state"]
-            await self._db.execute(
-                "INSERT INTO incident_log (incident_id, at, previous, state, reason)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (incident_id, at.isoformat(), state, state, f"acknowledged by {by} via {channel}"),
-            )
-        return True
-
     async def claim_reply(
         self: _Core, sid: str, sender: str, *, received: datetime, at: datetime
     ) -> bool:

@@ -1,17 +1,13 @@
 """The hub's answers to carers, against a real store."""
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.desk import OCCUPANCY_TOPIC, HubDesk
+from hub.desk import HubDesk
 from hub.store import AcceptedEvent, Batch, NewDevice, Store
-from hub.wire import CommandPayload
 from notifier.acks import Acknowledgement
-from notifier.model import Delivery
 from rules.events import DeviceEvent
-from rules.incidents import Notify
 from tests.notifier.outbox import add_alert
 
 
@@ -23,67 +19,48 @@ class Published:
         self.messages.append((topic, body, retain))
 
 
-class Told:
-    def __init__(self) -> None:
-        self.notes: list[Notify] = []
+class Control:
+    """The pipeline as the desk sees it: records what it was asked."""
 
-    async def __call__(self, notes: Sequence[Notify]) -> None:
-        self.notes.extend(notes)
+    def __init__(self, *, open_incidents: set[str]) -> None:
+        self.open = open_incidents
+        self.acks: list[tuple[str, str, str]] = []
+        self.occupancy: list[tuple[bool, str]] = []
+
+    async def acknowledge(self, incident_id: str, by: str, via: str = "") -> bool:
+        if incident_id not in self.open:
+            return False
+        self.open.discard(incident_id)
+        self.acks.append((incident_id, by, via))
+        return True
+
+    async def set_occupancy(self, *, home: bool, by: str) -> None:
+        self.occupancy.append((home, by))
 
 
-def desk(store: Store, published: Published, told: Told | None = None) -> HubDesk:
-    return HubDesk(
-        store,
-        published,
-        told or Told(),
-        zone=ZoneInfo("Europe/London"),
-        clock=lambda: datetime.now(UTC),
+def desk(store: Store, published: Published, control: Control | None = None) -> HubDesk:
+    answers = HubDesk(
+        store, published, zone=ZoneInfo("Europe/London"), clock=lambda: datetime.now(UTC)
     )
+    answers.bind(control or Control(open_incidents=set()))
+    return answers
 
 
-async def test_an_acknowledgement_is_recorded_published_and_reassures(tmp_path: Path) -> None:
+async def test_an_acknowledgement_goes_to_the_engine_and_is_published(tmp_path: Path) -> None:
     published = Published()
+    control = Control(open_incidents={"pendant-4"})
     async with Store.open(tmp_path / "hub.db") as store:
-        await add_alert(store, "pendant-4")
         ack = Acknowledgement(
             incident_id="pendant-4", contact="Alice", channel="sms", at=datetime.now(UTC)
         )
-        await desk(store, published).acknowledge(ack)
-        log = await store.incident_log("pendant-4")
+        await desk(store, published, control).acknowledge(ack)
+        await desk(store, published, control).acknowledge(ack)  # the same reply twice
 
-    assert log[-1]["reason"] == "acknowledged by Alice via sms"
-    [(topic, body, retain), (command, order, _)] = published.messages
+    assert control.acks == [("pendant-4", "Alice", "via sms")]
+    [(topic, body, retain)] = published.messages
     assert topic == "telecare/v1/hub/incident/pendant-4/ack"
     assert Acknowledgement.model_validate_json(body) == ack
     assert retain is False
-    assert command == "telecare/v1/pendant-1/command"
-    assert CommandPayload.model_validate_json(order).command == "reassure"
-
-
-async def test_the_others_who_were_told_hear_who_is_dealing_with_it(tmp_path: Path) -> None:
-    told = Told()
-    async with Store.open(tmp_path / "hub.db") as store:
-        alice = await add_alert(store, "pendant-4", channel="sms")
-        ben = Notify(
-            key="pendant-4/step1/Ben/ntfy",
-            incident_id="pendant-4",
-            severity="emergency",
-            contact="Ben",
-            channel="ntfy",
-            text=alice.text,
-            at=datetime.now(UTC),
-        )
-        [ben_entry] = await store.add_notices([ben], at=datetime.now(UTC))
-        for entry in (alice, ben_entry):
-            await store.mark_notification(entry.id, Delivery("sent"), at=datetime.now(UTC))
-        ack = Acknowledgement(
-            incident_id="pendant-4", contact="Alice", channel="ntfy", at=datetime.now(UTC)
-        )
-        await desk(store, Published(), told).acknowledge(ack)
-
-    [note] = told.notes
-    assert (note.contact, note.channel, note.severity) == ("Ben", "ntfy", "info")
-    assert note.text == f"Alice is dealing with it: {alice.text}"
 
 
 async def test_ok_means_the_newest_open_incident_and_ack_n_that_number(tmp_path: Path) -> None:
@@ -113,12 +90,11 @@ async def test_status_names_open_alarms_and_the_last_activity(tmp_path: Path) ->
         )
 
 
-async def test_home_and_away_are_published_retained(tmp_path: Path) -> None:
-    published = Published()
+async def test_home_and_away_set_the_engines_occupancy(tmp_path: Path) -> None:
+    control = Control(open_incidents=set())
     async with Store.open(tmp_path / "hub.db") as store:
-        await desk(store, published).note_occupancy("Ben", home=False)
+        answers = desk(store, Published(), control)
+        await answers.note_occupancy("Ben", home=True)
+        await answers.note_occupancy("Ben", home=False)
 
-    [(topic, body, retain)] = published.messages
-    assert topic == OCCUPANCY_TOPIC
-    assert b'"home":false' in body
-    assert retain is True
+    assert control.occupancy == [(True, "Ben"), (False, "Ben")]

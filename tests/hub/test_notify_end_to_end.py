@@ -83,7 +83,7 @@ async def test_push_then_im_on_it_tells_ben_and_reassures_mum(
         assert message.topic.value == command_topic("pendant-1")
         assert CommandPayload.model_validate_json(bytes(message.payload)).command == "reassure"
 
-    assert twilio.outbound(to=BEN_PHONE)[1]["body"].startswith("Alice is dealing with it: ")
+    assert twilio.outbound(to=BEN_PHONE)[1]["body"].startswith("Alice is handling it: ")
     async with Store.open(config.store.path, readonly=True) as store:
         [incident] = await store.incidents()
         log = await store.incident_log(incident.id)
