@@ -5,12 +5,13 @@ Replaying the same inputs at the same times gives the same actions.
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
+from rules.digest import Digests
 from rules.events import DeviceEvent
-from rules.incidents import Action, Incident, OccupancyChanged
+from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
 from rules.inhibition import Inhibitor
 from rules.ladder import Ladder
 from rules.lifecycle import Lifecycle
@@ -36,6 +37,7 @@ class Engine:
         self._doses = DoseSchedule(config, self.texts, self._life)
         self._wellbeing = WellbeingCheck(config, self.texts, self._life)
         self._inhibitor = Inhibitor(config.policy.flapping, self.texts, self._life)
+        self._digests = Digests(config, self.texts)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():
             for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
@@ -68,17 +70,20 @@ class Engine:
         if not candidates and not watched:
             return state, actions
         draft = Draft.of(state)
-        draft.actions = actions
+        draft.actions, timed = actions, len(actions)
         self._apply(draft, event, candidates, now)
         self._wellbeing.observe(draft, event, now)
         self._doses.observe(draft, event, now)
+        self._digests.route(draft, timed, now)
         return draft.state(), draft.actions
 
     def tick(self, state: EngineState, *, now: datetime) -> tuple[EngineState, list[Action]]:
         """Carry out whatever fell due by `now`: windows ending, steps, doses, wellbeing checks."""
         first = self._first_due(state.open)
         if (first is None or first > now) and not (
-            self._doses.due(state, now) or self._wellbeing.due(state, now)
+            self._doses.due(state, now)
+            or self._wellbeing.due(state, now)
+            or (state.held and _passed(self._digests.next_due(state), now))
         ):
             return state, []
         due = [s for s, i in state.open.items() if i.due_at is not None and i.due_at <= now]
@@ -87,12 +92,14 @@ class Engine:
             self._life.step(draft, slot, now)
         self._doses.tick(draft, now)
         self._wellbeing.tick(draft, now)
+        self._digests.route(draft, 0, now)
+        self._digests.deliver(draft, now)
         return draft.state(), draft.actions
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When `tick` next has something to do, or None if nothing is waiting."""
         due = [self._first_due(state.open), self._doses.next_due(state)]
-        due.append(self._wellbeing.next_due(state))
+        due += [self._wellbeing.next_due(state), self._digests.next_due(state)]
         return min((when for when in due if when is not None), default=None)
 
     def _first_due(self, incidents: Mapping[str, Incident]) -> datetime | None:
@@ -118,7 +125,9 @@ class Engine:
                 draft = Draft.of(state)
                 acked, done = self.ladder.acknowledge(incident, by, now)
                 draft.put(slot, acked)
-                return draft.state(), [*actions, *done]
+                draft.actions = [*actions, *done]
+                self._digests.route(draft, len(actions), now)
+                return draft.state(), draft.actions
         return state, actions
 
     def set_occupancy(
@@ -173,7 +182,9 @@ class Engine:
             slot = f"{name}@{event.device_id}" if policy.per_device else name
             current = draft.open.get(slot)
             found = verdict(policy, event, role, local)
-            if found == "open" and current is None:
+            if found == "open" and current is not None and current.state == "pending":
+                self._hasten(draft, slot, current, policy=policy, event=event, now=now)
+            elif found == "open" and current is None:
                 severity = (
                     policy.severity_for.get(role, policy.severity) if role else policy.severity
                 )
@@ -236,6 +247,30 @@ class Engine:
         if policy.one_shot:
             self._life.one_shot(draft, slot, now)
 
+    def _hasten(
+        self,
+        draft: Draft,
+        slot: str,
+        incident: Incident,
+        *,
+        policy: CausePolicy,
+        event: DeviceEvent,
+        now: datetime,
+    ) -> None:
+        """A surer sign while pending (a definite fall after a possible one) ends the window sooner.
+
+        It never makes it longer.
+        """
+        window = timedelta(seconds=policy.confirm_s_for.get(event.type, policy.confirm_s))
+        if incident.due_at is None or now + window >= incident.due_at:
+            return
+        sooner = incident.model_copy(update={"due_at": now + window})
+        reason = f"{event.type} from {event.device_id}: window shortened"
+        draft.actions.append(
+            IncidentChanged(incident=sooner, previous=incident.state, reason=reason, at=now)
+        )
+        draft.put(slot, sooner)
+
     def _close(
         self,
         draft: Draft,
@@ -259,3 +294,7 @@ class Engine:
             follow_up=self.texts.render(template, event.device_id, now, label=policy.label),
             now=now,
         )
+
+
+def _passed(when: datetime | None, now: datetime) -> bool:
+    return when is not None and when <= now

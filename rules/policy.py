@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rules.events import EventType
-from rules.schedule import DailyWindow, TimeOfDay
+from rules.schedule import DailyWindow, TimeOfDay, WorkHours
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 Severity = Literal["emergency", "urgent", "info"]
@@ -70,6 +70,10 @@ class Contact(_Frozen):
             msg = f"{value!r} is not an international number such as +447700900123"
             raise ValueError(msg)
         return value
+
+    # When this contact would rather not be interrupted, and when to batch information for her.
+    work_hours: tuple[WorkHours, ...] = ()
+    digest_at: tuple[TimeOfDay, ...] = Field(default=(), max_length=6)
 
 
 class DeviceInfo(_Frozen):

@@ -7,6 +7,17 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rules.incidents import OPEN_STATES, Action, Incident
+from rules.policy import Channel
+
+
+class Held(BaseModel):
+    """A piece of information waiting for a contact's digest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: AwareDatetime
+    channel: Channel
+    text: str
 
 
 class EngineState(BaseModel):
@@ -23,6 +34,7 @@ class EngineState(BaseModel):
         occupied_by: Someone else at home (a carer, a visitor); None if she is on her own.
         openings: When each urgent `cause@device` recently fired, for flapping, and when a
             device fault was last noted for it (`fault:cause@device`).
+        held: Information waiting for each contact's digest.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,6 +46,7 @@ class EngineState(BaseModel):
     doses: Mapping[str, AwareDatetime] = Field(default_factory=dict)
     occupied_by: str | None = None
     openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
+    held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -50,19 +63,32 @@ class Draft:
     last_activity: datetime | None
     doses: Mapping[str, datetime]
     openings: Mapping[str, tuple[datetime, ...]]
+    held: Mapping[str, tuple[Held, ...]]
     actions: list[Action] = field(default_factory=list)
 
     @classmethod
     def of(cls, state: EngineState) -> "Draft":
         """Start editing `state`."""
         return cls(
-            state, state.open, state.opened, state.last_activity, state.doses, state.openings
+            state,
+            state.open,
+            state.opened,
+            state.last_activity,
+            state.doses,
+            state.openings,
+            state.held,
         )
 
     @property
     def occupied_by(self) -> str | None:
         """Someone else at home, if anyone."""
         return self.base.occupied_by
+
+    def set_held(self, name: str, items: tuple[Held, ...]) -> None:
+        """Replace what waits for a contact's digest."""
+        if self.held is self.base.held:
+            self.held = dict(self.held)
+        self.held[name] = items  # type: ignore[index]  # copied above
 
     def set_openings(self, key: str, times: tuple[datetime, ...]) -> None:
         """Record the recent openings of a `cause@device`."""
@@ -106,6 +132,7 @@ class Draft:
             and self.last_activity == base.last_activity
             and self.doses is base.doses
             and self.openings is base.openings
+            and self.held is base.held
         ):
             return base
         return base.model_copy(
@@ -115,5 +142,6 @@ class Draft:
                 "last_activity": self.last_activity,
                 "doses": self.doses,
                 "openings": self.openings,
+                "held": self.held,
             }
         )

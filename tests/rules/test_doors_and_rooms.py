@@ -271,3 +271,19 @@ def test_tampering_is_noted_and_closed_at_once(engine: Engine) -> None:
     assert [c.incident.state for c in changes(actions)] == ["pending", "firing", "resolved"]
     assert notes(actions) == []
     assert state.open == {}
+
+
+def test_a_definite_fall_after_a_possible_one_is_raised_sooner() -> None:
+    engine = Engine(home(policy=Policies(fall=FallPolicy(confirm_s=20, maybe_confirm_s=90))))
+    start = clock("11:00")
+    state, actions = feed(
+        engine,
+        EngineState(),
+        event("fall-1", "fall.suspected", start),
+        event("fall-1", "fall.detected", later(start, s=10)),
+    )
+
+    assert states(actions) == [("fall", "pending"), ("fall", "pending")]
+    assert engine.next_due(state) == later(start, s=30)
+    _, again = feed(engine, state, event("fall-1", "fall.suspected", later(start, s=12)))
+    assert again == []
