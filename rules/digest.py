@@ -29,6 +29,8 @@ class Digests:
 
     def route(self, draft: Draft, start: int, now: datetime) -> None:
         """Hold back the information among `draft.actions[start:]` for the digests."""
+        if start == len(draft.actions):
+            return
         kept = draft.actions[:start]
         for action in draft.actions[start:]:
             if (
@@ -42,8 +44,11 @@ class Digests:
                 self._info_plan is None
                 and isinstance(action, IncidentChanged)
                 and action.incident.severity == "info"
-                and action.incident.state == "firing"
                 and action.incident.cause != CAUSE
+                and (
+                    action.incident.state == "firing"
+                    or (action.previous is None and action.incident.state == "resolved")
+                )
             ):
                 for name in self._readers:  # no plan for information: digest readers get it
                     self._queue(draft, name, "outbox", action.incident.text, now)

@@ -233,6 +233,18 @@ class Engine:
                 now=now,
             )
             return
+        reason = f"{event.type} from {event.device_id}"
+        if policy.one_shot:
+            self._life.note(
+                draft,
+                cause=name,
+                severity=severity,
+                device_id=event.device_id,
+                text=text,
+                reason=reason,
+                now=now,
+            )
+            return
         self._life.open(
             draft,
             cause=name,
@@ -241,11 +253,9 @@ class Engine:
             device_id=event.device_id,
             text=text,
             window_s=policy.confirm_s_for.get(event.type, policy.confirm_s),
-            reason=f"{event.type} from {event.device_id}",
+            reason=reason,
             now=now,
         )
-        if policy.one_shot:
-            self._life.one_shot(draft, slot, now)
 
     def _hasten(
         self,

@@ -69,18 +69,12 @@ class Inhibitor:
             f" in {self._within_min:g} minutes ({{time}}): it may be faulty. Its further"
             " alerts are held back; please check it."
         )
-        slot = f"{FAULT}@{incident.device_id}"
-        if slot in draft.open:
-            return
-        self._life.open(
+        self._life.note(
             draft,
             cause=FAULT,
-            slot=slot,
             severity="urgent",
             device_id=incident.device_id,
             text=self._texts.render(text, incident.device_id, now),
-            window_s=0,
             reason=f"{label} from {incident.device_id} keeps repeating",
             now=now,
         )
-        self._life.one_shot(draft, slot, now)

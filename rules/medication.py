@@ -41,12 +41,19 @@ class DoseSchedule:
         }
         self._person = config.home.person
         self._memo: dict[tuple[str, datetime], datetime] = {}
+        # The last answer of `next_due`: it changes only when a dose is issued.
+        self._last: tuple[datetime | None, Mapping[str, datetime] | None] = (None, None)
+        self._last_due: datetime | None = None
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When the next dose falls due, if any is scheduled."""
         if state.since is None or not self._medication:
             return None
-        return min(self._next(m, state.since, state.doses) for m in self._medication)
+        since, doses = self._last
+        if since != state.since or doses is not state.doses:
+            due = min(self._next(m, state.since, state.doses) for m in self._medication)
+            self._last, self._last_due = (state.since, state.doses), due
+        return self._last_due
 
     def due(self, state: EngineState, now: datetime) -> bool:
         """Whether a dose has fallen due by `now`."""

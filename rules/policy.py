@@ -316,7 +316,8 @@ class CausePolicy(_Frozen):
         below: An opening event counts only if its value is below this; otherwise it clears.
         above: An opening event counts only if its value is above this; otherwise it clears.
         clears_above_battery: Any event reporting a battery level above this clears it.
-        one_shot: Noted and closed at once: there is no event that would clear it.
+        one_shot: Noted and closed at once (everyone in its plan told once): nothing would
+            clear it.
         severity_for: A different severity for devices in particular roles.
         alert: Text template; fields: person, device, room, time.
         clear_text: Follow-up when it clears after contacts were told.

@@ -3,7 +3,7 @@
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.policy import DoorPolicy, FallPolicy, Policies
+from rules.policy import DoorPolicy, EscalationPlan, EscalationStep, FallPolicy, Policies
 from tests.support.rules import (
     DEVICES,
     MOTION,
@@ -106,11 +106,7 @@ def test_a_daytime_visitor_is_noted_and_nobody_is_interrupted(engine: Engine) ->
     )
 
     assert notes(actions) == []
-    assert [s for s in states(actions) if s[0] == "door_day"] == [
-        ("door_day", "pending"),
-        ("door_day", "firing"),
-        ("door_day", "resolved"),
-    ]
+    assert [s for s in states(actions) if s[0] == "door_day"] == [("door_day", "resolved")]
     assert all(cause != "night_exit" for cause, _ in states(actions))
     assert state.open == {}
 
@@ -265,10 +261,21 @@ def test_low_battery_is_noted_once_until_a_good_battery_reports(engine: Engine) 
     assert state.open == {}
 
 
+def test_a_fault_notice_reaches_everyone_in_its_plan_at_once() -> None:
+    plan = EscalationPlan(
+        steps=(EscalationStep(contact="Alice"), EscalationStep(contact="Bob", after_s=300))
+    )
+    engine = Engine(home(escalation={"info": plan}))
+
+    _, actions = feed(engine, EngineState(), event("smoke-1", "device.tamper", NIGHT))
+
+    assert [(n.contact, n.at) for n in notes(actions)] == [("Alice", NIGHT), ("Bob", NIGHT)]
+
+
 def test_tampering_is_noted_and_closed_at_once(engine: Engine) -> None:
     state, actions = feed(engine, EngineState(), event("smoke-1", "device.tamper", NIGHT))
 
-    assert [c.incident.state for c in changes(actions)] == ["pending", "firing", "resolved"]
+    assert [c.incident.state for c in changes(actions)] == ["resolved"]
     assert notes(actions) == []
     assert state.open == {}
 
