@@ -14,7 +14,7 @@ from rules.events import DeviceEvent
 from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
 from rules.inhibition import Inhibitor
 from rules.ladder import Ladder
-from rules.lifecycle import Lifecycle
+from rules.lifecycle import Facts, Lifecycle
 from rules.medication import DoseSchedule
 from rules.policy import CausePolicy, RulesConfig, Severity
 from rules.state import Draft, EngineState
@@ -220,42 +220,23 @@ class Engine:
         event: DeviceEvent,
         now: datetime,
     ) -> None:
-        text = self.texts.render(policy.alert, event.device_id, now)
+        """Open the cause's incident: suppressed if something holds it back, noted if one-shot."""
+        common: Facts = {
+            "cause": name,
+            "severity": severity,
+            "device_id": event.device_id,
+            "text": self.texts.render(policy.alert, event.device_id, now),
+            "now": now,
+        }
         held = self._inhibitor.holds(draft, name)
-        if held is not None:
-            self._life.suppress(
-                draft,
-                cause=name,
-                severity=severity,
-                device_id=event.device_id,
-                text=text,
-                reason=held,
-                now=now,
-            )
-            return
         reason = f"{event.type} from {event.device_id}"
-        if policy.one_shot:
-            self._life.note(
-                draft,
-                cause=name,
-                severity=severity,
-                device_id=event.device_id,
-                text=text,
-                reason=reason,
-                now=now,
-            )
-            return
-        self._life.open(
-            draft,
-            cause=name,
-            slot=slot,
-            severity=severity,
-            device_id=event.device_id,
-            text=text,
-            window_s=policy.confirm_s_for.get(event.type, policy.confirm_s),
-            reason=reason,
-            now=now,
-        )
+        if held is not None:
+            self._life.suppress(draft, reason=held, **common)
+        elif policy.one_shot:
+            self._life.note(draft, reason=reason, **common)
+        else:
+            window_s = policy.confirm_s_for.get(event.type, policy.confirm_s)
+            self._life.open(draft, slot=slot, window_s=window_s, reason=reason, **common)
 
     def _hasten(
         self,

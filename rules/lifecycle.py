@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from rules.incidents import Action, Incident, IncidentChanged
 from rules.ladder import Ladder, notify
@@ -9,6 +10,16 @@ from rules.policy import Severity
 from rules.state import Draft
 
 Throttle = Callable[[Draft, Incident, datetime], str | None]
+
+
+class Facts(TypedDict):
+    """What every new incident is opened with."""
+
+    cause: str
+    severity: Severity
+    device_id: str
+    text: str
+    now: datetime
 
 
 class Lifecycle:
