@@ -36,7 +36,7 @@ class Engine:
         self._life = Lifecycle(self.ladder)
         self._doses = DoseSchedule(config, self.texts, self._life)
         self._wellbeing = WellbeingCheck(config, self.texts, self._life)
-        self._inhibitor = Inhibitor(config.policy.flapping, self.texts, self._life)
+        self._inhibitor = Inhibitor(config.policy, self.texts, self._life)
         self._digests = Digests(config, self.texts)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():

@@ -7,13 +7,15 @@ from datetime import datetime, timedelta
 
 from rules.incidents import Incident
 from rules.lifecycle import Lifecycle
-from rules.policy import FlappingPolicy
+from rules.policy import Policies
 from rules.state import Draft
 from rules.texts import Texts
 
 # Door rules exist for a person on her own: with someone else at home, they are suppressed.
 OCCUPANCY_SUPPRESSES = frozenset({"night_exit", "door_left_open", "door_day"})
 FAULT = "device_fault"
+OFFLINE = "device_offline"
+FLOOD = "offline-flood"
 
 
 class Inhibitor:
@@ -27,10 +29,13 @@ class Inhibitor:
     information is never pushed, so only urgent alarms are.
     """
 
-    def __init__(self, policy: FlappingPolicy, texts: Texts, life: Lifecycle) -> None:
+    def __init__(self, policies: Policies, texts: Texts, life: Lifecycle) -> None:
+        policy = policies.flapping
         self._max = policy.max_openings
         self._window = timedelta(minutes=policy.within_min)
         self._within_min = policy.within_min
+        self._flood = policies.devices.offline_flood
+        self._flood_window = timedelta(seconds=policies.devices.offline_confirm_s)
         self._texts = texts
         self._life = life
         life.throttle = self.throttled
@@ -44,6 +49,8 @@ class Inhibitor:
 
     def throttled(self, draft: Draft, incident: Incident, now: datetime) -> str | None:
         """Why this incident, about to fire for the first time, is suppressed, or None."""
+        if incident.cause == OFFLINE and self._flooded(draft, incident, now):
+            return "many devices went offline together: the hub's link or the broker"
         if incident.severity != "urgent" or incident.round > 0 or incident.cause == FAULT:
             return None
         key = f"{incident.cause}@{incident.device_id}"
@@ -55,6 +62,41 @@ class Inhibitor:
         if not self._fault_noted(draft, key, now):
             self._note_fault(draft, incident, now)
         return f"raised more than {self._max} times in {self._within_min:g} min: device fault?"
+
+    def _flooded(self, draft: Draft, incident: Incident, now: datetime) -> bool:
+        """Whether this device went offline with many others: the link, not the device.
+
+        Counted among the offline incidents still waiting out their window; once a flood is
+        seen, the rest of it (until a window passes without one) is part of it too.
+        """
+        last = draft.openings.get(FLOOD, ())
+        if last and now - last[-1] <= self._flood_window:
+            draft.set_openings(FLOOD, (now,))
+            return True
+        together = [
+            other
+            for slot, other in draft.open.items()
+            if slot.startswith(f"{OFFLINE}@")
+            and abs(other.opened_at - incident.opened_at) <= self._flood_window
+        ]
+        if len(together) < self._flood:
+            return False
+        draft.set_openings(FLOOD, (now,))
+        self._life.note(
+            draft,
+            cause="link_lost",
+            severity="info",
+            device_id="hub",
+            text=self._texts.render(
+                f"{len(together)} devices stopped reporting together at {{time}}: probably the"
+                " hub's network or the broker, not the devices.",
+                "hub",
+                incident.opened_at,
+            ),
+            reason=f"{len(together)} devices offline together",
+            now=now,
+        )
+        return True
 
     def _fault_noted(self, draft: Draft, key: str, now: datetime) -> bool:
         """Whether the fault was noted during this burst; the burst goes on while it repeats."""

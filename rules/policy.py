@@ -194,12 +194,19 @@ class DeviceHealthPolicy(_Frozen):
     Attributes:
         urgent_offline_roles: Roles whose going offline leaves the person unprotected.
         battery_ok_above: A battery report above this level clears a low-battery notice.
+        offline_confirm_s: Seconds a device must stay offline before it counts (a blip of the
+            radio or a restarting broker is not news).
+        offline_flood: This many devices going offline within `offline_confirm_s` of each
+            other is the hub's link or the broker, not the devices: their offline alarms are
+            suppressed and one notice says so.
     """
 
     urgent_offline_roles: frozenset[Role] = frozenset(
         {"pendant", "pull_cord", "fall_detector", "smoke"}
     )
     battery_ok_above: int = Field(default=25, ge=5, le=100)
+    offline_confirm_s: float = Field(default=120.0, ge=0.0, le=3600.0)
+    offline_flood: int = Field(default=3, ge=2, le=1000)
 
 
 class FlappingPolicy(_Frozen):

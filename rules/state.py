@@ -33,7 +33,8 @@ class EngineState(BaseModel):
         doses: The due time of the last dose issued, per medication.
         occupied_by: Someone else at home (a carer, a visitor); None if she is on her own.
         openings: When each urgent `cause@device` recently fired, for flapping, and when a
-            device fault was last noted for it (`fault:cause@device`).
+            device fault was last noted for it (`fault:cause@device`), and when devices last
+            went offline together (`offline-flood`).
         held: Information waiting for each contact's digest.
     """
 

@@ -223,7 +223,9 @@ def test_movement_after_a_fall_was_raised_does_not_close_it(engine: Engine) -> N
 
 
 def test_a_silent_pendant_is_urgent_because_she_is_unprotected(engine: Engine) -> None:
-    state, actions = feed(engine, EngineState(), event("pendant-1", "device.offline", NIGHT))
+    state, opened = feed(engine, EngineState(), event("pendant-1", "device.offline", NIGHT))
+    assert notes(opened) == []  # a radio blip is not news
+    state, actions = engine.tick(state, now=later(NIGHT, s=120))
 
     assert [(n.contact, n.severity) for n in notes(actions)] == [
         ("Alice", "urgent"),
@@ -237,8 +239,44 @@ def test_a_silent_pendant_is_urgent_because_she_is_unprotected(engine: Engine) -
     }
 
 
+def test_a_pendant_back_within_a_blip_is_not_reported(engine: Engine) -> None:
+    state, actions = feed(
+        engine,
+        EngineState(),
+        event("pendant-1", "device.offline", NIGHT),
+        event("pendant-1", "device.online", later(NIGHT, s=40)),
+    )
+
+    assert states(actions) == [("device_offline", "pending"), ("device_offline", "cancelled")]
+    assert engine.next_due(state) is None
+
+
+def test_devices_going_offline_together_are_the_network_not_the_devices(
+    engine: Engine,
+) -> None:
+    state, first = feed(
+        engine,
+        EngineState(),
+        event("pendant-1", "device.offline", NIGHT),
+        event("fall-1", "device.offline", later(NIGHT, s=5)),
+        event("smoke-1", "device.offline", later(NIGHT, s=9)),
+        event("door-1", "device.offline", later(NIGHT, s=150)),  # the flood goes on
+    )
+
+    sent, outcome = notes(first), states(first)
+    while (due := engine.next_due(state)) is not None:
+        state, actions = engine.tick(state, now=due)
+        sent += notes(actions)
+        outcome += states(actions)
+
+    assert sent == []
+    assert outcome.count(("device_offline", "suppressed")) == 4
+    assert ("link_lost", "resolved") in outcome
+
+
 def test_other_devices_offline_wait_for_the_digest(engine: Engine) -> None:
-    state, actions = feed(engine, EngineState(), event("door-1", "device.offline", NIGHT))
+    state, _ = feed(engine, EngineState(), event("door-1", "device.offline", NIGHT))
+    state, actions = engine.tick(state, now=later(NIGHT, s=120))
 
     assert notes(actions) == []
     assert state.open["device_offline@door-1"].severity == "info"
