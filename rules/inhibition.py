@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from rules.incidents import Incident
 from rules.lifecycle import Lifecycle
-from rules.policy import Policies
+from rules.policy import Policies, Severity
 from rules.state import Draft
 from rules.texts import Texts
 
@@ -15,6 +15,7 @@ from rules.texts import Texts
 OCCUPANCY_SUPPRESSES = frozenset({"night_exit", "door_left_open", "door_day"})
 FAULT = "device_fault"
 OFFLINE = "device_offline"
+PRESS = "help_call"
 FLOOD = "offline-flood"
 
 
@@ -25,8 +26,9 @@ class Inhibitor:
     wellbeing check) are suppressed, never a pendant, fall or smoke alarm. A device whose same
     urgent alarm reaches the carer more than `max_openings` times within `within_min` is
     probably faulty: further ones are suppressed, and the carer gets one "device fault" notice
-    for the burst instead of a stream of alerts. Emergencies are never throttled, and
-    information is never pushed, so only urgent alarms are.
+    for the burst instead of a stream of alerts. Emergencies are never throttled: a pendant
+    pressing that often still reaches the carer every time, and is reported as suspicious
+    (for the digest). Information is never pushed, so it is never throttled either.
     """
 
     def __init__(self, policies: Policies, texts: Texts, life: Lifecycle) -> None:
@@ -51,17 +53,27 @@ class Inhibitor:
         """Why this incident, about to fire for the first time, is suppressed, or None."""
         if incident.cause == OFFLINE and self._flooded(draft, incident, now):
             return "many devices went offline together: the hub's link or the broker"
-        if incident.severity != "urgent" or incident.round > 0 or incident.cause == FAULT:
+        if incident.round > 0 or incident.cause == FAULT or incident.severity == "info":
             return None
+        if not self._repeating(draft, incident, now):
+            return None
+        key = f"{incident.cause}@{incident.device_id}"
+        if incident.severity == "emergency":
+            # Never held back; a pendant pressing by itself is reported for the digest.
+            if incident.cause == PRESS and not self._fault_noted(draft, key, now):
+                self._note_fault(draft, incident, now, severity="info")
+            return None
+        if not self._fault_noted(draft, key, now):
+            self._note_fault(draft, incident, now, severity="urgent")
+        return f"raised more than {self._max} times in {self._within_min:g} min: device fault?"
+
+    def _repeating(self, draft: Draft, incident: Incident, now: datetime) -> bool:
+        """Count this firing; whether the device has fired this cause too often lately."""
         key = f"{incident.cause}@{incident.device_id}"
         recent = tuple(t for t in draft.openings.get(key, ()) if now - t < self._window)
         recent = (*recent[-self._max :], now)
         draft.set_openings(key, recent)
-        if len(recent) <= self._max:
-            return None
-        if not self._fault_noted(draft, key, now):
-            self._note_fault(draft, incident, now)
-        return f"raised more than {self._max} times in {self._within_min:g} min: device fault?"
+        return len(recent) > self._max
 
     def _flooded(self, draft: Draft, incident: Incident, now: datetime) -> bool:
         """Whether this device went offline with many others: the link, not the device.
@@ -104,17 +116,23 @@ class Inhibitor:
         draft.set_openings(f"fault:{key}", (now,))
         return bool(noted) and now - noted[-1] < self._window
 
-    def _note_fault(self, draft: Draft, incident: Incident, now: datetime) -> None:
+    def _note_fault(
+        self, draft: Draft, incident: Incident, now: datetime, *, severity: Severity
+    ) -> None:
         label = incident.cause.replace("_", " ")
+        held = (
+            "Its further alerts are held back; please check it."
+            if severity == "urgent"
+            else "Every one was sent; please check it."
+        )
         text = (
             f"The {{device}} ({{room}}) has raised '{label}' more than {self._max} times"
-            f" in {self._within_min:g} minutes ({{time}}): it may be faulty. Its further"
-            " alerts are held back; please check it."
+            f" in {self._within_min:g} minutes ({{time}}): it may be faulty. {held}"
         )
         self._life.note(
             draft,
             cause=FAULT,
-            severity="urgent",
+            severity=severity,
             device_id=incident.device_id,
             text=self._texts.render(text, incident.device_id, now),
             reason=f"{label} from {incident.device_id} keeps repeating",
