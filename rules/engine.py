@@ -18,6 +18,7 @@ from rules.lifecycle import Facts, Lifecycle
 from rules.medication import DoseSchedule
 from rules.policy import CausePolicy, RulesConfig, Severity
 from rules.state import Draft, EngineState
+from rules.summary import DailySummary
 from rules.texts import Texts
 
 __all__ = ["Engine", "EngineState"]
@@ -38,6 +39,7 @@ class Engine:
         self._wellbeing = WellbeingCheck(config, self.texts, self._life)
         self._inhibitor = Inhibitor(config.policy, self.texts, self._life)
         self._digests = Digests(config, self.texts)
+        self._summary = DailySummary(config, self.texts, self._doses)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():
             for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
@@ -84,6 +86,7 @@ class Engine:
             self._doses.due(state, now)
             or self._wellbeing.due(state, now)
             or (state.held and _passed(self._digests.next_due(state), now))
+            or _passed(self._summary.next_due(state), now)
         ):
             return state, []
         due = [s for s, i in state.open.items() if i.due_at is not None and i.due_at <= now]
@@ -94,12 +97,14 @@ class Engine:
         self._wellbeing.tick(draft, now)
         self._digests.route(draft, 0, now)
         self._digests.deliver(draft, now)
+        self._summary.deliver(draft, now)
         return draft.state(), draft.actions
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When `tick` next has something to do, or None if nothing is waiting."""
         due = [self._first_due(state.open), self._doses.next_due(state)]
         due += [self._wellbeing.next_due(state), self._digests.next_due(state)]
+        due.append(self._summary.next_due(state))
         return min((when for when in due if when is not None), default=None)
 
     def _first_due(self, incidents: Mapping[str, Incident]) -> datetime | None:

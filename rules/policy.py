@@ -74,6 +74,8 @@ class Contact(_Frozen):
     # When this contact would rather not be interrupted, and when to batch information for her.
     work_hours: tuple[WorkHours, ...] = ()
     digest_at: tuple[TimeOfDay, ...] = Field(default=(), max_length=6)
+    # Opt-in: a daily "all is well" summary at this time, for peace of mind.
+    summary_at: TimeOfDay | None = None
 
 
 class DeviceInfo(_Frozen):

@@ -36,6 +36,8 @@ class EngineState(BaseModel):
             device fault was last noted for it (`fault:cause@device`), and when devices last
             went offline together (`offline-flood`).
         held: Information waiting for each contact's digest.
+        taken: When doses were taken, over the last day (for the daily summary).
+        summaries: When each contact's last daily summary was due.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +50,8 @@ class EngineState(BaseModel):
     occupied_by: str | None = None
     openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
     held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
+    taken: tuple[AwareDatetime, ...] = ()
+    summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -65,6 +69,8 @@ class Draft:
     doses: Mapping[str, datetime]
     openings: Mapping[str, tuple[datetime, ...]]
     held: Mapping[str, tuple[Held, ...]]
+    taken: tuple[datetime, ...]
+    summaries: Mapping[str, datetime]
     actions: list[Action] = field(default_factory=list)
 
     @classmethod
@@ -78,12 +84,20 @@ class Draft:
             state.doses,
             state.openings,
             state.held,
+            state.taken,
+            state.summaries,
         )
 
     @property
     def occupied_by(self) -> str | None:
         """Someone else at home, if anyone."""
         return self.base.occupied_by
+
+    def set_summary(self, name: str, due: datetime) -> None:
+        """Record when a contact's daily summary was due."""
+        if self.summaries is self.base.summaries:
+            self.summaries = dict(self.summaries)
+        self.summaries[name] = due  # type: ignore[index]  # copied above
 
     def set_held(self, name: str, items: tuple[Held, ...]) -> None:
         """Replace what waits for a contact's digest."""
@@ -134,6 +148,8 @@ class Draft:
             and self.doses is base.doses
             and self.openings is base.openings
             and self.held is base.held
+            and self.taken is base.taken
+            and self.summaries is base.summaries
         ):
             return base
         return base.model_copy(
@@ -144,5 +160,7 @@ class Draft:
                 "doses": self.doses,
                 "openings": self.openings,
                 "held": self.held,
+                "taken": self.taken,
+                "summaries": self.summaries,
             }
         )
