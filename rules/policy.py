@@ -77,6 +77,17 @@ class Contact(_Frozen):
     # Opt-in: a daily "all is well" summary at this time, for peace of mind.
     summary_at: TimeOfDay | None = None
 
+    @field_validator("work_hours")
+    @classmethod
+    def _apart(cls, hours: tuple[object, ...]) -> tuple[object, ...]:
+        spans = [h for h in hours if isinstance(h, tuple)]
+        for index, (days, start, end) in enumerate(spans):
+            for other_days, other_start, other_end in spans[index + 1 :]:
+                if days & other_days and start < other_end and other_start < end:
+                    msg = "two working-hours entries overlap; give each hour once"
+                    raise ValueError(msg)
+        return hours
+
 
 class DeviceInfo(_Frozen):
     """What alert texts say about a device."""

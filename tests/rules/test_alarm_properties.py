@@ -58,7 +58,7 @@ AWAY = ("away", "Carol")
 CONFIG = RulesConfig(
     home=Home(person="Mum", timezone="Europe/London"),
     contacts=(
-        Contact(name="Alice", work_hours=("Mon-Fri 09:00-17:30",)),  # type: ignore[arg-type]
+        Contact(name="Alice", work_hours=("Mon-Fri 09:00-17:30",), summary_at="20:00"),  # type: ignore[arg-type]
         Contact(name="Bob", work_hours=("Sat-Sun 08:00-12:00",), digest_at=("12:30",)),  # type: ignore[arg-type]
     ),
     devices=DEVICES,

@@ -87,6 +87,8 @@ def test_a_press_for_help_reaches_everyone_at_work_at_once(engine: Engine) -> No
         ({"work_hours": ["Fri-Mon 09:00-17:00"]}, "work_hours"),
         ({"work_hours": ["Mon-Fri 17:00-09:00"]}, "work_hours"),
         ({"digest_at": ["lunchtime"]}, "digest_at"),
+        ({"work_hours": ["Mon-Fri 09:00-17:00", "Fri 16:00-18:00"]}, "work_hours"),
+        ({"summary_at": "8pm"}, "summary_at"),
     ],
 )
 def test_a_schedule_that_makes_no_sense_is_refused_naming_the_key(
