@@ -34,13 +34,13 @@ from rules.policy import (
     DeviceInfo,
     EscalationPlan,
     Home,
-    Medication,
     Policies,
     Role,
     RulesConfig,
     escalation_problems,
 )
 from rules.policy import Severity as SeverityName
+from rules.routines import Medication
 
 
 class ConfigError(Exception):

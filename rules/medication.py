@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from rules.events import DeviceEvent
 from rules.incidents import DeviceCommand
 from rules.lifecycle import Lifecycle
-from rules.policy import Medication, RulesConfig
+from rules.policy import RulesConfig
+from rules.routines import Medication
 from rules.schedule import next_time
 from rules.state import Draft, EngineState
 from rules.texts import Texts

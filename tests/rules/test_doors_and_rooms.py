@@ -3,7 +3,8 @@
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.policy import DoorPolicy, EscalationPlan, EscalationStep, FallPolicy, Policies
+from rules.policy import EscalationPlan, EscalationStep, FallPolicy, Policies
+from rules.routines import DoorPolicy
 from tests.support.rules import (
     DEVICES,
     MOTION,

@@ -3,7 +3,8 @@
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.policy import Contact, FlappingPolicy, Policies
+from rules.policy import Contact, Policies
+from rules.routines import FlappingPolicy
 from tests.support.rules import (
     DEVICES,
     MOTION,

@@ -1,7 +1,8 @@
 """The daily "all is well" summary, for the carer who asks for it."""
 
 from rules.engine import Engine, EngineState
-from rules.policy import Contact, Medication
+from rules.policy import Contact
+from rules.routines import Medication
 from tests.support.rules import DEVICES, MOTION, clock, event, feed, home, notes
 
 ALICE = Contact.model_validate({"name": "Alice", "summary_at": "20:00"})
