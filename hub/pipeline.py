@@ -92,7 +92,7 @@ class Pipeline:
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
         now = self._clock()
-        batch = Batch()
+        batch, before = Batch(), self.state
         for message in messages:
             if message.topic in CONTROL_TOPICS:
                 batch.actions.extend(self._control(message, now))
@@ -108,6 +108,8 @@ class Pipeline:
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
             log.info("event %s %s", event.device_id, event.type)
+        if not self.state.remembers_as(before):
+            batch.memory = self.state.memory()
         entries = await self._store.commit(batch, at=now) if batch.events or batch.actions else []
         for message in messages:
             self._ack(message)
@@ -131,9 +133,11 @@ class Pipeline:
     async def tick(self) -> None:
         """Carry out whatever has fallen due now."""
         now = self._clock()
+        before = self.state
         self.state, actions = self.engine.tick(self.state, now=now)
         if actions:
-            entries = await self._store.commit(Batch(actions=actions), at=now)
+            memory = None if self.state.remembers_as(before) else self.state.memory()
+            entries = await self._store.commit(Batch(actions=actions, memory=memory), at=now)
             self._carry_out(actions, entries)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:

@@ -17,7 +17,7 @@ from rules.ladder import Ladder
 from rules.lifecycle import Facts, Lifecycle
 from rules.medication import DoseSchedule
 from rules.policy import CausePolicy, RulesConfig, Severity
-from rules.state import Draft, EngineState
+from rules.state import Draft, EngineState, Memory
 from rules.summary import DailySummary
 from rules.texts import Texts
 
@@ -157,8 +157,8 @@ class Engine:
         opened: int,
         since: datetime,
         last_activity: datetime | None = None,
-        doses: dict[str, datetime] | None = None,
         occupied_by: str | None = None,
+        memory: Memory | None = None,
     ) -> EngineState:
         """The state the hub resumes with: the open incidents from the store, in their slots."""
         slots = {}
@@ -172,8 +172,8 @@ class Engine:
             opened=opened,
             since=since,
             last_activity=last_activity,
-            doses=doses or {},
             occupied_by=occupied_by,
+            **(memory.model_dump() if memory is not None else {}),
         )
 
     def _apply(

@@ -20,6 +20,26 @@ class Held(BaseModel):
     text: str
 
 
+class Memory(BaseModel):
+    """What the engine remembers beyond open incidents, saved by the hub with each decision.
+
+    Attributes:
+        doses: The due time of the last dose issued, per medication.
+        openings: Recent firings per `cause@device` (flapping) and fault notices.
+        held: Information waiting for each contact's digest.
+        taken: When doses were taken, over the last day.
+        summaries: When each contact's last daily summary was due.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    doses: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+    openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
+    held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
+    taken: tuple[AwareDatetime, ...] = ()
+    summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+
+
 class EngineState(BaseModel):
     """Open incidents and the clocks of the schedules.
 
@@ -52,6 +72,26 @@ class EngineState(BaseModel):
     held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
     taken: tuple[AwareDatetime, ...] = ()
     summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+
+    def memory(self) -> Memory:
+        """The part the hub saves so a restart loses no digest, dose or count."""
+        return Memory(
+            doses=self.doses,
+            openings=self.openings,
+            held=self.held,
+            taken=self.taken,
+            summaries=self.summaries,
+        )
+
+    def remembers_as(self, other: "EngineState") -> bool:
+        """Whether `other` remembers the same (cheap: the engine copies only what changes)."""
+        return (
+            self.doses is other.doses
+            and self.openings is other.openings
+            and self.held is other.held
+            and self.taken is other.taken
+            and self.summaries is other.summaries
+        )
 
 
 @dataclass(slots=True)
