@@ -54,6 +54,7 @@ class Engine:
             for kind in policy.opened_by
         }
         self._due_cache: tuple[Mapping[str, Incident] | None, datetime | None] = (None, None)
+        self._keyfobs = {i for i, d in config.devices.items() if d.role == "keyfob"}
         self._by_battery = [(n, p) for n, p in self.causes.items() if p.clears_above_battery]
 
     def evaluate(
@@ -64,6 +65,8 @@ class Engine:
         Timers that fell due before `now` are carried out first, so the outcome does not depend
         on how often the hub ticks.
         """
+        if event.device_id in self._keyfobs and event.type == "pendant.pressed":
+            return self._keyfob(state, event, now)
         state, actions = self.tick(state, now=now)
         candidates = self._by_type.get(event.type, [])
         if event.battery is not None and self._by_battery:
@@ -149,6 +152,17 @@ class Engine:
             return state, actions
         change = OccupancyChanged(occupied_by=occupied_by, by=by, at=now)
         return state.model_copy(update={"occupied_by": occupied_by}), [*actions, change]
+
+    def _keyfob(
+        self, state: EngineState, event: DeviceEvent, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """A keyfob press by the door: someone else arrived, or left. Not a call for help.
+
+        It turns the occupancy suppression on or off, named after the keyfob.
+        """
+        name = self.texts.render("{device}", event.device_id, now)
+        home = state.occupied_by is None
+        return self.set_occupancy(state, home=home, by=name, now=now)
 
     def restore(
         self,
