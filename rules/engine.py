@@ -72,8 +72,8 @@ class Engine:
         if event.battery is not None and self._by_battery:
             candidates = [*candidates, *self._by_battery]
         watched = event.type in self._watched
-        if not candidates and not watched:
-            return state, actions
+        if not watched and not self._relevant(state, event, candidates, now):
+            return state, actions  # the usual case: a heartbeat, a reading in range
         draft = Draft.of(state)
         draft.actions, timed = actions, len(actions)
         self._apply(draft, event, candidates, now)
@@ -189,6 +189,23 @@ class Engine:
             occupied_by=occupied_by,
             **(memory.model_dump() if memory is not None else {}),
         )
+
+    def _relevant(
+        self, state: EngineState, event: DeviceEvent, candidates: list[Cause], now: datetime
+    ) -> bool:
+        """Whether any candidate cause has an incident to act on, or would open one."""
+        for name, policy in candidates:
+            slot = f"{name}@{event.device_id}" if policy.per_device else name
+            if slot in state.open:
+                return True
+            if event.type in policy.opened_by:
+                info = self.config.devices.get(event.device_id)
+                role = info.role if info is not None else None
+                timed = event.type in self._timed
+                local = now.astimezone(self.texts.zone).time() if timed else MIDNIGHT
+                if verdict(policy, event, role, local) == "open":
+                    return True
+        return False
 
     def _apply(
         self, draft: Draft, event: DeviceEvent, candidates: list[Cause], now: datetime
