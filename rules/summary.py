@@ -5,7 +5,7 @@ from datetime import datetime
 
 from rules.incidents import Incident, IncidentChanged, Notify
 from rules.medication import DoseSchedule
-from rules.policy import Contact, RulesConfig
+from rules.policy import Channel, Contact, RulesConfig
 from rules.schedule import next_time
 from rules.state import Draft, EngineState
 from rules.texts import Texts
@@ -24,6 +24,12 @@ class DailySummary:
 
     def __init__(self, config: RulesConfig, texts: Texts, doses: DoseSchedule) -> None:
         self._readers = [c for c in config.contacts if c.summary_at is not None]
+        # A summary goes on the channel by which the contact is first reached in an emergency.
+        plan = config.plan_for("emergency")
+        steps = plan.steps if plan is not None else ()
+        self._channels: dict[str, Channel] = {}
+        for step in steps:
+            self._channels.setdefault(step.contact, step.channel)
         self._medication = bool(config.medication)
         self._person = config.home.person
         self._texts = texts
@@ -98,13 +104,14 @@ class DailySummary:
         draft.actions.append(
             IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
         )
+        channel = self._channels.get(contact.name, "outbox")
         draft.actions.append(
             Notify(
-                key=f"{incident.id}/summary/{contact.name}/outbox",
+                key=f"{incident.id}/summary/{contact.name}/{channel}",
                 incident_id=incident.id,
                 severity="info",
                 contact=contact.name,
-                channel="outbox",
+                channel=channel,
                 text=text,
                 at=now,
             )
