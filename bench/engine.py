@@ -17,14 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from rules.engine import Engine, EngineState
 from rules.events import DeviceEvent, EventType
-from rules.policy import (
-    Contact,
-    DeviceInfo,
-    EscalationPlan,
-    EscalationStep,
-    Medication,
-    RulesConfig,
-)
+from rules.policy import Contact, DeviceInfo, EscalationPlan, EscalationStep, RulesConfig
+from rules.routines import Medication
 
 DEVICES = 200
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)

@@ -39,12 +39,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SimContact(Contact):
-    """A contact, with the hours she is at work (when interruptions count against the hub)."""
-
-    work_hours: tuple[str, ...] = ()
-
-
 class SimDevice(_Frozen):
     """A simulated device: what it is, where it is, how it speaks."""
 
@@ -168,7 +162,7 @@ class Scenario(_Frozen):
     description: str
     start: datetime
     home: Home = Home()
-    contacts: tuple[SimContact, ...] = Field(min_length=1)
+    contacts: tuple[Contact, ...] = Field(min_length=1)
     devices: tuple[SimDevice, ...] = Field(min_length=1)
     timeline: tuple[Step, ...] = Field(min_length=1)
     routine: tuple[Routine, ...] = ()
@@ -222,7 +216,7 @@ class Scenario(_Frozen):
             "home": self.home.model_dump(),
             "mqtt": {"host": host, "port": port, "client_id": f"hub-{self.name}"},
             "store": {"path": str(database)},
-            "contacts": [c.model_dump(include={"name", "phone"}) for c in self.contacts],
+            "contacts": [c.model_dump(mode="json", exclude_defaults=True) for c in self.contacts],
             "devices": devices,
             "policy": self.policy,
             "web": {"enabled": False},

@@ -6,7 +6,7 @@ Pure: it reads the scenario, its emissions, and the incidents and notifications 
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from firmware_sim.behaviours import BEHAVIOURS
@@ -14,30 +14,17 @@ from firmware_sim.player import Emission
 from firmware_sim.scenario import Scenario, Step
 from notifier.model import OutboxEntry
 from rules.incidents import Incident
+from rules.policy import Contact
+from rules.schedule import at_work as schedule_at_work
 
 # What a naive flow (MQTT in, a function, an SMS out) forwards: every alarm-type message.
 ALARM_EVENTS = frozenset({"pendant.pressed", "fall.detected", "water.leak", "smoke.detected"})
 _STEP = re.compile(r"^(r\d+\.)?step\d+$")
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_HOURS = re.compile(
-    r"^(?P<d1>[A-Z][a-z]{2})(?:-(?P<d2>[A-Z][a-z]{2}))? (?P<t1>\d\d:\d\d)-(?P<t2>\d\d:\d\d)$"
-)
 
 
-def at_work(hours: tuple[str, ...], moment: datetime, zone: ZoneInfo) -> bool:
-    """Whether `moment` falls in any of the windows ("Mon-Fri 09:00-17:30")."""
-    local = moment.astimezone(zone)
-    for window in hours:
-        match = _HOURS.match(window)
-        if match is None:
-            msg = f"{window!r} is not like 'Mon-Fri 09:00-17:30'"
-            raise ValueError(msg)
-        first = _DAYS.index(match["d1"])
-        last = _DAYS.index(match["d2"] or match["d1"])
-        start, end = time.fromisoformat(match["t1"]), time.fromisoformat(match["t2"])
-        if first <= local.weekday() <= last and start <= local.time() < end:
-            return True
-    return False
+def at_work(contact: Contact, moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether the contact is at work at that moment (her `work_hours`)."""
+    return schedule_at_work(contact.work_hours, moment.astimezone(zone))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +88,10 @@ def score(
         needed.update(i.id for i in causes)
         times = [n.created_at for n in notifications if n.incident_id in {i.id for i in causes}]
         result.outcomes.append(Outcome(step, moment, min(times, default=None)))
-    hours = {c.name: c.work_hours for c in scenario.contacts}
+    contacts = {c.name: c for c in scenario.contacts}
     for note in notifications:
-        if not at_work(hours.get(note.contact, ()), note.created_at, zone):
+        contact = contacts.get(note.contact)
+        if contact is None or not at_work(contact, note.created_at, zone):
             continue
         if not is_alert(note):
             result.follow_ups_at_work += 1
@@ -141,5 +129,5 @@ def _baseline(scenario: Scenario, emissions: list[Emission], zone: ZoneInfo) -> 
             continue
         copies = 2 if emission.step.misbehave == "duplicate" else 1
         for contact in scenario.contacts:
-            count += copies * at_work(contact.work_hours, emission.at, zone)
+            count += copies * at_work(contact, emission.at, zone)
     return count

@@ -228,6 +228,7 @@ async def _resume(engine: Engine, store: Store, open_incidents: list[Incident]) 
         since=min(since, now),
         last_activity=await store.last_event_at(ACTIVITY),
         occupied_by=await store.occupied_by(),
+        memory=await store.engine_memory(),
     )
 
 

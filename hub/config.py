@@ -38,13 +38,13 @@ from rules.policy import (
     DeviceInfo,
     EscalationPlan,
     Home,
-    Medication,
     Policies,
     Role,
     RulesConfig,
     escalation_problems,
 )
 from rules.policy import Severity as SeverityName
+from rules.routines import Medication
 
 SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret"})
 

@@ -319,14 +319,7 @@ def request_reply(
         BrokerUnavailableError: the broker could not be reached.
     """
     replies: queue.Queue[bytes] = queue.Queue()
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"telecare-cli-{os.getpid()}", clean_session=True
-    )
-    if settings.username is not None:
-        password = settings.password
-        client.username_pw_set(settings.username, password.get_secret_value() if password else None)
-    if settings.tls:
-        client.tls_set_context(ssl.create_default_context())
+    client = _one_shot_client(settings)
 
     def subscribed(_c: paho.Client, _u: Any, _m: int, _r: Any, _p: Any) -> None:
         client.publish(publish[0], publish[1], qos=QOS_AT_LEAST_ONCE)
@@ -344,6 +337,18 @@ def request_reply(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _one_shot_client(settings: MqttSettings) -> paho.Client:
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"telecare-cli-{os.getpid()}", clean_session=True
+    )
+    if settings.username is not None:
+        password = settings.password
+        client.username_pw_set(settings.username, password.get_secret_value() if password else None)
+    if settings.tls:
+        client.tls_set_context(ssl.create_default_context())
+    return client
 
 
 def _first_accepted(

@@ -162,7 +162,7 @@ class Pipeline:
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
         now = self._clock()
-        batch = Batch()
+        batch, before = Batch(), self.state
         reload = False
         for message in messages:
             if message.topic in CONTROL_TOPICS:
@@ -174,6 +174,8 @@ class Pipeline:
         sightings = self._intake.take_sightings()
         batch.health.extend(sightings.health.values())
         batch.unpaired.extend(sightings.unpaired.values())
+        if not self.state.remembers_as(before):
+            batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
         if batch.events or batch.actions or batch.health or batch.unpaired:
             entries = await self._store.commit(batch, at=now)
@@ -220,6 +222,7 @@ class Pipeline:
     async def tick(self) -> None:
         """Carry out whatever has fallen due now."""
         now = self._clock()
+        before = self.state
         self.state, actions = self.engine.tick(self.state, now=now)
         batch = Batch(actions=actions)
         for event in self._intake.overdue(now):  # missed check-ins, stamped by the hub
@@ -227,6 +230,8 @@ class Pipeline:
             batch.events.append(AcceptedEvent(event))
             batch.actions.extend(more)
         if batch.events or batch.actions:
+            if not self.state.remembers_as(before):
+                batch.memory = self.state.memory()
             entries = await self._store.commit(batch, at=now)
             self._carry_out(batch.actions, entries)
 

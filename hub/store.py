@@ -39,6 +39,7 @@ from rules.incidents import (
     Notify,
     OccupancyChanged,
 )
+from rules.state import Memory
 
 log = logging.getLogger("telecare.store")
 DEDUP_WINDOW_ROWS = 1000
@@ -80,6 +81,7 @@ class Batch:
     actions: list[Action] = field(default_factory=list)
     health: list[DeviceHealth] = field(default_factory=list)
     unpaired: list[UnpairedSighting] = field(default_factory=list)
+    memory: Memory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +227,17 @@ class Store(DeliveryRecords):
         async with self._transaction():
             await self._insert_events(batch.events)
             await self._record_sightings(batch.health, batch.unpaired)
+            if batch.memory is not None:
+                await self._put_state("engine_memory", batch.memory.model_dump_json(), at)
             return await self._apply_actions(batch.actions, at)
+
+    async def _put_state(self, key: str, value: str | None, at: datetime) -> None:
+        await self._db.execute(
+            "INSERT INTO hub_state (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (key, value, _t(at)),
+        )
 
     async def _insert_events(self, accepted: Sequence[AcceptedEvent]) -> None:
         await self._db.executemany(
@@ -279,12 +291,7 @@ class Store(DeliveryRecords):
             if isinstance(action, IncidentChanged):
                 await self._record_change(action)
             elif isinstance(action, OccupancyChanged):
-                await self._db.execute(
-                    "INSERT INTO hub_state (key, value, updated_at) VALUES ('occupied_by', ?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                    " updated_at = excluded.updated_at",
-                    (action.occupied_by, _t(action.at)),
-                )
+                await self._put_state("occupied_by", action.occupied_by, action.at)
             elif isinstance(action, Notify):
                 entry = await self._add_notification(action, at)
                 if entry is not None:
@@ -508,6 +515,15 @@ class Store(DeliveryRecords):
             sql += f" WHERE type IN ({', '.join('?' * len(wanted))})"
         rows = list(await self._db.execute_fetchall(sql, wanted or ()))
         return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
+
+    async def engine_memory(self) -> Memory | None:
+        """What the engine remembered at the last commit, if anything."""
+        rows = list(
+            await self._db.execute_fetchall(
+                "SELECT value FROM hub_state WHERE key = 'engine_memory'"
+            )
+        )
+        return Memory.model_validate_json(rows[0][0]) if rows and rows[0][0] else None
 
     async def occupied_by(self) -> str | None:
         """Who else is at home, as last set (None: she is on her own)."""

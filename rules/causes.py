@@ -24,15 +24,16 @@ WATCHES: frozenset[str] = frozenset({"night_exit", "door_left_open", "door_day",
 def causes(policy: Policies) -> dict[str, CausePolicy]:
     """Return every cause keyed by its name, with the configured windows applied."""
     return {
-        **alarm_causes(policy),
+        **help_causes(policy),
+        **hazard_causes(policy),
         **door_causes(policy.door),
         **temperature_causes(policy.temperature),
         **health_causes(policy.devices),
     }
 
 
-def alarm_causes(policy: Policies) -> dict[str, CausePolicy]:
-    """Calls for help and life-safety alarms, and the water leak."""
+def help_causes(policy: Policies) -> dict[str, CausePolicy]:
+    """A person asking for help, or fallen."""
     return {
         "help_call": CausePolicy(
             # A press is a person asking for help: told at once (or after a few seconds at most),
@@ -58,6 +59,12 @@ def alarm_causes(policy: Policies) -> dict[str, CausePolicy]:
             confirm_s_for={"fall.suspected": policy.fall.maybe_confirm_s},
             alert="{person} may have fallen ({room}, {time}) and has not got up.",
         ),
+    }
+
+
+def hazard_causes(policy: Policies) -> dict[str, CausePolicy]:
+    """Fire and water in the home."""
+    return {
         "smoke": CausePolicy(
             # Fire is never delayed, never held back by anything else in progress, and its
             # message cannot be mistaken for any other alarm.

@@ -5,18 +5,20 @@ Replaying the same inputs at the same times gives the same actions.
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
+from rules.digest import Digests
 from rules.events import DeviceEvent
-from rules.incidents import Action, Incident, OccupancyChanged
+from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
 from rules.inhibition import Inhibitor
 from rules.ladder import Ladder
-from rules.lifecycle import Lifecycle
+from rules.lifecycle import Facts, Lifecycle
 from rules.medication import DoseSchedule
 from rules.policy import CausePolicy, RulesConfig, Severity
-from rules.state import Draft, EngineState
+from rules.state import Draft, EngineState, Memory
+from rules.summary import DailySummary
 from rules.texts import Texts
 
 __all__ = ["Engine", "EngineState"]
@@ -35,7 +37,9 @@ class Engine:
         self._life = Lifecycle(self.ladder)
         self._doses = DoseSchedule(config, self.texts, self._life)
         self._wellbeing = WellbeingCheck(config, self.texts, self._life)
-        self._inhibitor = Inhibitor(config.policy.flapping, self.texts, self._life)
+        self._inhibitor = Inhibitor(config.policy, self.texts, self._life)
+        self._digests = Digests(config, self.texts)
+        self._summary = DailySummary(config, self.texts, self._doses)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():
             for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
@@ -50,6 +54,7 @@ class Engine:
             for kind in policy.opened_by
         }
         self._due_cache: tuple[Mapping[str, Incident] | None, datetime | None] = (None, None)
+        self._keyfobs = {i for i, d in config.devices.items() if d.role == "keyfob"}
         self._by_battery = [(n, p) for n, p in self.causes.items() if p.clears_above_battery]
 
     def evaluate(
@@ -60,25 +65,31 @@ class Engine:
         Timers that fell due before `now` are carried out first, so the outcome does not depend
         on how often the hub ticks.
         """
+        if event.device_id in self._keyfobs and event.type == "pendant.pressed":
+            return self._keyfob(state, event, now)
         state, actions = self.tick(state, now=now)
         candidates = self._by_type.get(event.type, [])
         if event.battery is not None and self._by_battery:
             candidates = [*candidates, *self._by_battery]
         watched = event.type in self._watched
-        if not candidates and not watched:
-            return state, actions
+        if not watched and not self._relevant(state, event, candidates, now):
+            return state, actions  # the usual case: a heartbeat, a reading in range
         draft = Draft.of(state)
-        draft.actions = actions
+        draft.actions, timed = actions, len(actions)
         self._apply(draft, event, candidates, now)
         self._wellbeing.observe(draft, event, now)
         self._doses.observe(draft, event, now)
+        self._digests.route(draft, timed, now)
         return draft.state(), draft.actions
 
     def tick(self, state: EngineState, *, now: datetime) -> tuple[EngineState, list[Action]]:
         """Carry out whatever fell due by `now`: windows ending, steps, doses, wellbeing checks."""
         first = self._first_due(state.open)
         if (first is None or first > now) and not (
-            self._doses.due(state, now) or self._wellbeing.due(state, now)
+            self._doses.due(state, now)
+            or self._wellbeing.due(state, now)
+            or (state.held and _passed(self._digests.next_due(state), now))
+            or _passed(self._summary.next_due(state), now)
         ):
             return state, []
         due = [s for s, i in state.open.items() if i.due_at is not None and i.due_at <= now]
@@ -87,12 +98,16 @@ class Engine:
             self._life.step(draft, slot, now)
         self._doses.tick(draft, now)
         self._wellbeing.tick(draft, now)
+        self._digests.route(draft, 0, now)
+        self._digests.deliver(draft, now)
+        self._summary.deliver(draft, now)
         return draft.state(), draft.actions
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When `tick` next has something to do, or None if nothing is waiting."""
         due = [self._first_due(state.open), self._doses.next_due(state)]
-        due.append(self._wellbeing.next_due(state))
+        due += [self._wellbeing.next_due(state), self._digests.next_due(state)]
+        due.append(self._summary.next_due(state))
         return min((when for when in due if when is not None), default=None)
 
     def _first_due(self, incidents: Mapping[str, Incident]) -> datetime | None:
@@ -118,7 +133,9 @@ class Engine:
                 draft = Draft.of(state)
                 acked, done = self.ladder.acknowledge(incident, by, now)
                 draft.put(slot, acked)
-                return draft.state(), [*actions, *done]
+                draft.actions = [*actions, *done]
+                self._digests.route(draft, len(actions), now)
+                return draft.state(), draft.actions
         return state, actions
 
     def set_occupancy(
@@ -136,6 +153,17 @@ class Engine:
         change = OccupancyChanged(occupied_by=occupied_by, by=by, at=now)
         return state.model_copy(update={"occupied_by": occupied_by}), [*actions, change]
 
+    def _keyfob(
+        self, state: EngineState, event: DeviceEvent, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """A keyfob press by the door: someone else arrived, or left. Not a call for help.
+
+        It turns the occupancy suppression on or off, named after the keyfob.
+        """
+        name = self.texts.render("{device}", event.device_id, now)
+        home = state.occupied_by is None
+        return self.set_occupancy(state, home=home, by=name, now=now)
+
     def restore(
         self,
         incidents: Iterable[Incident],
@@ -143,8 +171,8 @@ class Engine:
         opened: int,
         since: datetime,
         last_activity: datetime | None = None,
-        doses: dict[str, datetime] | None = None,
         occupied_by: str | None = None,
+        memory: Memory | None = None,
     ) -> EngineState:
         """The state the hub resumes with: the open incidents from the store, in their slots."""
         slots = {}
@@ -158,9 +186,26 @@ class Engine:
             opened=opened,
             since=since,
             last_activity=last_activity,
-            doses=doses or {},
             occupied_by=occupied_by,
+            **(memory.model_dump() if memory is not None else {}),
         )
+
+    def _relevant(
+        self, state: EngineState, event: DeviceEvent, candidates: list[Cause], now: datetime
+    ) -> bool:
+        """Whether any candidate cause has an incident to act on, or would open one."""
+        for name, policy in candidates:
+            slot = f"{name}@{event.device_id}" if policy.per_device else name
+            if slot in state.open:
+                return True
+            if event.type in policy.opened_by:
+                info = self.config.devices.get(event.device_id)
+                role = info.role if info is not None else None
+                timed = event.type in self._timed
+                local = now.astimezone(self.texts.zone).time() if timed else MIDNIGHT
+                if verdict(policy, event, role, local) == "open":
+                    return True
+        return False
 
     def _apply(
         self, draft: Draft, event: DeviceEvent, candidates: list[Cause], now: datetime
@@ -173,7 +218,9 @@ class Engine:
             slot = f"{name}@{event.device_id}" if policy.per_device else name
             current = draft.open.get(slot)
             found = verdict(policy, event, role, local)
-            if found == "open" and current is None:
+            if found == "open" and current is not None and current.state == "pending":
+                self._hasten(draft, slot, current, policy=policy, event=event, now=now)
+            elif found == "open" and current is None:
                 severity = (
                     policy.severity_for.get(role, policy.severity) if role else policy.severity
                 )
@@ -209,32 +256,47 @@ class Engine:
         event: DeviceEvent,
         now: datetime,
     ) -> None:
-        text = self.texts.render(policy.alert, event.device_id, now)
+        """Open the cause's incident: suppressed if something holds it back, noted if one-shot."""
+        common: Facts = {
+            "cause": name,
+            "severity": severity,
+            "device_id": event.device_id,
+            "text": self.texts.render(policy.alert, event.device_id, now),
+            "now": now,
+        }
         held = self._inhibitor.holds(draft, name)
+        reason = f"{event.type} from {event.device_id}"
         if held is not None:
-            self._life.suppress(
-                draft,
-                cause=name,
-                severity=severity,
-                device_id=event.device_id,
-                text=text,
-                reason=held,
-                now=now,
-            )
+            self._life.suppress(draft, reason=held, **common)
+        elif policy.one_shot:
+            self._life.note(draft, reason=reason, **common)
+        else:
+            window_s = policy.confirm_s_for.get(event.type, policy.confirm_s)
+            self._life.open(draft, slot=slot, window_s=window_s, reason=reason, **common)
+
+    def _hasten(
+        self,
+        draft: Draft,
+        slot: str,
+        incident: Incident,
+        *,
+        policy: CausePolicy,
+        event: DeviceEvent,
+        now: datetime,
+    ) -> None:
+        """A surer sign while pending (a definite fall after a possible one) ends the window sooner.
+
+        It never makes it longer.
+        """
+        window = timedelta(seconds=policy.confirm_s_for.get(event.type, policy.confirm_s))
+        if incident.due_at is None or now + window >= incident.due_at:
             return
-        self._life.open(
-            draft,
-            cause=name,
-            slot=slot,
-            severity=severity,
-            device_id=event.device_id,
-            text=text,
-            window_s=policy.confirm_s_for.get(event.type, policy.confirm_s),
-            reason=f"{event.type} from {event.device_id}",
-            now=now,
+        sooner = incident.model_copy(update={"due_at": now + window})
+        reason = f"{event.type} from {event.device_id}: window shortened"
+        draft.actions.append(
+            IncidentChanged(incident=sooner, previous=incident.state, reason=reason, at=now)
         )
-        if policy.one_shot:
-            self._life.one_shot(draft, slot, now)
+        draft.put(slot, sooner)
 
     def _close(
         self,
@@ -259,3 +321,7 @@ class Engine:
             follow_up=self.texts.render(template, event.device_id, now, label=policy.label),
             now=now,
         )
+
+
+def _passed(when: datetime | None, now: datetime) -> bool:
+    return when is not None and when <= now

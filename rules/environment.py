@@ -1,6 +1,7 @@
 """Room temperature: a home too cold or too hot for too long."""
 
-from rules.policy import CausePolicy, TemperaturePolicy
+from rules.policy import CausePolicy
+from rules.routines import TemperaturePolicy
 
 
 def temperature_causes(policy: TemperaturePolicy) -> dict[str, CausePolicy]:

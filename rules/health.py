@@ -14,6 +14,7 @@ def health_causes(policy: DeviceHealthPolicy) -> dict[str, CausePolicy]:
             severity_for=dict.fromkeys(policy.urgent_offline_roles, "urgent"),
             per_device=True,
             opened_by=frozenset({"device.offline"}),
+            confirm_s=policy.offline_confirm_s,
             cleared_by=frozenset({"device.online", "device.heartbeat"}),
             alert="The {device} ({room}) stopped reporting at {time}.",
             clear_text="All clear: the {device} ({room}) is reporting again ({time}).",

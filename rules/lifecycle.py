@@ -2,13 +2,24 @@
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from rules.incidents import Action, Incident, IncidentChanged
-from rules.ladder import Ladder
+from rules.ladder import Ladder, notify
 from rules.policy import Severity
 from rules.state import Draft
 
 Throttle = Callable[[Draft, Incident, datetime], str | None]
+
+
+class Facts(TypedDict):
+    """What every new incident is opened with."""
+
+    cause: str
+    severity: Severity
+    device_id: str
+    text: str
+    now: datetime
 
 
 class Lifecycle:
@@ -162,13 +173,39 @@ class Lifecycle:
         draft.actions.extend(actions)
         draft.put(slot, updated)
 
-    def one_shot(self, draft: Draft, slot: str, now: datetime) -> None:
-        """Note something nothing will clear: fired (told per plan) and resolved at once."""
-        incident = draft.open[slot]
-        closed = incident.model_copy(update={"state": "resolved", "due_at": None, "closed_at": now})
-        draft.actions.append(
-            IncidentChanged(
-                incident=closed, previous=incident.state, reason="noted; nothing clears it", at=now
-            )
+    def note(
+        self,
+        draft: Draft,
+        *,
+        cause: str,
+        severity: Severity,
+        device_id: str,
+        text: str,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Record something nothing will clear (a daytime visitor, tampering) as resolved at once.
+
+        Everyone in its severity's plan is told once, at once: with nothing to wait for, no
+        step waits.
+        """
+        incident = Incident(
+            id=draft.new_id(cause),
+            cause=cause,
+            severity=severity,
+            state="resolved",
+            device_id=device_id,
+            opened_at=now,
+            fired_at=now,
+            closed_at=now,
+            text=text,
         )
-        draft.put(slot, closed)
+        draft.actions.append(
+            IncidentChanged(incident=incident, previous=None, reason=f"noted: {reason}", at=now)
+        )
+        plan = self.ladder.plan(severity)
+        told: set[tuple[str, str]] = set()
+        for step in plan.steps if plan is not None else ():
+            if (step.contact, step.channel) not in told:
+                told.add((step.contact, step.channel))
+                draft.actions.append(notify(incident, step, "note", text, now))

@@ -1,18 +1,20 @@
 """Medication: doses reminded at their times, taken within the grace period or reported missed."""
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rules.events import DeviceEvent
 from rules.incidents import DeviceCommand
 from rules.lifecycle import Lifecycle
-from rules.policy import Medication, RulesConfig
+from rules.policy import RulesConfig
+from rules.routines import Medication
 from rules.schedule import next_time
 from rules.state import Draft, EngineState
 from rules.texts import Texts
 
 CAUSE_PREFIX = "medication_"
 HUB_DEVICE = "hub"
+DAY = timedelta(days=1)
 MEMO_SIZE = 256  # next due times remembered: they change only when a dose is issued
 MAX_CATCH_UP = 64  # doses issued in one tick after a long stop; older ones are superseded
 
@@ -41,12 +43,29 @@ class DoseSchedule:
         }
         self._person = config.home.person
         self._memo: dict[tuple[str, datetime], datetime] = {}
+        # The last answer of `next_due`: it changes only when a dose is issued.
+        self._last: tuple[datetime | None, Mapping[str, datetime] | None] = (None, None)
+        self._last_due: datetime | None = None
+
+    def due_in_last_day(self, since: datetime, now: datetime) -> int:
+        """How many doses fell due in the day before `now` (and after `since`)."""
+        count = 0
+        for medication in self._medication:
+            due = next_time(medication.times, max(since, now - DAY), self._texts.zone)
+            while due <= now:
+                count += 1
+                due = next_time(medication.times, due, self._texts.zone)
+        return count
 
     def next_due(self, state: EngineState) -> datetime | None:
         """When the next dose falls due, if any is scheduled."""
         if state.since is None or not self._medication:
             return None
-        return min(self._next(m, state.since, state.doses) for m in self._medication)
+        since, doses = self._last
+        if since != state.since or doses is not state.doses:
+            due = min(self._next(m, state.since, state.doses) for m in self._medication)
+            self._last, self._last_due = (state.since, state.doses), due
+        return self._last_due
 
     def due(self, state: EngineState, now: datetime) -> bool:
         """Whether a dose has fallen due by `now`."""
@@ -72,6 +91,7 @@ class DoseSchedule:
         if not waiting:
             return
         _, slot = min(waiting)
+        draft.taken = (*(t for t in draft.taken if now - t < DAY), now)
         label = self._label(slot.removeprefix(CAUSE_PREFIX))
         follow_up = f"Taken late: {self._person} took the {label} at {{time}}."
         self._life.close(

@@ -60,6 +60,58 @@ DailyWindow = Annotated[
 ]
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_work_hours(value: object) -> tuple[frozenset[int], time, time]:
+    """Working hours such as `"Mon-Fri 09:00-17:30"` as (weekdays, start, end).
+
+    Also `"Sat 10:00-14:00"` and `"Mon,Wed 09:00-13:00"`; weekdays are 0 for Monday, and the
+    hours may not cross midnight.
+
+    Raises:
+        ValueError: naming the expected form.
+    """
+    if isinstance(value, tuple):
+        return value  # already parsed (a model built in code)
+    form = "working hours such as 'Mon-Fri 09:00-17:30'"
+    parts = value.split() if isinstance(value, str) else []
+    if len(parts) != 2:  # noqa: PLR2004  # days, then hours
+        msg = f"{value!r} is not {form}"
+        raise ValueError(msg)
+    days: set[int] = set()
+    for item in parts[0].lower().split(","):
+        first, _, last = item.partition("-")
+        if first not in _DAYS or (last and last not in _DAYS):
+            msg = f"{value!r} is not {form} (days are Mon, Tue, ... Sun)"
+            raise ValueError(msg)
+        start_day, end_day = _DAYS.index(first), _DAYS.index(last or first)
+        days.update(range(start_day, end_day + 1) if start_day <= end_day else [])
+    start, end = parse_window(parts[1])
+    if not days or start > end:
+        msg = f"{value!r} is not {form} (days in week order, hours within one day)"
+        raise ValueError(msg)
+    return frozenset(days), start, end
+
+
+def _show_work_hours(value: tuple[frozenset[int], time, time]) -> str:
+    days = ",".join(_DAYS[d].title() for d in sorted(value[0]))
+    return f"{days} {value[1]:%H:%M}-{value[2]:%H:%M}"
+
+
+WorkHours = Annotated[
+    tuple[frozenset[int], time, time],
+    BeforeValidator(parse_work_hours),
+    PlainSerializer(_show_work_hours),
+]
+
+
+def at_work(hours: tuple[tuple[frozenset[int], time, time], ...], local: datetime) -> bool:
+    """Whether a local moment falls inside any of the working hours."""
+    moment = local.time()
+    return any(local.weekday() in d and s <= moment < e for d, s, e in hours)
+
+
 def in_window(window: tuple[time, time], moment: time) -> bool:
     """Whether a local time of day falls inside the window (start inclusive, end exclusive)."""
     start, end = window

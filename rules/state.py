@@ -7,6 +7,37 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rules.incidents import OPEN_STATES, Action, Incident
+from rules.policy import Channel
+
+
+class Held(BaseModel):
+    """A piece of information waiting for a contact's digest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: AwareDatetime
+    channel: Channel
+    text: str
+
+
+class Memory(BaseModel):
+    """What the engine remembers beyond open incidents, saved by the hub with each decision.
+
+    Attributes:
+        doses: The due time of the last dose issued, per medication.
+        openings: Recent firings per `cause@device` (flapping) and fault notices.
+        held: Information waiting for each contact's digest.
+        taken: When doses were taken, over the last day.
+        summaries: When each contact's last daily summary was due.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    doses: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+    openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
+    held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
+    taken: tuple[AwareDatetime, ...] = ()
+    summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
 
 
 class EngineState(BaseModel):
@@ -22,7 +53,11 @@ class EngineState(BaseModel):
         doses: The due time of the last dose issued, per medication.
         occupied_by: Someone else at home (a carer, a visitor); None if she is on her own.
         openings: When each urgent `cause@device` recently fired, for flapping, and when a
-            device fault was last noted for it (`fault:cause@device`).
+            device fault was last noted for it (`fault:cause@device`), and when devices last
+            went offline together (`offline-flood`).
+        held: Information waiting for each contact's digest.
+        taken: When doses were taken, over the last day (for the daily summary).
+        summaries: When each contact's last daily summary was due.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,6 +69,29 @@ class EngineState(BaseModel):
     doses: Mapping[str, AwareDatetime] = Field(default_factory=dict)
     occupied_by: str | None = None
     openings: Mapping[str, tuple[AwareDatetime, ...]] = Field(default_factory=dict)
+    held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
+    taken: tuple[AwareDatetime, ...] = ()
+    summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+
+    def memory(self) -> Memory:
+        """The part the hub saves so a restart loses no digest, dose or count."""
+        return Memory(
+            doses=self.doses,
+            openings=self.openings,
+            held=self.held,
+            taken=self.taken,
+            summaries=self.summaries,
+        )
+
+    def remembers_as(self, other: "EngineState") -> bool:
+        """Whether `other` remembers the same (cheap: the engine copies only what changes)."""
+        return (
+            self.doses is other.doses
+            and self.openings is other.openings
+            and self.held is other.held
+            and self.taken is other.taken
+            and self.summaries is other.summaries
+        )
 
 
 @dataclass(slots=True)
@@ -50,19 +108,42 @@ class Draft:
     last_activity: datetime | None
     doses: Mapping[str, datetime]
     openings: Mapping[str, tuple[datetime, ...]]
+    held: Mapping[str, tuple[Held, ...]]
+    taken: tuple[datetime, ...]
+    summaries: Mapping[str, datetime]
     actions: list[Action] = field(default_factory=list)
 
     @classmethod
     def of(cls, state: EngineState) -> "Draft":
         """Start editing `state`."""
         return cls(
-            state, state.open, state.opened, state.last_activity, state.doses, state.openings
+            state,
+            state.open,
+            state.opened,
+            state.last_activity,
+            state.doses,
+            state.openings,
+            state.held,
+            state.taken,
+            state.summaries,
         )
 
     @property
     def occupied_by(self) -> str | None:
         """Someone else at home, if anyone."""
         return self.base.occupied_by
+
+    def set_summary(self, name: str, due: datetime) -> None:
+        """Record when a contact's daily summary was due."""
+        if self.summaries is self.base.summaries:
+            self.summaries = dict(self.summaries)
+        self.summaries[name] = due  # type: ignore[index]  # copied above
+
+    def set_held(self, name: str, items: tuple[Held, ...]) -> None:
+        """Replace what waits for a contact's digest."""
+        if self.held is self.base.held:
+            self.held = dict(self.held)
+        self.held[name] = items  # type: ignore[index]  # copied above
 
     def set_openings(self, key: str, times: tuple[datetime, ...]) -> None:
         """Record the recent openings of a `cause@device`."""
@@ -106,6 +187,9 @@ class Draft:
             and self.last_activity == base.last_activity
             and self.doses is base.doses
             and self.openings is base.openings
+            and self.held is base.held
+            and self.taken is base.taken
+            and self.summaries is base.summaries
         ):
             return base
         return base.model_copy(
@@ -115,5 +199,8 @@ class Draft:
                 "last_activity": self.last_activity,
                 "doses": self.doses,
                 "openings": self.openings,
+                "held": self.held,
+                "taken": self.taken,
+                "summaries": self.summaries,
             }
         )

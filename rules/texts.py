@@ -5,21 +5,28 @@ from zoneinfo import ZoneInfo
 
 from rules.policy import RulesConfig
 
+UNKNOWN_ROOM = "room unknown"
+
 
 class Texts:
     """Renders templates with the person's name, the device, its room and a local time."""
 
     def __init__(self, config: RulesConfig) -> None:
-        self._config = config
+        self._person = config.home.person
+        self._devices = {
+            device_id: (info.name, info.room or UNKNOWN_ROOM)
+            for device_id, info in config.devices.items()
+        }
         self.zone = ZoneInfo(config.home.timezone)
 
     def render(self, template: str, device_id: str, when: datetime, *, label: str = "") -> str:
         """Fill `template`'s fields: person, device, room, time (HH:MM local) and label."""
-        info = self._config.devices.get(device_id)
+        name, room = self._devices.get(device_id, (device_id, UNKNOWN_ROOM))
+        local = when.astimezone(self.zone)
         return template.format(
-            person=self._config.home.person,
-            device=info.name if info else device_id,
-            room=(info.room if info and info.room else "room unknown"),
-            time=f"{when.astimezone(self.zone):%H:%M}",
+            person=self._person,
+            device=name,
+            room=room,
+            time=f"{local.hour:02d}:{local.minute:02d}",
             label=label,
         )

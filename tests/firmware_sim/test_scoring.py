@@ -8,16 +8,17 @@ from firmware_sim.scenario import load_scenario
 from firmware_sim.scoring import at_work, is_alert, score
 from notifier.model import OutboxEntry
 from rules.incidents import Incident
+from rules.policy import Contact
 
 LONDON = ZoneInfo("Europe/London")
 
 
 def test_work_hours_are_weekdays_inside_the_window() -> None:
-    hours = ("Mon-Fri 09:00-17:30",)
+    alice = Contact.model_validate({"name": "Alice", "work_hours": ["Mon-Fri 09:00-17:30"]})
     monday_ten = datetime(2026, 11, 23, 10, 0, tzinfo=LONDON)
-    assert at_work(hours, monday_ten, LONDON)
-    assert not at_work(hours, monday_ten.replace(hour=17, minute=30), LONDON)
-    assert not at_work(hours, monday_ten + timedelta(days=5), LONDON)  # Saturday
+    assert at_work(alice, monday_ten, LONDON)
+    assert not at_work(alice, monday_ten.replace(hour=17, minute=30), LONDON)
+    assert not at_work(alice, monday_ten + timedelta(days=5), LONDON)  # Saturday
 
 
 def _note(key: str, incident_id: str, at: datetime) -> OutboxEntry:

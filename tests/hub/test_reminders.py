@@ -12,7 +12,8 @@ from hub.wire import command_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine
-from rules.policy import Contact, DeviceInfo, Medication, RulesConfig
+from rules.policy import Contact, DeviceInfo, RulesConfig
+from rules.routines import Medication
 
 STARTED = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 DUE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ import pytest
 from hub.config import ConfigError, load_config
 
 MINIMAL = '[[contacts]]\nname = "Alice"\n'
+WORKING = '[[contacts]]\nname = "Alice"\nwork_hours = ["{hours}"]\n'
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +20,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "hub.toml"
-    path.write_text(MINIMAL + text, encoding="utf-8")
+    path.write_text(text if text.startswith("[[contacts]]") else MINIMAL + text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     return caught.value.problems
@@ -29,6 +30,11 @@ def problems_of(tmp_path: Path, text: str) -> list[str]:
     ("text", "expected"),
     [
         ('[policy.door]\nnight = "22:00"\n', "policy.door.night: '22:00' is not a daily window"),
+        (WORKING.format(hours="9 to 5"), "contacts[0].work_hours[0]: '9 to 5' is not working"),
+        (
+            '[[contacts]]\nname = "Alice"\ndigest_at = ["noon"]\n',
+            "contacts[0].digest_at[0]: 'noon' is not a time of day",
+        ),
         ('[policy.door]\nnight = "25:00-07:00"\n', "policy.door.night: '25:00' is not a time"),
         ('[policy.door]\nnight = "22:00-22:00"\n', "policy.door.night: '22:00-22:00' is empty"),
         ("[policy.fall]\nconfirm_s = 30\nmaybe_confirm_s = 10\n", "policy.fall: maybe_confirm_s"),

@@ -3,7 +3,8 @@
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.policy import DoorPolicy, FallPolicy, Policies
+from rules.policy import EscalationPlan, EscalationStep, FallPolicy, Policies
+from rules.routines import DoorPolicy
 from tests.support.rules import (
     DEVICES,
     MOTION,
@@ -106,11 +107,7 @@ def test_a_daytime_visitor_is_noted_and_nobody_is_interrupted(engine: Engine) ->
     )
 
     assert notes(actions) == []
-    assert [s for s in states(actions) if s[0] == "door_day"] == [
-        ("door_day", "pending"),
-        ("door_day", "firing"),
-        ("door_day", "resolved"),
-    ]
+    assert [s for s in states(actions) if s[0] == "door_day"] == [("door_day", "resolved")]
     assert all(cause != "night_exit" for cause, _ in states(actions))
     assert state.open == {}
 
@@ -227,7 +224,9 @@ def test_movement_after_a_fall_was_raised_does_not_close_it(engine: Engine) -> N
 
 
 def test_a_silent_pendant_is_urgent_because_she_is_unprotected(engine: Engine) -> None:
-    state, actions = feed(engine, EngineState(), event("pendant-1", "device.offline", NIGHT))
+    state, opened = feed(engine, EngineState(), event("pendant-1", "device.offline", NIGHT))
+    assert notes(opened) == []  # a radio blip is not news
+    state, actions = engine.tick(state, now=later(NIGHT, s=120))
 
     assert [(n.contact, n.severity) for n in notes(actions)] == [
         ("Alice", "urgent"),
@@ -241,8 +240,44 @@ def test_a_silent_pendant_is_urgent_because_she_is_unprotected(engine: Engine) -
     }
 
 
+def test_a_pendant_back_within_a_blip_is_not_reported(engine: Engine) -> None:
+    state, actions = feed(
+        engine,
+        EngineState(),
+        event("pendant-1", "device.offline", NIGHT),
+        event("pendant-1", "device.online", later(NIGHT, s=40)),
+    )
+
+    assert states(actions) == [("device_offline", "pending"), ("device_offline", "cancelled")]
+    assert engine.next_due(state) is None
+
+
+def test_devices_going_offline_together_are_the_network_not_the_devices(
+    engine: Engine,
+) -> None:
+    state, first = feed(
+        engine,
+        EngineState(),
+        event("pendant-1", "device.offline", NIGHT),
+        event("fall-1", "device.offline", later(NIGHT, s=5)),
+        event("smoke-1", "device.offline", later(NIGHT, s=9)),
+        event("door-1", "device.offline", later(NIGHT, s=150)),  # the flood goes on
+    )
+
+    sent, outcome = notes(first), states(first)
+    while (due := engine.next_due(state)) is not None:
+        state, actions = engine.tick(state, now=due)
+        sent += notes(actions)
+        outcome += states(actions)
+
+    assert sent == []
+    assert outcome.count(("device_offline", "suppressed")) == 4
+    assert ("link_lost", "resolved") in outcome
+
+
 def test_other_devices_offline_wait_for_the_digest(engine: Engine) -> None:
-    state, actions = feed(engine, EngineState(), event("door-1", "device.offline", NIGHT))
+    state, _ = feed(engine, EngineState(), event("door-1", "device.offline", NIGHT))
+    state, actions = engine.tick(state, now=later(NIGHT, s=120))
 
     assert notes(actions) == []
     assert state.open["device_offline@door-1"].severity == "info"
@@ -265,9 +300,36 @@ def test_low_battery_is_noted_once_until_a_good_battery_reports(engine: Engine) 
     assert state.open == {}
 
 
+def test_a_fault_notice_reaches_everyone_in_its_plan_at_once() -> None:
+    plan = EscalationPlan(
+        steps=(EscalationStep(contact="Alice"), EscalationStep(contact="Bob", after_s=300))
+    )
+    engine = Engine(home(escalation={"info": plan}))
+
+    _, actions = feed(engine, EngineState(), event("smoke-1", "device.tamper", NIGHT))
+
+    assert [(n.contact, n.at) for n in notes(actions)] == [("Alice", NIGHT), ("Bob", NIGHT)]
+
+
 def test_tampering_is_noted_and_closed_at_once(engine: Engine) -> None:
     state, actions = feed(engine, EngineState(), event("smoke-1", "device.tamper", NIGHT))
 
-    assert [c.incident.state for c in changes(actions)] == ["pending", "firing", "resolved"]
+    assert [c.incident.state for c in changes(actions)] == ["resolved"]
     assert notes(actions) == []
     assert state.open == {}
+
+
+def test_a_definite_fall_after_a_possible_one_is_raised_sooner() -> None:
+    engine = Engine(home(policy=Policies(fall=FallPolicy(confirm_s=20, maybe_confirm_s=90))))
+    start = clock("11:00")
+    state, actions = feed(
+        engine,
+        EngineState(),
+        event("fall-1", "fall.suspected", start),
+        event("fall-1", "fall.detected", later(start, s=10)),
+    )
+
+    assert states(actions) == [("fall", "pending"), ("fall", "pending")]
+    assert engine.next_due(state) == later(start, s=30)
+    _, again = feed(engine, state, event("fall-1", "fall.suspected", later(start, s=12)))
+    assert again == []

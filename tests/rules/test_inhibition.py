@@ -3,7 +3,8 @@
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.policy import FlappingPolicy, Policies
+from rules.policy import Contact, DeviceInfo, Policies
+from rules.routines import FlappingPolicy
 from tests.support.rules import (
     DEVICES,
     MOTION,
@@ -132,3 +133,41 @@ def test_a_pendant_pressed_again_and_again_is_never_throttled() -> None:
         presses += len([n for n in notes(actions) if "needs help" in n.text])
 
     assert presses == 10 * 2  # every press reached both contacts
+
+
+def test_a_pendant_pressing_by_itself_is_reported_as_suspicious_in_the_digest() -> None:
+    alice = Contact.model_validate({"name": "Alice", "digest_at": ["08:00"]})
+    policy = Policies(flapping=FlappingPolicy(max_openings=2, within_min=30))
+    engine = Engine(home(contacts=(alice,), policy=policy))
+    state, helps = EngineState(), 0
+    for minute in range(4):
+        when = later(NIGHT, m=minute)
+        state, actions = feed(
+            engine,
+            state,
+            event("pendant-1", "pendant.pressed", when),
+            event("pendant-1", "pendant.cancelled", later(when, s=20)),
+        )
+        helps += len([n for n in notes(actions) if "needs help" in n.text])
+
+    _, digest = engine.tick(state, now=clock("08:00", days=1))
+
+    assert helps == 4
+    (note,) = notes(digest)
+    assert "The pendant (bedroom) has raised 'help call' more than 2 times" in note.text
+    assert "Every one was sent" in note.text
+
+
+def test_a_carer_arriving_presses_her_keyfob_and_is_not_taken_for_a_call_for_help() -> None:
+    keyfob = DeviceInfo(name="Alice's keyfob", role="keyfob", room="hall")
+    engine = Engine(home(devices={**DEVICES, "fob-1": keyfob}))
+
+    state, arrived = feed(engine, EngineState(), event("fob-1", "pendant.pressed", NIGHT))
+    state, door = feed(engine, state, event("door-1", "door.opened", later(NIGHT, m=1)))
+    state, left = feed(engine, state, event("fob-1", "pendant.pressed", later(NIGHT, m=90)))
+
+    assert [a.kind for a in arrived] == ["occupancy"]
+    assert state.occupied_by is None
+    assert {s for _, s in states(door)} == {"suppressed"}
+    assert [(a.kind, getattr(a, "occupied_by", "")) for a in left] == [("occupancy", None)]
+    assert notes(arrived + door + left) == []

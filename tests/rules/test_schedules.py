@@ -4,7 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from rules.engine import Engine, EngineState
-from rules.policy import ActivityPolicy, Medication, Policies
+from rules.policy import Policies
+from rules.routines import ActivityPolicy, Medication
 from tests.support.rules import (
     DEVICES,
     MOTION,

@@ -3,7 +3,8 @@
 ALTER TABLE incidents ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
 
--- Hub-wide settings the engine resumes with: who else is at home (occupancy).
+-- What the engine resumes with besides open incidents: who else is at home (`occupied_by`) and
+-- its memory (`engine_memory`: held digests, doses, recent firings), saved with each decision.
 CREATE TABLE hub_state (
     key        TEXT PRIMARY KEY,
     value      TEXT,
