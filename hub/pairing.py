@@ -1,6 +1,7 @@
 """Pairing a device from the installer's CLI, over the broker the hub uses.
 
-For Zigbee2MQTT: open a permit-join window (`{"time": N, "transaction": ...}`, the 2.x form),
+For Zigbee2MQTT: open a permit-join window (`{"time": N, "transaction": ...}`, the 2.x form;
+`{"value": true, "time": N}` for a 1.x bridge that refuses it),
 follow `bridge/event` through `device_joined` to `device_interview` = successful, and close the
 window (`time: 0`) however it ends. For native devices: wait for `telecare/v1/pairing/announce`.
 Then register the device, tell the running hub to re-read its registry (`telecare/v1/hub/control`)
@@ -126,7 +127,8 @@ async def pair_zigbee(
         say: Prints a line for the installer.
         known: Friendly names already registered.
     """
-    await _permit_join(link, base, request.timeout_s)
+    bridge = _Bridge(base)
+    await _permit_join(link, bridge, request.timeout_s)
     try:
         say(
             f"Pairing window open for {request.timeout_s} s: put the {request.role} in pairing"
@@ -135,7 +137,7 @@ async def pair_zigbee(
         data = await _await_interview(link, base, request.timeout_s, say)
     finally:
         with contextlib.suppress(PairingError):
-            await _permit_join(link, base, 0)
+            await _permit_join(link, bridge, 0)
     name = str(data["friendly_name"])
     if name in known:
         raise PairingError(f"{name} is already registered; see `telecare devices`")
@@ -154,22 +156,47 @@ async def pair_zigbee(
     )
 
 
-async def _permit_join(link: BrokerLink, base: str, time_s: int) -> None:
+@dataclass(slots=True)
+class _Bridge:
+    """What the pairing command learns of the Zigbee2MQTT bridge as it goes."""
+
+    base: str
+    version: str | None = None
+    legacy: bool = False  # 1.x wants {"value": bool, "time": N}; 2.x refuses that form
+
+
+async def _permit_join(link: BrokerLink, bridge: _Bridge, time_s: int) -> None:
+    response = await _request_permit(link, bridge, time_s)
+    if response.get("status") != "ok" and not bridge.legacy and _is_1x(bridge.version):
+        bridge.legacy = True
+        response = await _request_permit(link, bridge, time_s)
+    if response.get("status") != "ok":
+        raise PairingError(f"Zigbee2MQTT refused permit_join: {response.get('error')}")
+
+
+async def _request_permit(link: BrokerLink, bridge: _Bridge, time_s: int) -> dict[str, Any]:
     transaction = uuid.uuid4().hex
-    request = {"time": time_s, "transaction": transaction}
-    if not await link.publish(f"{base}/bridge/request/permit_join", request):
+    request: dict[str, Any] = {"time": time_s, "transaction": transaction}
+    if bridge.legacy:
+        request["value"] = time_s > 0
+    if not await link.publish(f"{bridge.base}/bridge/request/permit_join", request):
         raise PairingError("the broker did not accept the permit_join request")
     deadline = time.monotonic() + RESPONSE_TIMEOUT_S
     while (message := await link.next(deadline)) is not None:
-        if message.topic != f"{base}/bridge/response/permit_join":
+        if message.topic == f"{bridge.base}/bridge/info":
+            version = _json_object(message.payload).get("version")
+            bridge.version = version if isinstance(version, str) else None
+        if message.topic != f"{bridge.base}/bridge/response/permit_join":
             continue
         response = _json_object(message.payload)
-        if response.get("transaction") != transaction:
-            continue
-        if response.get("status") != "ok":
-            raise PairingError(f"Zigbee2MQTT refused permit_join: {response.get('error')}")
-        return
-    raise PairingError(f"Zigbee2MQTT did not answer on {base}/bridge/response: is it running?")
+        if response.get("transaction") == transaction:
+            return response
+    where = f"{bridge.base}/bridge/response"
+    raise PairingError(f"Zigbee2MQTT did not answer on {where}: is it running?")
+
+
+def _is_1x(version: str | None) -> bool:
+    return version is not None and version.startswith("1.")
 
 
 async def _await_interview(link: BrokerLink, base: str, timeout_s: int, say: Say) -> dict[str, Any]:

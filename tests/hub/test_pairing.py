@@ -140,3 +140,18 @@ async def test_native_device_pairs_from_its_announcement(
         output, _ = await asyncio.wait_for(cli.communicate(), 60)
     assert cli.returncode == 0, output.decode()
     assert "received door.opened from Back door" in output.decode()
+
+
+async def test_a_1x_bridge_is_asked_in_its_own_form(broker: LocalBroker, tmp_path: Path) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    async with Zigbee2MqttStandIn(broker, joining=SOS_JOINING, version="1.42.0") as z2m:
+        cli = await start_cli(
+            "pair", "--config", str(path), "--role", "pendant", "--timeout", "30",
+            "--verify-timeout", "0",
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, output.decode()
+    forms = [(r.get("value"), r["time"]) for r in z2m.requests]
+    assert forms == [(None, 30), (True, 30), (False, 0)]
+    assert "pendant-0542eb" in await device_ids(config_from_dict(data).store.path)
