@@ -159,6 +159,8 @@ class Zigbee2MqttDriver:
         return self._decode_device(rest, message.payload, received_at)
 
     def _decode_device(self, rest: str, payload: bytes, received_at: datetime) -> list[Decoded]:
+        if not payload:
+            return []  # a retained message being cleared
         if rest in self._by_name:
             return self._decode_state(rest, payload, received_at)
         if rest.endswith("/availability") and rest[: -len("/availability")] in self._by_name:
