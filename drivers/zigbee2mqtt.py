@@ -143,6 +143,16 @@ class Zigbee2MqttDriver:
                 device.id, device.role, device.model, memory
             )
 
+    def identify_command(self, friendly_name: str) -> tuple[str, bytes] | None:
+        """Topic and payload that make a device show itself, if its model exposes `identify`.
+
+        Zigbee2MQTT's `identify` extend exposes a settable enum `identify` = "identify".
+        """
+        listed = self._bridge.get(friendly_name)
+        if listed is None or listed.exposes is None or "identify" not in listed.exposes:
+            return None
+        return f"{self.base}/{friendly_name}/set", b'{"identify": "identify"}'
+
     @property
     def bridge_devices(self) -> Mapping[str, BridgeDevice]:
         """The devices Zigbee2MQTT last listed, by friendly name."""

@@ -15,6 +15,7 @@ from hub.pairing import (
     PairingError,
     PairingRequest,
     broker_link,
+    identify,
     pair_native,
     pair_zigbee,
     prove,
@@ -189,6 +190,27 @@ def show_device(ctx: click.Context, as_json: bool, device_id: str) -> None:
         return
     for key, value in found[0].model_dump(mode="json").items():
         click.echo(f"{key:<14} {'-' if value is None else value}")
+
+
+@devices.command("identify")
+@click.argument("device_id")
+@click.pass_context
+def identify_device(ctx: click.Context, device_id: str) -> None:
+    """Make a device blink or beep, to find it among others."""
+    config = _load_or_exit(ctx.obj[0])
+    found = [d for d in _read_store(_db_path(ctx), lambda s: s.devices()) if d.id == device_id]
+    if not found:
+        _fail(f"no device {device_id!r}; see `telecare devices`", code=1)
+    base = config.mqtt.zigbee2mqtt_base_topic
+
+    async def run() -> str:
+        async with broker_link(config, (f"{base}/bridge/devices",)) as link:
+            return await identify(link, found[0], base)
+
+    try:
+        click.echo(asyncio.run(run()))
+    except PairingError as err:
+        _fail(str(err), code=1)
 
 
 @devices.command("rename")

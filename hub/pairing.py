@@ -33,8 +33,10 @@ from hub.wire import (
     HUB_CONTROL_TOPIC,
     PAIRING_TOPIC,
     AnnouncePayload,
+    CommandPayload,
     HubControlPayload,
     InboundMessage,
+    command_topic,
     event_topic,
     is_device_id,
 )
@@ -272,6 +274,32 @@ async def prove(link: BrokerLink, device: NewDevice, base: str, timeout_s: int) 
         f"{device.name} is registered, but nothing was heard from it in {timeout_s} s:"
         " check its battery and distance, then trigger it again"
     )
+
+
+async def identify(link: BrokerLink, device: DeviceRecord, base: str) -> str:
+    """Ask a device to show itself (blink or beep) so the installer can find it.
+
+    Raises:
+        PairingError: the device cannot be asked.
+    """
+    if device.source == "native":
+        body = CommandPayload(command="identify").model_dump(exclude_none=True)
+        await link.publish(command_topic(device.id), body)
+        return f"asked {device.name} to identify itself"
+    if device.source != "zigbee2mqtt" or device.friendly_name is None:
+        raise PairingError(f"{device.name} is wired to the hub: there is nothing to ask")
+    driver = Zigbee2MqttDriver(base, [device])
+    deadline = time.monotonic() + RESPONSE_TIMEOUT_S
+    while (message := await link.next(deadline)) is not None:
+        driver.decode(message, received_at=datetime.now(UTC))
+        if device.friendly_name in driver.bridge_devices:
+            break
+    command = driver.identify_command(device.friendly_name)
+    if command is None:
+        raise PairingError(f"Zigbee2MQTT lists no identify feature for {device.name}")
+    if not await link.session.publish_and_wait(command[0], command[1], retain=False):
+        raise PairingError("the broker did not accept the command")
+    return f"asked {device.name} to identify itself through Zigbee2MQTT"
 
 
 def subscriptions_for(device_source: str, base: str) -> tuple[str, ...]:
