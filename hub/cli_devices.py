@@ -14,6 +14,7 @@ from hub.config import ConfigError, HubConfig, load_config
 from hub.pairing import (
     PairingError,
     PairingRequest,
+    adopt,
     broker_link,
     identify,
     pair_native,
@@ -59,6 +60,8 @@ ROLE_CHOICES = [*get_args(Role), *ROLE_ALIASES]
 @click.option("--source", type=click.Choice(["zigbee2mqtt", "native"]), default="zigbee2mqtt",
               show_default=True, help="How it reaches the hub.")  # fmt: skip
 @click.option("--id", "device_id", help="Its id in the hub (default: role and address).")
+@click.option("--adopt", metavar="ADDRESS",
+              help="Register a device already heard (`devices --unpaired`).")  # fmt: skip
 @click.option("--timeout", type=click.IntRange(1, 600), default=120, show_default=True,
               help="Seconds the pairing window stays open.")  # fmt: skip
 @click.option("--verify-timeout", type=click.IntRange(0, 600), default=120, show_default=True,
@@ -70,6 +73,7 @@ def pair(  # noqa: PLR0917  # click passes each option
     room: str | None,
     source: str,
     device_id: str | None,
+    adopt: str | None,
     timeout: int,
     verify_timeout: int,
 ) -> None:
@@ -81,7 +85,7 @@ def pair(  # noqa: PLR0917  # click passes each option
     role = ROLE_ALIASES.get(role, role)
     if device_id is not None and not is_device_id(device_id):
         _fail(f"{device_id!r} cannot be a device id (letters, digits, . _ -)", code=2)
-    request = PairingRequest(role, name or role.replace("_", " "), room, timeout, device_id)
+    request = PairingRequest(role, name or role.replace("_", " "), room, timeout, device_id, adopt)
     try:
         outcome = _run_with_signals(
             lambda stop: _until_stopped(stop, _pair(config, source, request, verify_timeout))
@@ -118,11 +122,13 @@ async def _pair(config: HubConfig, source: str, request: PairingRequest, verify_
         if request.device_id in known:
             raise PairingError(f"{request.device_id} is already registered")
         async with broker_link(config, subscriptions_for(source, base)) as link:
-            if source == "zigbee2mqtt":
+            if request.adopt is not None:
+                device = adopt(request, source, await store.unpaired_devices())
+            elif source == "zigbee2mqtt":
                 device = await pair_zigbee(link, base, request, click.echo, known=known)
             else:
                 device = await pair_native(link, request, click.echo, known=known)
-            if device.id in known:
+            if device.id in known or device.friendly_name in known:
                 raise PairingError(f"{device.id} is already registered; choose one with --id")
             await store.register_devices([device], at=datetime.now(UTC))
             click.echo(f"Registered {_describe(device)}.")

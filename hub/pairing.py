@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,7 +28,7 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config import HubConfig
 from hub.mqtt import MqttSession
-from hub.records import DeviceRecord
+from hub.records import DeviceRecord, UnpairedDevice
 from hub.store import NewDevice
 from hub.wire import (
     HUB_CONTROL_TOPIC,
@@ -60,6 +61,7 @@ class PairingRequest:
     room: str | None
     timeout_s: int
     device_id: str | None = None
+    adopt: str | None = None
 
 
 class BrokerLink:
@@ -217,6 +219,36 @@ async def _await_interview(link: BrokerLink, base: str, timeout_s: int, say: Say
         elif event.get("type") == "device_interview" and data.get("status") == "successful":
             return data
     raise PairingError(f"no device joined within {timeout_s} s; the pairing window is closed")
+
+
+def adopt(request: PairingRequest, source: str, heard: Sequence[UnpairedDevice]) -> NewDevice:
+    """Register a device the hub has heard but not paired (`telecare devices --unpaired`).
+
+    Raises:
+        PairingError: the hub has not heard it, or no usable id can be made from its address.
+    """
+    found = [u for u in heard if u.source == source and u.address == request.adopt]
+    if not found:
+        heard_where = f"{request.adopt!r} on {source}"
+        raise PairingError(
+            f"the hub has not heard {heard_where}; see `telecare devices --unpaired`"
+        )
+    stranger = found[0]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", stranger.address).strip("-").lower()[-24:]
+    default_id = stranger.address if source == "native" else f"{request.role}-{slug}"
+    device_id = request.device_id or default_id.replace("_", "-")
+    if not is_device_id(device_id):
+        raise PairingError(f"{device_id!r} cannot be a device id; give one with --id")
+    return NewDevice(
+        id=device_id,
+        name=request.name,
+        role=request.role,
+        room=request.room,
+        source=source,
+        friendly_name=stranger.address if source == "zigbee2mqtt" else None,
+        model=stranger.model,
+        origin="paired",
+    )
 
 
 async def pair_native(
