@@ -38,6 +38,7 @@ class BridgeDevice:
     model: str | None
     exposes: frozenset[str] | None
     battery_powered: bool
+    coordinator: bool = False
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ def parse_bridge_devices(payload: bytes) -> list[BridgeDevice] | None:
                 model=model if isinstance(model, str) else None,
                 exposes=exposed_properties(exposes) if isinstance(exposes, list) else None,
                 battery_powered=entry.get("power_source") == "Battery",
+                coordinator=entry.get("type") == "Coordinator",
             )
         )
     return found
@@ -192,7 +194,11 @@ class Zigbee2MqttDriver:
             if listed is None:
                 return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
             self._bridge = {d.friendly_name: d for d in listed}
-            return []
+            return [
+                Unregistered("zigbee2mqtt", d.friendly_name, d.model, spoke=False)
+                for d in listed
+                if d.friendly_name not in self._by_name and not d.coordinator
+            ]
         if rest == "bridge/state":
             online = parse_online(payload[:256])
             if online is not None and online != self.bridge_online:

@@ -55,6 +55,7 @@ class UnpairedSighting(BaseModel):
     address: str
     model: str | None
     at: AwareDatetime
+    spoke: bool = True
 
 
 class UnpairedDevice(BaseModel):

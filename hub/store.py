@@ -240,12 +240,13 @@ class Store:
             " battery = coalesce(?, battery), linkquality = coalesce(?, linkquality) WHERE id = ?",
             [(_t(h.at), h.battery, h.linkquality, h.device_id) for h in health],
         )
+        # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
         await self._db.executemany(
-            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
-            " model = coalesce(excluded.model, model), last_seen = excluded.last_seen,"
-            " messages = messages + 1",
-            [(u.source, u.address, u.model, _t(u.at), _t(u.at)) for u in unpaired],
+            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen,"
+            " messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
+            " model = coalesce(excluded.model, model), messages = messages + excluded.messages,"
+            " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
+            [(u.source, u.address, u.model, _t(u.at), _t(u.at), int(u.spoke)) for u in unpaired],
         )
 
     async def _apply_actions(self, actions: Sequence[Action], at: datetime) -> list[OutboxEntry]:

@@ -214,6 +214,14 @@ def test_unregistered_devices_are_named_for_adoption_or_refused() -> None:
     assert [type(d) for d in unknown] == [Rejected]
 
 
+def test_listed_devices_not_registered_are_named_without_having_spoken() -> None:
+    driver = Zigbee2MqttDriver(BASE, [record("sos-1", "sos", "pendant")])
+    listed = json.loads(bridge_devices(("sos", "TS0215A_sos", []), ("0xsilent", "TS0203", [])))
+    listed.append({"friendly_name": "Coordinator", "type": "Coordinator", "definition": None})
+    decoded = driver.decode(msg(f"{BASE}/bridge/devices", json.dumps(listed)), received_at=START)
+    assert decoded == [Unregistered("zigbee2mqtt", "0xsilent", "TS0203", spoke=False)]
+
+
 def test_commands_and_the_legacy_action_topic_are_not_state() -> None:
     driver = Zigbee2MqttDriver(BASE, [record("sos-1", "sos", "pendant")])
     for topic, payload in [

@@ -21,6 +21,10 @@ LISTED = [
      "definition": {"model": "TS0215A_sos", "vendor": "TuYa", "exposes": []}},
     {"friendly_name": "0xa4c13899607febd1", "ieee_address": "0xa4c13899607febd1",
      "definition": {"model": "TS0601_sos", "vendor": "TuYa", "exposes": []}},
+    {"friendly_name": "hall door", "ieee_address": "0x00158d000122fcd1",
+     "definition": {"model": "MCCGQ11LM", "vendor": "Aqara", "exposes": []}},
+    {"friendly_name": "Coordinator", "ieee_address": "0x00124b0018e2c5f1", "type": "Coordinator",
+     "definition": None},
 ]  # fmt: skip
 
 
@@ -54,8 +58,9 @@ async def test_zigbee_press_is_stored_with_signal_and_strangers_are_listed(
     assert events == [("sos-bedroom", "pendant.pressed", "zigbee2mqtt")]
     assert device.linkquality == 90
     assert device.last_seen is not None
-    assert [(u.source, u.address, u.model) for u in unpaired] == [
-        ("zigbee2mqtt", "0xa4c13899607febd1", "TS0601_sos")
+    assert sorted((u.address, u.model, u.messages) for u in unpaired) == [
+        ("0xa4c13899607febd1", "TS0601_sos", 1),
+        ("hall door", "MCCGQ11LM", 0),  # listed by Zigbee2MQTT, never heard
     ]
     assert rejects.counts["unregistered_device"] == 1
 
