@@ -246,6 +246,7 @@ class Zigbee2MqttDriver:
                 received_at=received_at,
                 source="zigbee2mqtt",
                 battery=result.battery,
+                value=result.reading if event == "temperature.reading" else None,
             )
             for event in result.events
         )

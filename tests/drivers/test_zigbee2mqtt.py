@@ -96,6 +96,8 @@ def test_real_payloads_become_canonical_events_on_transitions(path: Path) -> Non
                     "zigbee2mqtt",
                     now,
                 )
+        if "value" in step:
+            assert [e.value for e in decoded if isinstance(e, DeviceEvent)] == [step["value"]]
         if "battery" in step:
             assert [d.battery for d in decoded if isinstance(d, Health)] == [step["battery"]]
 
