@@ -275,9 +275,10 @@ def _row(device: DeviceRecord) -> str:
     seen = f"{device.last_seen:%Y-%m-%d %H:%M}" if device.last_seen else "never"
     battery = f"{device.battery}%" if device.battery is not None else "-"
     signal = f"{device.linkquality}/255" if device.linkquality is not None else "-"
+    signal += " falling" if device.signal_falling else ""
     return (
         f"{device.id:<20} {device.name:<18} {device.role:<13} {device.room or '-':<12}"
-        f" {device.model or '-':<14} {battery:>5} {signal:>8}  {seen:<16} {state:<8}"
+        f" {device.model or '-':<14} {battery:>5} {signal:>15}  {seen:<16} {state:<8}"
         f" {device.origin}"
     )
 

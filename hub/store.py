@@ -18,6 +18,8 @@ from typing import Any, Self
 import aiosqlite
 
 from hub.records import (
+    SIGNAL_LONG_WEIGHT,
+    SIGNAL_RECENT_WEIGHT,
     DeviceHealth,
     DeviceRecord,
     StoredEvent,
@@ -236,9 +238,24 @@ class Store:
         self, health: Sequence[DeviceHealth], unpaired: Sequence[UnpairedSighting]
     ) -> None:
         await self._db.executemany(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), ?),"
-            " battery = coalesce(?, battery), linkquality = coalesce(?, linkquality) WHERE id = ?",
-            [(_t(h.at), h.battery, h.linkquality, h.device_id) for h in health],
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
+            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality),"
+            " signal_recent = CASE WHEN :lq IS NULL THEN signal_recent"
+            "  ELSE coalesce(signal_recent * (1 - :recent) + :lq * :recent, :lq) END,"
+            " signal_long = CASE WHEN :lq IS NULL THEN signal_long"
+            "  ELSE coalesce(signal_long * (1 - :long) + :lq * :long, :lq) END"
+            " WHERE id = :id",
+            [
+                {
+                    "at": _t(h.at),
+                    "battery": h.battery,
+                    "lq": h.linkquality,
+                    "recent": SIGNAL_RECENT_WEIGHT,
+                    "long": SIGNAL_LONG_WEIGHT,
+                    "id": h.device_id,
+                }
+                for h in health
+            ],
         )
         # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
         await self._db.executemany(
