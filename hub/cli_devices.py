@@ -3,7 +3,7 @@
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, get_args
@@ -99,7 +99,7 @@ def pair(  # noqa: PLR0917  # click passes each option
         )
 
 
-async def _until_stopped(stop: asyncio.Event, work: Any) -> Any:
+async def _until_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
     task = asyncio.ensure_future(work)
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -241,7 +241,7 @@ def remove_device(ctx: click.Context, device_id: str) -> None:
     click.echo(f"{device_id} removed; messages from it are now ignored.")
 
 
-def _change(ctx: click.Context, device_id: str, change: Any) -> None:
+def _change(ctx: click.Context, device_id: str, change: Callable[[Store], Awaitable[bool]]) -> None:
     config = _load_or_exit(ctx.obj[0])
     if any(d.id == device_id for d in config.devices):
         _fail(f"{device_id} is declared in {ctx.obj[0]}; change it there", code=1)
