@@ -188,17 +188,9 @@ class Zigbee2MqttDriver:
 
     def _decode_bridge(self, rest: str, payload: bytes) -> list[Decoded]:
         if rest == "bridge/devices":
-            if len(payload) > BRIDGE_DEVICES_MAX_BYTES:
-                return [Rejected("oversized", f"{len(payload)} bytes of bridge/devices")]
-            listed = parse_bridge_devices(payload)
-            if listed is None:
-                return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
-            self._bridge = {d.friendly_name: d for d in listed}
-            return [
-                Unregistered("zigbee2mqtt", d.friendly_name, d.model, spoke=False)
-                for d in listed
-                if d.friendly_name not in self._by_name and not d.coordinator
-            ]
+            return self._decode_device_list(payload)
+        if rest == "bridge/event" and len(payload) <= MAX_PAYLOAD_BYTES:
+            return self._decode_bridge_event(payload)
         if rest == "bridge/state":
             online = parse_online(payload[:256])
             if online is not None and online != self.bridge_online:
@@ -210,6 +202,37 @@ class Zigbee2MqttDriver:
                     )
                 self.bridge_online = online
         return []  # events, info, responses: the pairing command follows those itself
+
+    def _decode_device_list(self, payload: bytes) -> list[Decoded]:
+        if not payload:
+            return []  # a retained message being cleared
+        if len(payload) > BRIDGE_DEVICES_MAX_BYTES:
+            return [Rejected("oversized", f"{len(payload)} bytes of bridge/devices")]
+        listed = parse_bridge_devices(payload)
+        if listed is None:
+            return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
+        self._bridge = {d.friendly_name: d for d in listed}
+        return [
+            Unregistered("zigbee2mqtt", d.friendly_name, d.model, spoke=False)
+            for d in listed
+            if d.friendly_name not in self._by_name and not d.coordinator
+        ]
+
+    def _decode_bridge_event(self, payload: bytes) -> list[Decoded]:
+        """A registered device that left the Zigbee network will not be heard again: offline."""
+        try:
+            event: Any = json.loads(payload)
+        except (UnicodeDecodeError, ValueError):
+            return [Rejected("malformed_json", "bridge/event is not JSON")]
+        if not isinstance(event, dict) or event.get("type") != "device_leave":
+            return []  # joins and interviews: the pairing command follows those
+        data = event.get("data")
+        name = data.get("friendly_name") if isinstance(data, dict) else None
+        if not isinstance(name, str) or name not in self._by_name:
+            return []
+        device_id = self._by_name[name].device_id
+        log.warning("%s (%s) left the Zigbee network: pair it again", name, device_id)
+        return [StatusReport(device_id, online=False)]
 
     def _decode_availability(self, name: str, payload: bytes) -> list[Decoded]:
         online = parse_online(payload)

@@ -224,6 +224,19 @@ def test_listed_devices_not_registered_are_named_without_having_spoken() -> None
     assert decoded == [Unregistered("zigbee2mqtt", "0xsilent", "TS0203", spoke=False)]
 
 
+def test_a_registered_device_leaving_the_network_is_offline() -> None:
+    driver = Zigbee2MqttDriver(BASE, [record("sos-1", "mum/sos", "pendant")])
+    leave = {"type": "device_leave", "data": {"ieee_address": "0x847127fffe0542eb",
+             "friendly_name": "mum/sos"}}  # fmt: skip
+    other = {"type": "device_leave", "data": {"friendly_name": "stranger"}}
+    joined = {"type": "device_joined", "data": {"friendly_name": "mum/sos"}}
+    topic = f"{BASE}/bridge/event"
+    assert driver.decode(msg(topic, leave), received_at=START) == [StatusReport("sos-1", False)]
+    assert driver.decode(msg(topic, other), received_at=START) == []
+    assert driver.decode(msg(topic, joined), received_at=START) == []
+    assert [type(d) for d in driver.decode(msg(topic, "{"), received_at=START)] == [Rejected]
+
+
 def test_commands_and_the_legacy_action_topic_are_not_state() -> None:
     driver = Zigbee2MqttDriver(BASE, [record("sos-1", "sos", "pendant")])
     for topic, payload in [
