@@ -63,11 +63,13 @@ class Unregistered:
         source: Which driver heard it.
         address: How that driver names it (a native device id, a Zigbee2MQTT friendly name).
         model: Its model, when known.
+        spoke: It sent a message (False: only listed, by Zigbee2MQTT's `bridge/devices`).
     """
 
     source: Literal["native", "zigbee2mqtt", "gpio"]
     address: str
     model: str | None = None
+    spoke: bool = True
 
 
 Decoded = DeviceEvent | StatusReport | Announcement | Rejected | Health | Unregistered

@@ -59,6 +59,7 @@ class _DebouncedButton:
         self._hold_s = hold_s
         self._on_change = on_change
         self._down = False
+        self._closed = False
         self._settle: asyncio.TimerHandle | None = None
         self._hold: asyncio.TimerHandle | None = None
         button.when_pressed = self._edge
@@ -78,6 +79,8 @@ class _DebouncedButton:
         self._loop.call_soon_threadsafe(self._restart_settle)
 
     def _restart_settle(self) -> None:
+        if self._closed:
+            return  # an edge that crossed over while the panel was closing
         if self._settle is not None:
             self._settle.cancel()
         self._settle = self._loop.call_later(self._bounce_s, self._settled)
@@ -100,6 +103,7 @@ class _DebouncedButton:
         self._on_change("held")
 
     def close(self) -> None:
+        self._closed = True
         for handle in (self._settle, self._hold):
             if handle is not None:
                 handle.cancel()

@@ -38,6 +38,7 @@ class BridgeDevice:
     model: str | None
     exposes: frozenset[str] | None
     battery_powered: bool
+    coordinator: bool = False
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ def parse_bridge_devices(payload: bytes) -> list[BridgeDevice] | None:
                 model=model if isinstance(model, str) else None,
                 exposes=exposed_properties(exposes) if isinstance(exposes, list) else None,
                 battery_powered=entry.get("power_source") == "Battery",
+                coordinator=entry.get("type") == "Coordinator",
             )
         )
     return found
@@ -143,6 +145,16 @@ class Zigbee2MqttDriver:
                 device.id, device.role, device.model, memory
             )
 
+    def identify_command(self, friendly_name: str) -> tuple[str, bytes] | None:
+        """Topic and payload that make a device show itself, if its model exposes `identify`.
+
+        Zigbee2MQTT's `identify` extend exposes a settable enum `identify` = "identify".
+        """
+        listed = self._bridge.get(friendly_name)
+        if listed is None or listed.exposes is None or "identify" not in listed.exposes:
+            return None
+        return f"{self.base}/{friendly_name}/set", b'{"identify": "identify"}'
+
     @property
     def bridge_devices(self) -> Mapping[str, BridgeDevice]:
         """The devices Zigbee2MQTT last listed, by friendly name."""
@@ -159,6 +171,8 @@ class Zigbee2MqttDriver:
         return self._decode_device(rest, message.payload, received_at)
 
     def _decode_device(self, rest: str, payload: bytes, received_at: datetime) -> list[Decoded]:
+        if not payload:
+            return []  # a retained message being cleared
         if rest in self._by_name:
             return self._decode_state(rest, payload, received_at)
         if rest.endswith("/availability") and rest[: -len("/availability")] in self._by_name:
@@ -174,13 +188,9 @@ class Zigbee2MqttDriver:
 
     def _decode_bridge(self, rest: str, payload: bytes) -> list[Decoded]:
         if rest == "bridge/devices":
-            if len(payload) > BRIDGE_DEVICES_MAX_BYTES:
-                return [Rejected("oversized", f"{len(payload)} bytes of bridge/devices")]
-            listed = parse_bridge_devices(payload)
-            if listed is None:
-                return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
-            self._bridge = {d.friendly_name: d for d in listed}
-            return []
+            return self._decode_device_list(payload)
+        if rest == "bridge/event" and len(payload) <= MAX_PAYLOAD_BYTES:
+            return self._decode_bridge_event(payload)
         if rest == "bridge/state":
             online = parse_online(payload[:256])
             if online is not None and online != self.bridge_online:
@@ -192,6 +202,37 @@ class Zigbee2MqttDriver:
                     )
                 self.bridge_online = online
         return []  # events, info, responses: the pairing command follows those itself
+
+    def _decode_device_list(self, payload: bytes) -> list[Decoded]:
+        if not payload:
+            return []  # a retained message being cleared
+        if len(payload) > BRIDGE_DEVICES_MAX_BYTES:
+            return [Rejected("oversized", f"{len(payload)} bytes of bridge/devices")]
+        listed = parse_bridge_devices(payload)
+        if listed is None:
+            return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
+        self._bridge = {d.friendly_name: d for d in listed}
+        return [
+            Unregistered("zigbee2mqtt", d.friendly_name, d.model, spoke=False)
+            for d in listed
+            if d.friendly_name not in self._by_name and not d.coordinator
+        ]
+
+    def _decode_bridge_event(self, payload: bytes) -> list[Decoded]:
+        """A registered device that left the Zigbee network will not be heard again: offline."""
+        try:
+            event: Any = json.loads(payload)
+        except (UnicodeDecodeError, ValueError):
+            return [Rejected("malformed_json", "bridge/event is not JSON")]
+        if not isinstance(event, dict) or event.get("type") != "device_leave":
+            return []  # joins and interviews: the pairing command follows those
+        data = event.get("data")
+        name = data.get("friendly_name") if isinstance(data, dict) else None
+        if not isinstance(name, str) or name not in self._by_name:
+            return []
+        device_id = self._by_name[name].device_id
+        log.warning("%s (%s) left the Zigbee network: pair it again", name, device_id)
+        return [StatusReport(device_id, online=False)]
 
     def _decode_availability(self, name: str, payload: bytes) -> list[Decoded]:
         online = parse_online(payload)
@@ -228,6 +269,7 @@ class Zigbee2MqttDriver:
                 received_at=received_at,
                 source="zigbee2mqtt",
                 battery=result.battery,
+                value=result.reading if event == "temperature.reading" else None,
             )
             for event in result.events
         )

@@ -16,6 +16,7 @@ from rules.events import EventType
 
 ACTION_REPEAT_S = 2.0
 LOW_BATTERY_PERCENT = 15
+TEMPERATURE_STEP_C = 0.5  # a reading is news when it moved this far since the last one told
 
 HELP_ROLES = frozenset({"pendant", "pull_cord", "keyfob"})
 COMMON_PROPERTIES = frozenset({"battery", "battery_low", "tamper", "linkquality"})
@@ -137,10 +138,11 @@ VERIFIED_MODELS: Mapping[str, frozenset[str]] = {
     "MCCGQ11LM": frozenset({"contact"}),
     "DJT11LM": frozenset({"action", "vibration"}),
     "TS0202": frozenset({"occupancy"}),
+    "WSDCGQ11LM": frozenset({"temperature"}),
 }
 # `status` is too generic a name to trust without evidence that it carries a posture.
 GENERIC_PROPERTIES = (
-    frozenset(rule.prop for rule in STATE_RULES) | {"action"} | COMMON_PROPERTIES
+    frozenset(rule.prop for rule in STATE_RULES) | {"action", "temperature"} | COMMON_PROPERTIES
 ) - {"status"}
 
 
@@ -150,6 +152,7 @@ class DeviceMemory:
 
     states: dict[str, bool] = field(default_factory=dict)
     last_action: tuple[str, datetime] | None = None
+    last_reading: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +164,14 @@ class Translation:
         battery: Battery in percent, if the payload carried a usable value.
         linkquality: Signal (0 to 255), if carried.
         mismatches: Properties that contradict the device's role.
+        reading: The temperature in degrees Celsius of a `temperature.reading`, if one.
     """
 
     events: tuple[EventType, ...]
     battery: int | None
     linkquality: int | None
     mismatches: tuple[str, ...]
+    reading: float | None = None
 
 
 def mapped_properties(model: str | None, exposes: frozenset[str] | None) -> frozenset[str]:
@@ -204,23 +209,56 @@ def translate(
             found.append(event)
         elif action in HELP_ACTIONS:
             mismatches.append(f"action={action}")
+    _on_states(payload, role, properties, memory, found)
+    reading = None
+    if role == "temperature" and "temperature" in properties:
+        reading = _new_reading(payload.get("temperature"), memory)
+        if reading is not None:
+            found.append("temperature.reading")
+    battery = parse_battery(payload.get("battery"))
+    if battery is not None:
+        low = battery <= LOW_BATTERY_PERCENT
+        _on_level("battery<=low", low, "device.battery_low", memory, found)
+    return Translation(
+        events=tuple(dict.fromkeys(found)),
+        battery=battery,
+        linkquality=_signal(payload.get("linkquality")),
+        mismatches=tuple(mismatches),
+        reading=reading,
+    )
+
+
+def _on_states(
+    payload: Mapping[str, Any],
+    role: str,
+    properties: frozenset[str],
+    memory: DeviceMemory,
+    found: list[EventType],
+) -> None:
     for rule in STATE_RULES:
         if rule.prop in properties and role in rule.roles and rule.prop in payload:
             active = rule.level(payload[rule.prop])
             if active is not None:
                 _on_level(rule.prop, active, rule.rising if active else rule.falling, memory, found)
-    battery = parse_battery(payload.get("battery"))
-    if battery is not None:
-        low = battery <= LOW_BATTERY_PERCENT
-        _on_level("battery<=low", low, "device.battery_low", memory, found)
-    quality = payload.get("linkquality")
-    quality = None if isinstance(quality, bool) else quality
-    return Translation(
-        events=tuple(dict.fromkeys(found)),
-        battery=battery,
-        linkquality=quality if isinstance(quality, int) and 0 <= quality <= 255 else None,  # noqa: PLR2004
-        mismatches=tuple(mismatches),
-    )
+
+
+def _signal(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= 255 else None  # noqa: PLR2004
+
+
+def _new_reading(value: Any, memory: DeviceMemory) -> float | None:
+    """The temperature, if it moved far enough since the last one told to be news."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not -50 <= value <= 100:  # noqa: PLR2004  # not a room temperature: a broken sensor
+        return None
+    last = memory.last_reading
+    if last is not None and abs(value - last) < TEMPERATURE_STEP_C:
+        return None
+    memory.last_reading = float(value)
+    return float(value)
 
 
 def action_event(action: str, role: str) -> EventType | None:

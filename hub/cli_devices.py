@@ -3,7 +3,7 @@
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, get_args
@@ -14,7 +14,9 @@ from hub.config import ConfigError, HubConfig, load_config
 from hub.pairing import (
     PairingError,
     PairingRequest,
+    adopt,
     broker_link,
+    identify,
     pair_native,
     pair_zigbee,
     prove,
@@ -58,6 +60,8 @@ ROLE_CHOICES = [*get_args(Role), *ROLE_ALIASES]
 @click.option("--source", type=click.Choice(["zigbee2mqtt", "native"]), default="zigbee2mqtt",
               show_default=True, help="How it reaches the hub.")  # fmt: skip
 @click.option("--id", "device_id", help="Its id in the hub (default: role and address).")
+@click.option("--adopt", metavar="ADDRESS",
+              help="Register a device already heard (`devices --unpaired`).")  # fmt: skip
 @click.option("--timeout", type=click.IntRange(1, 600), default=120, show_default=True,
               help="Seconds the pairing window stays open.")  # fmt: skip
 @click.option("--verify-timeout", type=click.IntRange(0, 600), default=120, show_default=True,
@@ -69,6 +73,7 @@ def pair(  # noqa: PLR0917  # click passes each option
     room: str | None,
     source: str,
     device_id: str | None,
+    adopt: str | None,
     timeout: int,
     verify_timeout: int,
 ) -> None:
@@ -80,7 +85,7 @@ def pair(  # noqa: PLR0917  # click passes each option
     role = ROLE_ALIASES.get(role, role)
     if device_id is not None and not is_device_id(device_id):
         _fail(f"{device_id!r} cannot be a device id (letters, digits, . _ -)", code=2)
-    request = PairingRequest(role, name or role.replace("_", " "), room, timeout, device_id)
+    request = PairingRequest(role, name or role.replace("_", " "), room, timeout, device_id, adopt)
     try:
         outcome = _run_with_signals(
             lambda stop: _until_stopped(stop, _pair(config, source, request, verify_timeout))
@@ -94,7 +99,7 @@ def pair(  # noqa: PLR0917  # click passes each option
         )
 
 
-async def _until_stopped(stop: asyncio.Event, work: Any) -> Any:
+async def _until_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
     task = asyncio.ensure_future(work)
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -117,11 +122,13 @@ async def _pair(config: HubConfig, source: str, request: PairingRequest, verify_
         if request.device_id in known:
             raise PairingError(f"{request.device_id} is already registered")
         async with broker_link(config, subscriptions_for(source, base)) as link:
-            if source == "zigbee2mqtt":
+            if request.adopt is not None:
+                device = adopt(request, source, await store.unpaired_devices())
+            elif source == "zigbee2mqtt":
                 device = await pair_zigbee(link, base, request, click.echo, known=known)
             else:
                 device = await pair_native(link, request, click.echo, known=known)
-            if device.id in known:
+            if device.id in known or device.friendly_name in known:
                 raise PairingError(f"{device.id} is already registered; choose one with --id")
             await store.register_devices([device], at=datetime.now(UTC))
             click.echo(f"Registered {_describe(device)}.")
@@ -191,6 +198,27 @@ def show_device(ctx: click.Context, as_json: bool, device_id: str) -> None:
         click.echo(f"{key:<14} {'-' if value is None else value}")
 
 
+@devices.command("identify")
+@click.argument("device_id")
+@click.pass_context
+def identify_device(ctx: click.Context, device_id: str) -> None:
+    """Make a device blink or beep, to find it among others."""
+    config = _load_or_exit(ctx.obj[0])
+    found = [d for d in _read_store(_db_path(ctx), lambda s: s.devices()) if d.id == device_id]
+    if not found:
+        _fail(f"no device {device_id!r}; see `telecare devices`", code=1)
+    base = config.mqtt.zigbee2mqtt_base_topic
+
+    async def run() -> str:
+        async with broker_link(config, (f"{base}/bridge/devices",)) as link:
+            return await identify(link, found[0], base)
+
+    try:
+        click.echo(asyncio.run(run()))
+    except PairingError as err:
+        _fail(str(err), code=1)
+
+
 @devices.command("rename")
 @click.argument("device_id")
 @click.argument("name", required=False)
@@ -213,7 +241,7 @@ def remove_device(ctx: click.Context, device_id: str) -> None:
     click.echo(f"{device_id} removed; messages from it are now ignored.")
 
 
-def _change(ctx: click.Context, device_id: str, change: Any) -> None:
+def _change(ctx: click.Context, device_id: str, change: Callable[[Store], Awaitable[bool]]) -> None:
     config = _load_or_exit(ctx.obj[0])
     if any(d.id == device_id for d in config.devices):
         _fail(f"{device_id} is declared in {ctx.obj[0]}; change it there", code=1)
@@ -247,9 +275,10 @@ def _row(device: DeviceRecord) -> str:
     seen = f"{device.last_seen:%Y-%m-%d %H:%M}" if device.last_seen else "never"
     battery = f"{device.battery}%" if device.battery is not None else "-"
     signal = f"{device.linkquality}/255" if device.linkquality is not None else "-"
+    signal += " falling" if device.signal_falling else ""
     return (
         f"{device.id:<20} {device.name:<18} {device.role:<13} {device.room or '-':<12}"
-        f" {device.model or '-':<14} {battery:>5} {signal:>8}  {seen:<16} {state:<8}"
+        f" {device.model or '-':<14} {battery:>5} {signal:>15}  {seen:<16} {state:<8}"
         f" {device.origin}"
     )
 

@@ -30,7 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from hub.wire import DEVICE_ID_PATTERN, is_device_id
+from hub.wire import DEVICE_ID_PATTERN, PREFIX, is_device_id
 from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
 from rules.events import Source
 from rules.policy import (
@@ -73,6 +73,19 @@ class MqttSettings(_Section):
     client_id: str = Field(default="telecare-hub", min_length=1, max_length=64)
     keepalive_s: int = Field(default=30, ge=5, le=600)
     zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", min_length=1)
+
+    @field_validator("zigbee2mqtt_base_topic")
+    @classmethod
+    def _plain_topic(cls, value: str) -> str:
+        if any(c in value for c in "#+") or value.startswith("/") or value.endswith("/"):
+            msg = "a topic without wildcards or a leading or trailing '/', such as 'zigbee2mqtt'"
+            raise ValueError(msg)
+        # `telecare/...` is the native schema; `gpio/...` the wired buttons' local topics.
+        reserved = {PREFIX.split("/", maxsplit=1)[0], "gpio"}
+        if value.split("/", maxsplit=1)[0] in reserved:
+            msg = f"{value!r} overlaps the hub's own topics; use Zigbee2MQTT's base_topic"
+            raise ValueError(msg)
+        return value
 
 
 class StoreSettings(_Section):

@@ -191,11 +191,17 @@ class Intake:
         )
 
     def _note_stranger(self, item: Unregistered, topic: str, received_at: datetime) -> None:
-        self.rejects.reject("unregistered_device", topic, f"{item.address[:64]} is not paired")
+        if item.spoke:
+            self.rejects.reject("unregistered_device", topic, f"{item.address[:64]} is not paired")
         key = (item.source, item.address)
-        if key in self._sightings.unpaired or len(self._sightings.unpaired) < MAX_UNPAIRED:
+        earlier = self._sightings.unpaired.get(key)
+        if earlier is not None or len(self._sightings.unpaired) < MAX_UNPAIRED:
             self._sightings.unpaired[key] = UnpairedSighting(
-                source=item.source, address=item.address, model=item.model, at=received_at
+                source=item.source,
+                address=item.address,
+                model=item.model,
+                at=received_at,
+                spoke=item.spoke or (earlier is not None and earlier.spoke),
             )
 
     def _note_announcement(self, announcement: Announcement, received_at: datetime) -> None:

@@ -1,6 +1,7 @@
 """Pairing a device from the installer's CLI, over the broker the hub uses.
 
-For Zigbee2MQTT: open a permit-join window (`{"time": N, "transaction": ...}`, the 2.x form),
+For Zigbee2MQTT: open a permit-join window (`{"time": N, "transaction": ...}`, the 2.x form;
+`{"value": true, "time": N}` for a 1.x bridge that refuses it),
 follow `bridge/event` through `device_joined` to `device_interview` = successful, and close the
 window (`time: 0`) however it ends. For native devices: wait for `telecare/v1/pairing/announce`.
 Then register the device, tell the running hub to re-read its registry (`telecare/v1/hub/control`)
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -26,14 +28,16 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config import HubConfig
 from hub.mqtt import MqttSession
-from hub.records import DeviceRecord
+from hub.records import DeviceRecord, UnpairedDevice
 from hub.store import NewDevice
 from hub.wire import (
     HUB_CONTROL_TOPIC,
     PAIRING_TOPIC,
     AnnouncePayload,
+    CommandPayload,
     HubControlPayload,
     InboundMessage,
+    command_topic,
     event_topic,
     is_device_id,
 )
@@ -57,6 +61,7 @@ class PairingRequest:
     room: str | None
     timeout_s: int
     device_id: str | None = None
+    adopt: str | None = None
 
 
 class BrokerLink:
@@ -126,7 +131,8 @@ async def pair_zigbee(
         say: Prints a line for the installer.
         known: Friendly names already registered.
     """
-    await _permit_join(link, base, request.timeout_s)
+    bridge = _Bridge(base)
+    await _permit_join(link, bridge, request.timeout_s)
     try:
         say(
             f"Pairing window open for {request.timeout_s} s: put the {request.role} in pairing"
@@ -135,7 +141,7 @@ async def pair_zigbee(
         data = await _await_interview(link, base, request.timeout_s, say)
     finally:
         with contextlib.suppress(PairingError):
-            await _permit_join(link, base, 0)
+            await _permit_join(link, bridge, 0)
     name = str(data["friendly_name"])
     if name in known:
         raise PairingError(f"{name} is already registered; see `telecare devices`")
@@ -154,22 +160,47 @@ async def pair_zigbee(
     )
 
 
-async def _permit_join(link: BrokerLink, base: str, time_s: int) -> None:
+@dataclass(slots=True)
+class _Bridge:
+    """What the pairing command learns of the Zigbee2MQTT bridge as it goes."""
+
+    base: str
+    version: str | None = None
+    legacy: bool = False  # 1.x wants {"value": bool, "time": N}; 2.x refuses that form
+
+
+async def _permit_join(link: BrokerLink, bridge: _Bridge, time_s: int) -> None:
+    response = await _request_permit(link, bridge, time_s)
+    if response.get("status") != "ok" and not bridge.legacy and _is_1x(bridge.version):
+        bridge.legacy = True
+        response = await _request_permit(link, bridge, time_s)
+    if response.get("status") != "ok":
+        raise PairingError(f"Zigbee2MQTT refused permit_join: {response.get('error')}")
+
+
+async def _request_permit(link: BrokerLink, bridge: _Bridge, time_s: int) -> dict[str, Any]:
     transaction = uuid.uuid4().hex
-    request = {"time": time_s, "transaction": transaction}
-    if not await link.publish(f"{base}/bridge/request/permit_join", request):
+    request: dict[str, Any] = {"time": time_s, "transaction": transaction}
+    if bridge.legacy:
+        request["value"] = time_s > 0
+    if not await link.publish(f"{bridge.base}/bridge/request/permit_join", request):
         raise PairingError("the broker did not accept the permit_join request")
     deadline = time.monotonic() + RESPONSE_TIMEOUT_S
     while (message := await link.next(deadline)) is not None:
-        if message.topic != f"{base}/bridge/response/permit_join":
+        if message.topic == f"{bridge.base}/bridge/info":
+            version = _json_object(message.payload).get("version")
+            bridge.version = version if isinstance(version, str) else None
+        if message.topic != f"{bridge.base}/bridge/response/permit_join":
             continue
         response = _json_object(message.payload)
-        if response.get("transaction") != transaction:
-            continue
-        if response.get("status") != "ok":
-            raise PairingError(f"Zigbee2MQTT refused permit_join: {response.get('error')}")
-        return
-    raise PairingError(f"Zigbee2MQTT did not answer on {base}/bridge/response: is it running?")
+        if response.get("transaction") == transaction:
+            return response
+    where = f"{bridge.base}/bridge/response"
+    raise PairingError(f"Zigbee2MQTT did not answer on {where}: is it running?")
+
+
+def _is_1x(version: str | None) -> bool:
+    return version is not None and version.startswith("1.")
 
 
 async def _await_interview(link: BrokerLink, base: str, timeout_s: int, say: Say) -> dict[str, Any]:
@@ -188,6 +219,36 @@ async def _await_interview(link: BrokerLink, base: str, timeout_s: int, say: Say
         elif event.get("type") == "device_interview" and data.get("status") == "successful":
             return data
     raise PairingError(f"no device joined within {timeout_s} s; the pairing window is closed")
+
+
+def adopt(request: PairingRequest, source: str, heard: Sequence[UnpairedDevice]) -> NewDevice:
+    """Register a device the hub has heard but not paired (`telecare devices --unpaired`).
+
+    Raises:
+        PairingError: the hub has not heard it, or no usable id can be made from its address.
+    """
+    found = [u for u in heard if u.source == source and u.address == request.adopt]
+    if not found:
+        heard_where = f"{request.adopt!r} on {source}"
+        raise PairingError(
+            f"the hub has not heard {heard_where}; see `telecare devices --unpaired`"
+        )
+    stranger = found[0]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", stranger.address).strip("-").lower()[-24:]
+    default_id = stranger.address if source == "native" else f"{request.role}-{slug}"
+    device_id = request.device_id or default_id.replace("_", "-")
+    if not is_device_id(device_id):
+        raise PairingError(f"{device_id!r} cannot be a device id; give one with --id")
+    return NewDevice(
+        id=device_id,
+        name=request.name,
+        role=request.role,
+        room=request.room,
+        source=source,
+        friendly_name=stranger.address if source == "zigbee2mqtt" else None,
+        model=stranger.model,
+        origin="paired",
+    )
 
 
 async def pair_native(
@@ -245,6 +306,32 @@ async def prove(link: BrokerLink, device: NewDevice, base: str, timeout_s: int) 
         f"{device.name} is registered, but nothing was heard from it in {timeout_s} s:"
         " check its battery and distance, then trigger it again"
     )
+
+
+async def identify(link: BrokerLink, device: DeviceRecord, base: str) -> str:
+    """Ask a device to show itself (blink or beep) so the installer can find it.
+
+    Raises:
+        PairingError: the device cannot be asked.
+    """
+    if device.source == "native":
+        body = CommandPayload(command="identify").model_dump(exclude_none=True)
+        await link.publish(command_topic(device.id), body)
+        return f"asked {device.name} to identify itself"
+    if device.source != "zigbee2mqtt" or device.friendly_name is None:
+        raise PairingError(f"{device.name} is wired to the hub: there is nothing to ask")
+    driver = Zigbee2MqttDriver(base, [device])
+    deadline = time.monotonic() + RESPONSE_TIMEOUT_S
+    while (message := await link.next(deadline)) is not None:
+        driver.decode(message, received_at=datetime.now(UTC))
+        if device.friendly_name in driver.bridge_devices:
+            break
+    command = driver.identify_command(device.friendly_name)
+    if command is None:
+        raise PairingError(f"Zigbee2MQTT lists no identify feature for {device.name}")
+    if not await link.session.publish_and_wait(command[0], command[1], retain=False):
+        raise PairingError("the broker did not accept the command")
+    return f"asked {device.name} to identify itself through Zigbee2MQTT"
 
 
 def subscriptions_for(device_source: str, base: str) -> tuple[str, ...]:

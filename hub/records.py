@@ -2,9 +2,15 @@
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
 
 from rules.events import DeviceEvent
+
+# Averages of link quality (0 to 255), updated with each report: recent reacts in a few reports,
+# long-run over some tens; a drop of SIGNAL_DROP between them is a falling signal.
+SIGNAL_RECENT_WEIGHT = 0.3
+SIGNAL_LONG_WEIGHT = 0.05
+SIGNAL_DROP = 25.0
 
 
 class StoredEvent(BaseModel):
@@ -35,6 +41,19 @@ class DeviceRecord(BaseModel):
     last_seen: AwareDatetime | None
     created_at: AwareDatetime
     linkquality: int | None = None
+    signal_recent: float | None = None
+    signal_long: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def signal_falling(self) -> bool:
+        """Whether the signal has lately fallen well below its usual level.
+
+        A pendant whose link quality sinks is one that will soon stop being heard.
+        """
+        if self.signal_recent is None or self.signal_long is None:
+            return False
+        return self.signal_long - self.signal_recent >= SIGNAL_DROP
 
 
 class DeviceHealth(BaseModel):
@@ -57,6 +76,7 @@ class UnpairedSighting(BaseModel):
     address: str
     model: str | None
     at: AwareDatetime
+    spoke: bool = True
 
 
 class UnpairedDevice(BaseModel):

@@ -21,6 +21,7 @@ class RejectLog:
         if key in self._logged or len(self._logged) >= MAX_LOGGED_KEYS:
             return
         self._logged.add(key)
+        # Topics and details come from the broker: repr keeps a newline in one from forging lines.
         log.warning(
-            "dropped message on %s: %s (%s); further ones are counted", topic, cause, detail
+            "dropped message on %r: %s (%r); further ones are counted", topic, cause, detail
         )

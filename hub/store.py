@@ -18,6 +18,8 @@ from typing import Any, Self
 import aiosqlite
 
 from hub.records import (
+    SIGNAL_LONG_WEIGHT,
+    SIGNAL_RECENT_WEIGHT,
     DeviceHealth,
     DeviceRecord,
     IncidentNote,
@@ -273,16 +275,32 @@ class Store(DeliveryRecords):
         self, health: Sequence[DeviceHealth], unpaired: Sequence[UnpairedSighting]
     ) -> None:
         await self._db.executemany(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), ?),"
-            " battery = coalesce(?, battery), linkquality = coalesce(?, linkquality) WHERE id = ?",
-            [(_t(h.at), h.battery, h.linkquality, h.device_id) for h in health],
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
+            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality),"
+            " signal_recent = CASE WHEN :lq IS NULL THEN signal_recent"
+            "  ELSE coalesce(signal_recent * (1 - :recent) + :lq * :recent, :lq) END,"
+            " signal_long = CASE WHEN :lq IS NULL THEN signal_long"
+            "  ELSE coalesce(signal_long * (1 - :long) + :lq * :long, :lq) END"
+            " WHERE id = :id",
+            [
+                {
+                    "at": _t(h.at),
+                    "battery": h.battery,
+                    "lq": h.linkquality,
+                    "recent": SIGNAL_RECENT_WEIGHT,
+                    "long": SIGNAL_LONG_WEIGHT,
+                    "id": h.device_id,
+                }
+                for h in health
+            ],
         )
+        # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
         await self._db.executemany(
-            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
-            " model = coalesce(excluded.model, model), last_seen = excluded.last_seen,"
-            " messages = messages + 1",
-            [(u.source, u.address, u.model, _t(u.at), _t(u.at)) for u in unpaired],
+            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen,"
+            " messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
+            " model = coalesce(excluded.model, model), messages = messages + excluded.messages,"
+            " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
+            [(u.source, u.address, u.model, _t(u.at), _t(u.at), int(u.spoke)) for u in unpaired],
         )
 
     async def _apply_actions(self, actions: Sequence[Action], at: datetime) -> list[OutboxEntry]:

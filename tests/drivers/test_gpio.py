@@ -1,5 +1,6 @@
 """The GPIO driver on gpiozero's MockFactory: presses, bounce, long-press cancel, light, buzzer."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -135,3 +136,21 @@ async def test_without_gpio_the_panel_says_it_is_unavailable() -> None:
     with pytest.raises(GpioUnavailableError):
         async with GpioPanel(SETTINGS, lambda device, event: None):
             pass
+
+
+async def test_an_edge_arriving_while_closing_is_ignored(
+    wired: Wired, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with GpioPanel(SETTINGS, wired.emit, pin_factory=wired.factory):
+        wired.pin(CORD_PIN).drive_low()  # crosses into the loop after the panel has closed
+    await settle_none(wired)
+    assert wired.events == []
+    assert not [r for r in caplog.records if r.name == "asyncio"], "no callback failed"
+
+
+async def settle_none(wired: Wired) -> None:
+    """Let the loop run the callbacks that crossed over; none may raise or emit."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    loop.call_later(SETTINGS.bounce_s * 2, done.set_result, None)
+    await done

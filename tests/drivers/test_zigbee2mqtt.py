@@ -96,6 +96,8 @@ def test_real_payloads_become_canonical_events_on_transitions(path: Path) -> Non
                     "zigbee2mqtt",
                     now,
                 )
+        if "value" in step:
+            assert [e.value for e in decoded if isinstance(e, DeviceEvent)] == [step["value"]]
         if "battery" in step:
             assert [d.battery for d in decoded if isinstance(d, Health)] == [step["battery"]]
 
@@ -212,6 +214,27 @@ def test_unregistered_devices_are_named_for_adoption_or_refused() -> None:
     unknown = driver.decode(msg(f"{BASE}/nobody/knows", {"action": "emergency"}), received_at=START)
     assert stranger == [Unregistered("zigbee2mqtt", "0xa4c13899607febd1", "TS0601_sos")]
     assert [type(d) for d in unknown] == [Rejected]
+
+
+def test_listed_devices_not_registered_are_named_without_having_spoken() -> None:
+    driver = Zigbee2MqttDriver(BASE, [record("sos-1", "sos", "pendant")])
+    listed = json.loads(bridge_devices(("sos", "TS0215A_sos", []), ("0xsilent", "TS0203", [])))
+    listed.append({"friendly_name": "Coordinator", "type": "Coordinator", "definition": None})
+    decoded = driver.decode(msg(f"{BASE}/bridge/devices", json.dumps(listed)), received_at=START)
+    assert decoded == [Unregistered("zigbee2mqtt", "0xsilent", "TS0203", spoke=False)]
+
+
+def test_a_registered_device_leaving_the_network_is_offline() -> None:
+    driver = Zigbee2MqttDriver(BASE, [record("sos-1", "mum/sos", "pendant")])
+    leave = {"type": "device_leave", "data": {"ieee_address": "0x847127fffe0542eb",
+             "friendly_name": "mum/sos"}}  # fmt: skip
+    other = {"type": "device_leave", "data": {"friendly_name": "stranger"}}
+    joined = {"type": "device_joined", "data": {"friendly_name": "mum/sos"}}
+    topic = f"{BASE}/bridge/event"
+    assert driver.decode(msg(topic, leave), received_at=START) == [StatusReport("sos-1", False)]
+    assert driver.decode(msg(topic, other), received_at=START) == []
+    assert driver.decode(msg(topic, joined), received_at=START) == []
+    assert [type(d) for d in driver.decode(msg(topic, "{"), received_at=START)] == [Rejected]
 
 
 def test_commands_and_the_legacy_action_topic_are_not_state() -> None:

@@ -50,3 +50,14 @@ def test_bad_deadline_names_its_key(tmp_path: Path, table: str, problem: str) ->
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    "base", ["zigbee2mqtt/#", "/z2m", "z2m/", "telecare/z2m", "gpio", "gpio/z2m"]
+)
+def test_base_topic_must_be_plain_and_not_the_hubs_own(tmp_path: Path, base: str) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(f'[mqtt]\nzigbee2mqtt_base_topic = "{base}"\n\n[[contacts]]\nname = "Alice"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems[0].startswith("mqtt.zigbee2mqtt_base_topic: ")

@@ -96,3 +96,56 @@ async def test_devices_listed_with_health_renamed_and_removed(
     async with Store.open(config.store.path, readonly=True) as store:
         assert [e.event.device_id for e in await store.events()] == ["door-1"]
         assert "pendant-0542eb" not in {d.id for d in await store.devices()}
+
+
+async def test_identify_asks_native_and_zigbee_devices_to_show_themselves(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    data = config_data(broker, tmp_path)
+    path = str(write_toml(tmp_path / "hub.toml", data))
+    config = config_from_dict(data)
+    plain = NewDevice(
+        "door-0a1b2c",
+        "Back door",
+        "door",
+        "Kitchen",
+        "zigbee2mqtt",
+        "back door",
+        "TS0203",
+        "paired",
+    )
+    async with Store.open(config.store.path) as store:
+        await store.register_devices([PAIRED, plain], at=datetime.now(UTC))
+        await store.register_devices(
+            [NewDevice("pendant-1", "pendant", "pendant", None, "native", None, None, "config")],
+            at=datetime.now(UTC),
+        )
+    async with Zigbee2MqttStandIn(broker) as z2m, device_client(broker, "listener") as listener:
+        z2m.listed.extend(
+            [
+                {"friendly_name": "mum/hall/sos", "definition": {"model": "TS0215A_sos",
+                 "exposes": [{"type": "enum", "property": "identify", "values": ["identify"]}]}},
+                {"friendly_name": "back door", "definition": {"model": "TS0203", "exposes": []}},
+            ]
+        )  # fmt: skip
+        await z2m.publish_devices()
+        await listener.subscribe("zigbee2mqtt/#", qos=1)
+        await listener.subscribe("telecare/v1/+/command", qos=1)
+        zigbee = await cli("devices", "--config", path, "identify", "pendant-0542eb")
+        native = await cli("devices", "--config", path, "identify", "pendant-1")
+        refused = await cli("devices", "--config", path, "identify", "door-0a1b2c")
+        seen: list[tuple[str, bytes]] = []
+        async with asyncio.timeout(20):
+            async for message in listener.messages:
+                if str(message.topic).endswith(("/set", "/command")):
+                    assert isinstance(message.payload, bytes)
+                    seen.append((str(message.topic), message.payload))
+                if len(seen) == 2:
+                    break
+    assert zigbee.exit_code == 0, zigbee.output
+    assert native.exit_code == 0, native.output
+    assert refused.exit_code == 1 and "no identify feature" in refused.output
+    assert sorted(seen) == [
+        ("telecare/v1/pendant-1/command", b'{"command": "identify"}'),
+        ("zigbee2mqtt/mum/hall/sos/set", b'{"identify": "identify"}'),
+    ]

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,3 +100,11 @@ def test_no_crash_and_no_event_for_an_unregistered_device(
             assert event.device_id in REGISTERED
         sightings = intake.take_sightings()
         assert set(sightings.health) <= set(REGISTERED)
+
+
+def test_a_topic_cannot_forge_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    intake = Intake(registry(), RejectLog(), [NativeDriver(), Zigbee2MqttDriver("zigbee2mqtt")])
+    forged = "zigbee2mqtt/x\nWARNING telecare.hub all clear"
+    intake.decode(InboundMessage(topic=forged, payload=b"{}"), received_at=START)
+    assert caplog.records
+    assert all("\n" not in r.getMessage() for r in caplog.records)

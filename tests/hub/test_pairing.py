@@ -140,3 +140,65 @@ async def test_native_device_pairs_from_its_announcement(
         output, _ = await asyncio.wait_for(cli.communicate(), 60)
     assert cli.returncode == 0, output.decode()
     assert "received door.opened from Back door" in output.decode()
+
+
+async def test_a_1x_bridge_is_asked_in_its_own_form(broker: LocalBroker, tmp_path: Path) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    async with Zigbee2MqttStandIn(broker, joining=SOS_JOINING, version="1.42.0") as z2m:
+        cli = await start_cli(
+            "pair", "--config", str(path), "--role", "pendant", "--timeout", "30",
+            "--verify-timeout", "0",
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, output.decode()
+    forms = [(r.get("value"), r["time"]) for r in z2m.requests]
+    assert forms == [(None, 30), (True, 30), (False, 0)]
+    assert "pendant-0542eb" in await device_ids(config_from_dict(data).store.path)
+
+
+async def test_a_device_heard_but_unpaired_is_adopted(broker: LocalBroker, tmp_path: Path) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    config = config_from_dict(data)
+    db = config.store.path
+    stranger = "0x00158d000405cfee"
+    async with running_hub(config), Zigbee2MqttStandIn(broker) as z2m:
+        z2m.listed.append({"friendly_name": stranger, "definition": {"model": "SJCGQ11LM"}})
+        await z2m.publish_devices()
+        await z2m.publish_state(stranger, {"water_leak": False, "linkquality": 83})
+
+        async def heard() -> bool:
+            async with Store.open(db, readonly=True) as store:
+                return [u.address for u in await store.unpaired_devices()] == [stranger]
+
+        await eventually(heard)
+        unknown = await start_cli(
+            "pair", "--config", str(path), "--role", "water", "--adopt", "0xdead"
+        )
+        assert await asyncio.wait_for(unknown.wait(), 60) == 1
+        cli = await start_cli(
+            "pair", "--config", str(path), "--role", "water", "--name", "Kitchen leak",
+            "--adopt", stranger, "--verify-timeout", "30",
+        )  # fmt: skip
+
+        async def adopted() -> bool:
+            return "water-0x00158d000405cfee" in await device_ids(db)
+
+        await eventually(adopted)
+        await z2m.publish_state(stranger, {"water_leak": True, "linkquality": 90})
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+        assert cli.returncode == 0, output.decode()
+        assert "received water.leak from Kitchen leak, signal 90/255" in output.decode()
+        # The hub may have had the first leak before it reloaded; either way it hears this one.
+        await z2m.publish_state(stranger, {"water_leak": False, "linkquality": 90})
+        await z2m.publish_state(stranger, {"water_leak": True, "linkquality": 90})
+
+        async def hub_heard_it() -> bool:
+            return "water.leak" in await stored_from(db, "water-0x00158d000405cfee")
+
+        await eventually(hub_heard_it)
+    async with Store.open(db, readonly=True) as store:
+        assert await store.unpaired_devices() == []
+        device = {d.id: d for d in await store.devices()}["water-0x00158d000405cfee"]
+    assert (device.friendly_name, device.model, device.origin) == (stranger, "SJCGQ11LM", "paired")

@@ -40,6 +40,8 @@ class Zigbee2MqttStandIn:
         base: The base topic.
         joining: The device that joins when a window opens (friendly name, ieee, definition);
             None for a network where nothing joins.
+        version: The release it claims in `bridge/info`; a 1.x one wants the old
+            `{"value": bool, "time": N}` request and refuses the 2.x form.
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class Zigbee2MqttStandIn:
         *,
         base: str = "zigbee2mqtt",
         joining: tuple[str, str, dict[str, Any]] | None = None,
+        version: str = "2.6.0",
     ) -> None:
         self.base = base
+        self.version = version
         self.joining = joining
         self.requests: list[dict[str, Any]] = []
         self.listed: list[dict[str, Any]] = []
@@ -60,6 +64,8 @@ class Zigbee2MqttStandIn:
         await self._client.__aenter__()
         await self._client.subscribe(f"{self.base}/bridge/request/#", qos=1)
         await self._publish("bridge/state", {"state": "online"}, retain=True)
+        info = {"version": self.version, "permit_join": False}
+        await self._publish("bridge/info", info, retain=True)
         await self._publish("bridge/devices", self.listed, retain=True)
         self._task = asyncio.create_task(self._answer())
         return self
@@ -94,17 +100,18 @@ class Zigbee2MqttStandIn:
             assert isinstance(message.payload, bytes)
             request = json.loads(message.payload)
             self.requests.append(request)
-            if not isinstance(request.get("time"), int):
-                await self._respond({"data": {}, "status": "error", "error": "Invalid payload"})
+            legacy = self.version.startswith("1.")
+            if not isinstance(request.get("time"), int) or (legacy and "value" not in request):
+                refusal = {"data": {}, "status": "error", "error": "Invalid payload"}
+                await self._respond(refusal, request)
                 continue
-            await self._respond(
-                {"data": {"time": request["time"]}, "status": "ok",
-                 "transaction": request.get("transaction")}
-            )  # fmt: skip
+            await self._respond({"data": {"time": request["time"]}, "status": "ok"}, request)
             if request["time"] > 0 and self.joining is not None:
                 await self._join(*self.joining)
 
-    async def _respond(self, body: dict[str, Any]) -> None:
+    async def _respond(self, body: dict[str, Any], request: dict[str, Any]) -> None:
+        if "transaction" in request:  # echoed, as utils.getResponse does, errors included
+            body = {**body, "transaction": request["transaction"]}
         await self._publish("bridge/response/permit_join", body)
 
     async def _join(self, name: str, ieee: str, definition: dict[str, Any]) -> None:
