@@ -226,11 +226,15 @@ async def play_virtual(
     settle: timedelta = timedelta(hours=1),
     heartbeat: timedelta = timedelta(hours=1),
     timeout_s: float = 30.0,
+    pace_s: float = 0.0,
+    on_emit: Callable[[Emission], None] | None = None,
 ) -> int:
     """Play the scenario against a hub that follows a virtual clock; nothing sleeps.
 
     Before each moment's events the hub's clock is moved to that moment, and the hub answers only
-    once every timer due by then has run, so results do not depend on the machine's speed.
+    once every timer due by then has run, so results do not depend on the machine's speed. For a
+    demonstration, `pace_s` pauses that long (real time) after each step of the timeline, so a
+    person can follow it; routine and check-ins do not pause.
     """
     plan = schedule(scenario, heartbeat=heartbeat)
     if not plan:
@@ -240,13 +244,27 @@ async def play_virtual(
         await clock.start()
         await clock.advance(plan[0].at - timedelta(minutes=1))  # devices connect in scenario time
         async with Household(scenario, host, port) as household:
-            await _play_in_step(plan, household, clock)
+            await _play_in_step(plan, household, clock, pace_s=pace_s, on_emit=on_emit)
             await clock.advance(plan[-1].at + settle)
     return len(plan)
 
 
-async def _play_in_step(plan: list[Emission], household: Household, clock: ClockDriver) -> None:
+async def _play_in_step(
+    plan: list[Emission],
+    household: Household,
+    clock: ClockDriver,
+    *,
+    pace_s: float,
+    on_emit: Callable[[Emission], None] | None,
+) -> None:
     for moment, group in itertools.groupby(plan, key=lambda e: e.at):
         await clock.advance(moment)
+        notable = False
         for emission in group:
             await household.emit(emission)
+            if emission.step.note not in ("routine", "check-in"):
+                notable = True
+                if on_emit is not None:
+                    on_emit(emission)
+        if notable and pace_s:
+            await asyncio.sleep(pace_s)

@@ -1,4 +1,9 @@
-"""`telecare demo`: a broker, the hub and a simulated household, with nothing to configure."""
+"""`telecare demo`: a broker, the hub and a simulated household, with nothing to configure.
+
+The household is the `typical-day` scenario: a Monday for Mum while Alice works. The hub follows
+the simulation's clock, so a day plays in seconds with every confirm window and escalation step
+at its true moment; each step pauses briefly so a person can follow it.
+"""
 
 import asyncio
 import logging
@@ -8,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.household import DEMO_DEVICES, play
+from firmware_sim.player import Emission, play_virtual
+from firmware_sim.scenario import Scenario, load_scenario
 from hub.app import serve
 from hub.broker import LocalBroker
 from hub.config import HubConfig, config_from_dict
@@ -16,7 +22,8 @@ from hub.store import Store
 
 log = logging.getLogger("telecare.hub")
 READY_TIMEOUT_S = 20.0
-SETTLE_S = 4.0
+SCENARIO = "typical-day"
+PACE_S = 0.4  # real seconds per step of the day, to read what happens
 
 
 @dataclass
@@ -44,20 +51,10 @@ class DemoSummary:
         ]
 
 
-def demo_config(broker: LocalBroker, workdir: Path) -> HubConfig:
-    """The demo household: Mum at home, Alice her daughter at work."""
-    data: dict[str, Any] = {
-        "home": {"person": "Mum", "timezone": "Europe/London"},
-        "mqtt": {"host": broker.host, "port": broker.port, "client_id": "telecare-demo-hub"},
-        "store": {"path": str(workdir / "hub.db")},
-        "web": {"enabled": False},  # the demo tells its story on the console
-        "contacts": [{"name": "Alice"}],
-        "devices": [
-            {"id": d.id, "name": d.name, "role": d.role, "room": d.room} for d in DEMO_DEVICES
-        ],
-        # Shortened so the demo shows a splash dropped and a real leak raised within seconds.
-        "policy": {"water": {"debounce_s": 3}},
-    }
+def demo_config(scenario: Scenario, broker: LocalBroker, workdir: Path) -> HubConfig:
+    """The scenario's household, on the local broker, with a temporary store."""
+    data: dict[str, Any] = scenario.hub_config(broker.host, broker.port, workdir / "hub.db")
+    data["mqtt"]["client_id"] = "telecare-demo-hub"
     return config_from_dict(data)
 
 
@@ -76,20 +73,21 @@ async def run_demo(stop: asyncio.Event, *, duration_s: float | None) -> DemoSumm
 async def _with_broker(
     broker: LocalBroker, workdir: Path, stop: asyncio.Event, duration_s: float | None
 ) -> DemoSummary:
-    config = demo_config(broker, workdir)
+    scenario = load_scenario(SCENARIO)
+    config = demo_config(scenario, broker, workdir)
     ready = asyncio.Event()
     hub = asyncio.create_task(serve(config, stop, on_ready=ready.set), name="demo-hub")
     async with asyncio.timeout(READY_TIMEOUT_S):
         await _first_of(ready.wait(), stop.wait(), hub)
-    scenario = asyncio.create_task(_play_then_settle(broker), name="demo-scenario")
+    playing = asyncio.create_task(_play(scenario, broker), name="demo-scenario")
     try:
-        waits = [scenario, stop.wait(), hub]
+        waits = [playing, stop.wait(), hub]
         if duration_s is not None:
             waits.append(asyncio.sleep(duration_s))
         await _first_of(*waits)
     finally:
-        scenario.cancel()
-        await asyncio.gather(scenario, return_exceptions=True)
+        playing.cancel()
+        await asyncio.gather(playing, return_exceptions=True)
         stop.set()
         rejects = await hub
     summary = await _summarise(config.store.path)
@@ -97,9 +95,17 @@ async def _with_broker(
     return summary
 
 
-async def _play_then_settle(broker: LocalBroker) -> None:
-    await play(broker.host, broker.port)
-    await asyncio.sleep(SETTLE_S)  # let the last confirm window run out
+async def _play(scenario: Scenario, broker: LocalBroker) -> None:
+    def show(emission: Emission) -> None:
+        logging.getLogger("telecare.sim").info(
+            "%s  %s %s: %s",
+            f"{emission.at:%a %H:%M:%S}",
+            emission.device.id,
+            emission.event,
+            emission.step.note,
+        )
+
+    await play_virtual(scenario, broker.host, broker.port, pace_s=PACE_S, on_emit=show)
 
 
 async def _first_of(*waitables: Any) -> None:

@@ -43,7 +43,8 @@ def test_demo_ends_by_itself_with_a_summary() -> None:
     assert notifications is not None
     assert int(incidents.group(1)) >= 1
     assert int(notifications.group(2)) >= 1
-    assert "EMERGENCY -> Alice: Mum pressed the pendant" in result.stderr
+    assert "EMERGENCY -> Alice: Mum pressed the pull-cord (Bathroom) at 14:30" in result.stderr
+    assert "Alice: Mum pressed the pendant" not in result.stderr, "the mistaken press is kept quiet"
     assert "Traceback" not in result.stderr
 
 
