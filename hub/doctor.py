@@ -8,12 +8,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.config import HubConfig
 from hub.mqtt import probe
 from hub.store import Store, StoreError
+from notifier.model import TransientError
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
 GPIO_CHIP = Path("/dev/gpiochip0")
@@ -125,10 +128,46 @@ def check_gpio(config: HubConfig, chip: Path = GPIO_CHIP) -> Finding:
 
 
 def check_channels(config: HubConfig) -> Finding:
-    """Every channel an escalation step names is one the hub can use."""
-    used = {step.channel for plan in config.escalation.values() for step in plan.steps}
-    used.add("outbox")
-    return Finding("channels", True, f"in use: {', '.join(sorted(used))}")
+    """Every escalation step can be carried out, and each provider accepts the hub's credentials.
+
+    Nothing is sent: Twilio is asked for recent replies, the ntfy server for a topic's messages.
+    """
+    used = sorted({step.channel for plan in config.escalation.values() for step in plan.steps})
+    problems = asyncio.run(_channel_problems(config))
+    if problems:
+        fix = (
+            "check [twilio] account_sid and TELECARE_TWILIO__AUTH_TOKEN, [ntfy] server and"
+            " TELECARE_NTFY__TOKEN, and each contact's phone or ntfy_topic"
+        )
+        return Finding("channels", False, "; ".join(problems), fix)
+    return Finding("channels", True, f"in use: {', '.join(used) or 'outbox'}; providers answer")
+
+
+async def _channel_problems(config: HubConfig) -> list[str]:
+    from hub.notify import open_channels, unreachable_steps  # noqa: PLC0415  # only when run
+
+    problems: list[str] = []
+    async with AsyncExitStack() as stack:
+        opened = open_channels(config, stack, ack_body=None)
+        problems.extend(unreachable_steps(config, set(opened.channels)))
+        if opened.gateway is not None:
+            try:
+                await opened.gateway.replies(since=datetime.now(UTC) - timedelta(minutes=1))
+            except TransientError as err:
+                problems.append(f"twilio: {err}")
+        topic = _an_ntfy_topic(config)
+        if opened.ntfy is not None and topic is not None:
+            try:
+                await opened.ntfy.reachable(topic)
+            except TransientError as err:
+                problems.append(str(err))
+    return problems
+
+
+def _an_ntfy_topic(config: HubConfig) -> str | None:
+    if config.ntfy is not None and config.ntfy.ack_topic:
+        return config.ntfy.ack_topic
+    return next((c.ntfy_topic for c in config.contacts if c.ntfy_topic), None)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 
@@ -97,6 +97,25 @@ class NtfyChannel:
         url = f"{self._server}/{topic}"
         response = await self._request("POST", url, headers, entry.text.encode())
         return _outcome(response)
+
+    async def reachable(self, topic: str) -> None:
+        """Read `topic` once, publishing nothing: the server answers and accepts the token.
+
+        Raises:
+            TransientError: naming what failed.
+        """
+        url = f"{self._server}/{topic}/json"
+        try:
+            response = await self._client.get(
+                url,
+                params={"poll": "1", "since": str(int(datetime.now(UTC).timestamp()) - 60)},
+                headers=self._auth(),
+                timeout=self._settings.timeout_s,
+            )
+        except httpx.TransportError as err:
+            raise TransientError(f"ntfy unreachable at {self._server}: {err!r}") from err
+        if response.status_code != HTTP_OK:
+            raise TransientError(f"ntfy refused to read {topic} ({response.status_code})")
 
     async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
         """The earlier publish of `entry` if the server has it (checked after a restart).

@@ -141,3 +141,23 @@ def test_an_unknown_contact_is_a_usage_error(
 
     assert result.exit_code == 2
     assert "no such contact: Zoe" in result.output
+
+
+def test_doctor_checks_each_providers_credentials_without_sending(
+    tmp_path: Path, stand_ins: tuple[TwilioStandIn, NtfyStandIn, str, str]
+) -> None:
+    twilio, ntfy, twilio_url, ntfy_url = stand_ins
+    good = write_config(tmp_path / "hub.toml", twilio_url, ntfy_url)
+    healthy = CliRunner().invoke(main, ["doctor", "--config", str(good)])
+    channels = next(line for line in healthy.output.splitlines() if "channels" in line)
+    assert channels.startswith("ok"), healthy.output
+
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(good.read_text().replace(AUTH_TOKEN, "not-the-token"))
+    wrong.chmod(0o640)
+    broken = CliRunner().invoke(main, ["doctor", "--config", str(wrong)])
+    channels = next(line for line in broken.output.splitlines() if "channels" in line)
+    assert channels.startswith("PROBLEM"), broken.output
+    assert "twilio" in channels
+    assert twilio.outbound() == [], "the doctor sends nothing"
+    assert ntfy.on_topic("alice-phone") == []
