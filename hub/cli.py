@@ -1,24 +1,23 @@
 """The `telecare` command."""
 
-import asyncio
 import json
-import signal
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from hub.cli_incidents import ack, occupancy
 from hub.cli_options import config_option, db_option, json_option
+from hub.cli_options import fail as _fail
 from hub.cli_options import load_or_exit as _load_or_exit
+from hub.cli_options import read_store as _read_store
+from hub.cli_options import run_with_signals as _run_with_signals
 from hub.cli_report import report
 from hub.cli_service import backup, doctor
 from hub.cli_simulate import simulate
 from hub.cli_web import web
 from hub.console import setup_logging
-from hub.store import Store, StoreError
+from hub.store import StoreError
 
 T = TypeVar("T")
 
@@ -120,35 +119,6 @@ def incidents(config_path: Path, db_path: Path | None, as_json: bool, open_only:
                 f"{incident.opened_at:%Y-%m-%d %H:%M:%S}  {incident.id:<34} "
                 f"{incident.severity:<9} {incident.state:<12} {incident.text}"
             )
-
-
-def _read_store(path: Path, query: Callable[[Store], Awaitable[list[T]]]) -> list[T]:
-    async def read() -> list[T]:
-        async with Store.open(path, readonly=True) as store:
-            return await query(store)
-
-    if not path.is_file():
-        _fail(f"no hub database at {path} (has the hub run yet?)", code=1)
-    try:
-        return asyncio.run(read())
-    except StoreError as err:
-        _fail(str(err), code=1)
-
-
-def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    async def runner() -> T:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        return await main(stop)
-
-    return asyncio.run(runner())
-
-
-def _fail(message: str, *, code: int) -> NoReturn:
-    click.echo(f"telecare: {message}", err=True)
-    sys.exit(code)
 
 
 main.add_command(doctor)

@@ -1,16 +1,19 @@
 """`telecare pair` and `telecare devices`: the installer's device registry commands."""
 
 import asyncio
-import signal
-import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 import click
 
-from hub.config import ConfigError, HubConfig, load_config
+from hub.cli_options import config_option, db_option, json_option
+from hub.cli_options import fail as _fail
+from hub.cli_options import load_or_exit as _load_or_exit
+from hub.cli_options import read_store as _read_store
+from hub.cli_options import run_with_signals as _run_with_signals
+from hub.config import HubConfig
 from hub.pairing import (
     PairingError,
     PairingRequest,
@@ -28,26 +31,8 @@ from hub.wire import is_device_id
 from rules.policy import Role
 
 T = TypeVar("T")
-EXIT_USAGE = 2
 EXIT_CANCELLED = 130
 
-# The same options as the other commands in hub/cli.py.
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("/etc/telecare/hub.toml"),
-    envvar="TELECARE_CONFIG",
-    show_default=True,
-    help="The hub's TOML configuration file (or set TELECARE_CONFIG).",
-)
-db_option = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Use this database instead of the one named in the configuration.",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 ROLE_ALIASES = {"fall": "fall_detector", "cord": "pull_cord"}
 ROLE_CHOICES = [*get_args(Role), *ROLE_ALIASES]
 
@@ -281,45 +266,6 @@ def _row(device: DeviceRecord) -> str:
         f" {device.model or '-':<14} {battery:>5} {signal:>15}  {seen:<16} {state:<8}"
         f" {device.origin}"
     )
-
-
-def _read_store(path: Path, query: Callable[[Store], Awaitable[list[T]]]) -> list[T]:
-    async def read() -> list[T]:
-        async with Store.open(path, readonly=True) as store:
-            return await query(store)
-
-    if not path.is_file():
-        _fail(f"no hub database at {path} (has the hub run yet?)", code=1)
-    try:
-        return asyncio.run(read())
-    except StoreError as err:
-        _fail(str(err), code=1)
-
-
-def _load_or_exit(path: Path) -> HubConfig:
-    try:
-        return load_config(path)
-    except ConfigError as err:
-        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
-        for problem in err.problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
-def _run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    async def runner() -> T:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        return await main(stop)
-
-    return asyncio.run(runner())
-
-
-def _fail(message: str, *, code: int) -> NoReturn:
-    click.echo(f"telecare: {message}", err=True)
-    sys.exit(code)
 
 
 DEVICE_COMMANDS = (pair, devices)

@@ -4,15 +4,13 @@ The running hub owns the database; these publish a request on the local broker a
 the hub publishes the outcome.
 """
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 import click
 from pydantic import ValidationError
 
-from hub.config import ConfigError, HubConfig, load_config
+from hub.cli_options import fail, load_or_exit
 from hub.control import (
     ACK_TOPIC,
     OCCUPANCY_CONTROL_TOPIC,
@@ -22,8 +20,6 @@ from hub.control import (
     OccupancyRequest,
 )
 from hub.wire import IncidentPayload, incident_topic
-
-EXIT_USAGE = 2
 
 config_option = click.option(
     "--config",
@@ -60,9 +56,10 @@ def ack(incident_id: str, by: str, config_path: Path, timeout_s: float) -> None:
         config_path, (ACK_TOPIC, payload), incident_topic(incident_id), _acknowledged, timeout_s
     )
     if reply is None:
-        _fail(
+        fail(
             f"the hub did not confirm {incident_id} in {timeout_s:g} s: is the hub running,"
-            " and is the incident open? (telecare incidents --open)"
+            " and is the incident open? (telecare incidents --open)",
+            code=1,
         )
     incident = IncidentPayload.model_validate_json(reply)
     click.echo(f"{incident.id}: acknowledged by {incident.acknowledged_by} - {incident.text}")
@@ -92,7 +89,7 @@ def occupancy(where: str, by: str, config_path: Path, timeout_s: float) -> None:
         config_path, (OCCUPANCY_CONTROL_TOPIC, payload), OCCUPANCY_TOPIC, settled, timeout_s
     )
     if reply is None:
-        _fail(f"the hub did not confirm in {timeout_s:g} s: is the hub running?")
+        fail(f"the hub did not confirm in {timeout_s:g} s: is the hub running?", code=1)
     click.echo(
         f"{by} is at home: door and wellbeing alarms held back"
         if home
@@ -109,13 +106,13 @@ def _request(
 ) -> bytes | None:
     from hub.mqtt import BrokerUnavailableError, request_reply  # noqa: PLC0415  # fast --help
 
-    config = _load(config_path)
+    config = load_or_exit(config_path)
     try:
         return request_reply(
             config.mqtt, publish=publish, watch=watch, accept=accept, timeout_s=timeout_s
         )
     except BrokerUnavailableError as err:
-        _fail(f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {err}")
+        fail(f"cannot reach the broker at {config.mqtt.host}:{config.mqtt.port}: {err}", code=1)
 
 
 def _acknowledged(body: bytes) -> bool:
@@ -123,18 +120,3 @@ def _acknowledged(body: bytes) -> bool:
         return IncidentPayload.model_validate_json(body).state == "acknowledged"
     except ValidationError:
         return False  # an empty retained message: the incident closed
-
-
-def _load(path: Path) -> HubConfig:
-    try:
-        return load_config(path)
-    except ConfigError as err:
-        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
-        for problem in err.problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"telecare: {message}", err=True)
-    sys.exit(1)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from hub.config import ConfigError, HubConfig, load_config
+from hub.cli_options import EXIT_USAGE, fail, load_or_exit
+from hub.config import HubConfig
 from hub.notify import open_channels
 from notifier.channels.twilio import TwilioChannel
 from notifier.dispatcher import Channel
@@ -22,7 +23,6 @@ from notifier.model import Delivery, OutboxEntry, TransientError
 from notifier.retrying import RetryPolicy, with_retries
 from rules.policy import Channel as ChannelName
 
-EXIT_USAGE = 2
 EXIT_FAILED = 1
 TEST_RETRY = RetryPolicy(attempts=3, timeout_s=30, emergency_timeout_s=30, wait_max_s=5)
 STATUS_POLL_S = 1.0
@@ -77,17 +77,10 @@ def test_alert(
 
     Exits 1 if any test failed, so an install script can check it.
     """
-    try:
-        config = load_config(config_path)
-    except ConfigError as err:
-        click.echo(f"telecare: configuration problem in {err.source}:", err=True)
-        for problem in err.problems:
-            click.echo(f"  {problem}", err=True)
-        sys.exit(EXIT_USAGE)
+    config = load_or_exit(config_path)
     unknown = sorted(set(contacts) - {c.name for c in config.contacts})
     if unknown:
-        click.echo(f"telecare: no such contact: {', '.join(unknown)}", err=True)
-        sys.exit(EXIT_USAGE)
+        fail(f"no such contact: {', '.join(unknown)}", code=EXIT_USAGE)
     results = asyncio.run(run_tests(config, contacts, channels, wait_s=wait_s))
     for result in results:
         if as_json:

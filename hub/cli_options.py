@@ -1,11 +1,18 @@
 """Options and helpers shared by the `telecare` commands."""
 
+import asyncio
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import click
 
 from hub.config import ConfigError, HubConfig, load_config
+from hub.store import Store, StoreError
+
+T = TypeVar("T")
 
 DEFAULT_CONFIG = Path("/etc/telecare/hub.toml")
 EXIT_USAGE = 2
@@ -37,3 +44,37 @@ def load_or_exit(path: Path) -> HubConfig:
         for problem in err.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def fail(message: str, *, code: int) -> NoReturn:
+    """Say what went wrong on stderr and exit with `code`."""
+    click.echo(f"telecare: {message}", err=True)
+    sys.exit(code)
+
+
+def run_with_signals(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run `main(stop)` on a new loop; SIGINT and SIGTERM set `stop` for a clean shutdown."""
+
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await main(stop)
+
+    return asyncio.run(runner())
+
+
+def read_store(path: Path, query: Callable[[Store], Awaitable[list[T]]]) -> list[T]:
+    """Run a read-only query on the hub's database, or exit 1 saying why it cannot be read."""
+
+    async def read() -> list[T]:
+        async with Store.open(path, readonly=True) as store:
+            return await query(store)
+
+    if not path.is_file():
+        fail(f"no hub database at {path} (has the hub run yet?)", code=1)
+    try:
+        return asyncio.run(read())
+    except StoreError as err:
+        fail(str(err), code=1)
