@@ -10,9 +10,10 @@ neither fires nor forgets what was known.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from rules.events import EventType
+from rules.policy import Role
 
 ACTION_REPEAT_S = 2.0
 LOW_BATTERY_PERCENT = 15
@@ -62,20 +63,7 @@ class StateRule:
     falling: EventType | None = None
 
 
-ALL_ROLES = frozenset(
-    {
-        "pendant",
-        "pull_cord",
-        "fall_detector",
-        "door",
-        "water",
-        "smoke",
-        "temperature",
-        "medication",
-        "motion",
-        "keyfob",
-    }
-)
+ALL_ROLES: frozenset[str] = frozenset(get_args(Role))
 PRESENCE_ROLES = frozenset({"motion", "fall_detector"})
 
 STATE_RULES: tuple[StateRule, ...] = (

@@ -5,23 +5,12 @@ device's encoder; offsets are seconds of scenario time after the step's moment.
 """
 
 from dataclasses import dataclass
+from typing import get_args
 
 from rules.events import EventType
+from rules.policy import Role
 
-ANY_ROLE = frozenset(
-    {
-        "pendant",
-        "pull_cord",
-        "fall_detector",
-        "door",
-        "water",
-        "smoke",
-        "temperature",
-        "medication",
-        "motion",
-        "keyfob",
-    }
-)
+ANY_ROLE: frozenset[str] = frozenset(get_args(Role))
 PRESSABLE = frozenset({"pendant", "pull_cord"})
 
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from rules.incidents import Incident, IncidentChanged, Notify
+from rules.incidents import IncidentChanged, Notify
 from rules.policy import Channel, Contact, RulesConfig
 from rules.schedule import at_local, at_work, next_time
 from rules.state import Draft, EngineState, Held
@@ -98,21 +98,7 @@ class Digests:
         if len(items) > MAX_LINES:
             lines.append(f"- and {len(items) - MAX_LINES} more (telecare incidents)")
         summary = f"Digest for {name}, {len(items)} item(s):\n" + "\n".join(lines)
-        incident = Incident(
-            id=draft.new_id(CAUSE),
-            cause=CAUSE,
-            severity="info",
-            state="resolved",
-            device_id="hub",
-            opened_at=now,
-            fired_at=now,
-            closed_at=now,
-            text=summary,
-        )
-        reason = f"digest for {name}: {len(items)} item(s)"
-        draft.actions.append(
-            IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
-        )
+        incident = draft.note(CAUSE, summary, f"digest for {name}: {len(items)} item(s)", now)
         draft.actions.append(
             Notify(
                 key=f"{incident.id}/digest/{name}/{items[0].channel}",

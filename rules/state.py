@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rules.incidents import OPEN_STATES, Action, Incident
+from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged
 from rules.policy import Channel
 
 
@@ -166,6 +166,27 @@ class Draft:
         """The next incident id for `cause`."""
         self.opened += 1
         return f"{cause}-{self.opened}"
+
+    def note(self, cause: str, text: str, reason: str, now: datetime) -> Incident:
+        """Record a message from the hub itself (a digest, a summary) as a closed incident.
+
+        It has an id and an audit entry like any alarm, so what was sent can be traced.
+        """
+        incident = Incident(
+            id=self.new_id(cause),
+            cause=cause,
+            severity="info",
+            state="resolved",
+            device_id="hub",
+            opened_at=now,
+            fired_at=now,
+            closed_at=now,
+            text=text,
+        )
+        self.actions.append(
+            IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
+        )
+        return incident
 
     def put(self, slot: str, incident: Incident) -> None:
         """Keep the incident in its slot while open; free the slot once it closes."""

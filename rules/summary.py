@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from datetime import datetime
 
-from rules.incidents import Incident, IncidentChanged, Notify
+from rules.incidents import Notify
 from rules.medication import DoseSchedule
 from rules.policy import Channel, Contact, RulesConfig
 from rules.schedule import next_time
@@ -89,21 +89,7 @@ class DailySummary:
         head = "all is well" if well else "needs a look"
         when = self._texts.render("{time}", "hub", due)
         text = f"Daily summary ({when}): {head}.\n" + "\n".join(f"- {line}" for line in lines)
-        incident = Incident(
-            id=draft.new_id(CAUSE),
-            cause=CAUSE,
-            severity="info",
-            state="resolved",
-            device_id="hub",
-            opened_at=now,
-            fired_at=now,
-            closed_at=now,
-            text=text,
-        )
-        reason = f"daily summary for {contact.name}"
-        draft.actions.append(
-            IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
-        )
+        incident = draft.note(CAUSE, text, f"daily summary for {contact.name}", now)
         channel = self._channels.get(contact.name, "outbox")
         draft.actions.append(
             Notify(
