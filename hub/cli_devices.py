@@ -8,6 +8,7 @@ from typing import Any, TypeVar, get_args
 
 import click
 
+from hub.broker_logins import PASSWORD_FILE, BrokerLoginError, add_login, remove_login
 from hub.cli_options import config_option, db_option, json_option
 from hub.cli_options import fail as _fail
 from hub.cli_options import load_or_exit as _load_or_exit
@@ -51,6 +52,10 @@ ROLE_CHOICES = [*get_args(Role), *ROLE_ALIASES]
               help="Seconds the pairing window stays open.")  # fmt: skip
 @click.option("--verify-timeout", type=click.IntRange(0, 600), default=120, show_default=True,
               help="Seconds to wait for a first event proving it works (0: skip).")  # fmt: skip
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False),
+              default=PASSWORD_FILE, show_default=True, envvar="TELECARE_MQTT_PASSWORD_FILE",
+              help="Mosquitto's password file: a native device gets its own login there "
+                   "(skipped if the file does not exist).")  # fmt: skip
 def pair(  # noqa: PLR0917  # click passes each option
     config_path: Path,
     role: str,
@@ -61,6 +66,7 @@ def pair(  # noqa: PLR0917  # click passes each option
     adopt: str | None,
     timeout: int,
     verify_timeout: int,
+    password_file: Path,
 ) -> None:
     """Pair one device: open a pairing window, register it, prove it works end to end.
 
@@ -71,11 +77,14 @@ def pair(  # noqa: PLR0917  # click passes each option
     if device_id is not None and not is_device_id(device_id):
         _fail(f"{device_id!r} cannot be a device id (letters, digits, . _ -)", code=2)
     request = PairingRequest(role, name or role.replace("_", " "), room, timeout, device_id, adopt)
+    logins = password_file if password_file.exists() else None
     try:
         outcome = _run_with_signals(
-            lambda stop: _until_stopped(stop, _pair(config, source, request, verify_timeout))
+            lambda stop: _until_stopped(
+                stop, _pair(config, source, request, verify_timeout, logins)
+            )
         )
-    except (PairingError, StoreError) as err:
+    except (PairingError, StoreError, BrokerLoginError) as err:
         _fail(str(err), code=1)
     if outcome is None:
         _fail(
@@ -96,7 +105,13 @@ async def _until_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T
     return None
 
 
-async def _pair(config: HubConfig, source: str, request: PairingRequest, verify_s: int) -> bool:
+async def _pair(
+    config: HubConfig,
+    source: str,
+    request: PairingRequest,
+    verify_s: int,
+    logins: Path | None,
+) -> bool:
     base = config.mqtt.zigbee2mqtt_base_topic
     async with Store.open(config.store.path) as store:
         registered = await store.devices()
@@ -117,6 +132,9 @@ async def _pair(config: HubConfig, source: str, request: PairingRequest, verify_
                 raise PairingError(f"{device.id} is already registered; choose one with --id")
             await store.register_devices([device], at=datetime.now(UTC))
             click.echo(f"Registered {_describe(device)}.")
+            if device.source == "native" and logins is not None:
+                secret = await asyncio.to_thread(add_login, device.id, logins)
+                click.echo(f"Broker login for the device: user {device.id}, password {secret}")
             if not await link.tell_hub_to_reload():
                 click.echo("The running hub was not told; it will use the device after a restart.")
             if verify_s:
@@ -219,10 +237,18 @@ def rename_device(ctx: click.Context, device_id: str, name: str | None, room: st
 
 @devices.command("remove")
 @click.argument("device_id")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False),
+              default=PASSWORD_FILE, show_default=True, envvar="TELECARE_MQTT_PASSWORD_FILE",
+              help="Mosquitto's password file: the device's login is deleted from it.")  # fmt: skip
 @click.pass_context
-def remove_device(ctx: click.Context, device_id: str) -> None:
-    """Forget a paired device; its stored events are kept."""
+def remove_device(ctx: click.Context, device_id: str, password_file: Path) -> None:
+    """Forget a paired device and its broker login; its stored events are kept."""
     _change(ctx, device_id, lambda store: store.remove_device(device_id))
+    if password_file.exists():
+        try:
+            remove_login(device_id, password_file)
+        except BrokerLoginError as err:
+            _fail(f"{device_id} removed, but its broker login is not: {err}", code=1)
     click.echo(f"{device_id} removed; messages from it are now ignored.")
 
 

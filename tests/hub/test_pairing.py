@@ -202,3 +202,37 @@ async def test_a_device_heard_but_unpaired_is_adopted(broker: LocalBroker, tmp_p
         assert await store.unpaired_devices() == []
         device = {d.id: d for d in await store.devices()}["water-0x00158d000405cfee"]
     assert (device.friendly_name, device.model, device.origin) == (stranger, "SJCGQ11LM", "paired")
+
+
+async def test_native_pairing_gives_the_device_its_own_broker_login(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    db = config_from_dict(data).store.path
+    logins = tmp_path / "telecare.passwd"
+    logins.write_text("")
+    cli = await start_cli(
+        "pair", "--config", str(path), "--source", "native", "--role", "pendant",
+        "--timeout", "30", "--verify-timeout", "0", "--password-file", str(logins),
+    )  # fmt: skip
+    announce = {"device_id": "pendant-9", "type": "pendant", "model": "TC-P1"}
+    async with device_client(broker, "pendant-9") as device:
+
+        async def registered() -> bool:
+            await device.publish(PAIRING_TOPIC, json.dumps(announce), qos=1)
+            return "pendant-9" in await device_ids(db)
+
+        await eventually(registered)
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0, output.decode()
+    assert logins.read_text().startswith("pendant-9:$7$"), "a hashed password, never the secret"
+    secret = output.decode().split("password ")[1].split()[0]
+    assert secret not in logins.read_text()
+
+    removed = await start_cli(
+        "devices", "--config", str(path), "remove", "pendant-9", "--password-file", str(logins)
+    )
+    out, _ = await asyncio.wait_for(removed.communicate(), 60)
+    assert removed.returncode == 0, out.decode()
+    assert "pendant-9" not in logins.read_text()
