@@ -213,6 +213,9 @@ class ClockDriver:
         await self._client.publish(CLOCK_TOPIC, body, qos=QOS_AT_LEAST_ONCE)
         async with asyncio.timeout(self._timeout_s):
             async for message in self._client.messages:
+                # Only the hub's answer counts (some brokers deliver more than was asked for).
+                if not message.topic.matches(CLOCK_DONE_TOPIC):
+                    continue
                 done = ClockPayload.model_validate_json(bytes(message.payload))
                 if done.now == moment:
                     return
