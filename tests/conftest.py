@@ -30,11 +30,12 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
 def mosquitto(broker: LocalBroker) -> LocalBroker:
     """The broker, when the test needs Mosquitto's own behaviour.
 
-    The embedded broker does not queue messages for a disconnected persistent session, so a hub
-    that crashed would never receive what was published meanwhile.
+    The embedded broker does not queue messages for a disconnected persistent session (a hub
+    that crashed would never receive what was published meanwhile), and it replays retained
+    messages a client did not subscribe to.
     """
     if broker.kind != "mosquitto":
-        pytest.skip("needs Mosquitto (apt-get install mosquitto): persistent-session queueing")
+        pytest.skip("needs Mosquitto itself (apt-get install mosquitto), not the embedded broker")
     return broker
 
 

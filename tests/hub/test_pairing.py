@@ -157,7 +157,12 @@ async def test_a_1x_bridge_is_asked_in_its_own_form(broker: LocalBroker, tmp_pat
     assert "pendant-0542eb" in await device_ids(config_from_dict(data).store.path)
 
 
-async def test_a_device_heard_but_unpaired_is_adopted(broker: LocalBroker, tmp_path: Path) -> None:
+async def test_a_device_heard_but_unpaired_is_adopted(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    # Needs Mosquitto: the embedded broker replays retained messages it was not asked for, and
+    # the bridge's device list then lists the adopted device as heard again.
+    broker = mosquitto
     data = config_data(broker, tmp_path)
     path = write_toml(tmp_path / "hub.toml", data)
     config = config_from_dict(data)
