@@ -19,6 +19,7 @@ from notifier.acks import AckChannel, Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import SentMessage, TwilioGateway
 from notifier.model import OutboxEntry, TransientError
+from notifier.polling import poll_forever
 from notifier.replies import HELP_TEXT, parse_reply
 from rules.policy import Contact
 
@@ -170,19 +171,13 @@ class Inbox:
 
     async def _poll_sms(self) -> None:
         assert self._twilio is not None  # started only when configured
-        reachable = True
-        while True:
-            try:
-                await self.poll_sms_once()
-            except TransientError as err:
-                if reachable:
-                    log.warning("cannot poll Twilio for replies: %s", err.detail)
-                reachable = False
-            else:
-                if not reachable:
-                    log.info("polling Twilio for replies again")
-                reachable = True
-            await asyncio.sleep(self._twilio.settings.poll_s)
+        await poll_forever(
+            self.poll_sms_once,
+            interval_s=self._twilio.settings.poll_s,
+            log=log,
+            failing="cannot poll Twilio for replies",
+            recovered="polling Twilio for replies again",
+        )
 
     async def poll_sms_once(self) -> int:
         """Fetch and answer new replies; returns how many were new.

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
-from notifier.model import Delivery, OutboxEntry, TransientError
+from notifier.model import Delivery, OutboxEntry
+from notifier.polling import poll_forever
 
 log = logging.getLogger("telecare.notify.tracking")
 # Some carriers never report "delivered"; after a day a message's fate no longer changes the
@@ -93,19 +94,13 @@ class StatusTracker:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        reachable = True
-        while True:
-            try:
-                await self.check_once()
-            except TransientError as err:
-                if reachable:
-                    log.warning("cannot ask the provider for delivery status: %s", err.detail)
-                reachable = False
-            else:
-                if not reachable:
-                    log.info("delivery status reachable again")
-                reachable = True
-            await asyncio.sleep(self._poll_s)
+        await poll_forever(
+            self.check_once,
+            interval_s=self._poll_s,
+            log=log,
+            failing="cannot ask the provider for delivery status",
+            recovered="delivery status reachable again",
+        )
 
     async def check_once(self) -> int:
         """Ask about every sent entry once; returns how many reached an end.
