@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Self
@@ -18,19 +18,14 @@ from typing import Any, Self
 import aiosqlite
 
 from hub.records import (
-    SIGNAL_LONG_WEIGHT,
-    SIGNAL_RECENT_WEIGHT,
     DeviceHealth,
-    DeviceRecord,
-    IncidentNote,
-    LogEntry,
-    Presence,
     StoredEvent,
-    StoreTallies,
-    UnpairedDevice,
     UnpairedSighting,
 )
+from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords
+from hub.store_devices import DeviceRecords, NewDevice
+from hub.store_rows import iso, stored_event, without
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import (
@@ -42,6 +37,16 @@ from rules.incidents import (
     OccupancyChanged,
 )
 from rules.state import Memory
+
+__all__ = [
+    "AcceptedEvent",
+    "Batch",
+    "NewDevice",
+    "Store",
+    "StoreCorruptError",
+    "StoreError",
+    "quarantine",
+]
 
 log = logging.getLogger("telecare.store")
 DEDUP_WINDOW_ROWS = 1000
@@ -86,27 +91,13 @@ class Batch:
     memory: Memory | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NewDevice:
-    """A device to register (from the configuration file or pairing)."""
-
-    id: str
-    name: str
-    role: str
-    room: str | None
-    source: str
-    friendly_name: str | None
-    model: str | None
-    origin: str
-
-
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("hub") / "migrations"
     found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()]
     return sorted(item for item in found if item[1])
 
 
-class Store(DeliveryRecords):
+class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
     """Async access to the hub database; use `Store.open`."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -183,43 +174,6 @@ class Store(DeliveryRecords):
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def register_devices(self, devices: Iterable[NewDevice], *, at: datetime) -> None:
-        """Insert devices, or update their descriptive fields if already registered."""
-        rows = [
-            (d.id, d.name, d.role, d.room, d.source, d.friendly_name, d.model, d.origin, _t(at))
-            for d in devices
-        ]
-        async with self._transaction():
-            await self._db.executemany(
-                "INSERT INTO devices (id, name, role, room, source, friendly_name, model, origin,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " name = excluded.name, role = excluded.role, room = excluded.room,"
-                " source = excluded.source, friendly_name = excluded.friendly_name,"
-                " model = excluded.model",
-                rows,
-            )
-            # An adopted device is no longer a stranger.
-            await self._db.executemany(
-                "DELETE FROM unpaired_devices WHERE address = ? OR address = ?",
-                [(row[0], row[5]) for row in rows],
-            )
-
-    async def update_device(self, device_id: str, *, name: str | None, room: str | None) -> bool:
-        """Rename a device or move it to another room; False if there is no such device."""
-        async with self._transaction():
-            cursor = await self._db.execute(
-                "UPDATE devices SET name = coalesce(?, name), room = coalesce(?, room)"
-                " WHERE id = ?",
-                (name, room, device_id),
-            )
-            return cursor.rowcount == 1
-
-    async def remove_device(self, device_id: str) -> bool:
-        """Forget a device (its stored events stay); False if there is no such device."""
-        async with self._transaction():
-            cursor = await self._db.execute("DELETE FROM devices WHERE id = ?", (device_id,))
-            return cursor.rowcount == 1
-
     async def commit(self, batch: Batch, *, at: datetime) -> list[OutboxEntry]:
         """Write a batch in one transaction.
 
@@ -238,7 +192,7 @@ class Store(DeliveryRecords):
             "INSERT INTO hub_state (key, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
             " updated_at = excluded.updated_at",
-            (key, value, _t(at)),
+            (key, value, iso(at)),
         )
 
     async def _insert_events(self, accepted: Sequence[AcceptedEvent]) -> None:
@@ -250,8 +204,8 @@ class Store(DeliveryRecords):
                     a.event.device_id,
                     a.event.type,
                     a.event.source,
-                    _t(a.event.received_at),
-                    _t(a.event.ts),
+                    iso(a.event.received_at),
+                    iso(a.event.ts),
                     a.event.seq,
                     a.event.battery,
                     a.event.value,
@@ -266,41 +220,9 @@ class Store(DeliveryRecords):
             "UPDATE devices SET last_seen = ?, battery = coalesce(?, battery),"
             " online = CASE ? WHEN 'device.offline' THEN 0 ELSE 1 END WHERE id = ?",
             [
-                (_t(a.event.received_at), a.event.battery, a.event.type, a.event.device_id)
+                (iso(a.event.received_at), a.event.battery, a.event.type, a.event.device_id)
                 for a in accepted
             ],
-        )
-
-    async def _record_sightings(
-        self, health: Sequence[DeviceHealth], unpaired: Sequence[UnpairedSighting]
-    ) -> None:
-        await self._db.executemany(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
-            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality),"
-            " signal_recent = CASE WHEN :lq IS NULL THEN signal_recent"
-            "  ELSE coalesce(signal_recent * (1 - :recent) + :lq * :recent, :lq) END,"
-            " signal_long = CASE WHEN :lq IS NULL THEN signal_long"
-            "  ELSE coalesce(signal_long * (1 - :long) + :lq * :long, :lq) END"
-            " WHERE id = :id",
-            [
-                {
-                    "at": _t(h.at),
-                    "battery": h.battery,
-                    "lq": h.linkquality,
-                    "recent": SIGNAL_RECENT_WEIGHT,
-                    "long": SIGNAL_LONG_WEIGHT,
-                    "id": h.device_id,
-                }
-                for h in health
-            ],
-        )
-        # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
-        await self._db.executemany(
-            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen,"
-            " messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
-            " model = coalesce(excluded.model, model), messages = messages + excluded.messages,"
-            " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
-            [(u.source, u.address, u.model, _t(u.at), _t(u.at), int(u.spoke)) for u in unpaired],
         )
 
     async def _apply_actions(self, actions: Sequence[Action], at: datetime) -> list[OutboxEntry]:
@@ -332,13 +254,13 @@ class Store(DeliveryRecords):
                 i.severity,
                 i.state,
                 i.device_id,
-                _t(i.opened_at),
-                _t(i.fired_at),
-                _t(i.due_at),
+                iso(i.opened_at),
+                iso(i.fired_at),
+                iso(i.due_at),
                 i.steps_sent,
-                _t(i.closed_at),
+                iso(i.closed_at),
                 i.text,
-                _t(change.at),
+                iso(change.at),
                 i.round,
                 i.acknowledged_by,
             ),
@@ -346,7 +268,7 @@ class Store(DeliveryRecords):
         await self._db.execute(
             "INSERT INTO incident_log (incident_id, at, previous, state, reason)"
             " VALUES (?, ?, ?, ?, ?)",
-            (i.id, _t(change.at), change.previous, i.state, change.reason),
+            (i.id, iso(change.at), change.previous, i.state, change.reason),
         )
 
     async def _add_notification(self, note: Notify, at: datetime) -> OutboxEntry | None:
@@ -361,8 +283,8 @@ class Store(DeliveryRecords):
                 note.contact,
                 note.channel,
                 note.text,
-                _t(at),
-                _t(at),
+                iso(at),
+                iso(at),
             ),
         )
         if cursor.rowcount != 1 or cursor.lastrowid is None:
@@ -386,23 +308,7 @@ class Store(DeliveryRecords):
             await self._db.execute(
                 "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
-                (delivery.state, delivery.detail, _t(at), entry_id),
-            )
-
-    async def set_presence(self, presence: Presence) -> None:
-        """Record that someone is now at home or away."""
-        async with self._transaction():
-            await self._db.execute(
-                "INSERT INTO occupancy_log (name, state, at) VALUES (?, ?, ?)",
-                (presence.name, presence.state, _t(presence.at)),
-            )
-
-    async def add_note(self, note: IncidentNote) -> None:
-        """Attach a note to an incident."""
-        async with self._transaction():
-            await self._db.execute(
-                "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
-                (note.incident_id, note.author, note.text, _t(note.at)),
+                (delivery.state, delivery.detail, iso(at), entry_id),
             )
 
     @asynccontextmanager
@@ -440,85 +346,24 @@ class Store(DeliveryRecords):
         )
         return bool(list(rows))
 
-    async def devices(self) -> list[DeviceRecord]:
-        """Every registered device."""
-        rows = await self._fetch("SELECT * FROM devices ORDER BY id", ())
-        return [DeviceRecord.model_validate({**r, "online": _bool(r["online"])}) for r in rows]
-
-    async def unpaired_devices(self) -> list[UnpairedDevice]:
-        """Devices heard but not registered, most recently heard first."""
-        rows = await self._fetch("SELECT * FROM unpaired_devices ORDER BY last_seen DESC", ())
-        return [UnpairedDevice.model_validate(r) for r in rows]
-
     async def events(self, *, limit: int | None = None) -> list[StoredEvent]:
         """Stored events, oldest first (the newest `limit` if given)."""
         rows = await self._fetch(
             "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id",
             (-1 if limit is None else limit,),
         )
-        return [_stored_event(r) for r in rows]
+        return [stored_event(r) for r in rows]
 
     async def incidents(self, *, open_only: bool = False) -> list[Incident]:
         """Incidents, oldest first; only those still open if asked."""
         rows = await self._fetch("SELECT * FROM incidents ORDER BY opened_at, id", ())
-        found = [Incident.model_validate(_without(r, "updated_at")) for r in rows]
+        found = [Incident.model_validate(without(r, "updated_at")) for r in rows]
         return [i for i in found if i.state in OPEN_STATES] if open_only else found
 
     async def incident(self, incident_id: str) -> Incident | None:
         """One incident by id, or None."""
         rows = await self._fetch("SELECT * FROM incidents WHERE id = ?", (incident_id,))
-        return Incident.model_validate(_without(rows[0], "updated_at")) if rows else None
-
-    async def tallies(self) -> StoreTallies:
-        """Counts for monitoring: events, incidents by state, notifications by state."""
-        events = await self._fetch("SELECT count(*) AS n FROM events", ())
-        incidents = await self._fetch(
-            "SELECT state, count(*) AS n FROM incidents GROUP BY state ORDER BY state", ()
-        )
-        notes = await self._fetch(
-            "SELECT state, count(*) AS n FROM notifications GROUP BY state ORDER BY state", ()
-        )
-        delivered = await self._fetch(
-            "SELECT count(*) AS n, coalesce(sum((julianday(updated_at) - julianday(created_at))"
-            " * 86400.0), 0) AS s FROM notifications WHERE state IN ('sent', 'delivered')",
-            (),
-        )
-        return StoreTallies(
-            events=events[0]["n"],
-            delivered=delivered[0]["n"],
-            delivery_seconds=delivered[0]["s"],
-            incidents={r["state"]: r["n"] for r in incidents},
-            notifications={r["state"]: r["n"] for r in notes},
-        )
-
-    async def writable(self) -> bool:
-        """Whether a write transaction can be started now (the disk and the file allow it)."""
-        try:
-            async with self._lock:
-                await self._db.execute("BEGIN IMMEDIATE")
-                await self._db.rollback()
-        except aiosqlite.Error as err:
-            log.warning("store not writable: %s", err)
-            return False
-        return True
-
-    async def occupancy(self) -> list[Presence]:
-        """Each person's latest "home" or "away", by name."""
-        rows = await self._fetch(
-            "SELECT name, state, at FROM occupancy_log WHERE id IN"
-            " (SELECT max(id) FROM occupancy_log GROUP BY name) ORDER BY name",
-            (),
-        )
-        return [Presence.model_validate(r) for r in rows]
-
-    async def notes(self, incident_id: str) -> list[IncidentNote]:
-        """An incident's notes, oldest first."""
-        rows = await self._fetch(
-            "SELECT incident_id, author, text, at FROM incident_notes WHERE incident_id = ?"
-            " ORDER BY id",
-            (incident_id,),
-        )
-        return [IncidentNote.model_validate(r) for r in rows]
+        return Incident.model_validate(without(rows[0], "updated_at")) if rows else None
 
     async def incident_count(self) -> int:
         """How many incidents were ever opened (numbers the next one)."""
@@ -563,33 +408,6 @@ class Store(DeliveryRecords):
             (incident_id,),
         )
 
-    async def audit_trail(self, *, since: datetime) -> list[LogEntry]:
-        """Every incident change at or after `since`, oldest first (for the review report)."""
-        rows = await self._fetch(
-            "SELECT incident_id, at, previous, state, reason FROM incident_log WHERE at >= ?"
-            " ORDER BY id",
-            (_t(since.astimezone(UTC)),),
-        )
-        return [LogEntry.model_validate(r) for r in rows]
-
-    async def events_since(self, since: datetime, types: Sequence[str]) -> list[StoredEvent]:
-        """Events of the given types received at or after `since`, oldest first."""
-        marks = ", ".join("?" for _ in types)
-        rows = await self._fetch(
-            f"SELECT * FROM events WHERE received_at >= ? AND type IN ({marks}) ORDER BY id",  # noqa: S608  # placeholders only
-            (_t(since.astimezone(UTC)), *types),
-        )
-        return [_stored_event(r) for r in rows]
-
-    async def lowest_battery(self, *, since: datetime) -> dict[str, int]:
-        """Each device's lowest reported battery level at or after `since`."""
-        rows = await self._fetch(
-            "SELECT device_id, min(battery) AS low FROM events WHERE received_at >= ?"
-            " AND battery IS NOT NULL GROUP BY device_id ORDER BY device_id",
-            (_t(since.astimezone(UTC)),),
-        )
-        return {r["device_id"]: r["low"] for r in rows}
-
     async def notifications(
         self, *, states: Sequence[str] | None = None, incident_id: str | None = None
     ) -> list[OutboxEntry]:
@@ -611,21 +429,3 @@ class Store(DeliveryRecords):
         async with self._db.execute(sql, params) as cursor:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
-
-
-def _t(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _bool(value: object) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _without(row: dict[str, Any], *keys: str) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in keys}
-
-
-def _stored_event(row: dict[str, Any]) -> StoredEvent:
-    fields = ("device_id", "type", "source", "received_at", "ts", "seq", "battery", "value")
-    event = DeviceEvent.model_validate({k: row[k] for k in fields})
-    return StoredEvent(id=row["id"], event=event, topic=row["topic"])

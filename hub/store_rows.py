@@ -1,0 +1,29 @@
+"""Row helpers shared by the store's modules (no SQL here)."""
+
+from datetime import datetime
+from typing import Any
+
+from hub.records import StoredEvent
+from rules.events import DeviceEvent
+
+
+def iso(value: datetime | None) -> str | None:
+    """A time as stored: ISO 8601 with its offset."""
+    return None if value is None else value.isoformat()
+
+
+def as_bool(value: object) -> bool | None:
+    """SQLite's 0/1/NULL as a bool or None."""
+    return None if value is None else bool(value)
+
+
+def without(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """The row less some columns."""
+    return {k: v for k, v in row.items() if k not in keys}
+
+
+def stored_event(row: dict[str, Any]) -> StoredEvent:
+    """An events row as a model."""
+    fields = ("device_id", "type", "source", "received_at", "ts", "seq", "battery", "value")
+    event = DeviceEvent.model_validate({k: row[k] for k in fields})
+    return StoredEvent(id=row["id"], event=event, topic=row["topic"])
