@@ -5,6 +5,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,6 +63,105 @@ async def serve(
 ) -> RejectLog:
     """Run the hub until `stop` is set; returns what it rejected, by cause."""
     rejects = RejectLog()
+    async with AsyncExitStack() as stack:
+        store = await _open_store(stack, config.store.path)
+        restored = await _restore(config, store, rejects)
+        virtual = VirtualClock() if config.simulation.virtual_clock else None
+        if virtual is not None:
+            log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
+        clock = virtual.now if virtual else _now
+        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
+        panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
+
+        def publish(topic: str, body: bytes, retain: bool) -> None:
+            mqtt.publish(topic, body, retain=retain)
+            panel.observe(topic, body)
+
+        notifier = Notifier(config, store, publish=publish, clock=clock)
+        async with notifier, mqtt, panel:
+            feed = IncidentFeed()
+            pipeline = Pipeline(
+                engine=restored.engine,
+                state=restored.state,
+                store=store,
+                intake=restored.intake,
+                dispatcher=notifier.dispatcher,
+                ack=mqtt.ack,
+                publish=publish,
+                clock=clock,
+                virtual_clock=virtual,
+                on_change=feed.publish,
+            )
+            notifier.bind(pipeline)
+            web = _dashboard(
+                _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt)
+            )
+            await _serve_until_stopped(
+                config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+            )
+            await _shut_down(store, notifier.dispatcher, mqtt)
+    return rejects
+
+
+@dataclass(frozen=True, slots=True)
+class _Restored:
+    """What the hub knows at start: its devices, the engine and where the engine left off."""
+
+    intake: Intake
+    engine: Engine
+    state: EngineState
+    open_incidents: list[Incident]
+
+
+async def _restore(config: HubConfig, store: Store, rejects: RejectLog) -> _Restored:
+    await _register_configured_devices(config, store)
+    devices = await store.devices()
+    engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
+    open_incidents = await store.incidents(open_only=True)
+    if open_incidents:
+        log.info("resuming %d open incident(s)", len(open_incidents))
+    state = await _resume(engine, store, open_incidents)
+    return _Restored(_intake(config, devices, rejects), engine, state, open_incidents)
+
+
+def _session(
+    config: HubConfig,
+    intake: Intake,
+    inbox: asyncio.Queue[InboundMessage | None],
+    *,
+    virtual: bool,
+) -> MqttSession:
+    """The broker session: every driver's topics, the control topics, the hub's status."""
+    return MqttSession(
+        config.mqtt,
+        subscriptions=(
+            *intake.subscriptions,
+            HUB_CONTROL_TOPIC,
+            ACK_TOPIC,
+            OCCUPANCY_CONTROL_TOPIC,
+            *([CLOCK_TOPIC] if virtual else []),
+        ),
+        deliver=inbox.put_nowait,
+        will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
+        birth=(
+            HUB_STATUS_TOPIC,
+            HubStatusPayload(online=True, since=_now()).model_dump_json().encode(),
+        ),
+    )
+
+
+async def _serve_until_stopped(
+    config: HubConfig,
+    pipeline: Pipeline,
+    inbox: asyncio.Queue[InboundMessage | None],
+    mqtt: MqttSession,
+    *,
+    web: AbstractAsyncContextManager[object],
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None,
+) -> None:
+    """Serve with the dashboard up; tell systemd, and the outside world, while all is well."""
     systemd = SystemdNotifier()
     background: list[asyncio.Task[None]] = []
 
@@ -73,73 +173,14 @@ async def serve(
         if on_ready is not None:
             on_ready()
 
-    async with AsyncExitStack() as stack:
-        store = await _open_store(stack, config.store.path)
-        await _register_configured_devices(config, store)
-        devices = await store.devices()
-        rules = config.rules().model_copy(update={"devices": device_infos(devices)})
-        intake = _intake(config, devices, rejects)
-        engine = Engine(rules)
-        open_incidents = await store.incidents(open_only=True)
-        state = await _resume(engine, store, open_incidents)
-        if open_incidents:
-            log.info("resuming %d open incident(s)", len(open_incidents))
-        virtual = VirtualClock() if config.simulation.virtual_clock else None
-        if virtual is not None:
-            log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
-        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
-        mqtt = MqttSession(
-            config.mqtt,
-            subscriptions=(
-                *intake.subscriptions,
-                HUB_CONTROL_TOPIC,
-                ACK_TOPIC,
-                OCCUPANCY_CONTROL_TOPIC,
-                *([CLOCK_TOPIC] if virtual else []),
-            ),
-            deliver=inbox.put_nowait,
-            will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
-            birth=(
-                HUB_STATUS_TOPIC,
-                HubStatusPayload(online=True, since=_now()).model_dump_json().encode(),
-            ),
-        )
-        panel = StatusPanel(config.gpio, inbox.put_nowait, open_incidents)
-
-        def publish(topic: str, body: bytes, retain: bool) -> None:
-            mqtt.publish(topic, body, retain=retain)
-            panel.observe(topic, body)
-
-        notifier = Notifier(config, store, publish=publish, clock=virtual.now if virtual else _now)
-        async with notifier, mqtt, panel:
-            dispatcher = notifier.dispatcher
-            feed = IncidentFeed()
-            pipeline = Pipeline(
-                engine=engine,
-                state=state,
-                store=store,
-                intake=intake,
-                dispatcher=dispatcher,
-                ack=mqtt.ack,
-                publish=publish,
-                clock=virtual.now if virtual else _now,
-                virtual_clock=virtual,
-                on_change=feed.publish,
-            )
-            notifier.bind(pipeline)
-            web = _dashboard(
-                _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt)
-            )
-            pipeline.announce_occupancy(pipeline.now())
-            try:
-                async with web:  # stops once ingest has drained, before the outbox drains
-                    await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
-            finally:
-                systemd.notify("STOPPING=1")
-                for task in background:
-                    task.cancel()
-            await _shut_down(store, dispatcher, mqtt)
-    return rejects
+    pipeline.announce_occupancy(pipeline.now())
+    try:
+        async with web:  # stops once ingest has drained, before the outbox drains
+            await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
+    finally:
+        systemd.notify("STOPPING=1")
+        for task in background:
+            task.cancel()
 
 
 async def _open_store(stack: AsyncExitStack, path: Path) -> Store:
