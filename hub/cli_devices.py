@@ -181,8 +181,31 @@ def list_devices(ctx: click.Context, as_json: bool, unpaired: bool) -> None:
                     f" last heard {stranger.last_seen:%Y-%m-%d %H:%M}  ({stranger.messages} msg)"
                 )
         return
-    for device in _read_store(path, lambda store: store.devices()):
+    for device in _registered_and_declared(ctx, path):
         click.echo(device.model_dump_json() if as_json else _row(device))
+
+
+def _registered_and_declared(ctx: click.Context, path: Path) -> list[DeviceRecord]:
+    """The registry, plus configured devices the hub has not registered yet.
+
+    Before the hub's first start an installer still sees every device she declared.
+    """
+    registered = _read_store(path, lambda store: store.devices()) if path.is_file() else []
+    config_path, db_path = ctx.obj
+    if db_path is not None:
+        return registered
+    known = {d.id for d in registered}
+    now = datetime.now(UTC)
+    declared = [
+        DeviceRecord(
+            id=d.id, name=d.name, role=d.role, room=d.room, source=d.source,
+            friendly_name=d.friendly_name, model=d.model, origin="config",
+            online=None, battery=None, last_seen=None, created_at=now,
+        )
+        for d in _load_or_exit(config_path).devices
+        if d.id not in known
+    ]  # fmt: skip
+    return sorted([*registered, *declared], key=lambda d: d.id)
 
 
 @devices.command("show")

@@ -149,3 +149,20 @@ async def test_identify_asks_native_and_zigbee_devices_to_show_themselves(
         ("telecare/v1/pendant-1/command", b'{"command": "identify"}'),
         ("zigbee2mqtt/mum/hall/sos/set", b'{"identify": "identify"}'),
     ]
+
+
+async def test_configured_devices_are_listed_before_the_hub_first_starts(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    path = write_toml(tmp_path / "hub.toml", config_data(broker, tmp_path))
+    assert not (tmp_path / "hub.db").exists()
+
+    listed = await cli("devices", "--config", str(path), "--json")
+
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines()]
+    assert [(r["id"], r["origin"], r["last_seen"]) for r in rows] == [
+        ("door-1", "config", None),
+        ("leak-1", "config", None),
+        ("pendant-1", "config", None),
+    ]
