@@ -48,6 +48,7 @@ DRAIN_INGEST_S = 1.5
 DRAIN_OUTBOX_S = 1.5
 FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
+BROKER_WATCH_S = 0.5
 SCHEDULE_CATCH_UP = timedelta(hours=12)
 
 
@@ -174,6 +175,8 @@ async def _serve_until_stopped(
             on_ready()
 
     pipeline.announce_occupancy(pipeline.now())
+    watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
+    background.append(watch)
     try:
         async with web:  # stops once ingest has drained, before the outbox drains
             await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -181,6 +184,29 @@ async def _serve_until_stopped(
         systemd.notify("STOPPING=1")
         for task in background:
             task.cancel()
+
+
+async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -> None:
+    """Tell the carers when the hub has lost its broker for `grace_s`, and when it is back.
+
+    A hub that can hear no sensor must not fail silently. Measured on the monotonic clock, so a
+    correction of the wall clock neither raises nor hides it.
+    """
+    lost_since: float | None = None
+    reported = False
+    loop = asyncio.get_running_loop()
+    while True:
+        if mqtt.connected:
+            if reported:
+                await pipeline.hub_event("hub.broker_back")
+            lost_since, reported = None, False
+        elif lost_since is None:
+            lost_since = loop.time()
+        elif not reported and loop.time() - lost_since >= grace_s:
+            log.error("cut off from the broker for %.0f s: telling the contacts", grace_s)
+            await pipeline.hub_event("hub.broker_lost")
+            reported = True
+        await asyncio.sleep(BROKER_WATCH_S)
 
 
 async def _open_store(stack: AsyncExitStack, path: Path) -> Store:

@@ -73,6 +73,7 @@ class MqttSettings(_Section):
     client_id: str = Field(default="telecare-hub", min_length=1, max_length=64)
     keepalive_s: int = Field(default=30, ge=5, le=600)
     zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", min_length=1)
+    lost_grace_s: float = Field(default=120.0, ge=1.0, le=3600.0)
 
     @field_validator("zigbee2mqtt_base_topic")
     @classmethod

@@ -40,6 +40,7 @@ from hub.wire import (
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
+from rules.events import HUB_DEVICE_ID, DeviceEvent, HubEventType
 from rules.incidents import (
     OPEN_STATES,
     Action,
@@ -254,6 +255,14 @@ class Pipeline:
             self.state, home=request.home, by=request.by, now=now
         )
         return actions
+
+    async def hub_event(self, kind: HubEventType) -> None:
+        """Something the hub itself observed (its broker lost or back), on the event path."""
+        now = self._clock()
+        event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
+        self.state, actions = self.engine.evaluate(self.state, event, now=now)
+        entries = await self._store.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        self._carry_out(actions, entries)
 
     async def acknowledge(self, incident_id: str, by: str, via: str = "on the dashboard") -> bool:
         """`by` is dealing with an incident (from the dashboard): the ladder stops there.

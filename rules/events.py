@@ -29,6 +29,10 @@ EventType = Literal[
 
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
+# What the hub observes of its own links. Never accepted from a device: drivers check EVENT_TYPES.
+HubEventType = Literal["hub.broker_lost", "hub.broker_back"]
+HUB_DEVICE_ID = "hub"
+
 Source = Literal["native", "zigbee2mqtt", "gpio"]
 
 
@@ -49,7 +53,7 @@ class DeviceEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     device_id: str = Field(min_length=1, max_length=128)
-    type: EventType
+    type: EventType | HubEventType
     received_at: AwareDatetime
     source: Source = "native"
     ts: AwareDatetime | None = None

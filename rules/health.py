@@ -6,6 +6,18 @@ from rules.policy import CausePolicy, DeviceHealthPolicy
 def health_causes(policy: DeviceHealthPolicy) -> dict[str, CausePolicy]:
     """One incident per device and fault."""
     return {
+        "broker_lost": CausePolicy(
+            # The hub has lost its broker: no sensor can reach it, so it could not raise an
+            # alarm. Told after a grace period (a broker restart is not news), over channels that
+            # do not need the broker, and again when contact is back.
+            label="hub cut off from its sensors",
+            severity="urgent",
+            opened_by=frozenset({"hub.broker_lost"}),
+            cleared_by=frozenset({"hub.broker_back"}),
+            alert="The telecare hub has been cut off from its sensors since {time}: alarms"
+            " cannot reach it. Check the hub's power and network, or call {person}.",
+            clear_text="All clear: the hub is in contact with its sensors again ({time}).",
+        ),
         "device_offline": CausePolicy(
             # A pendant or fall detector that has gone silent leaves the person unprotected:
             # urgent. Any other device offline waits for the digest.

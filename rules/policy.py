@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rules.events import EventType
+from rules.events import EventType, HubEventType
 from rules.routines import (
     ActivityPolicy,
     DoorPolicy,
@@ -251,12 +251,12 @@ class CausePolicy(_Frozen):
 
     label: str
     severity: Severity
-    opened_by: frozenset[EventType]
-    cancelled_by: frozenset[EventType] = frozenset()
-    cleared_by: frozenset[EventType] = frozenset()
-    drops_pending: frozenset[EventType] = frozenset()
+    opened_by: frozenset[EventType | HubEventType]
+    cancelled_by: frozenset[EventType | HubEventType] = frozenset()
+    cleared_by: frozenset[EventType | HubEventType] = frozenset()
+    drops_pending: frozenset[EventType | HubEventType] = frozenset()
     confirm_s: float = 0.0
-    confirm_s_for: Mapping[EventType, float] = Field(default_factory=dict)
+    confirm_s_for: Mapping[EventType | HubEventType, float] = Field(default_factory=dict)
     per_device: bool = False
     roles: frozenset[Role] | None = None
     only_in: DailyWindow | None = None

@@ -26,6 +26,7 @@ CASES = [
         json.dumps({"type": "pendant.pressed", "pad": "x" * MAX_PAYLOAD_BYTES}).encode(),
     ),
     ("unknown_event_type", event_topic("pendant-1"), b'{"type": "pendant.exploded"}'),
+    ("unknown_event_type", event_topic("pendant-1"), b'{"type": "hub.broker_lost"}'),
     ("unregistered_device", event_topic("stranger-9"), b'{"type": "pendant.pressed"}'),
     ("unknown_topic", "telecare/v1/bad$id/event", b'{"type": "pendant.pressed"}'),
 ]

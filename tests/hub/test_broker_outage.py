@@ -50,3 +50,35 @@ async def test_hub_reconnects_after_a_broker_restart_and_keeps_its_session(
         await eventually(all_stored, timeout_s=40)
     messages = [r.getMessage() for r in caplog.records]
     assert any("connected to broker" in m and "again" in m for m in messages), messages
+
+
+async def test_carers_are_told_when_the_hub_loses_its_broker_and_when_it_is_back(
+    mosquitto: LocalBroker, tmp_path: Path
+) -> None:
+    mqtt = {
+        "host": mosquitto.host,
+        "port": mosquitto.port,
+        "client_id": "hub-under-test",
+        "lost_grace_s": 1,
+    }
+    config = in_process_config(mosquitto, tmp_path, mqtt=mqtt)
+
+    async def texts() -> list[str]:
+        async with Store.open(config.store.path, readonly=True) as store:
+            return [n.text for n in await store.notifications() if n.state == "delivered"]
+
+    async with running_hub(config):
+        mosquitto.stop()
+
+        async def told_cut_off() -> bool:
+            return any("cut off from its sensors" in t for t in await texts())
+
+        await eventually(told_cut_off)
+        mosquitto.start()
+
+        async def told_back() -> bool:
+            return any("in contact with its sensors again" in t for t in await texts())
+
+        await eventually(told_back, timeout_s=40)
+    cut_off = [t for t in await texts() if "cut off" in t]
+    assert len(cut_off) == 1, "told once per outage, not at every check"
