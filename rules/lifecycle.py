@@ -136,20 +136,14 @@ class Lifecycle:
 
         It takes no slot, so it never stands in the way of a later one.
         """
-        incident = Incident(
-            id=draft.new_id(cause),
-            cause=cause,
+        draft.note(
+            cause,
+            text,
+            f"suppressed: {reason}",
+            now,
             severity=severity,
             state="suppressed",
             device_id=device_id,
-            opened_at=now,
-            closed_at=now,
-            text=text,
-        )
-        draft.actions.append(
-            IncidentChanged(
-                incident=incident, previous=None, reason=f"suppressed: {reason}", at=now
-            )
         )
 
     def step(self, draft: Draft, slot: str, now: datetime) -> None:
@@ -189,19 +183,8 @@ class Lifecycle:
         Everyone in its severity's plan is told once, at once: with nothing to wait for, no
         step waits.
         """
-        incident = Incident(
-            id=draft.new_id(cause),
-            cause=cause,
-            severity=severity,
-            state="resolved",
-            device_id=device_id,
-            opened_at=now,
-            fired_at=now,
-            closed_at=now,
-            text=text,
-        )
-        draft.actions.append(
-            IncidentChanged(incident=incident, previous=None, reason=f"noted: {reason}", at=now)
+        incident = draft.note(
+            cause, text, f"noted: {reason}", now, severity=severity, device_id=device_id
         )
         plan = self.ladder.plan(severity)
         told: set[tuple[str, str]] = set()

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged
-from rules.policy import Channel
+from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, IncidentState
+from rules.policy import Channel, Severity
 
 
 class Held(BaseModel):
@@ -167,25 +167,34 @@ class Draft:
         self.opened += 1
         return f"{cause}-{self.opened}"
 
-    def note(self, cause: str, text: str, reason: str, now: datetime) -> Incident:
-        """Record a message from the hub itself (a digest, a summary) as a closed incident.
+    def note(
+        self,
+        cause: str,
+        text: str,
+        reason: str,
+        now: datetime,
+        *,
+        severity: Severity = "info",
+        state: IncidentState = "resolved",
+        device_id: str = "hub",
+    ) -> Incident:
+        """Record an incident that opens and closes at once, with its audit entry.
 
-        It has an id and an audit entry like any alarm, so what was sent can be traced.
+        A digest, a daytime visitor, an alarm held back: what was or was not sent can be traced.
         """
         incident = Incident(
             id=self.new_id(cause),
             cause=cause,
-            severity="info",
-            state="resolved",
-            device_id="hub",
+            severity=severity,
+            state=state,
+            device_id=device_id,
             opened_at=now,
-            fired_at=now,
+            fired_at=None if state == "suppressed" else now,
             closed_at=now,
             text=text,
         )
-        self.actions.append(
-            IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
-        )
+        change = IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
+        self.actions.append(change)
         return incident
 
     def put(self, slot: str, incident: Incident) -> None:
