@@ -96,7 +96,7 @@ async def serve(
             )
             notifier.bind(pipeline)
             web = _dashboard(
-                _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt)
+                _web_context(config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt)
             )
             await _serve_until_stopped(
                 config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
@@ -343,6 +343,7 @@ def _web_context(
     store: Store,
     pipeline: Pipeline,
     feed: IncidentFeed,
+    notifier: Notifier,
     *,
     rejects: RejectLog,
     mqtt: MqttSession,
@@ -363,4 +364,5 @@ def _web_context(
         labels={name: cause.label for name, cause in pipeline.engine.causes.items()},
         timezone=config.home.timezone,
         clock=pipeline.now,
+        twilio_hooks=notifier.twilio_hooks,
     )

@@ -319,6 +319,20 @@ class HubConfig(BaseSettings):
             raise ValueError("; ".join(problems))
         return plans
 
+    @field_validator("twilio")
+    @classmethod
+    def _hooks_served(
+        cls, twilio: TwilioSettings | None, info: ValidationInfo
+    ) -> TwilioSettings | None:
+        web = info.data.get("web")
+        if twilio is not None and twilio.public_url is not None and web and not web.enabled:
+            msg = (
+                "public_url: Twilio's hooks are served by the hub's web server, which [web]"
+                " enabled = false turns off; turn it on or remove public_url"
+            )
+            raise ValueError(msg)
+        return twilio
+
     @field_validator("medication")
     @classmethod
     def _unique_medication(cls, medication: tuple[Medication, ...]) -> tuple[Medication, ...]:

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from hub.web import api, pages
+from hub.web import api, hooks, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
 from hub.web.views import Recent
@@ -52,6 +52,8 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.state.templates = _templates(ZoneInfo(ctx.timezone))
     app.include_router(api.router)
     app.include_router(pages.router)
+    if ctx.twilio_hooks is not None:
+        app.include_router(hooks.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
     app.middleware("http")(_security_headers)

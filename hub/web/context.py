@@ -9,6 +9,7 @@ from hub.config import WebSettings
 from hub.feed import IncidentFeed
 from hub.rejections import RejectLog
 from hub.store import Store
+from notifier.twilio_hooks import TwilioHooks
 
 
 class IncidentControl(Protocol):
@@ -39,6 +40,7 @@ class WebContext:
         labels: Words for each incident cause ("pendant alarm").
         timezone: The home's IANA time zone, for times on pages.
         clock: The hub's clock.
+        twilio_hooks: What Twilio's web hooks do; None unless `[twilio] public_url` is set.
     """
 
     settings: WebSettings
@@ -52,3 +54,4 @@ class WebContext:
     labels: Mapping[str, str]
     timezone: str
     clock: Callable[[], datetime]
+    twilio_hooks: TwilioHooks | None = None

@@ -29,8 +29,11 @@ class RecordingDesk:
         self.occupancy: list[tuple[str, bool]] = []
         self.open_incident: str | None = "pendant-3"
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
+    async def acknowledge(self, ack: Acknowledgement) -> bool:
+        if any(a.incident_id == ack.incident_id for a in self.acks):
+            return False
         self.acks.append(ack)
+        return True
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
         if number is not None:
@@ -100,7 +103,7 @@ async def test_a_forged_token_acknowledges_nothing(rig: tuple[Rig, Inbox]) -> No
         await wait_for(lambda: bool(found.desk.acks))
 
     assert [a.incident_id for a in found.desk.acks] == ["pendant-2"]
-    assert not await inbox.accept_token(f"{target.id}.forged")
+    assert await inbox.accept_token(f"{target.id}.forged") == "not genuine"
 
 
 async def test_ok_by_sms_acknowledges_the_open_incident_and_answers(
