@@ -241,6 +241,30 @@ async def test_an_sms_reported_undelivered_moves_to_alice_s_next_channel(
         assert "undelivered: error 30003" in notice.text
 
 
+async def test_an_alert_call_nobody_answered_moves_on_and_says_so(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    async with hooked_hub(broker, tmp_path, VOICE_THEN_SMS) as rig:
+        call = await rig.press_pendant(until="call")
+        callback = rig.twilio.status_callbacks[call["sid"]]
+        form = {**call_form(call), "CallStatus": "no-answer"}
+
+        assert (await rig.twilio_posts(callback, form)).status_code == 204
+
+        async def noticed() -> bool:
+            async with Store.open(rig.db, readonly=True) as store:
+                return any(n.key.endswith("/notice") for n in await store.notifications())
+
+        await eventually(noticed)
+        async with Store.open(rig.db, readonly=True) as store:
+            notes = {n.key: n for n in await store.notifications()}
+        [(key, notice)] = [(k, n) for k, n in notes.items() if k.endswith("/notice")]
+        assert notes[key.removesuffix("/notice")].state == "failed"
+        assert "voice to Alice did not get through (Twilio: call no-answer)" in notice.text
+        assert any("/via-" in k for k in notes)  # the alert went on to her next channel
+        assert not await rig.acknowledged()
+
+
 async def test_sms_replies_by_hook_acknowledge_and_answer_and_strangers_get_nothing(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
