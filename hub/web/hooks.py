@@ -31,8 +31,10 @@ async def _signed_form(request: Request, path: str) -> tuple[TwilioHooks, dict[s
     fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
     signature = request.headers.get(SIGNATURE_HEADER)
     if not hooks.signed(path, request.url.query, fields, signature):
-        cause = "twilio_unsigned" if not signature else "twilio_bad_signature"
-        ctx.rejects.reject(cause, path, f"from {request.client.host if request.client else '?'}")
+        if signature:
+            ctx.rejects.reject("twilio_bad_signature", path, "X-Twilio-Signature does not match")
+        else:
+            ctx.rejects.reject("twilio_unsigned", path, "no X-Twilio-Signature")
         raise HTTPException(status.HTTP_403_FORBIDDEN, "not signed by Twilio")
     return hooks, fields
 
