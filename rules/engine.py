@@ -138,6 +138,34 @@ class Engine:
                 return draft.state(), draft.actions
         return state, actions
 
+    def resolve(
+        self, state: EngineState, incident_id: str, *, by: str, via: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` says an incident is over (help arrived, a press by mistake): it closes.
+
+        Its ladder and any re-fire after an acknowledgement stop with it, and everyone who was
+        told hears who resolved it (not `by`, who knows). Nothing changes if it is not open.
+        """
+        state, actions = self.tick(state, now=now)
+        for slot, incident in state.open.items():
+            if incident.id == incident_id:
+                draft = Draft.of(state)
+                draft.actions = actions
+                label = self.causes[incident.cause].label if incident.cause in self.causes else ""
+                text = f"Resolved by {by} at {{time}}: {label or incident.text}"
+                self._life.close(
+                    draft,
+                    slot,
+                    how="resolved",
+                    reason=f"resolved by {by} {via}",
+                    follow_up=self.texts.render(text, incident.device_id, now),
+                    now=now,
+                    skip=by,
+                )
+                self._digests.route(draft, len(actions), now)
+                return draft.state(), draft.actions
+        return state, actions
+
     def set_occupancy(
         self, state: EngineState, *, home: bool, by: str, now: datetime
     ) -> tuple[EngineState, list[Action]]:

@@ -18,6 +18,10 @@ class IncidentControl(Protocol):
         """Record that `by` is dealing with a firing incident; False if it is not firing."""
         ...
 
+    async def resolve(self, incident_id: str, by: str, *, note: str | None = None) -> bool:
+        """Record that `by` says an open incident is over; False if it is not open."""
+        ...
+
     async def set_occupancy(self, *, home: bool, by: str) -> None:
         """Someone besides the cared-for person is at home (or nobody is any more)."""
         ...

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.config import WebRole
+from hub.control import MAX_NOTE_CHARS
 from hub.records import DeviceRecord, IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
 from rules.incidents import Incident, IncidentState
 from rules.policy import Severity
 
 LOW_BATTERY_PERCENT = 20
-MAX_NOTE_CHARS = 500
 VerdictLevel = Literal["well", "checking", "help", "handled"]
 _URGENCY: dict[str, int] = {"firing": 0, "pending": 1, "acknowledged": 2}
 
@@ -84,6 +84,7 @@ class IncidentDetail(_Frozen):
     notifications: tuple[NotificationView, ...]
     notes: tuple[IncidentNote, ...]
     can_acknowledge: bool
+    can_resolve: bool
 
 
 class DeviceView(_Frozen):
@@ -156,6 +157,20 @@ class NewNote(_Frozen):
     """A note to add to an incident."""
 
     text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+class Resolution(_Frozen):
+    """Closing an incident, with an optional note on why ("Mum pressed by mistake")."""
+
+    note: str | None = Field(default=None, min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+class ResolveResult(_Frozen):
+    """Outcome of a resolution."""
+
+    incident_id: str
+    resolved: bool
+    state: IncidentState
 
 
 class SessionView(_Frozen):

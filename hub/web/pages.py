@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hub.control import MAX_NOTE_CHARS
 from hub.review import gather, render_review
 from hub.web.api import Ctx
 from hub.web.auth import (
@@ -22,7 +23,7 @@ from hub.web.auth import (
     client_of,
     session_of,
 )
-from hub.web.models import MAX_NOTE_CHARS, NewNote, PresenceChange
+from hub.web.models import NewNote, PresenceChange
 from hub.web.passcodes import match_login
 from hub.web.views import (
     add_note,
@@ -177,6 +178,19 @@ async def acknowledge_from_page(
     """The "I'm on it" button: acknowledge, then show the incident again."""
     if await ctx.control.acknowledge(incident_id, carer.name):
         log.info("incident %s acknowledged on the dashboard", incident_id)
+    return RedirectResponse(f"/incidents/{incident_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve_from_page(
+    ctx: Ctx,
+    carer: Annotated[Session, Depends(changing("carer", find=page_session))],
+    incident_id: str,
+    note: Annotated[str, Form(max_length=MAX_NOTE_CHARS)] = "",
+) -> Response:
+    """The "Resolve" button, with its optional note: close the incident, then show it again."""
+    if await ctx.control.resolve(incident_id, carer.name, note=note.strip() or None):
+        log.info("incident %s resolved on the dashboard", incident_id)
     return RedirectResponse(f"/incidents/{incident_id}", status.HTTP_303_SEE_OTHER)
 
 

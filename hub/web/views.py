@@ -21,6 +21,7 @@ from hub.web.models import (
     verdict,
 )
 from hub.wire import is_device_id
+from rules.incidents import OPEN_STATES
 
 MAX_LISTED_INCIDENTS = 200
 PROBE_EVERY_S = 1.0
@@ -102,6 +103,7 @@ async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail |
         notifications=tuple(NotificationView.of(n) for n in notes),
         notes=tuple(await ctx.store.notes(incident_id)),
         can_acknowledge=incident.state == "firing",
+        can_resolve=incident.state in OPEN_STATES,
     )
 
 
