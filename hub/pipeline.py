@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, time
 
 from pydantic import ValidationError
 
@@ -323,6 +323,37 @@ class Pipeline:
         await self._write_notes()
         self._carry_out(actions, entries)
         return True
+
+    async def silence(self, device_id: str, *, until: datetime | None, by: str) -> None:
+        """`by` silences a non-emergency device until `until` (None lifts it): kept and audited.
+
+        Raises:
+            SettingRefusedError: an unknown or emergency device, or a time out of range.
+        """
+        now = self._clock()
+        self.state, actions = self.engine.silence(
+            self.state, device_id, until=until, by=by, now=now
+        )
+        await self._commit_setting(actions, now)
+
+    async def set_digest_times(
+        self, contact: str, times: tuple[time, ...] | None, *, by: str
+    ) -> None:
+        """`by` gives a contact's digest new times (None: as configured): kept and audited.
+
+        Raises:
+            SettingRefusedError: an unknown contact, or times that cannot be used.
+        """
+        now = self._clock()
+        self.state, actions = self.engine.set_digest_times(
+            self.state, contact, times, by=by, now=now
+        )
+        await self._commit_setting(actions, now)
+
+    async def _commit_setting(self, actions: list[Action], now: datetime) -> None:
+        batch = Batch(actions=actions, memory=self.state.memory())
+        entries = await self._store.commit(batch, at=now)
+        self._carry_out(actions, entries)
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
         """Someone else is at home, or nobody is (from the dashboard): the engine's view."""

@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from hub.records import IncidentNote, LogEntry, Presence, StoredEvent, StoreTallies
+from hub.records import IncidentNote, LogEntry, LoginLink, Presence, StoredEvent, StoreTallies
 from hub.store_rows import iso, stored_event
+from rules.incidents import SettingChanged
 
 log = logging.getLogger("telecare.store")
 
@@ -46,6 +47,48 @@ class DashboardRecords:
                 "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
                 (note.incident_id, note.author, note.text, iso(note.at)),
             )
+
+    async def _record_setting(self: _Core, change: SettingChanged) -> None:
+        """Audit a carer's change (inside the commit that carries it out)."""
+        await self._db.execute(
+            "INSERT INTO settings_log (setting, subject, value, by, at) VALUES (?, ?, ?, ?, ?)",
+            (change.setting, change.subject, change.value, change.by, iso(change.at)),
+        )
+
+    async def settings_log(self: _Core, *, limit: int = 50) -> list[SettingChanged]:
+        """The latest changes carers made to settings, newest first."""
+        rows = await self._fetch(
+            "SELECT setting, subject, value, by, at FROM settings_log ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [SettingChanged.model_validate(r) for r in rows]
+
+    async def add_login_link(
+        self: _Core, contact: str, secret_hash: str, *, at: datetime, expires_at: datetime
+    ) -> int:
+        """Keep a new one-time login link (its secret hashed); returns its id."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "INSERT INTO login_links (contact, secret_hash, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (contact, secret_hash, iso(at), iso(expires_at)),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def login_link(self: _Core, link_id: int) -> LoginLink | None:
+        """A login link by id, used or not."""
+        rows = await self._fetch("SELECT * FROM login_links WHERE id = ?", (link_id,))
+        return LoginLink.model_validate(rows[0]) if rows else None
+
+    async def use_login_link(self: _Core, link_id: int, *, at: datetime) -> bool:
+        """Mark a link used; False if it already was (it works once)."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "UPDATE login_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                (iso(at), link_id),
+            )
+        return cursor.rowcount == 1
 
     async def tallies(self: _Core) -> StoreTallies:
         """Counts for monitoring: events, incidents by state, notifications by state."""

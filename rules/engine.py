@@ -17,6 +17,7 @@ from rules.ladder import Ladder
 from rules.lifecycle import Facts, Lifecycle
 from rules.medication import DoseSchedule
 from rules.policy import CausePolicy, RulesConfig, Severity
+from rules.settings import CarerSettings
 from rules.state import Draft, EngineState, Memory
 from rules.summary import DailySummary
 from rules.texts import Texts
@@ -40,6 +41,7 @@ class Engine:
         self._inhibitor = Inhibitor(config.policy, self.texts, self._life)
         self._digests = Digests(config, self.texts)
         self._summary = DailySummary(config, self.texts, self._doses)
+        self._settings = CarerSettings(config, self.causes.values(), self.texts)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():
             for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
@@ -165,6 +167,44 @@ class Engine:
                 self._digests.route(draft, len(actions), now)
                 return draft.state(), draft.actions
         return state, actions
+
+    def silence(
+        self, state: EngineState, device_id: str, *, until: datetime | None, by: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` silences a device until `until` (None lifts it): see `rules.settings`.
+
+        Raises:
+            SettingRefusedError: an unknown or emergency device, or a time out of range.
+        """
+        state, actions = self.tick(state, now=now)
+        state, change = self._settings.silence(state, device_id, until=until, by=by, now=now)
+        return state, [*actions, change]
+
+    def silenceable(self, device_id: str) -> bool:
+        """Whether a carer may silence the device (never an emergency one)."""
+        return self._settings.silenceable(device_id)
+
+    def digest_times(self, state: EngineState, contact: str) -> tuple[time, ...]:
+        """A contact's digest times: her own choice, or else the configured ones."""
+        return self._digests.times(state, contact)
+
+    def set_digest_times(
+        self,
+        state: EngineState,
+        contact: str,
+        times: tuple[time, ...] | None,
+        *,
+        by: str,
+        now: datetime,
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` gives a contact's digest new times (None: back to the configured ones).
+
+        Raises:
+            SettingRefusedError: an unknown contact, or times that cannot be used.
+        """
+        state, actions = self.tick(state, now=now)
+        state, change = self._settings.set_digest_times(state, contact, times, by=by, now=now)
+        return state, [*actions, change]
 
     def set_occupancy(
         self, state: EngineState, *, home: bool, by: str, now: datetime
@@ -292,7 +332,9 @@ class Engine:
             "text": self.texts.render(policy.alert, event.device_id, now),
             "now": now,
         }
-        held = self._inhibitor.holds(draft, name)
+        held = self._inhibitor.holds(draft, name) or self._settings.holds(
+            draft.base, event.device_id, severity, now
+        )
         reason = f"{event.type} from {event.device_id}"
         if held is not None:
             self._life.suppress(draft, reason=held, **common)

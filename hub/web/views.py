@@ -16,6 +16,7 @@ from hub.web.models import (
     NewNote,
     NotificationView,
     PresenceChange,
+    SilenceView,
     StatusView,
     timeline,
     verdict,
@@ -130,8 +131,23 @@ async def add_note(ctx: WebContext, incident_id: str, author: str, note: NewNote
 
 
 async def device_list(ctx: WebContext) -> list[DeviceView]:
-    """Every registered device with its warning flags."""
-    return [DeviceView.of(d) for d in await ctx.store.devices()]
+    """Every registered device with its warning flags, and whether it is silenced."""
+    silences = {s.device_id: s for s in silence_list(ctx)}
+    engine = ctx.control.engine
+    return [
+        DeviceView.of(d, can_silence=engine.silenceable(d.id), silence=silences.get(d.id))
+        for d in await ctx.store.devices()
+    ]
+
+
+def silence_list(ctx: WebContext) -> list[SilenceView]:
+    """The devices silenced now, as the engine holds them (an expired silence is gone)."""
+    now = ctx.clock()
+    return [
+        SilenceView(device_id=device_id, until=s.until, by=s.by)
+        for device_id, s in sorted(ctx.control.state.silenced.items())
+        if s.until > now
+    ]
 
 
 async def identify_device(
