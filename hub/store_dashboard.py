@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import aiosqlite
 
 from hub.records import IncidentNote, LogEntry, LoginLink, Presence, StoredEvent, StoreTallies
-from hub.store_rows import iso, stored_event
-from rules.incidents import SettingChanged
+from hub.store_rows import iso, stored_event, without
+from rules.incidents import Incident, SettingChanged
 
 log = logging.getLogger("telecare.store")
 
@@ -149,6 +149,17 @@ class DashboardRecords:
             (iso(since.astimezone(UTC)),),
         )
         return [LogEntry.model_validate(r) for r in rows]
+
+    async def incidents_opened_since(
+        self: _Core, since: datetime, cause_prefix: str
+    ) -> list[Incident]:
+        """Incidents of causes starting with `cause_prefix` opened at or after `since`."""
+        rows = await self._fetch(
+            "SELECT * FROM incidents WHERE opened_at >= ? AND substr(cause, 1, ?) = ?"
+            " ORDER BY opened_at, id",
+            (iso(since.astimezone(UTC)), len(cause_prefix), cause_prefix),
+        )
+        return [Incident.model_validate(without(r, "updated_at")) for r in rows]
 
     async def events_since(self: _Core, since: datetime, types: Sequence[str]) -> list[StoredEvent]:
         """Events of the given types received at or after `since`, oldest first."""

@@ -4,12 +4,13 @@ It never sends, sleeps or reads the clock: the hub passes `now` in and carries t
 Replaying the same inputs at the same times gives the same actions.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time, timedelta
 
 from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
 from rules.digest import Digests
+from rules.doses_today import DoseToday, doses_today
 from rules.events import DeviceEvent
 from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
 from rules.inhibition import Inhibitor
@@ -179,6 +180,10 @@ class Engine:
         state, actions = self.tick(state, now=now)
         state, change = self._settings.silence(state, device_id, until=until, by=by, now=now)
         return state, [*actions, change]
+
+    def doses_today(self, incidents: Sequence[Incident], *, now: datetime) -> list[DoseToday]:
+        """Today's doses, taken, late, missed or to come, read from their incidents."""
+        return doses_today(self.config.medication, incidents, now, self.texts.zone)
 
     def silenceable(self, device_id: str) -> bool:
         """Whether a carer may silence the device (never an emergency one)."""

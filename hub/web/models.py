@@ -11,6 +11,7 @@ from hub.config import WebRole
 from hub.control import MAX_NOTE_CHARS
 from hub.records import DeviceRecord, IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
+from rules.doses_today import DoseToday
 from rules.incidents import Incident, IncidentState
 from rules.policy import Severity
 from rules.schedule import TimeOfDay
@@ -178,6 +179,7 @@ class StatusView(_Frozen):
     at_home: tuple[str, ...]
     broker_connected: bool
     as_of: AwareDatetime
+    doses: tuple[DoseToday, ...] = ()
 
 
 class Health(_Frozen):

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import time as clock_time
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,10 @@ from hub.web.models import (
     verdict,
 )
 from hub.wire import is_device_id
+from rules.doses_today import DoseToday
 from rules.incidents import OPEN_STATES
+from rules.medication import CAUSE_PREFIX
+from rules.schedule import at_local
 
 MAX_LISTED_INCIDENTS = 200
 PROBE_EVERY_S = 1.0
@@ -76,6 +80,7 @@ async def status_view(ctx: WebContext) -> StatusView:
         )
     views = [DeviceView.of(d) for d in devices.values()]
     return StatusView(
+        doses=tuple(await _doses_today(ctx)),
         verdict=verdict(open_incidents, reasons, ctx.labels, ZoneInfo(ctx.timezone)),
         open_incidents=tuple(IncidentSummary.of(i) for i in open_incidents),
         last_activity=activity,
@@ -84,6 +89,14 @@ async def status_view(ctx: WebContext) -> StatusView:
         broker_connected=ctx.broker_connected(),
         as_of=ctx.clock(),
     )
+
+
+async def _doses_today(ctx: WebContext) -> list[DoseToday]:
+    """Each dose due today: taken at HH:MM, late, missed, or due at HH:MM."""
+    zone, now = ZoneInfo(ctx.timezone), ctx.clock()
+    midnight = at_local(now.astimezone(zone).date(), clock_time(0, 0), zone)
+    incidents = await ctx.store.incidents_opened_since(midnight, CAUSE_PREFIX)
+    return ctx.control.engine.doses_today(incidents, now=now)
 
 
 async def incident_list(ctx: WebContext) -> list[IncidentSummary]:
