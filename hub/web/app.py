@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from hub.web import api, carer_settings, pages
+from hub.web import api, carer_settings, link_pages, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
 from hub.web.views import Recent
@@ -54,6 +54,7 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(carer_settings.router)
     app.include_router(carer_settings.pages)
+    app.include_router(link_pages.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
     app.middleware("http")(_security_headers)
