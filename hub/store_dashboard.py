@@ -170,6 +170,19 @@ class DashboardRecords:
         )
         return [stored_event(r) for r in rows]
 
+    async def battery_by_hour(self: _Core, *, since: datetime) -> list[tuple[str, datetime, int]]:
+        """Each device's lowest battery level in each hour (UTC) at or after `since`."""
+        rows = await self._fetch(
+            "SELECT device_id, substr(received_at, 1, 13) AS hour, min(battery) AS low"
+            " FROM events WHERE received_at >= ? AND battery IS NOT NULL"
+            " GROUP BY device_id, hour ORDER BY device_id, hour",
+            (iso(since.astimezone(UTC)),),
+        )
+        return [
+            (r["device_id"], datetime.fromisoformat(f"{r['hour']}:00+00:00"), r["low"])
+            for r in rows
+        ]
+
     async def lowest_battery(self: _Core, *, since: datetime) -> dict[str, int]:
         """Each device's lowest reported battery level at or after `since`."""
         rows = await self._fetch(
