@@ -134,6 +134,57 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         shutil.copytree(shots, Path(artifacts), dirs_exist_ok=True)
 
 
+async def test_carer_silences_a_leak_sensor_and_resolves_a_press_with_a_note(
+    broker: LocalBroker, tmp_path: Path, browser: Browser
+) -> None:
+    port = free_port()
+    config = config_from_dict(config_data(broker, tmp_path, web={"port": port, "logins": logins()}))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    async with running_hub(config), device_client(broker) as device:
+        context = await browser.new_context(viewport=PHONE, base_url=f"http://127.0.0.1:{port}")
+        phone = await context.new_page()
+        await phone.goto("/login")
+        await phone.get_by_label("Passcode").fill(CARER_PASSCODE)
+        await phone.get_by_role("button", name="Log in").click()
+        await expect(phone.locator("#verdict")).to_have_text("All is well")
+
+        await phone.goto("/devices")
+        assert await phone.get_by_label("Silence the pendant").count() == 0  # an emergency device
+        await phone.get_by_label("Silence the leak sensor").select_option("4h")
+        await _audit(phone)
+        await phone.get_by_role("button", name="Silence the leak sensor").click()
+        await expect(phone.locator(".devices")).to_contain_text("Silenced by Alice until")
+        await expect(
+            phone.get_by_role("button", name="Lift the silence of the leak sensor")
+        ).to_be_visible()
+        await _audit(phone)
+        await phone.screenshot(path=shots / "devices-silenced-phone.png", full_page=True)
+        await phone.goto("/settings")
+        await expect(phone.locator(".changes")).to_contain_text("Alice: silence of leak-1")
+        await _audit(phone)
+
+        await phone.goto("/")
+        await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)
+        await expect(phone.locator("#verdict")).to_contain_text("Help needed: pendant alarm")
+        await phone.locator("a", has_text="Details").click()
+        await phone.get_by_label("Why it is over (optional)").fill("Mum pressed by mistake")
+        await _audit(phone)
+        await phone.get_by_role("button", name="Resolve").click()
+        await expect(phone.locator(".timeline")).to_contain_text(
+            "resolved by Alice on the dashboard"
+        )
+        await expect(phone.locator("blockquote")).to_contain_text("Mum pressed by mistake")
+        assert await phone.get_by_role("button", name="Resolve").count() == 0
+        await _audit(phone)
+        await phone.screenshot(path=shots / "incident-resolved-phone.png", full_page=True)
+        await phone.goto("/")
+        await expect(phone.locator("#verdict")).to_have_text("All is well")
+        await context.close()
+    if artifacts := os.environ.get("TELECARE_SCREENSHOTS"):
+        shutil.copytree(shots, Path(artifacts), dirs_exist_ok=True)
+
+
 async def _audit(page: Page) -> None:
     await page.wait_for_load_state("load")  # the stylesheet decides the sizes
     found: dict[str, Any] = await page.evaluate(_AUDIT)
