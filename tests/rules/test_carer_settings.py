@@ -8,6 +8,7 @@ from rules.engine import Engine, EngineState
 from rules.incidents import SettingChanged
 from rules.policy import Contact, EscalationPlan, EscalationStep
 from rules.settings import CarerSettings, SettingRefusedError
+from rules.state import Memory
 from rules.texts import Texts
 from tests.support.rules import changes, clock, event, feed, home, later, notes
 
@@ -141,3 +142,21 @@ def test_digest_times_that_cannot_be_used_are_refused(
     engine = Engine(home())
     with pytest.raises(SettingRefusedError, match=message):
         engine.set_digest_times(EngineState(), contact, times, by="Alice", now=START)
+
+
+def test_silences_and_digest_times_are_remembered_across_a_restart() -> None:
+    engine = Engine(home())
+    state, _ = engine.silence(
+        EngineState(), "water-1", until=later(START, m=240), by="Alice", now=START
+    )
+    state, _ = engine.set_digest_times(state, "Bob", (time(18, 0),), by="Bob", now=START)
+    saved = state.memory().model_dump_json()
+
+    restored = Engine(home()).restore(
+        [], opened=state.opened, since=START, memory=Memory.model_validate_json(saved)
+    )
+
+    assert restored.silenced == state.silenced
+    assert engine.digest_times(restored, "Bob") == (time(18, 0),)
+    _, actions = feed(engine, restored, event("water-1", "water.leak", later(START, m=5)))
+    assert notes(actions) == []
