@@ -1,6 +1,6 @@
 """Today's doses as the carer sees them: taken (and when), late, missed, or still to come."""
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -41,27 +41,29 @@ def doses_today(
     incidents: Sequence[Incident],
     now: datetime,
     zone: ZoneInfo,
+    *,
+    resolved_by_hand: Set[str] = frozenset(),
 ) -> list[DoseToday]:
     """Every dose due on `now`'s local day, in order of due time.
 
     Each dose is read from the incident the engine opened for it (opened at its due time, or
     soon after if the hub was catching up): closed quietly or after the carer was told means
-    taken at its closing; closed when the next dose fell due means missed.
+    taken at its closing; closed when the next dose fell due, or by a carer's "Resolve" (the
+    ids in `resolved_by_hand`), means missed.
     """
     today = now.astimezone(zone).date()
     doses = []
     for item in medication:
-        mine = sorted(
-            (i for i in incidents if i.cause == cause_of(item)), key=lambda i: i.opened_at
-        )
+        cause, grace = cause_of(item), timedelta(minutes=item.grace_min)
+        mine = sorted((i for i in incidents if i.cause == cause), key=lambda i: i.opened_at)
         for moment in item.times:
             due = at_local(today, moment, zone)
             following = next_time(item.times, due, zone)
             # The last one opened in its slot: a hub catching up opens several doses at once.
             incident = next((i for i in reversed(mine) if due <= i.opened_at < following), None)
-            state, taken_at = _state(
-                incident, due, following, timedelta(minutes=item.grace_min), now
-            )
+            state, taken_at = _state(incident, due, following, grace, now)
+            if incident is not None and incident.id in resolved_by_hand:
+                state, taken_at = "missed", None
             doses.append(
                 DoseToday(
                     medication=item.name,

@@ -4,7 +4,7 @@ It never sends, sleeps or reads the clock: the hub passes `now` in and carries t
 Replaying the same inputs at the same times gives the same actions.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import datetime, time, timedelta
 
 from rules.activity import ACTIVITY, WellbeingCheck
@@ -26,6 +26,7 @@ from rules.texts import Texts
 __all__ = ["Engine", "EngineState"]
 Cause = tuple[str, CausePolicy]
 MIDNIGHT = time(0, 0)
+RESOLVED_BY = "resolved by "  # how the audit trail starts a carer's resolution
 
 
 class Engine:
@@ -160,7 +161,7 @@ class Engine:
                     draft,
                     slot,
                     how="resolved",
-                    reason=f"resolved by {by} {via}",
+                    reason=f"{RESOLVED_BY}{by} {via}",
                     follow_up=self.texts.render(text, incident.device_id, now),
                     now=now,
                     skip=by,
@@ -181,9 +182,24 @@ class Engine:
         state, change = self._settings.silence(state, device_id, until=until, by=by, now=now)
         return state, [*actions, change]
 
-    def doses_today(self, incidents: Sequence[Incident], *, now: datetime) -> list[DoseToday]:
-        """Today's doses, taken, late, missed or to come, read from their incidents."""
-        return doses_today(self.config.medication, incidents, now, self.texts.zone)
+    def doses_today(
+        self,
+        incidents: Sequence[Incident],
+        *,
+        now: datetime,
+        resolved_by_hand: Set[str] = frozenset(),
+    ) -> list[DoseToday]:
+        """Today's doses, taken, late, missed or to come, read from their incidents.
+
+        `resolved_by_hand`: ids of dose incidents a carer resolved (not a dose taken).
+        """
+        return doses_today(
+            self.config.medication,
+            incidents,
+            now,
+            self.texts.zone,
+            resolved_by_hand=resolved_by_hand,
+        )
 
     def silenceable(self, device_id: str) -> bool:
         """Whether a carer may silence the device (never an emergency one)."""

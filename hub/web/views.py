@@ -24,6 +24,7 @@ from hub.web.models import (
 )
 from hub.wire import is_device_id
 from rules.doses_today import DoseToday
+from rules.engine import RESOLVED_BY
 from rules.incidents import OPEN_STATES
 from rules.medication import CAUSE_PREFIX
 from rules.schedule import at_local
@@ -96,7 +97,12 @@ async def _doses_today(ctx: WebContext) -> list[DoseToday]:
     zone, now = ZoneInfo(ctx.timezone), ctx.clock()
     midnight = at_local(now.astimezone(zone).date(), clock_time(0, 0), zone)
     incidents = await ctx.store.incidents_opened_since(midnight, CAUSE_PREFIX)
-    return ctx.control.engine.doses_today(incidents, now=now)
+    by_hand: set[str] = set()
+    for incident in incidents:
+        trail = await ctx.store.incident_log(incident.id) if incident.state == "resolved" else []
+        if trail and str(trail[-1]["reason"]).startswith(RESOLVED_BY):
+            by_hand.add(incident.id)
+    return ctx.control.engine.doses_today(incidents, now=now, resolved_by_hand=by_hand)
 
 
 async def incident_list(ctx: WebContext) -> list[IncidentSummary]:

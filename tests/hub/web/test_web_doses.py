@@ -38,3 +38,22 @@ async def test_a_home_without_medication_shows_no_doses(hub: Hub) -> None:
     await log_in(hub.client, CARER_PASSCODE)
     assert (await hub.client.get("/api/status")).json()["doses"] == []
     assert "Today's doses" not in (await hub.client.get("/")).text
+
+
+async def test_a_missed_dose_a_carer_resolves_stays_missed(hub: Hub) -> None:
+    config = RulesConfig(contacts=(Contact(name="Alice"),), medication=(HEART,))
+    hub.pipeline.engine = Engine(config)
+    hub.pipeline.state = EngineState(since=datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await hub.pipeline.tick()  # 10:42: the 10:30 dose is late
+    dose = hub.pipeline.state.open["medication_heart"].id
+    headers = {"X-CSRF-Token": await log_in(hub.client, CARER_PASSCODE)}
+    done = await hub.client.post(f"/api/incidents/{dose}/resolve", headers=headers)
+    assert done.json()["state"] == "resolved"
+
+    doses = (await hub.client.get("/api/status")).json()["doses"]
+
+    assert [(d["due"], d["state"]) for d in doses] == [
+        ("2026-11-23T08:00:00Z", "missed"),
+        ("2026-11-23T10:30:00Z", "missed"),
+        ("2026-11-23T20:00:00Z", "due"),
+    ]
