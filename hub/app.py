@@ -15,7 +15,7 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.clock import VirtualClock
 from hub.config import HubConfig
-from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
+from hub.control import CONTROL_TOPICS
 from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
 from hub.intake import Intake
@@ -139,8 +139,7 @@ def _session(
         subscriptions=(
             *intake.subscriptions,
             HUB_CONTROL_TOPIC,
-            ACK_TOPIC,
-            OCCUPANCY_CONTROL_TOPIC,
+            *sorted(CONTROL_TOPICS),
             *([CLOCK_TOPIC] if virtual else []),
         ),
         deliver=inbox.put_nowait,
