@@ -220,8 +220,22 @@ def show_device(ctx: click.Context, as_json: bool, device_id: str) -> None:
     if as_json:
         click.echo(found[0].model_dump_json())
         return
-    for key, value in found[0].model_dump(mode="json").items():
+    shown = {**found[0].model_dump(mode="json"), "commands": _commands(found[0])}
+    for key, value in shown.items():
         click.echo(f"{key:<14} {'-' if value is None else value}")
+
+
+def _commands(device: DeviceRecord) -> str:
+    """What the hub can ask of the device (reassurance light, reminder chime, identify)."""
+    if device.source == "gpio":
+        return "- (wired: the hub's status light shows help is coming)"
+    if device.source != "zigbee2mqtt":
+        return "reassure, chime, identify (on its command topic)"
+    if device.commands is None:
+        return "- (not listed by Zigbee2MQTT yet)"
+    if not device.commands:
+        return "none: its model exposes nothing the hub can command (no light, chime or identify)"
+    return device.commands.replace(",", ", ")
 
 
 @devices.command("identify")

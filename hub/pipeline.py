@@ -34,7 +34,6 @@ from hub.wire import (
     HubControlPayload,
     InboundMessage,
     IncidentPayload,
-    command_topic,
     incident_topic,
 )
 from notifier.dispatcher import Dispatcher
@@ -175,10 +174,11 @@ class Pipeline:
         sightings = self._intake.take_sightings()
         batch.health.extend(sightings.health.values())
         batch.unpaired.extend(sightings.unpaired.values())
+        batch.commands.update(sightings.commands)
         if not self.state.remembers_as(before):
             batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
-        if batch.events or batch.actions or batch.health or batch.unpaired:
+        if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
             entries = await self._store.commit(batch, at=now)
         for message in messages:
             self._ack(message)
@@ -314,12 +314,18 @@ class Pipeline:
         incident = change.incident
         if incident.state == "acknowledged" and change.previous != "acknowledged":
             body = CommandPayload(command="reassure", incident_id=incident.id)
-            self._publish(command_topic(incident.device_id), body.model_dump_json().encode(), False)
+            self._send(incident.device_id, body)
 
     def _command(self, command: DeviceCommand) -> None:
         log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
         payload = CommandPayload(command=command.command, incident_id=command.incident_id)
-        self._publish(command_topic(command.device_id), payload.model_dump_json().encode(), False)
+        self._send(command.device_id, payload)
+
+    def _send(self, device_id: str, payload: CommandPayload) -> None:
+        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`)."""
+        found = self._intake.command(device_id, payload)
+        if found is not None:
+            self._publish(found[0], found[1], False)
 
     def _announce(self, change: IncidentChanged) -> None:
         if self._on_change is not None:

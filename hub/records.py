@@ -43,6 +43,7 @@ class DeviceRecord(BaseModel):
     linkquality: int | None = None
     signal_recent: float | None = None
     signal_long: float | None = None
+    commands: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -65,6 +66,24 @@ class DeviceHealth(BaseModel):
     at: AwareDatetime
     battery: int | None = None
     linkquality: int | None = None
+
+
+class HealthHour(BaseModel):
+    """One hour of a device's history: the medians of what it reported in that hour.
+
+    Attributes:
+        hour: The start of the hour (UTC).
+        linkquality: Median link quality (0 to 255), None if no report carried one.
+        battery: Median battery level in percent, None if no report carried one.
+        samples: How many reports the hour had.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hour: AwareDatetime
+    linkquality: float | None
+    battery: float | None
+    samples: int
 
 
 class UnpairedSighting(BaseModel):
