@@ -72,6 +72,11 @@ class Intake:
         """Every driver's topic filters."""
         return tuple(topic for driver in self._drivers for topic in driver.subscriptions)
 
+    @property
+    def devices(self) -> list[DeviceRecord]:
+        """The registered devices."""
+        return list(self._devices.values())
+
     def reload(self, devices: Iterable[DeviceRecord]) -> None:
         """Take a new registry: paired, renamed or removed devices."""
         devices = list(devices)

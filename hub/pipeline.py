@@ -25,6 +25,7 @@ from hub.control import (
 from hub.intake import Intake
 from hub.records import DeviceRecord
 from hub.store import AcceptedEvent, Batch, Store
+from hub.supervision import SignalWatch
 from hub.wire import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
@@ -86,6 +87,7 @@ class Pipeline:
         self._virtual = virtual_clock
         self._on_change = on_change
         self._started = False
+        self._signals = SignalWatch(store.signal_history)
         self._wake = asyncio.Event()
         self.duplicates = 0
 
@@ -226,7 +228,9 @@ class Pipeline:
         before = self.state
         self.state, actions = self.engine.tick(self.state, now=now)
         batch = Batch(actions=actions)
-        for event in self._intake.overdue(now):  # missed check-ins, stamped by the hub
+        stamped = self._intake.overdue(now)  # missed check-ins, stamped by the hub
+        stamped += await self._signals.check(self._intake.devices, now)  # hourly signal trends
+        for event in stamped:
             self.state, more = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event))
             batch.actions.extend(more)

@@ -2,15 +2,9 @@
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from rules.events import DeviceEvent
-
-# Averages of link quality (0 to 255), updated with each report: recent reacts in a few reports,
-# long-run over some tens; a drop of SIGNAL_DROP between them is a falling signal.
-SIGNAL_RECENT_WEIGHT = 0.3
-SIGNAL_LONG_WEIGHT = 0.05
-SIGNAL_DROP = 25.0
 
 
 class StoredEvent(BaseModel):
@@ -41,20 +35,10 @@ class DeviceRecord(BaseModel):
     last_seen: AwareDatetime | None
     created_at: AwareDatetime
     linkquality: int | None = None
-    signal_recent: float | None = None
-    signal_long: float | None = None
     commands: str | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def signal_falling(self) -> bool:
-        """Whether the signal has lately fallen well below its usual level.
-
-        A pendant whose link quality sinks is one that will soon stop being heard.
-        """
-        if self.signal_recent is None or self.signal_long is None:
-            return False
-        return self.signal_long - self.signal_recent >= SIGNAL_DROP
+    # Judged by the reader from the hourly history (`Store.signal_history`, `rules.trend`);
+    # None where it was not, or could not be yet.
+    signal_falling: bool | None = None
 
 
 class DeviceHealth(BaseModel):

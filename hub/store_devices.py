@@ -14,8 +14,6 @@ from typing import Any, Protocol
 import aiosqlite
 
 from hub.records import (
-    SIGNAL_LONG_WEIGHT,
-    SIGNAL_RECENT_WEIGHT,
     DeviceHealth,
     DeviceRecord,
     HealthHour,
@@ -99,21 +97,10 @@ class DeviceRecords:
     ) -> None:
         await self._db.executemany(
             "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
-            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality),"
-            " signal_recent = CASE WHEN :lq IS NULL THEN signal_recent"
-            "  ELSE coalesce(signal_recent * (1 - :recent) + :lq * :recent, :lq) END,"
-            " signal_long = CASE WHEN :lq IS NULL THEN signal_long"
-            "  ELSE coalesce(signal_long * (1 - :long) + :lq * :long, :lq) END"
+            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality)"
             " WHERE id = :id",
             [
-                {
-                    "at": iso(h.at),
-                    "battery": h.battery,
-                    "lq": h.linkquality,
-                    "recent": SIGNAL_RECENT_WEIGHT,
-                    "long": SIGNAL_LONG_WEIGHT,
-                    "id": h.device_id,
-                }
+                {"at": iso(h.at), "battery": h.battery, "lq": h.linkquality, "id": h.device_id}
                 for h in health
             ],
         )

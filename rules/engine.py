@@ -261,7 +261,7 @@ class Engine:
             "cause": name,
             "severity": severity,
             "device_id": event.device_id,
-            "text": self.texts.render(policy.alert, event.device_id, now),
+            "text": self.texts.render(policy.alert, event.device_id, now, value=event.value),
             "now": now,
         }
         held = self._inhibitor.holds(draft, name)

@@ -2,6 +2,11 @@
 -- its model's exposes: NULL until Zigbee2MQTT lists it, '' when it exposes nothing usable.
 ALTER TABLE devices ADD COLUMN commands TEXT;
 
+-- The running averages of link quality give way to the hourly history below, from which the
+-- signal trend is judged (rules/trend.py).
+ALTER TABLE devices DROP COLUMN signal_recent;
+ALTER TABLE devices DROP COLUMN signal_long;
+
 -- Signal and battery history. Reports of the current hour wait in health_samples; once the hour
 -- is over they are folded into one row of health_hours (the hour's medians) and deleted. Hours
 -- older than the retention (30 days) are pruned. Kept when a device is removed, like its events.
