@@ -29,9 +29,10 @@ from hub.pairing import (
 )
 from hub.records import DeviceRecord, HealthHour
 from hub.store import NewDevice, Store, StoreError
+from hub.supervision import history_trend
 from hub.wire import is_device_id
 from rules.policy import Role
-from rules.trend import SPAN, Trend, level_trend, signal_falling
+from rules.trend import SPAN, Trend, signal_falling
 
 T = TypeVar("T")
 EXIT_CANCELLED = 130
@@ -229,8 +230,8 @@ def show_device(ctx: click.Context, as_json: bool, device_id: str) -> None:
     if not found:
         _fail(f"no device {device_id!r}; see `telecare devices`", code=1)
     device, hours = found[0]
-    signal = _trend(hours, now, "linkquality")
-    battery = _trend(hours, now, "battery")
+    signal = history_trend(hours, "linkquality", now)
+    battery = history_trend(hours, "battery", now)
     if as_json:
         trends = {
             "signal_trend": _trend_json(signal, device.signal_falling),
@@ -253,14 +254,9 @@ async def _judged(
 ) -> tuple[DeviceRecord, list[HealthHour]]:
     """The device with its signal judged from its history, and that history."""
     hours = await store.signal_history(device.id, now - SPAN)
-    signal = _trend(hours, now, "linkquality")
+    signal = history_trend(hours, "linkquality", now)
     falling = signal_falling(signal) if signal is not None else None
     return device.model_copy(update={"signal_falling": falling}), hours
-
-
-def _trend(hours: list[HealthHour], now: datetime, what: str) -> Trend | None:
-    levels = [(h.hour, level) for h in hours if (level := getattr(h, what)) is not None]
-    return level_trend(levels, now)
 
 
 def _trend_text(trend: Trend | None, unit: str, falling: bool | None) -> str:

@@ -6,13 +6,14 @@ registered device counts as a check-in. The hub only says that the device is off
 decide how much that matters.
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
 from hub.records import DeviceRecord, HealthHour
 from rules.events import DeviceEvent
 from rules.policy import Role
-from rules.trend import SPAN, level_trend, signal_falling
+from rules.trend import SPAN, Trend, level_trend, signal_falling
 
 DEFAULT_CHECK_IN_H: Mapping[Role, float] = {
     "pendant": 6.0,
@@ -81,6 +82,14 @@ class Supervisor:
         return min(self._due.values(), default=None)
 
 
+def history_trend(
+    hours: Sequence[HealthHour], what: Literal["linkquality", "battery"], now: datetime
+) -> Trend | None:
+    """The trend of a device's signal or battery from its hourly history, if there is enough."""
+    levels = [(h.hour, level) for h in hours if (level := getattr(h, what)) is not None]
+    return level_trend(levels, now)
+
+
 class SignalWatch:
     """Judges each device's signal trend from its stored history, once an hour.
 
@@ -105,9 +114,7 @@ class SignalWatch:
         self._checked = now
         events: list[DeviceEvent] = []
         for device in devices:
-            hours = await self._history(device.id, now - SPAN)
-            levels = [(h.hour, h.linkquality) for h in hours if h.linkquality is not None]
-            trend = level_trend(levels, now)
+            trend = history_trend(await self._history(device.id, now - SPAN), "linkquality", now)
             if trend is None or self._falling.get(device.id) == signal_falling(trend):
                 continue
             falling = self._falling[device.id] = signal_falling(trend)
