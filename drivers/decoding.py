@@ -62,10 +62,12 @@ class Capabilities:
     Attributes:
         device_id: The registered device.
         commands: `reassure`, `chime`, `identify`, in that order; empty if none.
+        model: The model Zigbee2MQTT lists for it, when known.
     """
 
     device_id: str
     commands: tuple[str, ...]
+    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

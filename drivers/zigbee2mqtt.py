@@ -230,7 +230,9 @@ class Zigbee2MqttDriver:
             return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
         self._bridge = {d.friendly_name: d for d in listed}
         decoded: list[Decoded] = [
-            Capabilities(self._by_name[d.friendly_name].device_id, supported_commands(d.settable))
+            Capabilities(
+                self._by_name[d.friendly_name].device_id, supported_commands(d.settable), d.model
+            )
             for d in listed
             if d.friendly_name in self._by_name
         ]

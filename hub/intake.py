@@ -139,7 +139,12 @@ class Intake:
         zigbee = next((d for d in self._drivers if isinstance(d, Zigbee2MqttDriver)), None)
         found = zigbee.command(device.friendly_name, payload.command) if zigbee else None
         if found is None:
-            detail = f"{device.name} exposes nothing to {payload.command} with"
+            listed = zigbee is not None and device.friendly_name in zigbee.bridge_devices
+            detail = (
+                f"{device.name} exposes nothing to {payload.command} with"
+                if listed
+                else f"{device.name} is not listed by Zigbee2MQTT yet"
+            )
             self.rejects.reject("command_unsupported", device_id, detail)
         return found
 
@@ -158,7 +163,7 @@ class Intake:
             " chime on it",
             device.name,
             device.id,
-            device.model or "unknown",
+            item.model or device.model or "unknown",
         )
 
     def _accept(self, item: Decoded, topic: str, received_at: datetime) -> DeviceEvent | None:

@@ -222,7 +222,9 @@ def test_listed_devices_not_registered_are_named_without_having_spoken() -> None
     listed.append({"friendly_name": "Coordinator", "type": "Coordinator", "definition": None})
     decoded = driver.decode(msg(f"{BASE}/bridge/devices", json.dumps(listed)), received_at=START)
     assert decoded == [
-        Capabilities("sos-1", ()),  # registered: what it can be commanded to do (nothing)
+        Capabilities(
+            "sos-1", (), "TS0215A_sos"
+        ),  # registered: what it can be commanded to do (nothing)
         Unregistered("zigbee2mqtt", "0xsilent", "TS0203", spoke=False),
     ]
 

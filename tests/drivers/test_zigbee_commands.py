@@ -44,7 +44,7 @@ def test_the_set_topic_keeps_a_friendly_name_with_slashes_whole() -> None:
     driver = Zigbee2MqttDriver("zigbee2mqtt", [record("lamp-1", "mum/hall/lamp", "pendant")])
     assert driver.command("mum/hall/lamp", "reassure") is None  # not listed yet
     decoded = driver.decode(listing("mum/hall/lamp", "LED1545G12"), received_at=START)
-    assert decoded == [Capabilities("lamp-1", ("reassure", "identify"))]
+    assert decoded == [Capabilities("lamp-1", ("reassure", "identify"), "LED1545G12")]
     assert driver.command("mum/hall/lamp", "reassure") == (
         "zigbee2mqtt/mum/hall/lamp/set",
         b'{"effect": "okay"}',
@@ -54,7 +54,7 @@ def test_the_set_topic_keeps_a_friendly_name_with_slashes_whole() -> None:
 def test_a_device_that_exposes_nothing_settable_is_listed_with_no_commands() -> None:
     driver = Zigbee2MqttDriver("zigbee2mqtt", [record("sos-1", "hall/sos", "pendant")])
     decoded = driver.decode(listing("hall/sos", "TS0215A_sos"), received_at=START)
-    assert decoded == [Capabilities("sos-1", ())]
+    assert decoded == [Capabilities("sos-1", (), "TS0215A_sos")]
     assert all(driver.command("hall/sos", c) is None for c in COMMANDS)
 
 
