@@ -132,10 +132,10 @@ class Intake:
         device); a wired (GPIO) device shows the incident on the hub's own status light.
         """
         device = self._devices.get(device_id)
-        if device is None or device.source == "gpio":
-            return None
-        if device.source != "zigbee2mqtt" or device.friendly_name is None:
+        if device is not None and device.source == "native":
             return command_topic(device_id), payload.model_dump_json(exclude_none=True).encode()
+        if device is None or device.source != "zigbee2mqtt" or device.friendly_name is None:
+            return None
         zigbee = next((d for d in self._drivers if isinstance(d, Zigbee2MqttDriver)), None)
         found = zigbee.command(device.friendly_name, payload.command) if zigbee else None
         if found is None:
