@@ -2,10 +2,14 @@
 
 import asyncio
 import json
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import median
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
@@ -109,3 +113,45 @@ async def test_a_sinking_pendant_signal_reaches_the_digest_the_summary_and_devic
     as_json = await asyncio.to_thread(CliRunner().invoke, main, [*args, "--json"])
     trend = json.loads(as_json.output)["signal_trend"]
     assert trend == {"before": 142.0, "recent": 61.0, "days": 7, "falling": True}
+
+
+REPORTS = st.lists(
+    st.tuples(st.integers(0, 6 * 60 - 1), st.none() | st.integers(0, 255),
+              st.none() | st.integers(0, 100)),
+    min_size=1,
+    max_size=40,
+)  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(REPORTS)
+def test_history_is_the_median_of_each_hour_whatever_the_reports(
+    reports: list[tuple[int, int | None, int | None]],
+) -> None:
+    reports = sorted(reports, key=lambda r: r[0])  # the hub's clock moves forward
+    expected: dict[datetime, list[tuple[int | None, int | None]]] = {}
+    for minute, quality, battery in reports:
+        if quality is not None or battery is not None:
+            expected.setdefault(START + minute // 60 * HOUR, []).append((quality, battery))
+
+    async def kept() -> list[HealthHour]:
+        with tempfile.TemporaryDirectory() as folder:
+            async with Store.open(Path(folder) / "hub.db") as store:
+                await store.register_devices([PENDANT], at=START)
+                for minute, quality, battery in reports:
+                    await report(store, START + timedelta(minutes=minute), quality, battery)
+                return await store.signal_history("sos-hall", START)
+
+    def middle(values: list[int | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return float(median(known)) if known else None
+
+    assert asyncio.run(kept()) == [
+        HealthHour(
+            hour=hour,
+            linkquality=middle([q for q, _ in values]),
+            battery=middle([b for _, b in values]),
+            samples=len(values),
+        )
+        for hour, values in sorted(expected.items())
+    ]
