@@ -56,6 +56,21 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Which hub commands a registered device can carry out (learnt from its model's exposes).
+
+    Attributes:
+        device_id: The registered device.
+        commands: `reassure`, `chime`, `identify`, in that order; empty if none.
+        model: The model Zigbee2MQTT lists for it, when known.
+    """
+
+    device_id: str
+    commands: tuple[str, ...]
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Unregistered:
     """A device that is not registered spoke; the installer may adopt it.
 
@@ -72,7 +87,9 @@ class Unregistered:
     spoke: bool = True
 
 
-Decoded = DeviceEvent | StatusReport | Announcement | Rejected | Health | Unregistered
+Decoded = (
+    DeviceEvent | StatusReport | Announcement | Rejected | Health | Unregistered | Capabilities
+)
 
 
 class Driver(Protocol):

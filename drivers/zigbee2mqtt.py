@@ -8,11 +8,25 @@ accepted both as JSON (`{"state": "online"}`) and as the plain text of older rel
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from drivers.decoding import Decoded, Health, Rejected, StatusReport, Unregistered
+from drivers.decoding import (
+    Capabilities,
+    Decoded,
+    Health,
+    Rejected,
+    StatusReport,
+    Unregistered,
+)
+from drivers.zigbee_commands import (
+    Command,
+    Exposure,
+    set_payload,
+    settable_exposures,
+    supported_commands,
+)
 from drivers.zigbee_payloads import (
     VERIFIED_MODELS,
     DeviceMemory,
@@ -39,6 +53,7 @@ class BridgeDevice:
     exposes: frozenset[str] | None
     battery_powered: bool
     coordinator: bool = False
+    settable: Mapping[str, Exposure] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -73,6 +88,7 @@ def parse_bridge_devices(payload: bytes) -> list[BridgeDevice] | None:
                 exposes=exposed_properties(exposes) if isinstance(exposes, list) else None,
                 battery_powered=entry.get("power_source") == "Battery",
                 coordinator=entry.get("type") == "Coordinator",
+                settable=settable_exposures(exposes) if isinstance(exposes, list) else {},
             )
         )
     return found
@@ -145,15 +161,16 @@ class Zigbee2MqttDriver:
                 device.id, device.role, device.model, memory
             )
 
-    def identify_command(self, friendly_name: str) -> tuple[str, bytes] | None:
-        """Topic and payload that make a device show itself, if its model exposes `identify`.
+    def command(self, friendly_name: str, command: Command) -> tuple[str, bytes] | None:
+        """Topic and `/set` payload that carry out `command`, if the device's model can.
 
-        Zigbee2MQTT's `identify` extend exposes a settable enum `identify` = "identify".
+        The friendly name is used whole (it may contain `/`); see `drivers.zigbee_commands`.
         """
         listed = self._bridge.get(friendly_name)
-        if listed is None or listed.exposes is None or "identify" not in listed.exposes:
+        body = set_payload(command, listed.settable) if listed is not None else None
+        if body is None:
             return None
-        return f"{self.base}/{friendly_name}/set", b'{"identify": "identify"}'
+        return f"{self.base}/{friendly_name}/set", json.dumps(body).encode()
 
     @property
     def bridge_devices(self) -> Mapping[str, BridgeDevice]:
@@ -212,11 +229,19 @@ class Zigbee2MqttDriver:
         if listed is None:
             return [Rejected("invalid_payload", "bridge/devices is not a JSON array")]
         self._bridge = {d.friendly_name: d for d in listed}
-        return [
+        decoded: list[Decoded] = [
+            Capabilities(
+                self._by_name[d.friendly_name].device_id, supported_commands(d.settable), d.model
+            )
+            for d in listed
+            if d.friendly_name in self._by_name
+        ]
+        decoded.extend(
             Unregistered("zigbee2mqtt", d.friendly_name, d.model, spoke=False)
             for d in listed
             if d.friendly_name not in self._by_name and not d.coordinator
-        ]
+        )
+        return decoded
 
     def _decode_bridge_event(self, payload: bytes) -> list[Decoded]:
         """A registered device that left the Zigbee network will not be heard again: offline."""

@@ -1,6 +1,7 @@
 """`telecare pair` and `telecare devices`: the installer's device registry commands."""
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +27,12 @@ from hub.pairing import (
     prove,
     subscriptions_for,
 )
-from hub.records import DeviceRecord
+from hub.records import DeviceRecord, HealthHour
 from hub.store import NewDevice, Store, StoreError
+from hub.supervision import history_trend
 from hub.wire import is_device_id
 from rules.policy import Role
+from rules.trend import SPAN, Trend, signal_falling
 
 T = TypeVar("T")
 EXIT_CANCELLED = 130
@@ -190,12 +193,16 @@ def _registered_and_declared(ctx: click.Context, path: Path) -> list[DeviceRecor
 
     Before the hub's first start an installer still sees every device she declared.
     """
-    registered = _read_store(path, lambda store: store.devices()) if path.is_file() else []
+    now = datetime.now(UTC)
+
+    async def read(store: Store) -> list[DeviceRecord]:
+        return [(await _judged(store, d, now))[0] for d in await store.devices()]
+
+    registered = _read_store(path, read) if path.is_file() else []
     config_path, db_path = ctx.obj
     if db_path is not None:
         return registered
     known = {d.id for d in registered}
-    now = datetime.now(UTC)
     declared = [
         DeviceRecord(
             id=d.id, name=d.name, role=d.role, room=d.room, source=d.source,
@@ -213,15 +220,70 @@ def _registered_and_declared(ctx: click.Context, path: Path) -> list[DeviceRecor
 @click.argument("device_id")
 @click.pass_context
 def show_device(ctx: click.Context, as_json: bool, device_id: str) -> None:
-    """Everything the hub knows of one device."""
-    found = [d for d in _read_store(_db_path(ctx), lambda s: s.devices()) if d.id == device_id]
+    """Everything the hub knows of one device, with its signal and battery trends."""
+    now = datetime.now(UTC)
+
+    async def read(store: Store) -> list[tuple[DeviceRecord, list[HealthHour]]]:
+        return [await _judged(store, d, now) for d in await store.devices() if d.id == device_id]
+
+    found = _read_store(_db_path(ctx), read)
     if not found:
         _fail(f"no device {device_id!r}; see `telecare devices`", code=1)
+    device, hours = found[0]
+    signal = history_trend(hours, "linkquality", now)
+    battery = history_trend(hours, "battery", now)
     if as_json:
-        click.echo(found[0].model_dump_json())
+        trends = {
+            "signal_trend": _trend_json(signal, device.signal_falling),
+            "battery_trend": _trend_json(battery, None),
+        }
+        click.echo(json.dumps({**device.model_dump(mode="json"), **trends}))
         return
-    for key, value in found[0].model_dump(mode="json").items():
+    shown = {
+        **device.model_dump(mode="json", exclude={"signal_falling"}),
+        "commands": _commands(device),
+        "signal trend": _trend_text(signal, "/255", device.signal_falling),
+        "battery trend": _trend_text(battery, "%", None),
+    }
+    for key, value in shown.items():
         click.echo(f"{key:<14} {'-' if value is None else value}")
+
+
+async def _judged(
+    store: Store, device: DeviceRecord, now: datetime
+) -> tuple[DeviceRecord, list[HealthHour]]:
+    """The device with its signal judged from its history, and that history."""
+    hours = await store.signal_history(device.id, now - SPAN)
+    signal = history_trend(hours, "linkquality", now)
+    falling = signal_falling(signal) if signal is not None else None
+    return device.model_copy(update={"signal_falling": falling}), hours
+
+
+def _trend_text(trend: Trend | None, unit: str, falling: bool | None) -> str:
+    if trend is None:
+        return "- (needs reports over the last day and the week before)"
+    verdict = {True: ": falling", False: ": steady", None: ""}[falling]
+    return f"{trend.before:.0f} -> {trend.recent:.0f}{unit} over {trend.days} days{verdict}"
+
+
+def _trend_json(trend: Trend | None, falling: bool | None) -> dict[str, object] | None:
+    if trend is None:
+        return None
+    body: dict[str, object] = {"before": trend.before, "recent": trend.recent, "days": trend.days}
+    return body if falling is None else {**body, "falling": falling}
+
+
+def _commands(device: DeviceRecord) -> str:
+    """What the hub can ask of the device (reassurance light, reminder chime, identify)."""
+    if device.source == "gpio":
+        return "- (wired: the hub's status light shows help is coming)"
+    if device.source != "zigbee2mqtt":
+        return "reassure, chime, identify (on its command topic)"
+    if device.commands is None:
+        return "- (not listed by Zigbee2MQTT yet)"
+    if not device.commands:
+        return "none: its model exposes nothing the hub can command (no light, chime or identify)"
+    return device.commands.replace(",", ", ")
 
 
 @devices.command("identify")

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from drivers.decoding import (
     Announcement,
+    Capabilities,
     Decoded,
     Driver,
     Health,
@@ -16,10 +17,11 @@ from drivers.decoding import (
     Unregistered,
 )
 from drivers.native import NativeDriver
+from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.records import DeviceHealth, DeviceRecord, UnpairedSighting
 from hub.rejections import RejectLog
 from hub.supervision import Supervisor
-from hub.wire import PREFIX, InboundMessage
+from hub.wire import PREFIX, CommandPayload, InboundMessage, command_topic
 from rules.events import DeviceEvent
 
 log = logging.getLogger("telecare.intake")
@@ -34,6 +36,7 @@ class Sightings:
 
     health: dict[str, DeviceHealth] = field(default_factory=dict)
     unpaired: dict[tuple[str, str], UnpairedSighting] = field(default_factory=dict)
+    commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Intake:
@@ -55,7 +58,8 @@ class Intake:
             tuple(drivers) if drivers is not None else (NativeDriver(),)
         )
         self._online: dict[str, bool | None] = {}
-        self._sources: dict[str, str] = {}
+        self._devices: dict[str, DeviceRecord] = {}
+        self._uncommandable: set[str] = set()
         self._recent: dict[str, deque[tuple[int, datetime | None]]] = {}
         self._announced: set[str] = set()
         self._sightings = Sightings()
@@ -68,11 +72,16 @@ class Intake:
         """Every driver's topic filters."""
         return tuple(topic for driver in self._drivers for topic in driver.subscriptions)
 
+    @property
+    def devices(self) -> list[DeviceRecord]:
+        """The registered devices."""
+        return list(self._devices.values())
+
     def reload(self, devices: Iterable[DeviceRecord]) -> None:
         """Take a new registry: paired, renamed or removed devices."""
         devices = list(devices)
         self._online = {d.id: self._online.get(d.id, d.online) for d in devices}
-        self._sources = {d.id: d.source for d in devices}
+        self._devices = {d.id: d for d in devices}
         for driver in self._drivers:
             driver.register(devices)
         if self._supervisor is not None:
@@ -115,6 +124,48 @@ class Intake:
                 events.append(event)
         return events
 
+    def command(self, device_id: str, payload: CommandPayload) -> tuple[str, bytes] | None:
+        """Topic and body that make a registered device carry out a hub command.
+
+        A native device takes the command as it is; a Zigbee2MQTT device gets the `/set` its
+        model's exposes allow, or nothing (counted as `command_unsupported`, logged once per
+        device); a wired (GPIO) device shows the incident on the hub's own status light.
+        """
+        device = self._devices.get(device_id)
+        if device is not None and device.source == "native":
+            return command_topic(device_id), payload.model_dump_json(exclude_none=True).encode()
+        if device is None or device.source != "zigbee2mqtt" or device.friendly_name is None:
+            return None
+        zigbee = next((d for d in self._drivers if isinstance(d, Zigbee2MqttDriver)), None)
+        found = zigbee.command(device.friendly_name, payload.command) if zigbee else None
+        if found is None:
+            listed = zigbee is not None and device.friendly_name in zigbee.bridge_devices
+            detail = (
+                f"{device.name} exposes nothing to {payload.command} with"
+                if listed
+                else f"{device.name} is not listed by Zigbee2MQTT yet"
+            )
+            self.rejects.reject("command_unsupported", device_id, detail)
+        return found
+
+    def _source(self, device_id: str) -> str:
+        device = self._devices.get(device_id)
+        return device.source if device is not None else "native"
+
+    def _note_capabilities(self, item: Capabilities) -> None:
+        self._sightings.commands[item.device_id] = item.commands
+        if item.commands or item.device_id in self._uncommandable:
+            return
+        self._uncommandable.add(item.device_id)
+        device = self._devices[item.device_id]
+        log.warning(
+            "%s (%s, model %s) exposes nothing the hub can command: no reassurance light or"
+            " chime on it",
+            device.name,
+            device.id,
+            item.model or device.model or "unknown",
+        )
+
     def _accept(self, item: Decoded, topic: str, received_at: datetime) -> DeviceEvent | None:
         if isinstance(item, Rejected):
             self.rejects.reject(item.cause, topic, item.detail)
@@ -127,6 +178,9 @@ class Intake:
             return None
         if item.device_id not in self._online:
             self.rejects.reject("unregistered_device", topic, f"{item.device_id} is not paired")
+            return None
+        if isinstance(item, Capabilities):
+            self._note_capabilities(item)
             return None
         return self._accept_registered(item, received_at)
 
@@ -185,7 +239,7 @@ class Intake:
                 "device_id": device_id,
                 "type": "device.online" if online else "device.offline",
                 "received_at": received_at,
-                "source": self._sources.get(device_id, "native"),
+                "source": self._source(device_id),
                 "battery": battery,
             }
         )

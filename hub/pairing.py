@@ -326,9 +326,11 @@ async def identify(link: BrokerLink, device: DeviceRecord, base: str) -> str:
         driver.decode(message, received_at=datetime.now(UTC))
         if device.friendly_name in driver.bridge_devices:
             break
-    command = driver.identify_command(device.friendly_name)
+    command = driver.command(device.friendly_name, "identify")
     if command is None:
-        raise PairingError(f"Zigbee2MQTT lists no identify feature for {device.name}")
+        raise PairingError(
+            f"Zigbee2MQTT lists no identify feature (nor a light to blink) for {device.name}"
+        )
     if not await link.session.publish_and_wait(command[0], command[1], retain=False):
         raise PairingError("the broker did not accept the command")
     return f"asked {device.name} to identify itself through Zigbee2MQTT"

@@ -25,6 +25,7 @@ from hub.control import (
 from hub.intake import Intake
 from hub.records import DeviceRecord, IncidentNote
 from hub.store import AcceptedEvent, Batch, Store
+from hub.supervision import SignalWatch
 from hub.wire import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
@@ -34,7 +35,6 @@ from hub.wire import (
     HubControlPayload,
     InboundMessage,
     IncidentPayload,
-    command_topic,
     incident_topic,
 )
 from notifier.dispatcher import Dispatcher
@@ -87,6 +87,7 @@ class Pipeline:
         self._virtual = virtual_clock
         self._on_change = on_change
         self._started = False
+        self._signals = SignalWatch(store.signal_history)
         self._wake = asyncio.Event()
         self._notes: list[IncidentNote] = []  # written with the batch that resolved
         self.duplicates = 0
@@ -176,10 +177,11 @@ class Pipeline:
         sightings = self._intake.take_sightings()
         batch.health.extend(sightings.health.values())
         batch.unpaired.extend(sightings.unpaired.values())
+        batch.commands.update(sightings.commands)
         if not self.state.remembers_as(before):
             batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
-        if batch.events or batch.actions or batch.health or batch.unpaired:
+        if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
             entries = await self._store.commit(batch, at=now)
         await self._write_notes()
         for message in messages:
@@ -228,7 +230,9 @@ class Pipeline:
         before = self.state
         self.state, actions = self.engine.tick(self.state, now=now)
         batch = Batch(actions=actions)
-        for event in self._intake.overdue(now):  # missed check-ins, stamped by the hub
+        stamped = self._intake.overdue(now)  # missed check-ins, stamped by the hub
+        stamped += await self._signals.check(self._intake.devices, now)  # hourly signal trends
+        for event in stamped:
             self.state, more = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event))
             batch.actions.extend(more)
@@ -388,12 +392,18 @@ class Pipeline:
         incident = change.incident
         if incident.state == "acknowledged" and change.previous != "acknowledged":
             body = CommandPayload(command="reassure", incident_id=incident.id)
-            self._publish(command_topic(incident.device_id), body.model_dump_json().encode(), False)
+            self._send(incident.device_id, body)
 
     def _command(self, command: DeviceCommand) -> None:
         log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
         payload = CommandPayload(command=command.command, incident_id=command.incident_id)
-        self._publish(command_topic(command.device_id), payload.model_dump_json().encode(), False)
+        self._send(command.device_id, payload)
+
+    def _send(self, device_id: str, payload: CommandPayload) -> None:
+        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`)."""
+        found = self._intake.command(device_id, payload)
+        if found is not None:
+            self._publish(found[0], found[1], False)
 
     def _announce(self, change: IncidentChanged) -> None:
         if self._on_change is not None:

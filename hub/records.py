@@ -2,15 +2,9 @@
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, computed_field
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from rules.events import DeviceEvent
-
-# Averages of link quality (0 to 255), updated with each report: recent reacts in a few reports,
-# long-run over some tens; a drop of SIGNAL_DROP between them is a falling signal.
-SIGNAL_RECENT_WEIGHT = 0.3
-SIGNAL_LONG_WEIGHT = 0.05
-SIGNAL_DROP = 25.0
 
 
 class StoredEvent(BaseModel):
@@ -41,19 +35,10 @@ class DeviceRecord(BaseModel):
     last_seen: AwareDatetime | None
     created_at: AwareDatetime
     linkquality: int | None = None
-    signal_recent: float | None = None
-    signal_long: float | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def signal_falling(self) -> bool:
-        """Whether the signal has lately fallen well below its usual level.
-
-        A pendant whose link quality sinks is one that will soon stop being heard.
-        """
-        if self.signal_recent is None or self.signal_long is None:
-            return False
-        return self.signal_long - self.signal_recent >= SIGNAL_DROP
+    commands: str | None = None
+    # Judged by the reader from the hourly history (`Store.signal_history`, `rules.trend`);
+    # None where it was not, or could not be yet.
+    signal_falling: bool | None = None
 
 
 class DeviceHealth(BaseModel):
@@ -65,6 +50,24 @@ class DeviceHealth(BaseModel):
     at: AwareDatetime
     battery: int | None = None
     linkquality: int | None = None
+
+
+class HealthHour(BaseModel):
+    """One hour of a device's history: the medians of what it reported in that hour.
+
+    Attributes:
+        hour: The start of the hour (UTC).
+        linkquality: Median link quality (0 to 255), None if no report carried one.
+        battery: Median battery level in percent, None if no report carried one.
+        samples: How many reports the hour had.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hour: AwareDatetime
+    linkquality: float | None
+    battery: float | None
+    samples: int
 
 
 class UnpairedSighting(BaseModel):

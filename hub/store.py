@@ -89,6 +89,7 @@ class Batch:
     actions: list[Action] = field(default_factory=list)
     health: list[DeviceHealth] = field(default_factory=list)
     unpaired: list[UnpairedSighting] = field(default_factory=list)
+    commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     memory: Memory | None = None
 
 
@@ -183,7 +184,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         """
         async with self._transaction():
             await self._insert_events(batch.events)
-            await self._record_sightings(batch.health, batch.unpaired)
+            await self._record_sightings(batch.health, batch.unpaired, batch.commands)
             if batch.memory is not None:
                 await self._put_state("engine_memory", batch.memory.model_dump_json(), at)
             return await self._apply_actions(batch.actions, at)

@@ -3,23 +3,26 @@
 Part of the SQLite store (mixed into `hub.store.Store`).
 """
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from statistics import median
 from typing import Any, Protocol
 
 import aiosqlite
 
 from hub.records import (
-    SIGNAL_LONG_WEIGHT,
-    SIGNAL_RECENT_WEIGHT,
     DeviceHealth,
     DeviceRecord,
+    HealthHour,
     UnpairedDevice,
     UnpairedSighting,
 )
 from hub.store_rows import as_bool, iso
+
+HISTORY_DAYS = 30  # hours of signal and battery history kept per device
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,25 +90,17 @@ class DeviceRecords:
             return cursor.rowcount == 1
 
     async def _record_sightings(
-        self: _Core, health: Sequence[DeviceHealth], unpaired: Sequence[UnpairedSighting]
+        self: _Core,
+        health: Sequence[DeviceHealth],
+        unpaired: Sequence[UnpairedSighting],
+        commands: Mapping[str, Sequence[str]],
     ) -> None:
         await self._db.executemany(
             "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
-            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality),"
-            " signal_recent = CASE WHEN :lq IS NULL THEN signal_recent"
-            "  ELSE coalesce(signal_recent * (1 - :recent) + :lq * :recent, :lq) END,"
-            " signal_long = CASE WHEN :lq IS NULL THEN signal_long"
-            "  ELSE coalesce(signal_long * (1 - :long) + :lq * :long, :lq) END"
+            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality)"
             " WHERE id = :id",
             [
-                {
-                    "at": iso(h.at),
-                    "battery": h.battery,
-                    "lq": h.linkquality,
-                    "recent": SIGNAL_RECENT_WEIGHT,
-                    "long": SIGNAL_LONG_WEIGHT,
-                    "id": h.device_id,
-                }
+                {"at": iso(h.at), "battery": h.battery, "lq": h.linkquality, "id": h.device_id}
                 for h in health
             ],
         )
@@ -117,6 +112,11 @@ class DeviceRecords:
             " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
             [(u.source, u.address, u.model, iso(u.at), iso(u.at), int(u.spoke)) for u in unpaired],
         )
+        await self._db.executemany(
+            "UPDATE devices SET commands = ? WHERE id = ?",
+            [(",".join(names), device_id) for device_id, names in commands.items()],
+        )
+        await _record_history(self._db, health)
 
     async def devices(self: _Core) -> list[DeviceRecord]:
         """Every registered device."""
@@ -127,3 +127,88 @@ class DeviceRecords:
         """Devices heard but not registered, most recently heard first."""
         rows = await self._fetch("SELECT * FROM unpaired_devices ORDER BY last_seen DESC", ())
         return [UnpairedDevice.model_validate(r) for r in rows]
+
+    async def signal_history(self: _Core, device_id: str, since: datetime) -> list[HealthHour]:
+        """A device's signal and battery, hour by hour from `since` (oldest first).
+
+        Each entry holds the medians of that hour's reports; the hour in progress is included
+        from the reports so far. History goes back at most `HISTORY_DAYS`.
+        """
+        start = iso(_hour(since))
+        rows = await self._fetch(
+            "SELECT hour, linkquality, battery, samples FROM health_hours"
+            " WHERE device_id = ? AND hour >= ? ORDER BY hour",
+            (device_id, start),
+        )
+        hours = [HealthHour.model_validate(r) for r in rows]
+        pending = await self._fetch(
+            "SELECT device_id, at, battery, linkquality FROM health_samples"
+            " WHERE device_id = ? AND at >= ?",
+            (device_id, start),
+        )
+        folded = {h.hour for h in hours}
+        hours += [h for _, h in _medians(pending) if h.hour not in folded]
+        return sorted(hours, key=lambda h: h.hour)
+
+
+async def _record_history(db: aiosqlite.Connection, health: Sequence[DeviceHealth]) -> None:
+    """Keep each report's signal and battery; fold the hours that are over into their medians."""
+    reported = [h for h in health if h.linkquality is not None or h.battery is not None]
+    if not reported:
+        return
+    await db.executemany(
+        "INSERT INTO health_samples (device_id, at, battery, linkquality) VALUES (?, ?, ?, ?)",
+        [(h.device_id, _utc(h.at), h.battery, h.linkquality) for h in reported],
+    )
+    current = iso(_hour(max(h.at for h in reported)))
+    over = [
+        dict(zip(("device_id", "at", "battery", "linkquality"), row, strict=True))
+        for row in await db.execute_fetchall(
+            "SELECT device_id, at, battery, linkquality FROM health_samples WHERE at < ?",
+            (current,),
+        )
+    ]
+    if not over:
+        return
+    # A report stamped in an hour already folded (the clock was set back) only adds to its count.
+    await db.executemany(
+        "INSERT INTO health_hours (device_id, hour, battery, linkquality, samples)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, hour)"
+        " DO UPDATE SET samples = samples + excluded.samples",
+        [
+            (device_id, iso(h.hour), h.battery, h.linkquality, h.samples)
+            for device_id, h in _medians(over)
+        ],
+    )
+    await db.execute("DELETE FROM health_samples WHERE at < ?", (current,))
+    oldest = _hour(max(h.at for h in reported)) - timedelta(days=HISTORY_DAYS)
+    await db.execute("DELETE FROM health_hours WHERE hour < ?", (iso(oldest),))
+
+
+def _medians(rows: Iterable[dict[str, Any]]) -> list[tuple[str, HealthHour]]:
+    """Reports grouped by device and hour, each group as its medians."""
+    groups: defaultdict[tuple[str, datetime], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row["device_id"], _hour(datetime.fromisoformat(row["at"]))].append(row)
+    return [
+        (device_id, HealthHour(
+            hour=hour,
+            linkquality=_median([r["linkquality"] for r in group]),
+            battery=_median([r["battery"] for r in group]),
+            samples=len(group),
+        ))
+        for (device_id, hour), group in groups.items()
+    ]  # fmt: skip
+
+
+def _median(values: Iterable[int | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(median(known)) if known else None
+
+
+def _hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()

@@ -6,11 +6,14 @@ registered device counts as a check-in. The hub only says that the device is off
 decide how much that matters.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 
-from hub.records import DeviceRecord
+from hub.records import DeviceRecord, HealthHour
+from rules.events import DeviceEvent
 from rules.policy import Role
+from rules.trend import SPAN, Trend, level_trend, signal_falling
 
 DEFAULT_CHECK_IN_H: Mapping[Role, float] = {
     "pendant": 6.0,
@@ -25,6 +28,8 @@ DEFAULT_CHECK_IN_H: Mapping[Role, float] = {
     "keyfob": 26.0,
 }
 UNSUPERVISED_SOURCES = frozenset({"gpio"})  # wired to the hub: nothing to miss
+TREND_EVERY = timedelta(hours=1)  # history is kept by the hour: judging more often adds nothing
+History = Callable[[str, datetime], Awaitable[list[HealthHour]]]
 
 
 class Supervisor:
@@ -75,3 +80,53 @@ class Supervisor:
     def next_due(self) -> datetime | None:
         """The earliest deadline still ahead."""
         return min(self._due.values(), default=None)
+
+
+def history_trend(
+    hours: Sequence[HealthHour], what: Literal["linkquality", "battery"], now: datetime
+) -> Trend | None:
+    """The trend of a device's signal or battery from its hourly history, if there is enough."""
+    levels = [(h.hour, level) for h in hours if (level := getattr(h, what)) is not None]
+    return level_trend(levels, now)
+
+
+class SignalWatch:
+    """Judges each device's signal trend from its stored history, once an hour.
+
+    The rule is `rules.trend.signal_falling`; this says only when its verdict for a device
+    changes: `device.signal_falling` (the last day's median as its value), and
+    `device.signal_steady` once it no longer falls (also at the first verdict after a start, so
+    an incident left open by a previous run can close).
+
+    Args:
+        history: Reads a device's hourly history since a time (`Store.signal_history`).
+    """
+
+    def __init__(self, history: History) -> None:
+        self._history = history
+        self._falling: dict[str, bool] = {}
+        self._checked: datetime | None = None
+
+    async def check(self, devices: Iterable[DeviceRecord], now: datetime) -> list[DeviceEvent]:
+        """The changes of verdict since the last check (nothing if that was within the hour)."""
+        if self._checked is not None and now - self._checked < TREND_EVERY:
+            return []
+        self._checked = now
+        events: list[DeviceEvent] = []
+        for device in devices:
+            trend = history_trend(await self._history(device.id, now - SPAN), "linkquality", now)
+            if trend is None or self._falling.get(device.id) == signal_falling(trend):
+                continue
+            falling = self._falling[device.id] = signal_falling(trend)
+            events.append(
+                DeviceEvent.model_validate(
+                    {
+                        "device_id": device.id,
+                        "type": "device.signal_falling" if falling else "device.signal_steady",
+                        "received_at": now,
+                        "source": device.source,
+                        "value": trend.recent,
+                    }
+                )
+            )
+        return events

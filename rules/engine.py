@@ -350,7 +350,7 @@ class Engine:
             "cause": name,
             "severity": severity,
             "device_id": event.device_id,
-            "text": self.texts.render(policy.alert, event.device_id, now),
+            "text": self.texts.render(policy.alert, event.device_id, now, value=event.value),
             "now": now,
         }
         held = self._inhibitor.holds(draft, name) or self._settings.holds(

@@ -29,8 +29,11 @@ EventType = Literal[
 
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
-# What the hub observes of its own links. Never accepted from a device: drivers check EVENT_TYPES.
-HubEventType = Literal["hub.broker_lost", "hub.broker_back"]
+# What the hub observes of its own links (the broker; each device's signal trend, measured from
+# its stored history). Never accepted from a device: drivers check EVENT_TYPES.
+HubEventType = Literal[
+    "hub.broker_lost", "hub.broker_back", "device.signal_falling", "device.signal_steady"
+]
 HUB_DEVICE_ID = "hub"
 
 Source = Literal["native", "zigbee2mqtt", "gpio"]

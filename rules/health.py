@@ -41,6 +41,19 @@ def health_causes(policy: DeviceHealthPolicy) -> dict[str, CausePolicy]:
             alert="The {device} ({room}) needs a new battery (reported at {time}).",
             clear_text="All clear: the {device} ({room}) has a good battery again ({time}).",
         ),
+        "signal_falling": CausePolicy(
+            # A fading radio link is a pendant that will soon fail to call for help: the hub
+            # compares each device's last day with the week before (rules/trend.py) and the
+            # carer reads it in the digest, with time to move the device or add a repeater.
+            label="signal falling",
+            severity="info",
+            per_device=True,
+            opened_by=frozenset({"device.signal_falling"}),
+            cleared_by=frozenset({"device.signal_steady"}),
+            alert="The {device} ({room}) signal is falling: {value}/255 over the last day, well"
+            " below the week before (noted at {time}). Move it nearer the hub or add a repeater.",
+            clear_text="All clear: the {device} ({room}) signal is steady again ({time}).",
+        ),
         "tamper": CausePolicy(
             # A device opened or moved is noted for the digest; nothing reports it undone.
             label="tamper",

@@ -245,7 +245,7 @@ class CausePolicy(_Frozen):
         one_shot: Noted and closed at once (everyone in its plan told once): nothing would
             clear it.
         severity_for: A different severity for devices in particular roles.
-        alert: Text template; fields: person, device, room, time.
+        alert: Text template; fields: person, device, room, time, value (the event's).
         clear_text: Follow-up when it clears after contacts were told.
     """
 

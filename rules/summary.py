@@ -11,7 +11,11 @@ from rules.state import Draft, EngineState
 from rules.texts import Texts
 
 CAUSE = "summary"
-DEVICE_FAULTS = {"device_offline": "offline", "battery_low": "battery low"}
+DEVICE_FAULTS = {
+    "device_offline": "offline",
+    "battery_low": "battery low",
+    "signal_falling": "signal falling",
+}
 
 
 class DailySummary:

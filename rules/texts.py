@@ -19,8 +19,16 @@ class Texts:
         }
         self.zone = ZoneInfo(config.home.timezone)
 
-    def render(self, template: str, device_id: str, when: datetime, *, label: str = "") -> str:
-        """Fill `template`'s fields: person, device, room, time (HH:MM local) and label."""
+    def render(
+        self,
+        template: str,
+        device_id: str,
+        when: datetime,
+        *,
+        label: str = "",
+        value: float | None = None,
+    ) -> str:
+        """Fill `template`'s fields: person, device, room, time (HH:MM local), label, value."""
         name, room = self._devices.get(device_id, (device_id, UNKNOWN_ROOM))
         local = when.astimezone(self.zone)
         return template.format(
@@ -29,4 +37,5 @@ class Texts:
             room=room,
             time=f"{local.hour:02d}:{local.minute:02d}",
             label=label,
+            value="?" if value is None else f"{value:.0f}",
         )

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.decoding import Health, Rejected, StatusReport, Unregistered
+from drivers.decoding import Capabilities, Health, Rejected, StatusReport, Unregistered
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from drivers.zigbee_payloads import VERIFIED_MODELS, parse_battery
 from hub.records import DeviceRecord
@@ -221,7 +221,12 @@ def test_listed_devices_not_registered_are_named_without_having_spoken() -> None
     listed = json.loads(bridge_devices(("sos", "TS0215A_sos", []), ("0xsilent", "TS0203", [])))
     listed.append({"friendly_name": "Coordinator", "type": "Coordinator", "definition": None})
     decoded = driver.decode(msg(f"{BASE}/bridge/devices", json.dumps(listed)), received_at=START)
-    assert decoded == [Unregistered("zigbee2mqtt", "0xsilent", "TS0203", spoke=False)]
+    assert decoded == [
+        Capabilities(
+            "sos-1", (), "TS0215A_sos"
+        ),  # registered: what it can be commanded to do (nothing)
+        Unregistered("zigbee2mqtt", "0xsilent", "TS0203", spoke=False),
+    ]
 
 
 def test_a_registered_device_leaving_the_network_is_offline() -> None:

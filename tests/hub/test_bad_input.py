@@ -27,6 +27,7 @@ CASES = [
     ),
     ("unknown_event_type", event_topic("pendant-1"), b'{"type": "pendant.exploded"}'),
     ("unknown_event_type", event_topic("pendant-1"), b'{"type": "hub.broker_lost"}'),
+    ("unknown_event_type", event_topic("pendant-1"), b'{"type": "device.signal_falling"}'),
     ("unregistered_device", event_topic("stranger-9"), b'{"type": "pendant.pressed"}'),
     ("unknown_topic", "telecare/v1/bad$id/event", b'{"type": "pendant.pressed"}'),
 ]

@@ -124,7 +124,8 @@ async def test_identify_asks_native_and_zigbee_devices_to_show_themselves(
         z2m.listed.extend(
             [
                 {"friendly_name": "mum/hall/sos", "definition": {"model": "TS0215A_sos",
-                 "exposes": [{"type": "enum", "property": "identify", "values": ["identify"]}]}},
+                 "exposes": [{"type": "enum", "property": "identify", "values": ["identify"],
+                              "access": 2}]}},
                 {"friendly_name": "back door", "definition": {"model": "TS0203", "exposes": []}},
             ]
         )  # fmt: skip
