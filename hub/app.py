@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import stamina
+
 from drivers.decoding import Driver
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
@@ -25,7 +27,8 @@ from hub.pipeline import Pipeline, device_infos
 from hub.records import DeviceRecord
 from hub.rejections import RejectLog
 from hub.status_panel import StatusPanel
-from hub.store import NewDevice, Store, StoreCorruptError, quarantine
+from hub.store import NewDevice, Store, StoreCorruptError, StoreWriteError, quarantine
+from hub.store_backlog import Backlog
 from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
 from hub.web.context import WebContext
@@ -49,6 +52,8 @@ DRAIN_OUTBOX_S = 1.5
 FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
 BROKER_WATCH_S = 0.5
+STORE_RETRY_INITIAL_S = 0.5
+STORE_RETRY_MAX_S = 15.0
 SCHEDULE_CATCH_UP = timedelta(hours=12)
 
 
@@ -79,7 +84,8 @@ async def serve(
             mqtt.publish(topic, body, retain=retain)
             panel.observe(topic, body)
 
-        notifier = Notifier(config, store, publish=publish, clock=clock)
+        backlog = Backlog(store)
+        notifier = Notifier(config, store, publish=publish, clock=clock, outbox=backlog)
         async with notifier, mqtt, panel:
             feed = IncidentFeed()
             pipeline = Pipeline(
@@ -93,6 +99,7 @@ async def serve(
                 clock=clock,
                 virtual_clock=virtual,
                 on_change=feed.publish,
+                backlog=backlog,
             )
             notifier.bind(pipeline)
             web = _dashboard(
@@ -101,7 +108,7 @@ async def serve(
             await _serve_until_stopped(
                 config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
             )
-            await _shut_down(store, notifier.dispatcher, mqtt)
+            await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
     return rejects
 
 
@@ -177,6 +184,7 @@ async def _serve_until_stopped(
     pipeline.announce_occupancy(pipeline.now())
     watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
     background.append(watch)
+    background.append(asyncio.create_task(_watch_storage(pipeline), name="storage-watch"))
     try:
         async with web:  # stops once ingest has drained, before the outbox drains
             await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -207,6 +215,28 @@ async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -
             await pipeline.hub_event("hub.broker_lost")
             reported = True
         await asyncio.sleep(BROKER_WATCH_S)
+
+
+async def _watch_storage(pipeline: Pipeline) -> None:
+    """Tell the carers once when the disk refuses writes, and again once it has caught up.
+
+    Alerting goes on from memory meanwhile (see `hub.store_backlog`); the store is retried with
+    backoff, so a disk that stays full costs little.
+    """
+    while True:
+        await pipeline.backlog.wait_failing()
+        log.error("store writes failing: alerting continues from memory; telling the contacts")
+        await pipeline.hub_event("hub.storage_failing")
+        async for attempt in stamina.retry_context(
+            on=StoreWriteError,
+            attempts=None,
+            timeout=None,
+            wait_initial=STORE_RETRY_INITIAL_S,
+            wait_max=STORE_RETRY_MAX_S,
+        ):
+            with attempt:
+                await pipeline.catch_up()
+        await pipeline.hub_event("hub.storage_back")
 
 
 async def _open_store(stack: AsyncExitStack, path: Path) -> Store:
@@ -262,15 +292,27 @@ async def _run_until_stopped(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) -> None:
+async def _shut_down(
+    store: Store, pipeline: Pipeline, dispatcher: Dispatcher, mqtt: MqttSession
+) -> None:
     """Drain the outbox, write the last changes, then say goodbye to the broker."""
     try:
         async with asyncio.timeout(DRAIN_OUTBOX_S):
             await dispatcher.drain()
     except TimeoutError:
         log.warning("outbox not drained in time; pending notifications resume at next start")
-    async with asyncio.timeout(FINAL_WRITE_S):
-        await store.checkpoint()
+    try:
+        async with asyncio.timeout(FINAL_WRITE_S):
+            if pipeline.backlog.failing:
+                await pipeline.catch_up()
+            await store.checkpoint()
+    except (StoreWriteError, TimeoutError) as err:
+        log.error(
+            "final write failed (%s): %d event(s) held in memory are lost unless the broker"
+            " redelivers them (it does for those not acknowledged)",
+            err or "timed out",
+            pipeline.backlog.held_events,
+        )
     offline = HubStatusPayload(online=False).model_dump_json().encode()
     try:
         async with asyncio.timeout(GOODBYE_S):

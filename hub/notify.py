@@ -22,7 +22,7 @@ from notifier.channels.apprise import AppriseChannel
 from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
 from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
-from notifier.dispatcher import Channel, Dispatcher
+from notifier.dispatcher import Channel, Dispatcher, OutboxStore
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
@@ -97,9 +97,11 @@ class Notifier:
         *,
         publish: Publish,
         clock: Callable[[], datetime],
+        outbox: OutboxStore | None = None,
     ) -> None:
         self._config = config
         self._store = store
+        self._outbox = outbox or store
         self._publish = publish
         self._clock = clock
         self._stack = AsyncExitStack()
@@ -141,7 +143,7 @@ class Notifier:
         if config.twilio is not None:
             budgets = Budgets(self._store, budgets_for(config.twilio))
         dispatcher = Dispatcher(
-            self._store, self.channels, failover=Failover(routes), budgets=budgets
+            self._outbox, self.channels, failover=Failover(routes), budgets=budgets
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:

@@ -25,6 +25,7 @@ from hub.control import (
 from hub.intake import Intake
 from hub.records import DeviceRecord
 from hub.store import AcceptedEvent, Batch, Store
+from hub.store_backlog import Backlog
 from hub.wire import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
@@ -75,10 +76,12 @@ class Pipeline:
         clock: Callable[[], datetime],
         virtual_clock: VirtualClock | None = None,
         on_change: Callable[[IncidentChanged], None] | None = None,
+        backlog: Backlog | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
         self._store = store
+        self._backlog = backlog or Backlog(store)
         self._intake = intake
         self._dispatcher = dispatcher
         self._ack = ack
@@ -178,9 +181,10 @@ class Pipeline:
         if not self.state.remembers_as(before):
             batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
+        acked: Sequence[InboundMessage] = messages
         if batch.events or batch.actions or batch.health or batch.unpaired:
-            entries = await self._store.commit(batch, at=now)
-        for message in messages:
+            entries, acked = await self._backlog.commit(batch, at=now, messages=messages)
+        for message in acked:
             self._ack(message)
         self._carry_out(batch.actions, entries)
         if reload:
@@ -233,8 +237,22 @@ class Pipeline:
         if batch.events or batch.actions:
             if not self.state.remembers_as(before):
                 batch.memory = self.state.memory()
-            entries = await self._store.commit(batch, at=now)
+            entries, _ = await self._backlog.commit(batch, at=now)
             self._carry_out(batch.actions, entries)
+
+    @property
+    def backlog(self) -> Backlog:
+        """The store as the pipeline writes to it; holds writes in memory while the disk refuses."""
+        return self._backlog
+
+    async def catch_up(self) -> None:
+        """Write what was held while the disk refused, then acknowledge its messages.
+
+        Raises:
+            StoreWriteError: the disk still refuses.
+        """
+        for message in await self._backlog.catch_up():
+            self._ack(message)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
         """An acknowledgement (`telecare ack`) or occupancy (`telecare occupancy`) request."""
@@ -261,7 +279,7 @@ class Pipeline:
         now = self._clock()
         event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
         self.state, actions = self.engine.evaluate(self.state, event, now=now)
-        entries = await self._store.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
         self._carry_out(actions, entries)
 
     async def acknowledge(self, incident_id: str, by: str, via: str = "on the dashboard") -> bool:
@@ -277,7 +295,7 @@ class Pipeline:
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
         actions = [_said_where(a, via) for a in actions]
-        entries = await self._store.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
         self._carry_out(actions, entries)
         return True
 
@@ -286,7 +304,7 @@ class Pipeline:
         now = self._clock()
         self.state, actions = self.engine.set_occupancy(self.state, home=home, by=by, now=now)
         if actions:
-            entries = await self._store.commit(Batch(actions=actions), at=now)
+            entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
     def announce_occupancy(self, at: datetime) -> None:

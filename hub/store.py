@@ -6,6 +6,8 @@ time, under a lock; reads for the CLI open their own read-only connection.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -25,7 +27,7 @@ from hub.records import (
 from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords
 from hub.store_devices import DeviceRecords, NewDevice
-from hub.store_rows import iso, stored_event, without
+from hub.store_rows import iso, new_outbox_entry, stored_event, without
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import (
@@ -45,6 +47,7 @@ __all__ = [
     "Store",
     "StoreCorruptError",
     "StoreError",
+    "StoreWriteError",
     "quarantine",
 ]
 
@@ -58,6 +61,20 @@ class StoreError(Exception):
 
 class StoreCorruptError(StoreError):
     """The database file is damaged (or is not a database at all)."""
+
+
+class StoreWriteError(StoreError):
+    """A write could not reach the disk (full, read-only, failing): it may succeed later."""
+
+
+# SQLite's primary result codes for a disk that will not take a write (extended codes carry
+# the primary one in their low byte): SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+_DISK_REFUSED = frozenset({8, 10, 13, 14})
+
+
+def _refused_by_disk(err: aiosqlite.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _DISK_REFUSED
 
 
 def quarantine(path: Path, *, stamp: str) -> Path:
@@ -168,9 +185,16 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             log.info("store %s migrated to schema version %d", path, version)
 
     async def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file (on shutdown)."""
+        """Fold the write-ahead log into the database file (on shutdown).
+
+        Raises:
+            StoreWriteError: the disk would not take it (the log stays, and is used at next start).
+        """
         async with self._lock:
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except aiosqlite.Error as err:
+                raise StoreWriteError(f"checkpoint failed: {err}") from err
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -289,18 +313,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         )
         if cursor.rowcount != 1 or cursor.lastrowid is None:
             return None
-        return OutboxEntry(
-            id=cursor.lastrowid,
-            key=note.key,
-            incident_id=note.incident_id,
-            severity=note.severity,
-            contact=note.contact,
-            channel=note.channel,
-            text=note.text,
-            state="pending",
-            created_at=at,
-            updated_at=at,
-        )
+        return new_outbox_entry(note, cursor.lastrowid, at)
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record a channel's outcome for an outbox entry."""
@@ -313,14 +326,30 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
+        """One write transaction under the lock.
+
+        Raises:
+            StoreWriteError: the disk refused the write (nothing of it was kept).
+        """
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self._rollback()
+                    raise
+                await self._db.commit()
+            except aiosqlite.Error as err:
+                if not _refused_by_disk(err):
+                    raise
+                await self._rollback()
+                raise StoreWriteError(f"write refused: {err}") from err
+
+    async def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(aiosqlite.Error):  # a failing disk may refuse this too
                 await self._db.rollback()
-                raise
-            await self._db.commit()
 
     async def backup_to(self, target: Path) -> None:
         """Copy the database, consistently, while the hub keeps writing (SQLite online backup)."""
@@ -420,6 +449,14 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             )
         entries = [OutboxEntry.model_validate(r) for r in rows]
         return [e for e in entries if states is None or e.state in states]
+
+    async def notification_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` are already in the outbox."""
+        rows = await self._db.execute_fetchall(
+            "SELECT key FROM notifications WHERE key IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(keys)),),
+        )
+        return {str(row[0]) for row in rows}
 
     async def pending_notifications(self) -> list[OutboxEntry]:
         """Entries written but not yet handed to a channel."""

@@ -29,8 +29,11 @@ EventType = Literal[
 
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
-# What the hub observes of its own links. Never accepted from a device: drivers check EVENT_TYPES.
-HubEventType = Literal["hub.broker_lost", "hub.broker_back"]
+# What the hub observes of its own links and its store. Never accepted from a device: drivers
+# check EVENT_TYPES.
+HubEventType = Literal[
+    "hub.broker_lost", "hub.broker_back", "hub.storage_failing", "hub.storage_back"
+]
 HUB_DEVICE_ID = "hub"
 
 Source = Literal["native", "zigbee2mqtt", "gpio"]
