@@ -15,7 +15,7 @@ from drivers.decoding import Driver
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.clock import VirtualClock
+from hub.clock import VirtualClock, WallClock
 from hub.config import HubConfig
 from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
 from hub.feed import IncidentFeed
@@ -75,7 +75,8 @@ async def serve(
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
-        clock = virtual.now if virtual else _now
+        wall = WallClock.from_environment()
+        clock = virtual.now if virtual else wall.now
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
@@ -100,6 +101,7 @@ async def serve(
                 virtual_clock=virtual,
                 on_change=feed.publish,
                 backlog=backlog,
+                wall=None if virtual else wall,
             )
             notifier.bind(pipeline)
             web = _dashboard(

@@ -9,11 +9,11 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from hub.clock import VirtualClock
+from hub.clock import VirtualClock, WallClock
 from hub.control import (
     ACK_TOPIC,
     OCCUPANCY_CONTROL_TOPIC,
@@ -50,6 +50,7 @@ from rules.incidents import (
     OccupancyChanged,
 )
 from rules.policy import DeviceInfo
+from rules.timers import shift_relative_timers
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
@@ -77,6 +78,7 @@ class Pipeline:
         virtual_clock: VirtualClock | None = None,
         on_change: Callable[[IncidentChanged], None] | None = None,
         backlog: Backlog | None = None,
+        wall: WallClock | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -88,6 +90,7 @@ class Pipeline:
         self._publish = publish
         self._clock = clock
         self._virtual = virtual_clock
+        self._wall = wall
         self._on_change = on_change
         self._started = False
         self._wake = asyncio.Event()
@@ -165,7 +168,7 @@ class Pipeline:
 
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
-        now = self._clock()
+        now = await self._read_clock()
         batch, before = Batch(), self.state
         reload = False
         for message in messages:
@@ -226,7 +229,7 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Carry out whatever has fallen due now."""
-        now = self._clock()
+        now = await self._read_clock()
         before = self.state
         self.state, actions = self.engine.tick(self.state, now=now)
         batch = Batch(actions=actions)
@@ -254,6 +257,35 @@ class Pipeline:
         for message in await self._backlog.catch_up():
             self._ack(message)
 
+    async def _read_clock(self) -> datetime:
+        """The hub's time; a step of the wall clock first moves the relative timers by it."""
+        now = self._clock()
+        step = None if self._wall is None else self._wall.step()
+        if step is not None:
+            await self._clock_stepped(step, now)
+        return now
+
+    async def _clock_stepped(self, step: timedelta, now: datetime) -> None:
+        """Keep each relative timer's remaining time; recorded as an event and on each incident."""
+        self.state, moved = shift_relative_timers(self.state, step)
+        self._intake.shift_deadlines(step)
+        step_s = step.total_seconds()
+        log.warning(
+            "wall clock stepped by %+.0f s: %d incident timer(s) and the check-in deadlines keep"
+            " their remaining time; schedules follow the corrected clock",
+            step_s,
+            len(moved),
+        )
+        reason = f"wall clock stepped by {step_s:+.0f} s: timers keep their remaining time"
+        actions: list[Action] = [
+            IncidentChanged(incident=i, previous=i.state, reason=reason, at=now) for i in moved
+        ]
+        event = DeviceEvent(
+            device_id=HUB_DEVICE_ID, type="hub.clock_stepped", received_at=now, value=step_s
+        )
+        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        self._carry_out(actions, entries)
+
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
         """An acknowledgement (`telecare ack`) or occupancy (`telecare occupancy`) request."""
         request = decode_control(message.topic, message.payload)
@@ -276,7 +308,7 @@ class Pipeline:
 
     async def hub_event(self, kind: HubEventType) -> None:
         """Something the hub itself observed (its broker lost or back), on the event path."""
-        now = self._clock()
+        now = await self._read_clock()
         event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
         self.state, actions = self.engine.evaluate(self.state, event, now=now)
         entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
@@ -290,7 +322,7 @@ class Pipeline:
         Returns:
             False if no open incident has that id or it is already acknowledged.
         """
-        now = self._clock()
+        now = await self._read_clock()
         self.state, actions = self.engine.acknowledge(self.state, incident_id, by, now=now)
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
@@ -301,7 +333,7 @@ class Pipeline:
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
         """Someone else is at home, or nobody is (from the dashboard): the engine's view."""
-        now = self._clock()
+        now = await self._read_clock()
         self.state, actions = self.engine.set_occupancy(self.state, home=home, by=by, now=now)
         if actions:
             entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from hub.records import DeviceRecord
 from rules.policy import Role
+from rules.timers import shift_deadline
 
 DEFAULT_CHECK_IN_H: Mapping[Role, float] = {
     "pendant": 6.0,
@@ -58,6 +59,10 @@ class Supervisor:
         """Count every deadline afresh from `at` (a simulation's clock has just been set)."""
         self._started_at = at
         self._due = {d: at + self._deadlines[role] for d, role in self._roles.items()}
+
+    def shift(self, step: timedelta) -> None:
+        """The wall clock stepped: every deadline keeps its remaining time."""
+        self._due = {d: shift_deadline(due, step) for d, due in self._due.items()}
 
     def heard(self, device_id: str, at: datetime) -> None:
         """A message from the device arrived: its next deadline starts now."""

@@ -32,7 +32,11 @@ EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 # What the hub observes of its own links and its store. Never accepted from a device: drivers
 # check EVENT_TYPES.
 HubEventType = Literal[
-    "hub.broker_lost", "hub.broker_back", "hub.storage_failing", "hub.storage_back"
+    "hub.broker_lost",
+    "hub.broker_back",
+    "hub.storage_failing",
+    "hub.storage_back",
+    "hub.clock_stepped",  # value: the step in seconds; recorded, decides nothing
 ]
 HUB_DEVICE_ID = "hub"
 
