@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 from hub.config import HubConfig
 from hub.desk import CarerControl, HubDesk, Publish
 from hub.store import Store
+from hub.store_backlog import Backlog
 from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
 from notifier.channels.apprise import AppriseChannel
 from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
 from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
-from notifier.dispatcher import Channel, Dispatcher, OutboxStore
+from notifier.dispatcher import Channel, Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
@@ -88,7 +89,11 @@ def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
 
 
 class Notifier:
-    """Everything that reaches carers and hears back from them."""
+    """Everything that reaches carers and hears back from them.
+
+    Its outbox records (deliveries, replies, provider reports) go through `outbox`, the hub's
+    backlog, so they are held in memory while the disk refuses writes.
+    """
 
     def __init__(
         self,
@@ -97,11 +102,11 @@ class Notifier:
         *,
         publish: Publish,
         clock: Callable[[], datetime],
-        outbox: OutboxStore | None = None,
+        outbox: Backlog | None = None,
     ) -> None:
         self._config = config
         self._store = store
-        self._outbox = outbox or store
+        self._outbox = outbox or Backlog(store)
         self._publish = publish
         self._clock = clock
         self._stack = AsyncExitStack()
@@ -149,7 +154,7 @@ class Notifier:
         if gateway is not None:
             tracked = {k: TwilioChannel(k, gateway, contacts) for k in ("sms", "whatsapp")}
             tracker = StatusTracker(
-                self._store, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
+                self._outbox, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
             )
             await self._stack.enter_async_context(tracker)
 
@@ -165,7 +170,7 @@ class Notifier:
         self._desk = desk
         ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
         listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
-        self.inbox = Inbox(desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway)
+        self.inbox = Inbox(desk, self._outbox, tokens, contacts, ntfy=listen, twilio=gateway)
         await self._stack.enter_async_context(self.inbox)
 
     async def __aexit__(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hub.store import Batch, Store, StoreWriteError
+from hub.store_deliveries import AwaitingStatus
 from hub.store_rows import new_outbox_entry
 from hub.wire import InboundMessage
 from notifier.model import Delivery, OutboxEntry
@@ -44,7 +45,11 @@ class _Held:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    """A send's outcome not yet written (no entry or channel: no send was started)."""
+    """An outcome not yet written.
+
+    Of a send (with its entry and channel), of an entry no send was started for (neither), or a
+    provider's later report on a send (`ref`).
+    """
 
     entry_id: int
     entry: OutboxEntry | None
@@ -52,6 +57,7 @@ class _Outcome:
     delivery: Delivery
     started: datetime
     at: datetime
+    ref: str | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +80,7 @@ class Backlog:
         self._lock = asyncio.Lock()
         self._failing = asyncio.Event()
         self._events = 0
+        self._replies: set[str] = set()
         self.dropped_events = 0
 
     @property
@@ -104,8 +111,7 @@ class Backlog:
                 try:
                     return await self._store.commit(batch, at=at), list(messages)
                 except StoreWriteError as err:
-                    log.error("store refused a write (%s): holding writes in memory", err)
-                    self._failing.set()
+                    self._refused("a write", err)
             self._held.append(_Held(batch, at, list(messages)))
             self._events += len(batch.events)
             return await self._in_memory(batch.actions, at), self._release_over_bounds()
@@ -177,6 +183,9 @@ class Backlog:
 
     async def _write(self, outcome: _Outcome) -> None:
         entry_id = self._memory.real_ids.get(outcome.entry_id, outcome.entry_id)
+        if outcome.ref is not None:
+            await self._store.record_status(entry_id, outcome.ref, outcome.delivery, at=outcome.at)
+            return
         if outcome.entry is None or outcome.channel is None:
             await self._store.mark_notification(entry_id, outcome.delivery, at=outcome.at)
             return
@@ -222,8 +231,52 @@ class Backlog:
                 try:
                     await self._write(outcome)
                 except StoreWriteError as err:
-                    log.error("store refused a delivery record (%s): holding it", err)
-                    self._failing.set()
+                    self._refused("a delivery record", err)
                 else:
                     return
             self._memory.outcomes.append(outcome)
+
+    def _refused(self, what: str, err: StoreWriteError) -> None:
+        if not self.failing:
+            log.error("store refused %s (%s): holding writes in memory", what, err)
+        self._failing.set()
+
+    # -- the reply inbox and delivery tracking -----------------------------------------------
+
+    async def notification(self, entry_id: int) -> OutboxEntry | None:
+        """One outbox entry by id, including one sent from memory and not written yet."""
+        written = self._memory.real_ids.get(entry_id, entry_id)
+        if written > 0:
+            return await self._store.notification(written)
+        return next((e for e in self._memory.entries.values() if e.id == entry_id), None)
+
+    async def claim_reply(self, sid: str, sender: str, *, received: datetime, at: datetime) -> bool:
+        """Mark an inbound SMS as handled; in memory while the disk refuses.
+
+        A reply claimed only in memory is acted on again after a restart: acknowledging twice
+        changes nothing, and a reply lost would leave the ladder calling the next contact.
+        """
+        if sid in self._replies:
+            return False
+        try:
+            return await self._store.claim_reply(sid, sender, received=received, at=at)
+        except StoreWriteError as err:
+            self._refused("a reply record", err)
+            self._replies.add(sid)
+            return True
+
+    async def newest_reply_at(self) -> datetime | None:
+        """When the newest handled SMS reply was received, if any ever was."""
+        return await self._store.newest_reply_at()
+
+    async def awaiting_status(
+        self, channels: Sequence[str], *, since: datetime
+    ) -> list[AwaitingStatus]:
+        """Written entries sent on `channels` since `since` whose fate is not known yet."""
+        return await self._store.awaiting_status(channels, since=since)
+
+    async def record_status(
+        self, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
+    ) -> None:
+        """Record what the provider later reported about a send (held if it cannot be)."""
+        await self._record(_Outcome(entry_id, None, None, delivery, at, at, ref=ref))

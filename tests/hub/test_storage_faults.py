@@ -4,13 +4,10 @@ The disk is real: the database lives on a filesystem of its own, mounted for the
 only, as on CI; elsewhere the tests are skipped). Nothing in the hub is told about the fault.
 """
 
-import errno
 import json
-import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import pytest
 from hub.broker import LocalBroker
 from hub.store import Store
 from hub.wire import event_topic
+from tests.support.disks import fill, mount
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
@@ -26,67 +24,6 @@ ALICE = "+447700900123"
 FAILING_TEXT = "cannot save to its memory card"
 BACK_TEXT = "saving its records again"
 ALARM_TEXT = "pendant"
-
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
-
-
-def _unmount(target: Path) -> None:
-    subprocess.run(["umount", "--lazy", str(target)], check=False, capture_output=True)
-
-
-def _can_mount(tmp_path: Path) -> None:
-    """Mounting needs root; CI runs as root, so there the tests must run."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    try:
-        _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe))
-    except (OSError, subprocess.CalledProcessError) as err:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the disk fault tests, and mount fails: {err}")
-        pytest.skip(f"needs root to mount a test filesystem: {err}")
-    _unmount(probe)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs of its own: fill it and the hub's disk is full."""
-    _can_mount(tmp_path)
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk))
-    yield disk
-    _unmount(disk)
-
-
-@pytest.fixture
-def ext4_disk(tmp_path: Path) -> Iterator[Path]:
-    """An ext4 filesystem on a loop device, mounted `errors=remount-ro` as on a Pi's SD card."""
-    _can_mount(tmp_path)
-    image = tmp_path / "card.img"
-    with image.open("wb") as card:
-        card.truncate(8 * 1024 * 1024)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
-    disk = tmp_path / "card"
-    disk.mkdir()
-    _mount("-o", "loop,errors=remount-ro", str(image), str(disk))
-    yield disk
-    _unmount(disk)
-
-
-def _fill(disk: Path) -> Path:
-    """Write a file until the filesystem has no space left; returns it."""
-    filler = disk / "filler"
-    chunk = b"\0" * 65536
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(chunk)
-                out.flush()
-        except OSError as err:
-            assert err.errno == errno.ENOSPC, err
-    return filler
 
 
 def _hub(broker: LocalBroker, workdir: Path, db: Path, twilio_url: str) -> HubProcess:
@@ -196,7 +133,7 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
     with ThreadedStandIn(twilio) as url:
         hub = await _started_hub(mosquitto, tmp_path, db, url, stored=10)
         hub_processes.append(hub)
-        filler = _fill(small_disk)
+        filler = fill(small_disk)
         await _publish(mosquitto, "leak-1", _heartbeats(range(11, 51)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
@@ -242,7 +179,7 @@ def _repair(disk: Path, image: Path) -> None:
     subprocess.run(["umount", str(disk)], check=True)
     checked = subprocess.run(["e2fsck", "-fy", str(image)], check=False, capture_output=True)
     assert checked.returncode in {0, 1}, checked.stdout  # 1: errors were corrected
-    _mount("-o", "loop,errors=remount-ro", str(image), str(disk))
+    mount("-o", "loop,errors=remount-ro", str(image), str(disk))
 
 
 @pytest.mark.slow
