@@ -451,11 +451,18 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         return [e for e in entries if states is None or e.state in states]
 
     async def notification_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of `keys` are already in the outbox."""
-        rows = await self._db.execute_fetchall(
-            "SELECT key FROM notifications WHERE key IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(keys)),),
-        )
+        """Which of `keys` are already in the outbox.
+
+        Raises:
+            StoreError: the disk would not even be read.
+        """
+        try:
+            rows = await self._db.execute_fetchall(
+                "SELECT key FROM notifications WHERE key IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(keys)),),
+            )
+        except aiosqlite.Error as err:
+            raise StoreError(f"cannot read the outbox: {err}") from err
         return {str(row[0]) for row in rows}
 
     async def pending_notifications(self) -> list[OutboxEntry]:

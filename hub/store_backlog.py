@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hub.store import Batch, Store, StoreWriteError
+from hub.store import Batch, Store, StoreError, StoreWriteError
 from hub.store_deliveries import AwaitingStatus
 from hub.store_rows import new_outbox_entry
 from hub.wire import InboundMessage
@@ -139,7 +139,11 @@ class Backlog:
     async def _in_memory(self, actions: Sequence[object], at: datetime) -> list[OutboxEntry]:
         """Outbox entries for a held batch's notifications, each key once, never re-sent."""
         notes = [a for a in actions if isinstance(a, Notify)]
-        known = await self._store.notification_keys([n.key for n in notes])
+        try:
+            known = await self._store.notification_keys([n.key for n in notes])
+        except StoreError as err:  # a repeat is better than silence
+            log.error("%s: sending without checking what was sent before", err)
+            known = set()
         entries: list[OutboxEntry] = []
         for note in notes:
             if note.key in known or note.key in self._memory.entries:
