@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import stamina
@@ -71,7 +72,8 @@ async def serve(
     rejects = RejectLog()
     async with AsyncExitStack() as stack:
         store = await _open_store(stack, config.store.path)
-        restored = await _restore(config, store, rejects)
+        backlog = Backlog(store)
+        restored = await _restore(config, store, backlog, rejects)
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
@@ -85,7 +87,6 @@ async def serve(
             mqtt.publish(topic, body, retain=retain)
             panel.observe(topic, body)
 
-        backlog = Backlog(store)
         notifier = Notifier(config, store, publish=publish, clock=clock, outbox=backlog)
         async with notifier, mqtt, panel:
             feed = IncidentFeed()
@@ -124,8 +125,14 @@ class _Restored:
     open_incidents: list[Incident]
 
 
-async def _restore(config: HubConfig, store: Store, rejects: RejectLog) -> _Restored:
-    await _register_configured_devices(config, store)
+async def _restore(
+    config: HubConfig, store: Store, backlog: Backlog, rejects: RejectLog
+) -> _Restored:
+    register = partial(_register_configured_devices, config, store)
+    try:
+        await register()
+    except StoreWriteError as err:  # the registry as stored serves until the disk takes writes
+        backlog.defer("the configured devices", register, err)
     devices = await store.devices()
     engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
     open_incidents = await store.incidents(open_only=True)
@@ -238,6 +245,7 @@ async def _watch_storage(pipeline: Pipeline) -> None:
         ):
             with attempt:
                 await pipeline.catch_up()
+        await pipeline.reload_devices()  # devices configured while the disk refused are in now
         await pipeline.hub_event("hub.storage_back")
 
 

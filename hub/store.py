@@ -72,6 +72,16 @@ class StoreWriteError(StoreError):
 _DISK_REFUSED = frozenset({8, 10, 13, 14})
 
 
+async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+    try:
+        if readonly:
+            return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return await aiosqlite.connect(path, isolation_level=None)
+    except (OSError, aiosqlite.Error) as err:
+        raise StoreError(f"cannot open {path}: {err}") from err
+
+
 def _refused_by_disk(err: aiosqlite.Error) -> bool:
     code = getattr(err, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in _DISK_REFUSED
@@ -126,33 +136,47 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
     async def open(cls, path: Path, *, readonly: bool = False) -> AsyncIterator[Self]:
         """Open (and for writers, create and migrate) the database at `path`.
 
+        A writer whose disk refuses even to open the database as usual (full: no room for the
+        WAL index; read-only) opens it for itself alone: it reads, its writes are refused until
+        the disk takes them, and other readers wait until it closes.
+
         Raises:
             StoreError: the file is corrupt, unreadable, or newer than this hub.
         """
-        try:
-            if readonly:
-                db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                db = await aiosqlite.connect(path, isolation_level=None)
-        except (OSError, aiosqlite.Error) as err:
-            raise StoreError(f"cannot open {path}: {err}") from err
+        db = await _connect(path, readonly=readonly)
         try:
             store = cls(db)
-            await store._prepare(path, readonly=readonly)
+            try:
+                await store._prepare(path, readonly=readonly)
+            except StoreWriteError as err:
+                if readonly:
+                    raise
+                await db.close()
+                db = await _connect(path, readonly=False)
+                store = cls(db)
+                await store._prepare(path, readonly=False, exclusive=True)
+                log.error(
+                    "%s: opened %s for the hub alone; command-line readers wait until it restarts",
+                    err,
+                    path,
+                )
             yield store
         finally:
             await db.close()
 
-    async def _prepare(self, path: Path, *, readonly: bool) -> None:
+    async def _prepare(self, path: Path, *, readonly: bool, exclusive: bool = False) -> None:
         try:
             await self._db.execute("PRAGMA foreign_keys = ON")
+            if exclusive:  # no shared WAL index: nothing to create before the first read
+                await self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
             if not readonly:
                 await self._db.execute("PRAGMA journal_mode = WAL")
                 await self._db.execute("PRAGMA synchronous = FULL")
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
         except aiosqlite.Error as err:
+            if _refused_by_disk(err):
+                raise StoreWriteError(f"the disk refused {path}: {err}") from err
             raise StoreCorruptError(f"{path} is not a usable hub database: {err}") from err
 
     async def _check_integrity(self, path: Path) -> None:

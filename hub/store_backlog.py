@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -81,6 +81,7 @@ class Backlog:
         self._failing = asyncio.Event()
         self._events = 0
         self._replies: set[str] = set()
+        self._deferred: list[Callable[[], Awaitable[None]]] = []
         self.dropped_events = 0
 
     @property
@@ -116,6 +117,11 @@ class Backlog:
             self._events += len(batch.events)
             return await self._in_memory(batch.actions, at), self._release_over_bounds()
 
+    def defer(self, what: str, write: Callable[[], Awaitable[None]], err: StoreWriteError) -> None:
+        """A write the disk refused outside the event path (at start): made first at catch-up."""
+        self._refused(what, err)
+        self._deferred.append(write)
+
     async def catch_up(self) -> list[InboundMessage]:
         """Write everything held, in order; returns the messages that may now be acknowledged.
 
@@ -123,6 +129,9 @@ class Backlog:
             StoreWriteError: the disk still refuses; what is not written yet stays held.
         """
         async with self._lock:
+            while self._deferred:
+                await self._deferred[0]()
+                self._deferred.pop(0)
             released: list[InboundMessage] = []
             while self._held:
                 held = self._held[0]

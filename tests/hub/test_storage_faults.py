@@ -226,3 +226,44 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
     repeats = _count(twilio, ALARM_TEXT) - 1
     assert len(_texts(twilio)) == 1 + 1 + repeats, _texts(twilio)
     await _record("read-only card, restart after repair", db, 16, repeats, worst_s)
+
+
+@pytest.mark.slow
+async def test_a_hub_started_on_a_full_disk_still_alerts_and_catches_up(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    small_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """The disk filled while the hub was down (or its service restarted): it starts anyway.
+
+    Before, a database the disk would not open was taken for a corrupt one and moved aside.
+    """
+    twilio = TwilioStandIn()
+    db = small_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        hub = await _started_hub(mosquitto, tmp_path, db, url, stored=3)
+        hub_processes.append(hub)
+        assert hub.terminate() == 0
+        filler = fill(small_disk)
+        hub.start()
+        await _publish(mosquitto, "leak-1", _heartbeats(range(4, 9)))
+        worst_s = await _press_and_time(mosquitto, twilio)
+
+        async def told_failing() -> bool:
+            return _count(twilio, FAILING_TEXT) == 1
+
+        await eventually(told_failing)
+        filler.unlink()
+
+        async def told_back() -> bool:
+            return _count(twilio, BACK_TEXT) == 1
+
+        await eventually(told_back, timeout_s=40)
+        assert hub.terminate() == 0
+    # Opened for the hub alone (no room for the WAL index): read once it has stopped.
+    assert await _stored_seqs(db, "leak-1") == list(range(1, 9))
+    assert await _stored_seqs(db, "pendant-1") == [1]
+    assert _count(twilio, ALARM_TEXT) == 1
+    assert _duplicates(twilio) == 0, _texts(twilio)
+    await _record("hub started on a full disk", db, 9, _duplicates(twilio), worst_s)

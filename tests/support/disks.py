@@ -73,11 +73,10 @@ def fill(disk: Path) -> Path:
     """Write a file until the filesystem has no space left; returns it."""
     filler = disk / "filler"
     chunk = b"\0" * 65536
-    with filler.open("wb") as out:
+    with filler.open("wb", buffering=0) as out:  # unbuffered: nothing is left to flush
         try:
-            while True:
-                out.write(chunk)
-                out.flush()
+            while out.write(chunk):
+                pass
         except OSError as err:
             assert err.errno == errno.ENOSPC, err
     return filler
