@@ -307,7 +307,7 @@ class Pipeline:
         return actions
 
     async def hub_event(self, kind: HubEventType) -> None:
-        """Something the hub itself observed (its broker lost or back), on the event path."""
+        """Something the hub observed of itself (broker or disk lost or back), on the event path."""
         now = await self._read_clock()
         event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
         self.state, actions = self.engine.evaluate(self.state, event, now=now)

@@ -70,6 +70,7 @@ class StoreWriteError(StoreError):
 # SQLite's primary result codes for a disk that will not take a write (extended codes carry
 # the primary one in their low byte): SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
 _DISK_REFUSED = frozenset({8, 10, 13, 14})
+_IN_USE = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 
 
 async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
@@ -82,9 +83,14 @@ async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
         raise StoreError(f"cannot open {path}: {err}") from err
 
 
-def _refused_by_disk(err: aiosqlite.Error) -> bool:
+def _code(err: aiosqlite.Error) -> int | None:
+    """SQLite's primary result code of an error, if it carries one."""
     code = getattr(err, "sqlite_errorcode", None)
-    return isinstance(code, int) and code & 0xFF in _DISK_REFUSED
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _refused_by_disk(err: aiosqlite.Error) -> bool:
+    return _code(err) in _DISK_REFUSED
 
 
 def quarantine(path: Path, *, stamp: str) -> Path:
@@ -177,6 +183,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         except aiosqlite.Error as err:
             if _refused_by_disk(err):
                 raise StoreWriteError(f"the disk refused {path}: {err}") from err
+            if _code(err) in _IN_USE:  # held by another connection: not a damaged file
+                raise StoreError(f"{path} is in use by another process: {err}") from err
             raise StoreCorruptError(f"{path} is not a usable hub database: {err}") from err
 
     async def _check_integrity(self, path: Path) -> None:
