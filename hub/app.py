@@ -7,13 +7,16 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+
+import stamina
 
 from drivers.decoding import Driver
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.clock import VirtualClock
+from hub.clock import VirtualClock, WallClock
 from hub.config import HubConfig
 from hub.control import CONTROL_TOPICS
 from hub.feed import IncidentFeed
@@ -25,7 +28,8 @@ from hub.pipeline import Pipeline, device_infos
 from hub.records import DeviceRecord
 from hub.rejections import RejectLog
 from hub.status_panel import StatusPanel
-from hub.store import NewDevice, Store, StoreCorruptError, quarantine
+from hub.store import NewDevice, Store, StoreCorruptError, StoreWriteError, quarantine
+from hub.store_backlog import Backlog
 from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
 from hub.web.context import WebContext
@@ -49,6 +53,8 @@ DRAIN_OUTBOX_S = 1.5
 FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
 BROKER_WATCH_S = 0.5
+STORE_RETRY_INITIAL_S = 0.5
+STORE_RETRY_MAX_S = 15.0
 SCHEDULE_CATCH_UP = timedelta(hours=12)
 
 
@@ -66,11 +72,13 @@ async def serve(
     rejects = RejectLog()
     async with AsyncExitStack() as stack:
         store = await _open_store(stack, config.store.path)
-        restored = await _restore(config, store, rejects)
+        backlog = Backlog(store)
+        restored = await _restore(config, store, backlog, rejects)
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
-        clock = virtual.now if virtual else _now
+        wall = WallClock.from_environment()
+        clock = virtual.now if virtual else wall.now
         inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
@@ -79,7 +87,7 @@ async def serve(
             mqtt.publish(topic, body, retain=retain)
             panel.observe(topic, body)
 
-        notifier = Notifier(config, store, publish=publish, clock=clock)
+        notifier = Notifier(config, store, publish=publish, clock=clock, outbox=backlog)
         async with notifier, mqtt, panel:
             feed = IncidentFeed()
             pipeline = Pipeline(
@@ -93,6 +101,8 @@ async def serve(
                 clock=clock,
                 virtual_clock=virtual,
                 on_change=feed.publish,
+                backlog=backlog,
+                wall=None if virtual else wall,
             )
             notifier.bind(pipeline)
             web = _dashboard(
@@ -101,7 +111,7 @@ async def serve(
             await _serve_until_stopped(
                 config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
             )
-            await _shut_down(store, notifier.dispatcher, mqtt)
+            await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
     return rejects
 
 
@@ -115,8 +125,14 @@ class _Restored:
     open_incidents: list[Incident]
 
 
-async def _restore(config: HubConfig, store: Store, rejects: RejectLog) -> _Restored:
-    await _register_configured_devices(config, store)
+async def _restore(
+    config: HubConfig, store: Store, backlog: Backlog, rejects: RejectLog
+) -> _Restored:
+    register = partial(_register_configured_devices, config, store)
+    try:
+        await register()
+    except StoreWriteError as err:  # the registry as stored serves until the disk takes writes
+        backlog.defer("the configured devices", register, err)
     devices = await store.devices()
     engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
     open_incidents = await store.incidents(open_only=True)
@@ -176,6 +192,7 @@ async def _serve_until_stopped(
     pipeline.announce_occupancy(pipeline.now())
     watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
     background.append(watch)
+    background.append(asyncio.create_task(_watch_storage(pipeline), name="storage-watch"))
     try:
         async with web:  # stops once ingest has drained, before the outbox drains
             await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -206,6 +223,29 @@ async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -
             await pipeline.hub_event("hub.broker_lost")
             reported = True
         await asyncio.sleep(BROKER_WATCH_S)
+
+
+async def _watch_storage(pipeline: Pipeline) -> None:
+    """Tell the carers once when the disk refuses writes, and again once it has caught up.
+
+    Alerting goes on from memory meanwhile (see `hub.store_backlog`); the store is retried with
+    backoff, so a disk that stays full costs little.
+    """
+    while True:
+        await pipeline.backlog.wait_failing()
+        log.error("store writes failing: alerting continues from memory; telling the contacts")
+        await pipeline.hub_event("hub.storage_failing")
+        async for attempt in stamina.retry_context(
+            on=StoreWriteError,
+            attempts=None,
+            timeout=None,
+            wait_initial=STORE_RETRY_INITIAL_S,
+            wait_max=STORE_RETRY_MAX_S,
+        ):
+            with attempt:
+                await pipeline.catch_up()
+        await pipeline.reload_devices()  # devices configured while the disk refused are in now
+        await pipeline.hub_event("hub.storage_back")
 
 
 async def _open_store(stack: AsyncExitStack, path: Path) -> Store:
@@ -261,15 +301,27 @@ async def _run_until_stopped(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _shut_down(store: Store, dispatcher: Dispatcher, mqtt: MqttSession) -> None:
+async def _shut_down(
+    store: Store, pipeline: Pipeline, dispatcher: Dispatcher, mqtt: MqttSession
+) -> None:
     """Drain the outbox, write the last changes, then say goodbye to the broker."""
     try:
         async with asyncio.timeout(DRAIN_OUTBOX_S):
             await dispatcher.drain()
     except TimeoutError:
         log.warning("outbox not drained in time; pending notifications resume at next start")
-    async with asyncio.timeout(FINAL_WRITE_S):
-        await store.checkpoint()
+    try:
+        async with asyncio.timeout(FINAL_WRITE_S):
+            if pipeline.backlog.failing:
+                await pipeline.catch_up()
+            await store.checkpoint()
+    except (StoreWriteError, TimeoutError) as err:
+        log.error(
+            "final write failed (%s): %d event(s) held in memory are lost unless the broker"
+            " redelivers them (it does for those not acknowledged)",
+            err or "timed out",
+            pipeline.backlog.held_events,
+        )
     offline = HubStatusPayload(online=False).model_dump_json().encode()
     try:
         async with asyncio.timeout(GOODBYE_S):

@@ -4,7 +4,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from drivers.decoding import (
     Announcement,
@@ -98,6 +98,11 @@ class Intake:
                 log.warning("%s missed its check-in deadline: offline", device_id)
                 events.append(event)
         return events
+
+    def shift_deadlines(self, step: timedelta) -> None:
+        """The wall clock stepped: check-in deadlines keep their remaining time."""
+        if self._supervisor is not None:
+            self._supervisor.shift(step)
 
     def restart_supervision(self, at: datetime) -> None:
         """Count check-in deadlines afresh from `at` (the simulation's first moment)."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from hub.config import HubConfig
 from hub.desk import CarerControl, HubDesk, Publish
 from hub.store import Store
+from hub.store_backlog import Backlog
 from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
 from notifier.channels.apprise import AppriseChannel
@@ -90,7 +91,11 @@ def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
 
 
 class Notifier:
-    """Everything that reaches carers and hears back from them."""
+    """Everything that reaches carers and hears back from them.
+
+    Its outbox records (deliveries, replies, provider reports) go through `outbox`, the hub's
+    backlog, so they are held in memory while the disk refuses writes.
+    """
 
     def __init__(
         self,
@@ -99,9 +104,11 @@ class Notifier:
         *,
         publish: Publish,
         clock: Callable[[], datetime],
+        outbox: Backlog | None = None,
     ) -> None:
         self._config = config
         self._store = store
+        self._outbox = outbox or Backlog(store)
         self._publish = publish
         self._clock = clock
         self._stack = AsyncExitStack()
@@ -146,7 +153,7 @@ class Notifier:
         if config.twilio is not None:
             budgets = Budgets(self._store, budgets_for(config.twilio))
         dispatcher = Dispatcher(
-            self._store, self.channels, failover=Failover(routes), budgets=budgets
+            self._outbox, self.channels, failover=Failover(routes), budgets=budgets
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:
@@ -155,7 +162,7 @@ class Notifier:
                 k: TwilioChannel(k, gateway, contacts) for k in kinds
             }
             tracker = StatusTracker(
-                self._store, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
+                self._outbox, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
             )
             self._tracker = await self._stack.enter_async_context(tracker)
 
@@ -173,7 +180,7 @@ class Notifier:
         listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
         webhooks = gateway is not None and gateway.settings.public_url is not None
         self.inbox = Inbox(
-            desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway, webhooks=webhooks
+            desk, self._outbox, tokens, contacts, ntfy=listen, twilio=gateway, webhooks=webhooks
         )
         await self._stack.enter_async_context(self.inbox)
 

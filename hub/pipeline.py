@@ -9,11 +9,11 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from pydantic import ValidationError
 
-from hub.clock import VirtualClock
+from hub.clock import VirtualClock, WallClock
 from hub.control import (
     CONTROL_TOPICS,
     OCCUPANCY_TOPIC,
@@ -24,7 +24,8 @@ from hub.control import (
 )
 from hub.intake import Intake
 from hub.records import DeviceRecord, IncidentNote
-from hub.store import AcceptedEvent, Batch, Store
+from hub.store import AcceptedEvent, Batch, Store, StoreWriteError
+from hub.store_backlog import Backlog
 from hub.supervision import SignalWatch
 from hub.wire import (
     CLOCK_DONE_TOPIC,
@@ -49,6 +50,7 @@ from rules.incidents import (
     OccupancyChanged,
 )
 from rules.policy import DeviceInfo
+from rules.timers import shift_relative_timers
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
@@ -75,16 +77,20 @@ class Pipeline:
         clock: Callable[[], datetime],
         virtual_clock: VirtualClock | None = None,
         on_change: Callable[[IncidentChanged], None] | None = None,
+        backlog: Backlog | None = None,
+        wall: WallClock | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
         self._store = store
+        self._backlog = backlog or Backlog(store)
         self._intake = intake
         self._dispatcher = dispatcher
         self._ack = ack
         self._publish = publish
         self._clock = clock
         self._virtual = virtual_clock
+        self._wall = wall
         self._on_change = on_change
         self._started = False
         self._signals = SignalWatch(store.signal_history)
@@ -164,7 +170,7 @@ class Pipeline:
 
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
         """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
-        now = self._clock()
+        now = await self._read_clock()
         batch, before = Batch(), self.state
         reload = False
         for message in messages:
@@ -181,10 +187,11 @@ class Pipeline:
         if not self.state.remembers_as(before):
             batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
+        acked: Sequence[InboundMessage] = messages
         if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
-            entries = await self._store.commit(batch, at=now)
+            entries, acked = await self._backlog.commit(batch, at=now, messages=messages)
         await self._write_notes()
-        for message in messages:
+        for message in acked:
             self._ack(message)
         self._carry_out(batch.actions, entries)
         if reload:
@@ -226,7 +233,7 @@ class Pipeline:
 
     async def tick(self) -> None:
         """Carry out whatever has fallen due now."""
-        now = self._clock()
+        now = await self._read_clock()
         before = self.state
         self.state, actions = self.engine.tick(self.state, now=now)
         batch = Batch(actions=actions)
@@ -239,8 +246,51 @@ class Pipeline:
         if batch.events or batch.actions:
             if not self.state.remembers_as(before):
                 batch.memory = self.state.memory()
-            entries = await self._store.commit(batch, at=now)
+            entries, _ = await self._backlog.commit(batch, at=now)
             self._carry_out(batch.actions, entries)
+
+    @property
+    def backlog(self) -> Backlog:
+        """The store as the pipeline writes to it; holds writes in memory while the disk refuses."""
+        return self._backlog
+
+    async def catch_up(self) -> None:
+        """Write what was held while the disk refused, then acknowledge its messages.
+
+        Raises:
+            StoreWriteError: the disk still refuses.
+        """
+        for message in await self._backlog.catch_up():
+            self._ack(message)
+
+    async def _read_clock(self) -> datetime:
+        """The hub's time; a step of the wall clock first moves the relative timers by it."""
+        now = self._clock()
+        step = None if self._wall is None else self._wall.step()
+        if step is not None:
+            await self._clock_stepped(step, now)
+        return now
+
+    async def _clock_stepped(self, step: timedelta, now: datetime) -> None:
+        """Keep each relative timer's remaining time; recorded as an event and on each incident."""
+        self.state, moved = shift_relative_timers(self.state, step)
+        self._intake.shift_deadlines(step)
+        step_s = step.total_seconds()
+        log.warning(
+            "wall clock stepped by %+.0f s: %d incident timer(s) and the check-in deadlines keep"
+            " their remaining time; schedules follow the corrected clock",
+            step_s,
+            len(moved),
+        )
+        reason = f"wall clock stepped by {step_s:+.0f} s: timers keep their remaining time"
+        actions: list[Action] = [
+            IncidentChanged(incident=i, previous=i.state, reason=reason, at=now) for i in moved
+        ]
+        event = DeviceEvent(
+            device_id=HUB_DEVICE_ID, type="hub.clock_stepped", received_at=now, value=step_s
+        )
+        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        self._carry_out(actions, entries)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
         """An acknowledgement (`telecare ack`), resolution (`telecare resolve`) or occupancy."""
@@ -279,16 +329,21 @@ class Pipeline:
         return actions
 
     async def _write_notes(self) -> None:
-        notes, self._notes = self._notes, []
-        for note in notes:
-            await self._store.add_note(note)
+        """Notes wait in memory while the disk refuses them, and go with the next batch."""
+        while self._notes:
+            try:
+                await self._store.add_note(self._notes[0])
+            except StoreWriteError:
+                log.warning("%d incident note(s) held until the disk takes them", len(self._notes))
+                return
+            self._notes.pop(0)
 
     async def hub_event(self, kind: HubEventType) -> None:
-        """Something the hub itself observed (its broker lost or back), on the event path."""
-        now = self._clock()
+        """Something the hub observed of itself (broker or disk lost or back), on the event path."""
+        now = await self._read_clock()
         event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
         self.state, actions = self.engine.evaluate(self.state, event, now=now)
-        entries = await self._store.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
         self._carry_out(actions, entries)
 
     async def acknowledge(self, incident_id: str, by: str, via: str = "on the dashboard") -> bool:
@@ -299,12 +354,12 @@ class Pipeline:
         Returns:
             False if no open incident has that id or it is already acknowledged.
         """
-        now = self._clock()
+        now = await self._read_clock()
         self.state, actions = self.engine.acknowledge(self.state, incident_id, by, now=now)
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
         actions = [_said_where(a, via) for a in actions]
-        entries = await self._store.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
         self._carry_out(actions, entries)
         return True
 
@@ -318,12 +373,12 @@ class Pipeline:
         Returns:
             False if no open incident has that id.
         """
-        now = self._clock()
+        now = await self._read_clock()
         request = ResolvePayload(incident_id=incident_id, by=by, note=note)
         actions = self._resolve(request, via, now)
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
-        entries = await self._store.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
         await self._write_notes()
         self._carry_out(actions, entries)
         return True
@@ -334,7 +389,7 @@ class Pipeline:
         Raises:
             SettingRefusedError: an unknown or emergency device, or a time out of range.
         """
-        now = self._clock()
+        now = await self._read_clock()
         self.state, actions = self.engine.silence(
             self.state, device_id, until=until, by=by, now=now
         )
@@ -348,7 +403,7 @@ class Pipeline:
         Raises:
             SettingRefusedError: an unknown contact, or times that cannot be used.
         """
-        now = self._clock()
+        now = await self._read_clock()
         self.state, actions = self.engine.set_digest_times(
             self.state, contact, times, by=by, now=now
         )
@@ -356,15 +411,15 @@ class Pipeline:
 
     async def _commit_setting(self, actions: list[Action], now: datetime) -> None:
         batch = Batch(actions=actions, memory=self.state.memory())
-        entries = await self._store.commit(batch, at=now)
+        entries, _ = await self._backlog.commit(batch, at=now)
         self._carry_out(actions, entries)
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
         """Someone else is at home, or nobody is (from the dashboard): the engine's view."""
-        now = self._clock()
+        now = await self._read_clock()
         self.state, actions = self.engine.set_occupancy(self.state, home=home, by=by, now=now)
         if actions:
-            entries = await self._store.commit(Batch(actions=actions), at=now)
+            entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
     def announce_occupancy(self, at: datetime) -> None:

@@ -6,6 +6,8 @@ time, under a lock; reads for the CLI open their own read-only connection.
 """
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -25,7 +27,7 @@ from hub.records import (
 from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords
 from hub.store_devices import DeviceRecords, NewDevice
-from hub.store_rows import iso, stored_event, without
+from hub.store_rows import iso, new_outbox_entry, stored_event, without
 from notifier.model import Delivery, OutboxEntry
 from rules.events import DeviceEvent
 from rules.incidents import (
@@ -46,6 +48,7 @@ __all__ = [
     "Store",
     "StoreCorruptError",
     "StoreError",
+    "StoreWriteError",
     "quarantine",
 ]
 
@@ -59,6 +62,36 @@ class StoreError(Exception):
 
 class StoreCorruptError(StoreError):
     """The database file is damaged (or is not a database at all)."""
+
+
+class StoreWriteError(StoreError):
+    """A write could not reach the disk (full, read-only, failing): it may succeed later."""
+
+
+# SQLite's primary result codes for a disk that will not take a write (extended codes carry
+# the primary one in their low byte): SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+_DISK_REFUSED = frozenset({8, 10, 13, 14})
+_IN_USE = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+    try:
+        if readonly:
+            return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return await aiosqlite.connect(path, isolation_level=None)
+    except (OSError, aiosqlite.Error) as err:
+        raise StoreError(f"cannot open {path}: {err}") from err
+
+
+def _code(err: aiosqlite.Error) -> int | None:
+    """SQLite's primary result code of an error, if it carries one."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _refused_by_disk(err: aiosqlite.Error) -> bool:
+    return _code(err) in _DISK_REFUSED
 
 
 def quarantine(path: Path, *, stamp: str) -> Path:
@@ -111,33 +144,49 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
     async def open(cls, path: Path, *, readonly: bool = False) -> AsyncIterator[Self]:
         """Open (and for writers, create and migrate) the database at `path`.
 
+        A writer whose disk refuses even to open the database as usual (full: no room for the
+        WAL index; read-only) opens it for itself alone: it reads, its writes are refused until
+        the disk takes them, and other readers wait until it closes.
+
         Raises:
             StoreError: the file is corrupt, unreadable, or newer than this hub.
         """
-        try:
-            if readonly:
-                db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                db = await aiosqlite.connect(path, isolation_level=None)
-        except (OSError, aiosqlite.Error) as err:
-            raise StoreError(f"cannot open {path}: {err}") from err
+        db = await _connect(path, readonly=readonly)
         try:
             store = cls(db)
-            await store._prepare(path, readonly=readonly)
+            try:
+                await store._prepare(path, readonly=readonly)
+            except StoreWriteError as err:
+                if readonly:
+                    raise
+                await db.close()
+                db = await _connect(path, readonly=False)
+                store = cls(db)
+                await store._prepare(path, readonly=False, exclusive=True)
+                log.error(
+                    "%s: opened %s for the hub alone; command-line readers wait until it restarts",
+                    err,
+                    path,
+                )
             yield store
         finally:
             await db.close()
 
-    async def _prepare(self, path: Path, *, readonly: bool) -> None:
+    async def _prepare(self, path: Path, *, readonly: bool, exclusive: bool = False) -> None:
         try:
             await self._db.execute("PRAGMA foreign_keys = ON")
+            if exclusive:  # no shared WAL index: nothing to create before the first read
+                await self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
             if not readonly:
                 await self._db.execute("PRAGMA journal_mode = WAL")
                 await self._db.execute("PRAGMA synchronous = FULL")
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
         except aiosqlite.Error as err:
+            if _refused_by_disk(err):
+                raise StoreWriteError(f"the disk refused {path}: {err}") from err
+            if _code(err) in _IN_USE:  # held by another connection: not a damaged file
+                raise StoreError(f"{path} is in use by another process: {err}") from err
             raise StoreCorruptError(f"{path} is not a usable hub database: {err}") from err
 
     async def _check_integrity(self, path: Path) -> None:
@@ -170,9 +219,16 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             log.info("store %s migrated to schema version %d", path, version)
 
     async def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file (on shutdown)."""
+        """Fold the write-ahead log into the database file (on shutdown).
+
+        Raises:
+            StoreWriteError: the disk would not take it (the log stays, and is used at next start).
+        """
         async with self._lock:
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except aiosqlite.Error as err:
+                raise StoreWriteError(f"checkpoint failed: {err}") from err
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -293,18 +349,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         )
         if cursor.rowcount != 1 or cursor.lastrowid is None:
             return None
-        return OutboxEntry(
-            id=cursor.lastrowid,
-            key=note.key,
-            incident_id=note.incident_id,
-            severity=note.severity,
-            contact=note.contact,
-            channel=note.channel,
-            text=note.text,
-            state="pending",
-            created_at=at,
-            updated_at=at,
-        )
+        return new_outbox_entry(note, cursor.lastrowid, at)
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record a channel's outcome for an outbox entry."""
@@ -317,14 +362,30 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[None]:
+        """One write transaction under the lock.
+
+        Raises:
+            StoreWriteError: the disk refused the write (nothing of it was kept).
+        """
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await self._rollback()
+                    raise
+                await self._db.commit()
+            except aiosqlite.Error as err:
+                if not _refused_by_disk(err):
+                    raise
+                await self._rollback()
+                raise StoreWriteError(f"write refused: {err}") from err
+
+    async def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(aiosqlite.Error):  # a failing disk may refuse this too
                 await self._db.rollback()
-                raise
-            await self._db.commit()
 
     async def backup_to(self, target: Path) -> None:
         """Copy the database, consistently, while the hub keeps writing (SQLite online backup)."""
@@ -424,6 +485,21 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             )
         entries = [OutboxEntry.model_validate(r) for r in rows]
         return [e for e in entries if states is None or e.state in states]
+
+    async def notification_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` are already in the outbox.
+
+        Raises:
+            StoreError: the disk would not even be read.
+        """
+        try:
+            rows = await self._db.execute_fetchall(
+                "SELECT key FROM notifications WHERE key IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(keys)),),
+            )
+        except aiosqlite.Error as err:
+            raise StoreError(f"cannot read the outbox: {err}") from err
+        return {str(row[0]) for row in rows}
 
     async def pending_notifications(self) -> list[OutboxEntry]:
         """Entries written but not yet handed to a channel."""

@@ -4,7 +4,9 @@ from datetime import datetime
 from typing import Any
 
 from hub.records import StoredEvent
+from notifier.model import OutboxEntry
 from rules.events import DeviceEvent
+from rules.incidents import Notify
 
 
 def iso(value: datetime | None) -> str | None:
@@ -27,3 +29,19 @@ def stored_event(row: dict[str, Any]) -> StoredEvent:
     fields = ("device_id", "type", "source", "received_at", "ts", "seq", "battery", "value")
     event = DeviceEvent.model_validate({k: row[k] for k in fields})
     return StoredEvent(id=row["id"], event=event, topic=row["topic"])
+
+
+def new_outbox_entry(note: Notify, entry_id: int, at: datetime) -> OutboxEntry:
+    """The outbox entry a notification decision becomes, not yet handed to a channel."""
+    return OutboxEntry(
+        id=entry_id,
+        key=note.key,
+        incident_id=note.incident_id,
+        severity=note.severity,
+        contact=note.contact,
+        channel=note.channel,
+        text=note.text,
+        state="pending",
+        created_at=at,
+        updated_at=at,
+    )

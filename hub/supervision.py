@@ -13,6 +13,7 @@ from typing import Literal
 from hub.records import DeviceRecord, HealthHour
 from rules.events import DeviceEvent
 from rules.policy import Role
+from rules.timers import shift_deadline
 from rules.trend import SPAN, Trend, level_trend, signal_falling
 
 DEFAULT_CHECK_IN_H: Mapping[Role, float] = {
@@ -63,6 +64,10 @@ class Supervisor:
         """Count every deadline afresh from `at` (a simulation's clock has just been set)."""
         self._started_at = at
         self._due = {d: at + self._deadlines[role] for d, role in self._roles.items()}
+
+    def shift(self, step: timedelta) -> None:
+        """The wall clock stepped: every deadline keeps its remaining time."""
+        self._due = {d: shift_deadline(due, step) for d, due in self._due.items()}
 
     def heard(self, device_id: str, at: datetime) -> None:
         """A message from the device arrived: its next deadline starts now."""

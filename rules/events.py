@@ -29,10 +29,16 @@ EventType = Literal[
 
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 
-# What the hub observes of its own links (the broker; each device's signal trend, measured from
-# its stored history). Never accepted from a device: drivers check EVENT_TYPES.
+# What the hub observes of its own links, its store and its clock; each device's signal trend,
+# measured from its stored history. Never accepted from a device: drivers check EVENT_TYPES.
 HubEventType = Literal[
-    "hub.broker_lost", "hub.broker_back", "device.signal_falling", "device.signal_steady"
+    "hub.broker_lost",
+    "hub.broker_back",
+    "hub.storage_failing",
+    "hub.storage_back",
+    "hub.clock_stepped",  # value: the step in seconds; recorded, decides nothing
+    "device.signal_falling",
+    "device.signal_steady",
 ]
 HUB_DEVICE_ID = "hub"
 

@@ -18,6 +18,18 @@ def health_causes(policy: DeviceHealthPolicy) -> dict[str, CausePolicy]:
             " cannot reach it. Check the hub's power and network, or call {person}.",
             clear_text="All clear: the hub is in contact with its sensors again ({time}).",
         ),
+        "storage_failing": CausePolicy(
+            # The hub cannot write to its disk (full, read-only, failing): alarms still go out
+            # from memory, but nothing is kept across a power cut. Told once, and again when
+            # the disk takes writes and what was held has been written.
+            label="hub storage failing",
+            severity="urgent",
+            opened_by=frozenset({"hub.storage_failing"}),
+            cleared_by=frozenset({"hub.storage_back"}),
+            alert="The telecare hub cannot save to its memory card since {time}: alarms still"
+            " go out, but a power cut now would lose its records. Check the hub's storage.",
+            clear_text="All clear: the hub is saving its records again ({time}).",
+        ),
         "device_offline": CausePolicy(
             # A pendant or fall detector that has gone silent leaves the person unprotected:
             # urgent. Any other device offline waits for the digest.

@@ -9,14 +9,7 @@ from hub.broker import LocalBroker
 from hub.store import Store
 from hub.wire import event_topic
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
-from tests.support.standins import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    FROM_NUMBER,
-    Fault,
-    ThreadedStandIn,
-    TwilioStandIn,
-)
+from tests.support.standins import Fault, ThreadedStandIn, TwilioStandIn, twilio_toml
 
 
 def hub_with_twilio(broker: LocalBroker, workdir: Path, twilio_url: str) -> HubProcess:
@@ -24,16 +17,10 @@ def hub_with_twilio(broker: LocalBroker, workdir: Path, twilio_url: str) -> HubP
     path = write_toml(workdir / "hub.toml", config_data(broker, workdir))
     path.write_text(
         path.read_text()
-        + f"""
-[twilio]
-account_sid = "{ACCOUNT_SID}"
-auth_token = "{AUTH_TOKEN}"
-from_number = "{FROM_NUMBER}"
-api_base = "{twilio_url}"
-timeout_s = 2
-
+        + twilio_toml(twilio_url)
+        + """
 [escalation.emergency]
-steps = [{{ contact = "Alice", channel = "sms", after_s = 0 }}]
+steps = [{ contact = "Alice", channel = "sms", after_s = 0 }]
 """
     )
     return HubProcess(path, workdir / "hub.log")

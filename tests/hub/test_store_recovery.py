@@ -8,7 +8,8 @@ import pytest
 
 from hub.app import serve
 from hub.broker import LocalBroker
-from hub.store import Store, StoreError
+from hub.store import Store, StoreCorruptError, StoreError
+from tests.support.disks import fill
 from tests.support.hubs import in_process_config, running_hub
 
 
@@ -39,3 +40,23 @@ async def test_database_from_a_newer_hub_is_refused_not_discarded(
     with pytest.raises(StoreError, match="newer than this hub"):
         await serve(config, asyncio.Event())
     assert not list(tmp_path.glob("hub.db.corrupt-*"))
+
+
+async def test_a_store_opened_alone_on_a_full_disk_is_in_use_never_corrupt(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """A hub whose disk was full at start holds its database alone until it stops."""
+    path = small_disk / "hub.db"
+    async with Store.open(path):
+        pass
+    filler = fill(small_disk)
+    async with Store.open(path) as alone:
+        assert await alone.events() == []
+        with pytest.raises(StoreError, match="in use by another process") as refused:
+            async with Store.open(path, readonly=True):
+                pass
+        assert not isinstance(refused.value, StoreCorruptError)
+    filler.unlink()
+    async with Store.open(path, readonly=True) as reader:
+        assert await reader.integrity() == ["ok"]
+    assert not list(small_disk.glob("hub.db.corrupt-*"))

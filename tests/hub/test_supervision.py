@@ -101,3 +101,13 @@ async def test_missed_check_in_is_stored_as_offline_then_online_when_heard(
     ]
     assert sources == {"zigbee2mqtt"}
     assert (device.online, device.battery, device.linkquality) == (True, 80, 99)
+
+
+def test_a_clock_step_leaves_each_deadline_its_remaining_time() -> None:
+    supervisor = Supervisor({}, started_at=START)
+    supervisor.register([record("sos", "pendant"), record("door", "door")])
+    assert supervisor.overdue(START + timedelta(hours=6)) == ["sos"]
+    supervisor.shift(timedelta(hours=1))  # NTP: the clock was an hour slow
+    assert supervisor.overdue(START + timedelta(hours=26, minutes=59)) == []
+    assert supervisor.overdue(START + timedelta(hours=27)) == ["door"]
+    assert supervisor.overdue(START + timedelta(days=30)) == [], "a reported silence stays so"

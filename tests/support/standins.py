@@ -368,3 +368,15 @@ class ThreadedStandIn:
 
         self._loop.run_until_complete(serve())
         self._loop.close()
+
+
+def twilio_toml(api_base: str) -> str:
+    """The `[twilio]` section of a hub configuration that talks to the stand-in at `api_base`."""
+    return f"""
+[twilio]
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+from_number = "{FROM_NUMBER}"
+api_base = "{api_base}"
+timeout_s = 2
+"""

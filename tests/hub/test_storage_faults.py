@@ -1,0 +1,270 @@
+"""The disk fills up or turns read-only under the running hub: alarms still reach the carer.
+
+The disk is real: the database lives on a filesystem of its own, mounted for the test (root
+only, as on CI; elsewhere the tests are skipped). Nothing in the hub is told about the fault.
+"""
+
+import json
+import subprocess
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub.broker import LocalBroker
+from hub.store import Store
+from hub.wire import event_topic
+from tests.support.disks import fill, mount
+from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
+from tests.support.reliability import record
+from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
+
+ALICE = "+447700900123"
+FAILING_TEXT = "cannot save to its memory card"
+BACK_TEXT = "saving its records again"
+ALARM_TEXT = "pendant"
+
+
+def _hub(broker: LocalBroker, workdir: Path, db: Path, twilio_url: str) -> HubProcess:
+    """A hub process whose store is `db`; emergencies and notices go to Alice by SMS."""
+    data = config_data(broker, workdir, store={"path": str(db)})
+    path = write_toml(workdir / "hub.toml", data)
+    path.write_text(
+        path.read_text()
+        + twilio_toml(twilio_url)
+        + """
+[escalation.emergency]
+steps = [{ contact = "Alice", channel = "sms", after_s = 0 }]
+
+[escalation.urgent]
+steps = [{ contact = "Alice", channel = "sms", after_s = 0 }]
+"""
+    )
+    return HubProcess(path, workdir / "hub.log")
+
+
+async def _started_hub(
+    broker: LocalBroker, workdir: Path, db: Path, twilio_url: str, *, stored: int
+) -> HubProcess:
+    """The hub running, with `stored` heartbeats written while the disk was well."""
+    hub = _hub(broker, workdir, db, twilio_url)
+    hub.start()
+    await _publish(broker, "leak-1", _heartbeats(range(1, stored + 1)))
+
+    async def first_stored() -> bool:
+        return await _stored_seqs(db, "leak-1") == list(range(1, stored + 1))
+
+    await eventually(first_stored)
+    return hub
+
+
+async def _publish(broker: LocalBroker, device: str, bodies: list[dict[str, object]]) -> None:
+    async with device_client(broker, f"sender-{device}") as client:
+        for body in bodies:
+            await client.publish(event_topic(device), json.dumps(body), qos=1)
+
+
+def _heartbeats(seqs: range) -> list[dict[str, object]]:
+    return [{"type": "device.heartbeat", "seq": seq} for seq in seqs]
+
+
+async def _stored_seqs(db: Path, device: str) -> list[int]:
+    async with Store.open(db, readonly=True) as store:
+        return sorted(
+            e.event.seq
+            for e in await store.events()
+            if e.event.device_id == device and e.event.seq is not None
+        )
+
+
+def _texts(twilio: TwilioStandIn) -> list[str]:
+    return [m["body"] for m in twilio.outbound(to=ALICE)]
+
+
+def _count(twilio: TwilioStandIn, words: str) -> int:
+    return sum(words in text for text in _texts(twilio))
+
+
+def _duplicates(twilio: TwilioStandIn) -> int:
+    return sum(n - 1 for n in Counter(_texts(twilio)).values())
+
+
+async def _record(name: str, db: Path, sent: int, duplicates: int, worst_s: float) -> None:
+    """The figures of a test that passed: heartbeats and the pendant press, sent and stored."""
+    stored = len(await _stored_seqs(db, "leak-1")) + len(await _stored_seqs(db, "pendant-1"))
+    record(
+        "faults",
+        name,
+        events_sent=sent,
+        events_stored=stored,
+        events_lost=sent - stored,
+        duplicates_to_carer=duplicates,
+        worst_time_to_notify_s=round(worst_s, 3),
+    )
+
+
+async def _press_and_time(broker: LocalBroker, twilio: TwilioStandIn) -> float:
+    """Press the pendant; seconds until its alarm reached the carer (the stand-in's clock)."""
+    pressed = datetime.now(UTC)
+    await _publish(broker, "pendant-1", [{"type": "pendant.pressed", "seq": 1}])
+
+    async def alarm_sent() -> bool:
+        return _count(twilio, ALARM_TEXT) >= 1
+
+    await eventually(alarm_sent)
+    (first, *_) = [m for m in twilio.outbound(to=ALICE) if ALARM_TEXT in m["body"]]
+    return float((first["created"] - pressed).total_seconds())
+
+
+@pytest.mark.slow
+async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    small_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """The disk fills under the hub; 40 heartbeats and a pendant press arrive; space returns.
+
+    40 messages is more than the broker's window of unacknowledged messages (20 by default),
+    so the hub must keep the broker sending while it holds what it could not write.
+    """
+    twilio = TwilioStandIn()
+    db = small_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        hub = await _started_hub(mosquitto, tmp_path, db, url, stored=10)
+        hub_processes.append(hub)
+        filler = fill(small_disk)
+        await _publish(mosquitto, "leak-1", _heartbeats(range(11, 51)))
+        worst_s = await _press_and_time(mosquitto, twilio)
+
+        async def told_failing() -> bool:
+            return _count(twilio, FAILING_TEXT) == 1
+
+        await eventually(told_failing)
+        assert await _stored_seqs(db, "leak-1") == list(range(1, 11)), "nothing fits on the disk"
+        filler.unlink()
+
+        async def caught_up() -> bool:
+            return await _stored_seqs(db, "leak-1") == list(range(1, 51))
+
+        await eventually(caught_up, timeout_s=40)
+
+        async def told_back() -> bool:
+            return _count(twilio, BACK_TEXT) == 1
+
+        await eventually(told_back, timeout_s=40)
+        assert hub.terminate() == 0
+    assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
+    assert _count(twilio, ALARM_TEXT) == 1
+    assert _duplicates(twilio) == 0, _texts(twilio)
+    assert await _stored_seqs(db, "pendant-1") == [1]
+    async with Store.open(db, readonly=True) as store:
+        assert await store.pending_notifications() == [], "a restart would send them again"
+    await _record("disk full under the running hub", db, 51, _duplicates(twilio), worst_s)
+
+
+def _turn_read_only(disk: Path) -> None:
+    """What ext4 does on an SD card error: with `errors=remount-ro` it goes read-only at once.
+
+    ext4's own test hook (`trigger_fs_error` in sysfs) raises the error; nothing else is faked.
+    """
+    source = subprocess.run(
+        ["findmnt", "-n", "-o", "SOURCE", str(disk)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    Path(f"/sys/fs/ext4/{Path(source).name}/trigger_fs_error").write_text("test fault\n")
+
+
+def _repair(disk: Path, image: Path) -> None:
+    """As after a reboot: unmount, check and repair, mount again."""
+    subprocess.run(["umount", str(disk)], check=True)
+    checked = subprocess.run(["e2fsck", "-fy", str(image)], check=False, capture_output=True)
+    assert checked.returncode in {0, 1}, checked.stdout  # 1: errors were corrected
+    mount("-o", "loop,errors=remount-ro", str(image), str(disk))
+
+
+@pytest.mark.slow
+async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    ext4_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """The card turns read-only; heartbeats and a pendant press arrive; the hub is restarted.
+
+    A card that went read-only needs checking before it takes writes again, so the recovery is
+    a restart. What the hub could not write was never acknowledged: the broker delivers it again
+    to the restarted hub, which stores it. The card kept no record that the alarm was sent, so
+    the restarted hub raises it once more: the one repeat, and a safe one (nobody had said they
+    were dealing with it).
+    """
+    twilio = TwilioStandIn()
+    db = ext4_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        hub = await _started_hub(mosquitto, tmp_path, db, url, stored=5)
+        hub_processes.append(hub)
+        _turn_read_only(ext4_disk)
+        await _publish(mosquitto, "leak-1", _heartbeats(range(6, 16)))
+        worst_s = await _press_and_time(mosquitto, twilio)
+
+        async def told_failing() -> bool:
+            return _count(twilio, FAILING_TEXT) == 1
+
+        await eventually(told_failing)
+        assert hub.terminate() == 0
+        _repair(ext4_disk, tmp_path / "card.img")
+        assert await _stored_seqs(db, "leak-1") == list(range(1, 6))
+        hub.start()
+
+        async def caught_up() -> bool:
+            return await _stored_seqs(db, "leak-1") == list(range(1, 16))
+
+        await eventually(caught_up, timeout_s=40)
+        assert await _stored_seqs(db, "pendant-1") == [1]
+        assert hub.terminate() == 0
+    assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
+    assert _count(twilio, ALARM_TEXT) == 2, "sent from memory, raised again after the restart"
+    repeats = _count(twilio, ALARM_TEXT) - 1
+    assert len(_texts(twilio)) == 1 + 1 + repeats, _texts(twilio)
+    await _record("read-only card, restart after repair", db, 16, repeats, worst_s)
+
+
+@pytest.mark.slow
+async def test_a_hub_started_on_a_full_disk_still_alerts_and_catches_up(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    small_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """The disk filled while the hub was down (or its service restarted): it starts anyway.
+
+    Before, a database the disk would not open was taken for a corrupt one and moved aside.
+    """
+    twilio = TwilioStandIn()
+    db = small_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        hub = await _started_hub(mosquitto, tmp_path, db, url, stored=3)
+        hub_processes.append(hub)
+        assert hub.terminate() == 0
+        filler = fill(small_disk)
+        hub.start()
+        await _publish(mosquitto, "leak-1", _heartbeats(range(4, 9)))
+        worst_s = await _press_and_time(mosquitto, twilio)
+
+        async def told_failing() -> bool:
+            return _count(twilio, FAILING_TEXT) == 1
+
+        await eventually(told_failing)
+        filler.unlink()
+
+        async def told_back() -> bool:
+            return _count(twilio, BACK_TEXT) == 1
+
+        await eventually(told_back, timeout_s=40)
+        assert hub.terminate() == 0
+    # Opened for the hub alone (no room for the WAL index): read once it has stopped.
+    assert await _stored_seqs(db, "leak-1") == list(range(1, 9))
+    assert await _stored_seqs(db, "pendant-1") == [1]
+    assert _count(twilio, ALARM_TEXT) == 1
+    assert _duplicates(twilio) == 0, _texts(twilio)
+    await _record("hub started on a full disk", db, 9, _duplicates(twilio), worst_s)
