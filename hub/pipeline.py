@@ -1,8 +1,9 @@
 """The hub's event path: decode, decide, commit, acknowledge, notify.
 
-A batch of messages is decoded and evaluated in memory, committed in one transaction (events,
-incident changes and outbox entries together), and only then acknowledged to the broker and
-handed to the notifier. Timers (confirm windows, escalation steps) run on the same path.
+A batch of messages is decoded and evaluated in memory and committed in one transaction (events,
+incident changes and outbox entries together); its notifications go to the notifier at once,
+and the batch is acknowledged to the broker once the store has synced it to disk, while the next
+batch is already being handled. Timers (confirm windows, escalation steps) run on the same path.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from hub.broker_acks import BrokerAcks
 from hub.clock import VirtualClock
 from hub.control import (
     ACK_TOPIC,
@@ -52,6 +54,7 @@ from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
+YIELD_EVERY = 16  # messages decoded between two turns of the event loop
 MAX_TIMER_WAIT_S = 5.0
 CONTROL_TOPICS = frozenset({ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC})
 
@@ -88,6 +91,7 @@ class Pipeline:
         self._on_change = on_change
         self._started = False
         self._wake = asyncio.Event()
+        self._acks: BrokerAcks | None = None
         self.duplicates = 0
 
     def now(self) -> datetime:
@@ -101,6 +105,14 @@ class Pipeline:
 
     async def consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
         """Process messages in batches until a None arrives (everything before it is kept)."""
+        async with BrokerAcks(self._store.flush, self._ack) as acks:
+            self._acks = acks
+            try:
+                await self._consume(inbox)
+            finally:
+                self._acks = None
+
+    async def _consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
         while True:
             first = await inbox.get()
             if first is None:
@@ -161,17 +173,31 @@ class Pipeline:
         self._publish(CLOCK_DONE_TOPIC, done, False)
 
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
-        """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
+        """Decode, evaluate and commit a batch; send what it decided; acknowledge it.
+
+        Messages from pendants, pull-cords and smoke alarms go first, in their own commit, so an
+        alarm is never held back by the telemetry that arrived with it.
+        """
+        first = [m for m in messages if self._intake.is_priority(m.topic)]
+        if first and len(first) < len(messages):
+            await self._handle_batch(first)
+            await self._handle_batch([m for m in messages if not self._intake.is_priority(m.topic)])
+        else:
+            await self._handle_batch(messages)
+
+    async def _handle_batch(self, messages: Sequence[InboundMessage]) -> None:
         now = self._clock()
         batch, before = Batch(), self.state
         reload = False
-        for message in messages:
+        for index, message in enumerate(messages, 1):
             if message.topic in CONTROL_TOPICS:
                 batch.actions.extend(self._control(message, now))
             elif message.topic == HUB_CONTROL_TOPIC:
                 reload = _asks_reload(message) or reload
             else:
                 await self._decode_into(batch, message, now)
+            if index % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let alarms already decided go out
         sightings = self._intake.take_sightings()
         batch.health.extend(sightings.health.values())
         batch.unpaired.extend(sightings.unpaired.values())
@@ -179,10 +205,13 @@ class Pipeline:
             batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
         if batch.events or batch.actions or batch.health or batch.unpaired:
-            entries = await self._store.commit(batch, at=now)
-        for message in messages:
-            self._ack(message)
-        self._carry_out(batch.actions, entries)
+            entries = await self._store.commit(batch, at=now, flush=self._acks is None)
+        self._carry_out(batch.actions, entries)  # alarms go out without waiting for the disk
+        if self._acks is not None:
+            self._acks.after_flush(messages)
+        else:
+            for message in messages:
+                self._ack(message)
         if reload:
             await self.reload_devices()
 
@@ -195,7 +224,7 @@ class Pipeline:
             self.state, actions = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
-            log.info("event %s %s", event.device_id, event.type)
+            log.debug("event %s %s", event.device_id, event.type)
 
     async def reload_devices(self) -> None:
         """Re-read the registry (a device was paired, renamed or removed) and use it at once."""

@@ -1,12 +1,18 @@
 """The hub's SQLite store: the only module that touches SQLite.
 
-WAL mode with `synchronous=FULL`: a batch is on disk when `commit` returns, so the hub can
-acknowledge its messages to the broker. Writes go through one connection, one transaction at a
-time, under a lock; reads for the CLI open their own read-only connection.
+WAL mode. A transaction is on disk when it returns (the write-ahead log is synced, as
+`synchronous=FULL` would), unless the writer asks to flush later: the event path commits a batch,
+hands its alarms to the notifier at once, and acknowledges the batch to the broker only after
+`flush` has synced the log, in a thread of its own while the next batch is being committed.
+A crash of the process loses nothing either way (the log is written before the transaction
+returns); only a power cut between a commit and its flush could, and then the broker still
+holds the messages. Writes go through one connection, one transaction at a time, under a lock;
+reads for the CLI open their own read-only connection.
 """
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -91,6 +97,18 @@ class Batch:
     memory: Memory | None = None
 
 
+def _sync_file(path: Path) -> None:
+    """Fsync `path`: its data, and the data any descriptor of it wrote, reach the disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no log: everything is in the database file, synced by the checkpoint
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("hub") / "migrations"
     found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()]
@@ -100,9 +118,13 @@ def _migrations() -> list[tuple[int, str]]:
 class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
     """Async access to the hub database; use `Store.open`."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._wal = None if path is None else path.with_name(f"{path.name}-wal")
+        self._written = 0  # transactions committed
+        self._synced = 0  # transactions known to be on disk
+        self._flushing = asyncio.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -121,7 +143,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         except (OSError, aiosqlite.Error) as err:
             raise StoreError(f"cannot open {path}: {err}") from err
         try:
-            store = cls(db)
+            store = cls(db, path)
             await store._prepare(path, readonly=readonly)
             yield store
         finally:
@@ -132,7 +154,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             await self._db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 await self._db.execute("PRAGMA journal_mode = WAL")
-                await self._db.execute("PRAGMA synchronous = FULL")
+                # The log is synced by `flush`, after every transaction or later when asked.
+                await self._db.execute("PRAGMA synchronous = NORMAL")
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
         except aiosqlite.Error as err:
@@ -174,13 +197,16 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def commit(self, batch: Batch, *, at: datetime) -> list[OutboxEntry]:
-        """Write a batch in one transaction.
+    async def commit(self, batch: Batch, *, at: datetime, flush: bool = True) -> list[OutboxEntry]:
+        """Write a batch in one transaction; on disk on return unless `flush` is False.
+
+        With `flush=False` the batch is committed (a crash of the process keeps it) but only on
+        disk once `flush()` has returned: acknowledge nothing to the broker before then.
 
         Returns:
             The notifications newly added to the outbox (a repeated key is not added twice).
         """
-        async with self._transaction():
+        async with self._transaction(flush=flush):
             await self._insert_events(batch.events)
             await self._record_sightings(batch.health, batch.unpaired)
             if batch.memory is not None:
@@ -312,7 +338,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             )
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[None]:
+    async def _transaction(self, *, flush: bool = True) -> AsyncIterator[None]:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -321,6 +347,23 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 await self._db.rollback()
                 raise
             await self._db.commit()
+            self._written += 1
+        if flush:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Return once every transaction committed so far is on disk.
+
+        One sync of the write-ahead log covers every transaction before it, so writers that
+        flush together share one.
+        """
+        wanted = self._written
+        async with self._flushing:
+            if self._synced >= wanted or self._wal is None:
+                return
+            covered = self._written
+            await asyncio.to_thread(_sync_file, self._wal)
+            self._synced = max(self._synced, covered)
 
     async def backup_to(self, target: Path) -> None:
         """Copy the database, consistently, while the hub keeps writing (SQLite online backup)."""
