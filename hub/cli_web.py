@@ -4,8 +4,6 @@ import sys
 
 import click
 
-from hub.web.passcodes import WeakPasscodeError, hash_passcode
-
 
 @click.group()
 def web() -> None:
@@ -19,6 +17,9 @@ def hash_passcode_command() -> None:
     Put the printed line in a `[[web.logins]]` entry as `passcode_hash = "..."`. The passcode
     itself is never stored.
     """
+    # argon2 is loaded by this command (and the dashboard), not by every command.
+    from hub.web.passcodes import WeakPasscodeError, hash_passcode  # noqa: PLC0415
+
     passcode: str = click.prompt(
         "Passcode", hide_input=True, confirmation_prompt=True, err=True, type=str
     )

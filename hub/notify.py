@@ -10,7 +10,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from zoneinfo import ZoneInfo
 
 from hub.config import HubConfig
@@ -18,16 +18,17 @@ from hub.desk import CarerControl, HubDesk, Publish
 from hub.store import Store
 from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
-from notifier.channels.apprise import AppriseChannel
 from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
-from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
 from notifier.dispatcher import Channel, Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
 from notifier.tracking import StatusTracker
 from rules.policy import Contact
+
+if TYPE_CHECKING:  # channel SDKs (Twilio, Apprise) are loaded only when configured
+    from notifier.channels.twilio import TwilioGateway
 
 log = logging.getLogger("telecare.hub")
 
@@ -45,7 +46,7 @@ class OpenChannels:
     """The configured channels, and the clients behind them that other parts also use."""
 
     channels: dict[str, Channel]
-    gateway: TwilioGateway | None
+    gateway: "TwilioGateway | None"
     ntfy: NtfyChannel | None
 
 
@@ -57,18 +58,34 @@ def open_channels(
     channels: dict[str, Channel] = {"outbox": LocalOutbox()}
     gateway = ntfy = None
     if config.twilio is not None:
-        gateway = TwilioGateway(config.twilio)
-        stack.push_async_callback(gateway.close)
-        kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
-        for kind in kinds:
-            channels[kind] = TwilioChannel(kind, gateway, contacts)
+        gateway = _twilio_channels(config.twilio, stack, contacts, channels)
     if config.ntfy is not None:
         ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
         stack.push_async_callback(ntfy.close)
         channels["ntfy"] = ntfy
     if config.apprise.urls:
+        # Apprise and its plugins cost some 12 MB of memory: loaded only when configured.
+        from notifier.channels.apprise import AppriseChannel  # noqa: PLC0415
+
         channels["apprise"] = AppriseChannel(config.apprise)
     return OpenChannels(channels, gateway, ntfy)
+
+
+def _twilio_channels(
+    settings: TwilioSettings,
+    stack: AsyncExitStack,
+    contacts: dict[str, Contact],
+    channels: dict[str, Channel],
+) -> "TwilioGateway":
+    """SMS, WhatsApp and voice on one gateway, added to `channels`; returns the gateway."""
+    # The Twilio SDK (with requests and aiohttp) costs some 18 MB: loaded only when configured.
+    from notifier.channels.twilio import TwilioChannel, TwilioGateway  # noqa: PLC0415
+
+    gateway = TwilioGateway(settings)
+    stack.push_async_callback(gateway.close)
+    for kind in ("sms", "whatsapp", "voice"):
+        channels[kind] = TwilioChannel(kind, gateway, contacts)
+    return gateway
 
 
 def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
@@ -133,7 +150,7 @@ class Notifier:
         return self
 
     async def _start_delivery(
-        self, contacts: dict[str, Contact], gateway: TwilioGateway | None
+        self, contacts: dict[str, Contact], gateway: "TwilioGateway | None"
     ) -> None:
         config = self._config
         routes = routes_for(contacts, set(self.channels), set(config.apprise.urls))
@@ -145,6 +162,8 @@ class Notifier:
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:
+            from notifier.channels.twilio import TwilioChannel  # noqa: PLC0415  # configured
+
             tracked = {k: TwilioChannel(k, gateway, contacts) for k in ("sms", "whatsapp")}
             tracker = StatusTracker(
                 self._store, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
@@ -155,7 +174,7 @@ class Notifier:
         self,
         contacts: dict[str, Contact],
         tokens: AckTokens,
-        gateway: TwilioGateway | None,
+        gateway: "TwilioGateway | None",
         ntfy: NtfyChannel | None,
     ) -> None:
         zone = ZoneInfo(self._config.home.timezone)

@@ -11,17 +11,19 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import stamina
 
 from notifier.acks import AckChannel, Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
-from notifier.channels.twilio import SentMessage, TwilioGateway
 from notifier.model import OutboxEntry, TransientError
 from notifier.polling import poll_forever
 from notifier.replies import HELP_TEXT, parse_reply
 from rules.policy import Contact
+
+if TYPE_CHECKING:  # the Twilio SDK is loaded only where Twilio is configured
+    from notifier.channels.twilio import SentMessage, TwilioGateway
 
 log = logging.getLogger("telecare.notify.inbox")
 RECONNECT_MAX_S = 60.0
@@ -75,7 +77,7 @@ class Inbox:
         contacts: Mapping[str, Contact],
         *,
         ntfy: tuple[NtfyChannel, str] | None = None,
-        twilio: TwilioGateway | None = None,
+        twilio: "TwilioGateway | None" = None,
     ) -> None:
         self._desk = desk
         self._store = store
@@ -120,7 +122,7 @@ class Inbox:
         )
         return True
 
-    async def answer_sms(self, message: SentMessage) -> str | None:
+    async def answer_sms(self, message: "SentMessage") -> str | None:
         """Act on an SMS from a phone; returns the reply sent, None for unknown numbers."""
         contact = self._by_phone.get(message.sender.removeprefix("whatsapp:"))
         if contact is None:
