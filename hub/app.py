@@ -29,6 +29,7 @@ from hub.store import NewDevice, Store, StoreCorruptError, quarantine
 from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
 from hub.web.context import WebContext
+from hub.web.gate import DashboardGate
 from hub.wire import (
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
@@ -332,10 +333,7 @@ def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) 
 def _dashboard(ctx: WebContext) -> AbstractAsyncContextManager[object]:
     if not ctx.settings.enabled:
         return contextlib.nullcontext()
-    # The web stack costs some 25 MB of memory on a Pi: load it only when the dashboard is on.
-    from hub.web.app import WebServer  # noqa: PLC0415
-
-    return WebServer(ctx)
+    return DashboardGate(ctx)  # the web stack is loaded at the first visit
 
 
 def _web_context(
