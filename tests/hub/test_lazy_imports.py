@@ -7,7 +7,17 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("twilio", "apprise", "gpiozero", "jinja2", "argon2", "fastapi", "uvicorn", "amqtt")
+HEAVY = (
+    "twilio",
+    "apprise",
+    "gpiozero",
+    "jinja2",
+    "argon2",
+    "fastapi",
+    "uvicorn",
+    "amqtt",
+    "firmware_sim",
+)
 TEST_ONLY = ("pytest", "hypothesis", "playwright", "aiohttp.web", "tests")
 
 BUILD_CHANNELS = """
