@@ -111,8 +111,8 @@ class Household:
             value = 19.5 + turn % 2
             device = device_ids("thermo")[turn % 10]
             return self._native(device, {"type": "temperature.reading", "value": value})
-        if pick == 2:
-            device = device_ids("pendant")[turn % 5]
+        if pick == 2:  # pendants check in every few minutes: not part of a burst
+            device = device_ids("motion")[turn % 10]
             return self._native(device, {"type": "device.heartbeat", "battery": 90})
         if pick == 3:
             state = {"occupancy": turn % 2 == 0, "battery": 100, "linkquality": 80}

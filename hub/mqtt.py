@@ -25,7 +25,7 @@ from hub.wire import InboundMessage
 
 log = logging.getLogger("telecare.mqtt")
 MISC_INTERVAL_S = 1.0
-READS_PER_WAKE = 256  # packets read each time the socket is ready (paho reads one per call)
+READS_PER_WAKE = 64  # packets read each time the socket is ready (paho reads one per call)
 RECONNECT_MAX_S = 30.0
 QOS_AT_LEAST_ONCE = 1
 

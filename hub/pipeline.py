@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from hub.backlog import Backlog
 from hub.broker_acks import BrokerAcks
 from hub.clock import VirtualClock
 from hub.control import (
@@ -53,7 +54,7 @@ from rules.incidents import (
 from rules.policy import DeviceInfo
 
 log = logging.getLogger("telecare.hub")
-MAX_BATCH = 256
+MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
 YIELD_EVERY = 16  # messages decoded between two turns of the event loop
 MAX_TIMER_WAIT_S = 5.0
 CONTROL_TOPICS = frozenset({ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC})
@@ -92,6 +93,7 @@ class Pipeline:
         self._started = False
         self._wake = asyncio.Event()
         self._acks: BrokerAcks | None = None
+        self._backlog: tuple[Backlog, asyncio.Queue[InboundMessage | None]] | None = None
         self.duplicates = 0
 
     def now(self) -> datetime:
@@ -113,18 +115,22 @@ class Pipeline:
                 self._acks = None
 
     async def _consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
-        while True:
-            first = await inbox.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH and not inbox.empty():
-                item = inbox.get_nowait()
-                if item is None:
-                    await self._handle_in_order(batch)
-                    return
-                batch.append(item)
-            await self._handle_in_order(batch)
+        # Under a virtual clock, time moves between messages: they are taken in order.
+        backlog = Backlog(self._intake.is_priority if self._virtual is None else _never)
+        self._backlog = (backlog, inbox)
+        try:
+            while (batch := await backlog.next_batch(inbox, MAX_BATCH)) is not None:
+                await self._handle_in_order(batch)
+        finally:
+            self._backlog = None
+
+    def _alarm_waiting(self) -> bool:
+        """Whether an alarm has arrived since this batch was taken (it goes first)."""
+        if self._backlog is None:
+            return False
+        backlog, inbox = self._backlog
+        backlog.absorb(inbox)
+        return backlog.has_priority
 
     async def _handle_in_order(self, messages: list[InboundMessage]) -> None:
         """Handle a batch; a virtual clock message moves time between the messages around it."""
@@ -196,8 +202,12 @@ class Pipeline:
                 reload = _asks_reload(message) or reload
             else:
                 await self._decode_into(batch, message, now)
-            if index % YIELD_EVERY == 0:
+            if index % YIELD_EVERY == 0 and index < len(messages):
                 await asyncio.sleep(0)  # let alarms already decided go out
+                if self._backlog is not None and self._alarm_waiting():
+                    self._backlog[0].put_back(messages[index:])  # the alarm goes first
+                    messages = messages[:index]
+                    break
         sightings = self._intake.take_sightings()
         batch.health.extend(sightings.health.values())
         batch.unpaired.extend(sightings.unpaired.values())
@@ -371,6 +381,10 @@ class Pipeline:
         else:
             self._publish(topic, body, False)
             self._publish(topic, b"", True)  # clear the retained copy of a closed incident
+
+
+def _never(_topic: str) -> bool:
+    return False
 
 
 def _digest(message: InboundMessage) -> bytes:

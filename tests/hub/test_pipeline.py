@@ -175,3 +175,28 @@ async def test_an_alarm_goes_out_before_the_disk_sync_and_the_ack_waits_for_it(
         inbox.put_nowait(None)
         await consuming
     assert [m.mid for m in acked] == [7]
+
+
+async def test_an_alarm_arriving_during_a_batch_of_telemetry_overtakes_its_rest(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+    async with _running(tmp_path, acked) as (store, _, pipeline):
+        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        for mid in range(1, 41):
+            inbox.put_nowait(_motion(mid))
+        decode = pipeline._intake.decode
+
+        def press_arrives_at_the_fifth(message: InboundMessage, **kwargs: datetime) -> list:
+            if message.mid == 5:
+                inbox.put_nowait(_press(99, dup=False))
+                inbox.put_nowait(None)  # and then the hub is stopped
+            return decode(message, **kwargs)
+
+        pipeline._intake.decode = press_arrives_at_the_fifth  # type: ignore[method-assign]
+        await pipeline.consume(inbox)
+        stored = [e.event.type for e in await store.events()]
+    pressed_at = stored.index("pendant.pressed")
+    assert 5 <= pressed_at <= 16, "after the telemetry already decoded, before the rest"
+    assert len(stored) == 41
+    assert sorted(m.mid for m in acked) == [*range(1, 41), 99]
