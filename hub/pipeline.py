@@ -56,6 +56,7 @@ from rules.policy import DeviceInfo
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
 YIELD_EVERY = 16  # messages decoded between two turns of the event loop
+ALARM_HEADSTART_S = 0.25  # telemetry waits at most this long for an alarm's first request
 MAX_TIMER_WAIT_S = 5.0
 CONTROL_TOPICS = frozenset({ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC})
 
@@ -185,11 +186,16 @@ class Pipeline:
         alarm is never held back by the telemetry that arrived with it.
         """
         first = [m for m in messages if self._intake.is_priority(m.topic)]
-        if first and len(first) < len(messages):
+        if first:
             await self._handle_batch(first)
+        if len(first) < len(messages):
+            await self._make_way()
             await self._handle_batch([m for m in messages if not self._intake.is_priority(m.topic)])
-        else:
-            await self._handle_batch(messages)
+
+    async def _make_way(self) -> None:
+        """Let the event loop carry alarms already decided to the phones before more telemetry."""
+        await asyncio.sleep(0)
+        await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S)
 
     async def _handle_batch(self, messages: Sequence[InboundMessage]) -> None:
         now = self._clock()
@@ -203,7 +209,7 @@ class Pipeline:
             else:
                 await self._decode_into(batch, message, now)
             if index % YIELD_EVERY == 0 and index < len(messages):
-                await asyncio.sleep(0)  # let alarms already decided go out
+                await self._make_way()
                 if self._backlog is not None and self._alarm_waiting():
                     self._backlog[0].put_back(messages[index:])  # the alarm goes first
                     messages = messages[:index]
