@@ -5,14 +5,11 @@ Target (issue 2): shutdown within 5 s of SIGTERM.
 """
 
 import argparse
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench.hubproc import HubUnderTest
 from hub.broker import LocalBroker
 
 CONFIG = """\
@@ -33,26 +30,11 @@ role = "pendant"
 def one_run(broker: LocalBroker, workdir: Path) -> tuple[float, float]:
     config = workdir / "hub.toml"
     config.write_text(CONFIG.format(port=broker.port, db=workdir / "hub.db"))
-    log = workdir / "hub.log"
-    started = time.perf_counter()
-    with log.open("wb") as out:
-        hub = subprocess.Popen(
-            [sys.executable, "-m", "hub", "run", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    while "hub ready" not in log.read_text():
-        if hub.poll() is not None or time.perf_counter() - started > 60:
-            hub.kill()
-            raise SystemExit(f"hub did not start:\n{log.read_text()}")
-        time.sleep(0.005)
-    ready_s = time.perf_counter() - started
-    stopping = time.perf_counter()
-    hub.send_signal(signal.SIGTERM)
-    code = hub.wait(30)
-    stop_s = time.perf_counter() - stopping
+    hub = HubUnderTest(config)
+    ready_s = hub.start()
+    code, stop_s = hub.stop()
     if code != 0:
-        raise SystemExit(f"hub exited {code}:\n{log.read_text()}")
+        raise SystemExit(f"hub exited {code}:\n{hub.log.read_text()}")
     return ready_s, stop_s
 
 

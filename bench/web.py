@@ -8,8 +8,6 @@ within a second, and the hub's memory with the dashboard in use.
 import argparse
 import asyncio
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import aiomqtt
 import httpx
 
+from bench.hubproc import HubUnderTest
 from hub.broker import LocalBroker, free_port
 from hub.web.passcodes import hash_passcode
 from hub.wire import event_topic
@@ -41,13 +40,6 @@ id = "pendant-1"
 name = "pendant"
 role = "pendant"
 """
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def log_in(client: httpx.AsyncClient) -> None:
@@ -88,11 +80,13 @@ async def live_update(client: httpx.AsyncClient, broker: LocalBroker, listeners:
     return max(seen) - started
 
 
-async def measure(base: str, broker: LocalBroker, pid: int, args: argparse.Namespace) -> None:
+async def measure(
+    base: str, broker: LocalBroker, hub: HubUnderTest, args: argparse.Namespace
+) -> None:
     limits = httpx.Limits(max_connections=args.listeners + 5)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
         await log_in(client)
-        before = rss_mib(pid)
+        before = hub.status_kib("VmRSS") / 1024
         for path in ("/api/status", "/healthz", "/"):
             values = await latencies(client, path, args.requests)
             p95 = statistics.quantiles(values, n=20)[-1]
@@ -100,7 +94,8 @@ async def measure(base: str, broker: LocalBroker, pid: int, args: argparse.Names
                   f"  p95 {p95 * 1000:6.1f} ms")  # fmt: skip
         delay = await live_update(client, broker, args.listeners)
         print(f"press to {args.listeners} live pages: {delay * 1000:.1f} ms")
-        print(f"hub memory: {before:.1f} MiB after login, {rss_mib(pid):.1f} MiB after the run")
+        after = hub.status_kib("VmRSS") / 1024
+        print(f"hub memory: {before:.1f} MiB after login, {after:.1f} MiB after the run")
 
 
 def main() -> None:
@@ -109,29 +104,18 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(Path(tmp) / "broker") as broker:
-        web_port, log = free_port(), Path(tmp) / "hub.log"
-        config = Path(tmp) / "hub.toml"
+        web_port, config = free_port(), Path(tmp) / "hub.toml"
         config.write_text(CONFIG.format(
             mqtt_port=broker.port, db=Path(tmp) / "hub.db", web_port=web_port,
             hash=hash_passcode(PASSCODE),
         ))  # fmt: skip
-        with log.open("wb") as out:
-            hub = subprocess.Popen(
-                [sys.executable, "-m", "hub", "run", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        hub = HubUnderTest(config)
         try:
-            deadline = time.monotonic() + 60
-            while "hub ready" not in log.read_text():
-                if hub.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"hub did not start:\n{log.read_text()}")
-                time.sleep(0.05)
+            hub.start()
             print(f"broker: {broker.kind}; {args.requests} requests per page")
-            asyncio.run(measure(f"http://127.0.0.1:{web_port}", broker, hub.pid, args))
+            asyncio.run(measure(f"http://127.0.0.1:{web_port}", broker, hub, args))
         finally:
-            hub.terminate()
-            hub.wait(30)
+            hub.stop()
 
 
 if __name__ == "__main__":

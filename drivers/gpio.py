@@ -17,9 +17,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import gpiozero
-from gpiozero.exc import GPIOZeroError, PinFactoryFallback
-
 from drivers.decoding import Decoded, Rejected
 from hub.config import GpioButtonConfig, GpioSettings
 from hub.records import DeviceRecord
@@ -139,9 +136,15 @@ class GpioPanel:
             GpioUnavailableError: no GPIO here (not a Pi, or no pin library installed).
         """
         try:
+            # gpiozero (some 10 MB) is loaded only by a hub that has something wired to its pins.
+            import gpiozero  # noqa: PLC0415
+            from gpiozero.exc import GPIOZeroError, PinFactoryFallback  # noqa: PLC0415
+        except ImportError as err:
+            raise GpioUnavailableError(str(err)) from err
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PinFactoryFallback)
-                self._claim(asyncio.get_running_loop())
+                self._claim(gpiozero, asyncio.get_running_loop())
         except (GPIOZeroError, ImportError, OSError, RuntimeError) as err:
             self._release()
             raise GpioUnavailableError(str(err) or type(err).__name__) from err
@@ -156,12 +159,14 @@ class GpioPanel:
     ) -> None:
         self._release()
 
-    def _claim(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _claim(self, gpiozero: Any, loop: asyncio.AbstractEventLoop) -> None:
         s = self._settings
         if s.cord is not None:
-            self._buttons[s.cord.device] = self._button(s.cord, loop, self._on_cord)
+            button = self._button(gpiozero, s.cord, loop, self._on_cord)
+            self._buttons[s.cord.device] = button
         if s.cancel is not None:
-            self._buttons[s.cancel.device] = self._button(s.cancel, loop, self._on_cancel)
+            button = self._button(gpiozero, s.cancel, loop, self._on_cancel)
+            self._buttons[s.cancel.device] = button
         if s.led_red_pin is not None:
             self._red = self._output(gpiozero.LED, s.led_red_pin)
         if s.led_green_pin is not None:
@@ -171,6 +176,7 @@ class GpioPanel:
 
     def _button(
         self,
+        gpiozero: Any,
         wired: GpioButtonConfig,
         loop: asyncio.AbstractEventLoop,
         react: Callable[[str, Literal["down", "up", "held"]], None],

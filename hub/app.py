@@ -33,6 +33,7 @@ from hub.store_backlog import Backlog
 from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
 from hub.web.context import WebContext
+from hub.web.gate import DashboardGate
 from hub.wire import (
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
@@ -383,10 +384,7 @@ def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) 
 def _dashboard(ctx: WebContext) -> AbstractAsyncContextManager[object]:
     if not ctx.settings.enabled:
         return contextlib.nullcontext()
-    # The web stack costs some 25 MB of memory on a Pi: load it only when the dashboard is on.
-    from hub.web.app import WebServer  # noqa: PLC0415
-
-    return WebServer(ctx)
+    return DashboardGate(ctx)  # the web stack is loaded at the first visit
 
 
 def _web_context(

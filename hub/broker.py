@@ -139,6 +139,9 @@ def _mosquitto_conf(port: int, workdir: Path) -> str:
         # Keep every QoS 1 message queued for a disconnected persistent session (the default
         # of 1000 would drop part of a burst published while the hub restarts).
         "max_queued_messages 0",
+        # The hub acknowledges a batch once it is on disk; Mosquitto's default of 20 messages
+        # in flight would make a burst wait for one disk sync per 20 messages.
+        "max_inflight_messages 1000",
         "log_dest stdout",
         "log_type error",
         "log_type warning",

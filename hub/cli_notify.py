@@ -16,11 +16,11 @@ import click
 from hub.cli_options import EXIT_USAGE, fail, load_or_exit
 from hub.config import HubConfig
 from hub.notify import open_channels
-from notifier.channels.twilio import TwilioChannel
 from notifier.dispatcher import Channel
 from notifier.failover import routes_for
 from notifier.model import Delivery, OutboxEntry, TransientError
 from notifier.retrying import RetryPolicy, with_retries
+from notifier.tracking import StatusChannel
 from rules.policy import Channel as ChannelName
 
 EXIT_FAILED = 1
@@ -142,13 +142,13 @@ async def _test_one(
         delivery = await with_retries(TEST_RETRY, "urgent", partial(channel.send, entry))
     except TransientError as err:
         delivery = Delivery("failed", f"gave up after retries: {err.detail}")
-    if delivery.state == "sent" and delivery.ref and isinstance(channel, TwilioChannel):
+    if delivery.state == "sent" and delivery.ref and isinstance(channel, StatusChannel):
         delivery = await _await_delivery(channel, delivery, wait_s)
     detail = delivery.detail if delivery.state == "failed" else delivery.ref
     return TestResult(contact, name, delivery.state, detail)
 
 
-async def _await_delivery(channel: TwilioChannel, sent: Delivery, wait_s: float) -> Delivery:
+async def _await_delivery(channel: StatusChannel, sent: Delivery, wait_s: float) -> Delivery:
     assert sent.ref is not None  # checked by the caller
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from hub.cli_options import config_option, db_option, load_or_exit
-from hub.review import gather, render_review
 from hub.store import Store, StoreError
 from rules.causes import causes
 
@@ -51,6 +50,9 @@ def report(config_path: Path, db_path: Path | None, period: str, out: Path) -> N
     until = datetime.now(UTC)
 
     async def read() -> str:
+        # The report's templates (jinja2) are loaded by this command only, not by the service.
+        from hub.review import gather, render_review  # noqa: PLC0415
+
         async with Store.open(path, readonly=True) as store:
             data = await gather(store, since=until - span, until=until)
         labels = {name: cause.label for name, cause in causes(config.policy).items()}

@@ -5,9 +5,6 @@ import sys
 
 import click
 
-from firmware_sim.player import Emission, play_live
-from firmware_sim.scenario import ScenarioError, load_scenario, shipped_names
-
 DEFAULT_SPEED = 3600.0
 
 
@@ -41,6 +38,10 @@ def simulate(scenario: str, broker: str, speed: float) -> None:
     Zigbee2MQTT bridge) and behaves as the timeline says, in scaled real time. The hub's own
     confirm windows run in real time, so use a low --speed to see them play out.
     """
+    # The simulator is loaded by this command, not by the hub's service.
+    from firmware_sim.player import Emission, play_live  # noqa: PLC0415
+    from firmware_sim.scenario import ScenarioError, load_scenario, shipped_names  # noqa: PLC0415
+
     try:
         loaded = load_scenario(scenario)
     except ScenarioError as err:

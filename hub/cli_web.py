@@ -11,8 +11,6 @@ from hub.cli_options import config_option, fail, load_or_exit
 from hub.cli_report import parse_period
 from hub.config import HubConfig
 from hub.store import Store, StoreError
-from hub.web.login_links import MAX_LIFETIME, LinkRefusedError, make_link
-from hub.web.passcodes import WeakPasscodeError, hash_passcode
 
 
 @click.group()
@@ -27,6 +25,9 @@ def hash_passcode_command() -> None:
     Put the printed line in a `[[web.logins]]` entry as `passcode_hash = "..."`. The passcode
     itself is never stored.
     """
+    # argon2 is loaded by this command (and the dashboard), not by every command.
+    from hub.web.passcodes import WeakPasscodeError, hash_passcode  # noqa: PLC0415
+
     passcode: str = click.prompt(
         "Passcode", hide_input=True, confirmation_prompt=True, err=True, type=str
     )
@@ -44,7 +45,7 @@ def hash_passcode_command() -> None:
     "--expires",
     default="24h",
     show_default=True,
-    help=f"How long it works if unused: 24h, 2d ... (at most {MAX_LIFETIME.days}d).",
+    help="How long it works if unused: 24h, 2d ... (at most 7d).",
 )
 @config_option
 def link(contact: str, expires: str, config_path: Path) -> None:
@@ -54,6 +55,9 @@ def link(contact: str, expires: str, config_path: Path) -> None:
     nobody, works once, and expires; only a hash of it is kept. The link starts with
     `[web] base_url` if set, else the dashboard's host and port.
     """
+    # argon2 is loaded by this command (and the dashboard), not by every command.
+    from hub.web.login_links import LinkRefusedError, make_link  # noqa: PLC0415
+
     lifetime = parse_period(expires)
     config = load_or_exit(config_path)
     if all(c.name != contact for c in config.contacts):

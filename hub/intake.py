@@ -21,13 +21,23 @@ from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.records import DeviceHealth, DeviceRecord, UnpairedSighting
 from hub.rejections import RejectLog
 from hub.supervision import Supervisor
-from hub.wire import PREFIX, CommandPayload, InboundMessage, command_topic
+from hub.wire import (
+    PREFIX,
+    CommandPayload,
+    InboundMessage,
+    command_topic,
+    event_topic,
+    status_topic,
+)
 from rules.events import DeviceEvent
 
 log = logging.getLogger("telecare.intake")
 HUB_TOPICS = f"{PREFIX}/hub/"
 RECENT_SEQS = 64  # a device's last events remembered, to drop exact resends
 MAX_UNPAIRED = 256  # distinct unregistered devices remembered per batch: bounded against floods
+# Devices whose alarms are told at once. Fall detectors are not among them: a fall waits for its
+# confirm window anyway, and movement heard before it in a batch must stay before it.
+PRIORITY_ROLES = frozenset({"pendant", "pull_cord", "smoke"})
 
 
 @dataclass(slots=True)
@@ -63,6 +73,7 @@ class Intake:
         self._recent: dict[str, deque[tuple[int, datetime | None]]] = {}
         self._announced: set[str] = set()
         self._sightings = Sightings()
+        self._priority: frozenset[str] = frozenset()
         self._supervisor = supervisor
         self.rejects = rejects
         self.reload(devices)
@@ -82,10 +93,30 @@ class Intake:
         devices = list(devices)
         self._online = {d.id: self._online.get(d.id, d.online) for d in devices}
         self._devices = {d.id: d for d in devices}
+        self._priority = self._priority_topics(devices)
         for driver in self._drivers:
             driver.register(devices)
         if self._supervisor is not None:
             self._supervisor.register(devices)
+
+    def is_priority(self, topic: str) -> bool:
+        """Whether `topic` is one of a registered pendant's, pull-cord's or smoke alarm's own.
+
+        Every topic a device speaks on (events and status alike), so that its own messages
+        keep their order.
+        """
+        return topic in self._priority
+
+    def _priority_topics(self, devices: list[DeviceRecord]) -> frozenset[str]:
+        alarms = [d for d in devices if d.role in PRIORITY_ROLES]
+        native = [d.id for d in alarms if d.source == "native"]
+        topics = {*map(event_topic, native), *map(status_topic, native)}
+        names = [d.friendly_name for d in alarms if d.source == "zigbee2mqtt" and d.friendly_name]
+        for driver in self._drivers:
+            if isinstance(driver, Zigbee2MqttDriver):
+                for name in names:
+                    topics.update((f"{driver.base}/{name}", f"{driver.base}/{name}/availability"))
+        return frozenset(topics)
 
     def overdue(self, now: datetime) -> list[DeviceEvent]:
         """`device.offline` for each device that has just missed its check-in deadline."""

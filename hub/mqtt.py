@@ -25,6 +25,7 @@ from hub.wire import InboundMessage
 
 log = logging.getLogger("telecare.mqtt")
 MISC_INTERVAL_S = 1.0
+READS_PER_WAKE = 64  # packets read each time the socket is ready (paho reads one per call)
 RECONNECT_MAX_S = 30.0
 QOS_AT_LEAST_ONCE = 1
 
@@ -65,6 +66,7 @@ class MqttSession:
         self._persistent = persistent
         self._auto_ack = auto_ack
         self._session = 0
+        self._delivered = 0
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._connack: asyncio.Future[None] | None = None
@@ -238,6 +240,7 @@ class MqttSession:
             retain=bool(message.retain),
             session=self._session,
         )
+        self._delivered += 1
         self._deliver(inbound)
         if self._auto_ack:
             self.ack(inbound)
@@ -256,7 +259,20 @@ class MqttSession:
             return False
 
     def _on_socket_open(self, client: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._loop.add_reader, sock, client.loop_read)
+        self._in_loop(self._loop.add_reader, sock, self._read_ready, client)
+
+    def _read_ready(self, client: paho.Client) -> None:
+        """Read what the broker has sent: a burst reaches the event path in batches.
+
+        paho reads one packet per call; one call per turn of the loop would hand a burst to the
+        event path one message at a time.
+        """
+        for _ in range(READS_PER_WAKE):
+            delivered = self._delivered
+            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return
+            if self._delivered == delivered:
+                return  # no message came with that read (an acknowledgement, or nothing more)
 
     def _on_socket_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._loop.remove_reader, sock)

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from zoneinfo import ZoneInfo
 
 from hub.config import HubConfig
@@ -20,17 +20,18 @@ from hub.store import Store
 from hub.store_backlog import Backlog
 from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
-from notifier.channels.apprise import AppriseChannel
 from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
-from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
 from notifier.dispatcher import Channel, Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
 from notifier.tracking import StatusChannel, StatusTracker
-from notifier.twilio_hooks import TwilioHooks
 from rules.policy import Contact
+
+if TYPE_CHECKING:  # channel SDKs (Twilio, Apprise) are loaded only when configured
+    from notifier.channels.twilio import TwilioGateway
+    from notifier.twilio_hooks import TwilioHooks
 
 log = logging.getLogger("telecare.hub")
 
@@ -48,7 +49,7 @@ class OpenChannels:
     """The configured channels, and the clients behind them that other parts also use."""
 
     channels: dict[str, Channel]
-    gateway: TwilioGateway | None
+    gateway: "TwilioGateway | None"
     ntfy: NtfyChannel | None
 
 
@@ -60,18 +61,36 @@ def open_channels(
     channels: dict[str, Channel] = {"outbox": LocalOutbox()}
     gateway = ntfy = None
     if config.twilio is not None:
-        gateway = TwilioGateway(config.twilio)
-        stack.push_async_callback(gateway.close)
-        kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
-        for kind in kinds:
-            channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body)
+        gateway = _twilio_channels(config.twilio, stack, contacts, channels, ack_body)
     if config.ntfy is not None:
         ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
         stack.push_async_callback(ntfy.close)
         channels["ntfy"] = ntfy
     if config.apprise.urls:
+        # Apprise and its plugins cost some 12 MB of memory: loaded only when configured.
+        from notifier.channels.apprise import AppriseChannel  # noqa: PLC0415
+
         channels["apprise"] = AppriseChannel(config.apprise)
     return OpenChannels(channels, gateway, ntfy)
+
+
+def _twilio_channels(
+    settings: TwilioSettings,
+    stack: AsyncExitStack,
+    contacts: dict[str, Contact],
+    channels: dict[str, Channel],
+    ack_body: AckBody | None,
+) -> "TwilioGateway":
+    """SMS, WhatsApp and voice on one gateway, added to `channels`; returns the gateway."""
+    # The Twilio SDK (with requests and aiohttp) costs some 18 MB: loaded only when configured.
+    from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind  # noqa: PLC0415
+
+    gateway = TwilioGateway(settings)
+    stack.push_async_callback(gateway.close)
+    kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
+    for kind in kinds:
+        channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body)
+    return gateway
 
 
 def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
@@ -145,7 +164,7 @@ class Notifier:
         return self
 
     async def _start_delivery(
-        self, contacts: dict[str, Contact], gateway: TwilioGateway | None
+        self, contacts: dict[str, Contact], gateway: "TwilioGateway | None"
     ) -> None:
         config = self._config
         routes = routes_for(contacts, set(self.channels), set(config.apprise.urls))
@@ -157,6 +176,8 @@ class Notifier:
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:
+            from notifier.channels.twilio import TwilioChannel, TwilioKind  # noqa: PLC0415
+
             kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")  # calls: callbacks only
             tracked: dict[str, StatusChannel] = {
                 k: TwilioChannel(k, gateway, contacts) for k in kinds
@@ -170,7 +191,7 @@ class Notifier:
         self,
         contacts: dict[str, Contact],
         tokens: AckTokens,
-        gateway: TwilioGateway | None,
+        gateway: "TwilioGateway | None",
         ntfy: NtfyChannel | None,
     ) -> None:
         zone = ZoneInfo(self._config.home.timezone)
@@ -184,12 +205,14 @@ class Notifier:
         )
         await self._stack.enter_async_context(self.inbox)
 
-    def _hooks(self) -> TwilioHooks | None:
+    def _hooks(self) -> "TwilioHooks | None":
         """Twilio's web hooks, when Twilio can reach the hub."""
         settings = self._config.twilio
         if settings is None or settings.public_url is None:
             return None
         assert self.inbox is not None and self._tracker is not None  # built with Twilio
+        from notifier.twilio_hooks import TwilioHooks  # noqa: PLC0415  # loads the Twilio SDK
+
         return TwilioHooks(
             settings,
             settings.public_url,

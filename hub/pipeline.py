@@ -1,8 +1,9 @@
 """The hub's event path: decode, decide, commit, acknowledge, notify.
 
-A batch of messages is decoded and evaluated in memory, committed in one transaction (events,
-incident changes and outbox entries together), and only then acknowledged to the broker and
-handed to the notifier. Timers (confirm windows, escalation steps) run on the same path.
+A batch of messages is decoded and evaluated in memory and committed in one transaction (events,
+incident changes and outbox entries together); its notifications go to the notifier at once,
+and the batch is acknowledged to the broker once the store has synced it to disk, while the next
+batch is already being handled. Timers (confirm windows, escalation steps) run on the same path.
 """
 
 import asyncio
@@ -13,6 +14,7 @@ from datetime import datetime, time, timedelta
 
 from pydantic import ValidationError
 
+from hub.broker_acks import BrokerAcks
 from hub.clock import VirtualClock, WallClock
 from hub.control import (
     CONTROL_TOPICS,
@@ -27,6 +29,7 @@ from hub.records import DeviceRecord, IncidentNote
 from hub.store import AcceptedEvent, Batch, Store, StoreWriteError
 from hub.store_backlog import Backlog
 from hub.supervision import SignalWatch
+from hub.waiting import Waiting
 from hub.wire import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
@@ -53,7 +56,9 @@ from rules.policy import DeviceInfo
 from rules.timers import shift_relative_timers
 
 log = logging.getLogger("telecare.hub")
-MAX_BATCH = 256
+MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
+YIELD_EVERY = 16  # messages decoded between two turns of the event loop
+ALARM_HEADSTART_S = 0.25  # telemetry waits at most this long for an alarm's first request
 MAX_TIMER_WAIT_S = 5.0
 CLI_VIA = "with telecare resolve"
 
@@ -96,6 +101,8 @@ class Pipeline:
         self._signals = SignalWatch(store.signal_history)
         self._wake = asyncio.Event()
         self._notes: list[IncidentNote] = []  # written with the batch that resolved
+        self._acks: BrokerAcks | None = None
+        self._waiting: tuple[Waiting, asyncio.Queue[InboundMessage | None]] | None = None
         self.duplicates = 0
 
     def now(self) -> datetime:
@@ -109,18 +116,30 @@ class Pipeline:
 
     async def consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
         """Process messages in batches until a None arrives (everything before it is kept)."""
-        while True:
-            first = await inbox.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH and not inbox.empty():
-                item = inbox.get_nowait()
-                if item is None:
-                    await self._handle_in_order(batch)
-                    return
-                batch.append(item)
-            await self._handle_in_order(batch)
+        async with BrokerAcks(self._store.flush, self._ack) as acks:
+            self._acks = acks
+            try:
+                await self._consume(inbox)
+            finally:
+                self._acks = None
+
+    async def _consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
+        # Under a virtual clock, time moves between messages: they are taken in order.
+        waiting = Waiting(self._intake.is_priority if self._virtual is None else _never)
+        self._waiting = (waiting, inbox)
+        try:
+            while (batch := await waiting.next_batch(inbox, MAX_BATCH)) is not None:
+                await self._handle_in_order(batch)
+        finally:
+            self._waiting = None
+
+    def _alarm_waiting(self) -> bool:
+        """Whether an alarm has arrived since this batch was taken (it goes first)."""
+        if self._waiting is None:
+            return False
+        waiting, inbox = self._waiting
+        waiting.absorb(inbox)
+        return waiting.has_priority
 
     async def _handle_in_order(self, messages: list[InboundMessage]) -> None:
         """Handle a batch; a virtual clock message moves time between the messages around it."""
@@ -169,17 +188,40 @@ class Pipeline:
         self._publish(CLOCK_DONE_TOPIC, done, False)
 
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
-        """Decode, evaluate and commit a batch, then acknowledge it and send what it decided."""
+        """Decode, evaluate and commit a batch; send what it decided; acknowledge it.
+
+        Messages from pendants, pull-cords and smoke alarms go first, in their own commit, so an
+        alarm is never held back by the telemetry that arrived with it.
+        """
+        first = [m for m in messages if self._intake.is_priority(m.topic)]
+        if first:
+            await self._handle_batch(first)
+        if len(first) < len(messages):
+            await self._make_way()
+            await self._handle_batch([m for m in messages if not self._intake.is_priority(m.topic)])
+
+    async def _make_way(self) -> None:
+        """Let the event loop carry alarms already decided to the phones before more telemetry."""
+        await asyncio.sleep(0)
+        await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S)
+
+    async def _handle_batch(self, messages: Sequence[InboundMessage]) -> None:
         now = await self._read_clock()
         batch, before = Batch(), self.state
         reload = False
-        for message in messages:
+        for index, message in enumerate(messages, 1):
             if message.topic in CONTROL_TOPICS:
                 batch.actions.extend(self._control(message, now))
             elif message.topic == HUB_CONTROL_TOPIC:
                 reload = _asks_reload(message) or reload
             else:
                 await self._decode_into(batch, message, now)
+            if index % YIELD_EVERY == 0 and index < len(messages):
+                await self._make_way()
+                if self._waiting is not None and self._alarm_waiting():
+                    self._waiting[0].put_back(messages[index:])  # the alarm goes first
+                    messages = messages[:index]
+                    break
         sightings = self._intake.take_sightings()
         batch.health.extend(sightings.health.values())
         batch.unpaired.extend(sightings.unpaired.values())
@@ -189,11 +231,16 @@ class Pipeline:
         entries: list[OutboxEntry] = []
         acked: Sequence[InboundMessage] = messages
         if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
-            entries, acked = await self._backlog.commit(batch, at=now, messages=messages)
+            entries, acked = await self._backlog.commit(
+                batch, at=now, messages=messages, flush=self._acks is None
+            )
         await self._write_notes()
-        for message in acked:
-            self._ack(message)
-        self._carry_out(batch.actions, entries)
+        self._carry_out(batch.actions, entries)  # alarms go out without waiting for the disk
+        if self._acks is not None:
+            self._acks.after_flush(acked)
+        else:
+            for message in acked:
+                self._ack(message)
         if reload:
             await self.reload_devices()
 
@@ -206,7 +253,7 @@ class Pipeline:
             self.state, actions = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
-            log.info("event %s %s", event.device_id, event.type)
+            log.debug("event %s %s", event.device_id, event.type)
 
     async def reload_devices(self) -> None:
         """Re-read the registry (a device was paired, renamed or removed) and use it at once."""
@@ -481,6 +528,10 @@ class Pipeline:
         else:
             self._publish(topic, body, False)
             self._publish(topic, b"", True)  # clear the retained copy of a closed incident
+
+
+def _never(_topic: str) -> bool:
+    return False
 
 
 def _digest(message: InboundMessage) -> bytes:

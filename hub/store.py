@@ -1,14 +1,20 @@
 """The hub's SQLite store: the only module that touches SQLite.
 
-WAL mode with `synchronous=FULL`: a batch is on disk when `commit` returns, so the hub can
-acknowledge its messages to the broker. Writes go through one connection, one transaction at a
-time, under a lock; reads for the CLI open their own read-only connection.
+WAL mode. A transaction is on disk when it returns (the write-ahead log is synced, as
+`synchronous=FULL` would), unless the writer asks to flush later: the event path commits a batch,
+hands its alarms to the notifier at once, and acknowledges the batch to the broker only after
+`flush` has synced the log, in a thread of its own while the next batch is being committed.
+A crash of the process loses nothing either way (the log is written before the transaction
+returns); only a power cut between a commit and its flush could, and then the broker still
+holds the messages. Writes go through one connection, one transaction at a time, under a lock;
+reads for the CLI open their own read-only connection.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -126,6 +132,18 @@ class Batch:
     memory: Memory | None = None
 
 
+def _sync_file(path: Path) -> None:
+    """Fsync `path`: its data, and the data any descriptor of it wrote, reach the disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no log: everything is in the database file, synced by the checkpoint
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("hub") / "migrations"
     found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()]
@@ -135,9 +153,13 @@ def _migrations() -> list[tuple[int, str]]:
 class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
     """Async access to the hub database; use `Store.open`."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
         self._db = db
         self._lock = asyncio.Lock()
+        self._wal = None if path is None else path.with_name(f"{path.name}-wal")
+        self._written = 0  # transactions committed
+        self._synced = 0  # transactions known to be on disk
+        self._flushing = asyncio.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -153,7 +175,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         """
         db = await _connect(path, readonly=readonly)
         try:
-            store = cls(db)
+            store = cls(db, path)
             try:
                 await store._prepare(path, readonly=readonly)
             except StoreWriteError as err:
@@ -161,7 +183,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                     raise
                 await db.close()
                 db = await _connect(path, readonly=False)
-                store = cls(db)
+                store = cls(db, path)
                 await store._prepare(path, readonly=False, exclusive=True)
                 log.error(
                     "%s: opened %s for the hub alone; command-line readers wait until it restarts",
@@ -179,7 +201,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 await self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
             if not readonly:
                 await self._db.execute("PRAGMA journal_mode = WAL")
-                await self._db.execute("PRAGMA synchronous = FULL")
+                # The log is synced by `flush`, after every transaction or later when asked.
+                await self._db.execute("PRAGMA synchronous = NORMAL")
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
         except aiosqlite.Error as err:
@@ -232,13 +255,16 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def commit(self, batch: Batch, *, at: datetime) -> list[OutboxEntry]:
-        """Write a batch in one transaction.
+    async def commit(self, batch: Batch, *, at: datetime, flush: bool = True) -> list[OutboxEntry]:
+        """Write a batch in one transaction; on disk on return unless `flush` is False.
+
+        With `flush=False` the batch is committed (a crash of the process keeps it) but only on
+        disk once `flush()` has returned: acknowledge nothing to the broker before then.
 
         Returns:
             The notifications newly added to the outbox (a repeated key is not added twice).
         """
-        async with self._transaction():
+        async with self._transaction(flush=flush):
             await self._insert_events(batch.events)
             await self._record_sightings(batch.health, batch.unpaired, batch.commands)
             if batch.memory is not None:
@@ -361,7 +387,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             )
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[None]:
+    async def _transaction(self, *, flush: bool = True) -> AsyncIterator[None]:
         """One write transaction under the lock.
 
         Raises:
@@ -381,11 +407,34 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                     raise
                 await self._rollback()
                 raise StoreWriteError(f"write refused: {err}") from err
+            self._written += 1
+        if flush:
+            await self.flush()
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:
             with contextlib.suppress(aiosqlite.Error):  # a failing disk may refuse this too
                 await self._db.rollback()
+
+    async def flush(self) -> None:
+        """Return once every transaction committed so far is on disk.
+
+        One sync of the write-ahead log covers every transaction before it, so writers that
+        flush together share one.
+
+        Raises:
+            StoreWriteError: the disk refused the sync.
+        """
+        wanted = self._written
+        async with self._flushing:
+            if self._synced >= wanted or self._wal is None:
+                return
+            covered = self._written
+            try:
+                await asyncio.to_thread(_sync_file, self._wal)
+            except OSError as err:
+                raise StoreWriteError(f"sync refused: {err}") from err
+            self._synced = max(self._synced, covered)
 
     async def backup_to(self, target: Path) -> None:
         """Copy the database, consistently, while the hub keeps writing (SQLite online backup)."""

@@ -99,9 +99,17 @@ class Backlog:
         await self._failing.wait()
 
     async def commit(
-        self, batch: Batch, *, at: datetime, messages: Sequence[InboundMessage] = ()
+        self,
+        batch: Batch,
+        *,
+        at: datetime,
+        messages: Sequence[InboundMessage] = (),
+        flush: bool = True,
     ) -> tuple[list[OutboxEntry], list[InboundMessage]]:
         """Write a batch, or hold it if the disk refuses (or earlier batches still wait).
+
+        With `flush` False the write is not synced here: the caller acknowledges the messages
+        only after a later `Store.flush`.
 
         Returns:
             The outbox entries to send now (in memory if held), and the messages that may be
@@ -110,7 +118,7 @@ class Backlog:
         async with self._lock:
             if not self._held:
                 try:
-                    return await self._store.commit(batch, at=at), list(messages)
+                    return await self._store.commit(batch, at=at, flush=flush), list(messages)
                 except StoreWriteError as err:
                     self._refused("a write", err)
             self._held.append(_Held(batch, at, list(messages)))

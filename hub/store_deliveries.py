@@ -31,7 +31,7 @@ class AwaitingStatus:
 class _Core(Protocol):
     _db: aiosqlite.Connection
 
-    def _transaction(self) -> AbstractAsyncContextManager[None]: ...
+    def _transaction(self, *, flush: bool = True) -> AbstractAsyncContextManager[None]: ...
 
     async def _fetch(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]: ...
 
@@ -50,8 +50,12 @@ class DeliveryRecords:
         started: datetime,
         at: datetime,
     ) -> None:
-        """Record one send and its outcome, on the attempt log and on the outbox entry."""
-        async with self._transaction():
+        """Record one send and its outcome, on the attempt log and on the outbox entry.
+
+        Not synced on its own (the next synced write carries it): a record lost to a power cut
+        leaves the entry pending, and the dispatcher asks the provider before sending it again.
+        """
+        async with self._transaction(flush=False):
             await self._db.execute(
                 "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
                 " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -14,9 +14,10 @@ next channel with a "delivery failing" notice.
 """
 
 import asyncio
+import contextlib
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
@@ -116,6 +117,9 @@ class Dispatcher:
         self._order = itertools.count()
         self._seen: set[int] = set()
         self._resumed: set[int] = set()
+        self._unanswered: set[int] = set()  # emergencies whose first request is not answered
+        self._answered = asyncio.Event()
+        self._answered.set()
 
     async def __aenter__(self) -> Self:
         resumed = await self._store.pending_notifications()
@@ -144,8 +148,29 @@ class Dispatcher:
             if entry.id in self._seen:
                 continue
             self._seen.add(entry.id)
+            if entry.severity == "emergency":
+                self._unanswered.add(entry.id)
+                self._answered.clear()
             lane = self._lanes[entry.severity]
             lane.queue.put_nowait((SEVERITY_RANK[entry.severity], next(self._order), entry))
+
+    async def emergencies_answered(self, limit_s: float) -> None:
+        """Wait (at most `limit_s`) until every emergency's first request has been answered.
+
+        The hub's bulk work waits here, so that an alarm's request is not slowed by telemetry
+        being decoded on the same event loop; a provider that hangs holds it back no longer
+        than `limit_s`.
+        """
+        if self._answered.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                await self._answered.wait()
+
+    def _first_answer(self, entry_id: int) -> None:
+        self._unanswered.discard(entry_id)
+        if not self._unanswered:
+            self._answered.set()
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been carried out (or failed over)."""
@@ -161,6 +186,7 @@ class Dispatcher:
             task.add_done_callback(partial(self._finished, lane, entry))
 
     def _finished(self, lane: _Lane, entry: OutboxEntry, task: "asyncio.Task[None]") -> None:
+        self._first_answer(entry.id)
         lane.sending.discard(task)
         lane.slots.release()
         lane.queue.task_done()
@@ -197,13 +223,25 @@ class Dispatcher:
         if self._budgets is not None:
             self._budgets.spend(entry, at=started)
         try:
-            delivery = await with_retries(self._retry, entry.severity, partial(channel.send, entry))
+            attempt = self._attempt(entry, channel)
+            delivery = await with_retries(self._retry, entry.severity, attempt)
         except TransientError as err:
             delivery = Delivery("failed", f"gave up after retries: {err.detail}")
         if delivery.state == "failed" and self._budgets is not None:
             self._budgets.refund(entry, at=started)
         await self._store.record_delivery(entry, channel.name, delivery, started=started, at=_now())
         return delivery
+
+    def _attempt(self, entry: OutboxEntry, channel: Channel) -> Callable[[], Awaitable[Delivery]]:
+        """One send of `entry`; the first one's answer is noted (see `emergencies_answered`)."""
+
+        async def attempt() -> Delivery:
+            try:
+                return await channel.send(entry)
+            finally:
+                self._first_answer(entry.id)
+
+        return attempt
 
     async def _reconcile(
         self, entry: OutboxEntry, channel: Reconciling, started: datetime

@@ -15,17 +15,19 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Literal, Protocol, Self
+from typing import TYPE_CHECKING, Literal, Protocol, Self
 
 import stamina
 
 from notifier.acks import AckChannel, Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
-from notifier.channels.twilio import SentMessage, TwilioGateway
 from notifier.model import OutboxEntry, TransientError
 from notifier.polling import poll_forever
 from notifier.replies import HELP_TEXT, parse_reply
 from rules.policy import Contact
+
+if TYPE_CHECKING:  # the Twilio SDK is loaded only where Twilio is configured
+    from notifier.channels.twilio import SentMessage, TwilioGateway
 
 log = logging.getLogger("telecare.notify.inbox")
 RECONNECT_MAX_S = 60.0
@@ -80,7 +82,7 @@ class Inbox:
         contacts: Mapping[str, Contact],
         *,
         ntfy: tuple[NtfyChannel, str] | None = None,
-        twilio: TwilioGateway | None = None,
+        twilio: "TwilioGateway | None" = None,
         webhooks: bool = False,
     ) -> None:
         self._desk = desk
@@ -130,7 +132,7 @@ class Inbox:
         )
         return "acknowledged" if await self._desk.acknowledge(ack) else "not open"
 
-    async def answer_sms(self, message: SentMessage) -> str | None:
+    async def answer_sms(self, message: "SentMessage") -> str | None:
         """Act on an SMS from a phone; returns the reply sent, None for unknown numbers."""
         contact = self._by_phone.get(message.sender.removeprefix("whatsapp:"))
         if contact is None:
@@ -215,7 +217,7 @@ class Inbox:
                 self._since = max(self._since, message.created_at or self._since)
         return handled
 
-    async def hear_sms(self, message: SentMessage) -> bool:
+    async def hear_sms(self, message: "SentMessage") -> bool:
         """Claim a message from a phone and act on it; False if it was already handled.
 
         Claimed before acting: a crash loses a reply rather than repeat it.

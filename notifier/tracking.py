@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from notifier.model import Delivery, OutboxEntry
 from notifier.polling import poll_forever
@@ -26,6 +26,7 @@ log = logging.getLogger("telecare.notify.tracking")
 TRACK_FOR = timedelta(days=1)
 
 
+@runtime_checkable
 class StatusChannel(Protocol):
     """A channel whose provider reports delivery."""
 

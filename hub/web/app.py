@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from hub.web import api, carer_settings, hooks, link_pages, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
+from hub.web.gate import listening_socket
 from hub.web.views import Recent
 
 log = logging.getLogger("telecare.web")
@@ -99,8 +100,9 @@ class WebServer:
     dashboard.
     """
 
-    def __init__(self, ctx: WebContext) -> None:
+    def __init__(self, ctx: WebContext, sock: socket.socket | None = None) -> None:
         self._ctx = ctx
+        self._sock = sock  # already bound and listening (the hub's gate), or bound here
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
@@ -122,9 +124,7 @@ class WebServer:
         where = f"{settings.host}:{settings.port}"
         try:
             config.load()  # reads the certificate now, so a bad one is reported here
-            sock = socket.create_server((settings.host, settings.port))
-            # Accepted sockets inherit this; without it every response waits out a delayed ACK.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = self._sock or listening_socket(settings.host, settings.port)
         except (OSError, ssl.SSLError) as err:
             log.error("dashboard not started on %s: %s", where, err.strerror or err)
             return self

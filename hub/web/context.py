@@ -3,14 +3,16 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hub.config import WebSettings
 from hub.feed import IncidentFeed
 from hub.rejections import RejectLog
 from hub.store import Store
-from notifier.twilio_hooks import TwilioHooks
 from rules.engine import Engine, EngineState
+
+if TYPE_CHECKING:  # the Twilio SDK is loaded only where Twilio is configured
+    from notifier.twilio_hooks import TwilioHooks
 
 
 class IncidentControl(Protocol):
@@ -72,4 +74,4 @@ class WebContext:
     labels: Mapping[str, str]
     timezone: str
     clock: Callable[[], datetime]
-    twilio_hooks: TwilioHooks | None = None
+    twilio_hooks: "TwilioHooks | None" = None

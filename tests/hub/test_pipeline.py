@@ -1,6 +1,9 @@
-"""The pipeline on its own: commit before acknowledging, and redeliveries stored once."""
+"""The pipeline on its own: commit before acknowledging, redeliveries stored once, alarms first."""
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,13 +18,17 @@ from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
+from tests.support.hubs import eventually
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
 
 async def _pipeline(store: Store, acked: list[InboundMessage], dispatcher: Dispatcher) -> Pipeline:
     await store.register_devices(
-        [NewDevice("pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config")],
+        [
+            NewDevice("pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config"),
+            NewDevice("motion-1", "hall motion", "motion", "Hall", "native", None, None, "config"),
+        ],
         at=NOW,
     )
     return Pipeline(
@@ -104,3 +111,92 @@ async def test_a_device_resending_the_same_event_is_stored_once(tmp_path: Path) 
         stored = [e.event.ts for e in await store.events()]
     assert len(stored) == 2, "an exact resend is dropped; a rebooted device's seq 4 is kept"
     assert len(acked) == 3
+
+
+def _motion(mid: int) -> InboundMessage:
+    body = json.dumps({"type": "motion.detected", "seq": mid}).encode()
+    return InboundMessage(event_topic("motion-1"), body, qos=1, mid=mid)
+
+
+@asynccontextmanager
+async def _running(
+    tmp_path: Path, acked: list[InboundMessage]
+) -> AsyncIterator[tuple[Store, Dispatcher, Pipeline]]:
+    """A store, a dispatcher to the outbox and a pipeline; the dispatcher stops on exit."""
+    async with (
+        Store.open(tmp_path / "hub.db") as store,
+        Dispatcher(store, {"outbox": LocalOutbox()}) as dispatcher,
+    ):
+        yield store, dispatcher, await _pipeline(store, acked, dispatcher)
+
+
+async def test_an_alarm_is_committed_and_sent_before_the_telemetry_around_it(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+    async with _running(tmp_path, acked) as (store, dispatcher, pipeline):
+        await pipeline.handle([_motion(1), _motion(2), _press(3, dup=False), _motion(4)])
+        await dispatcher.drain()
+        stored = [(e.event.device_id, e.event.type) for e in await store.events()]
+        [note] = await store.notifications()
+    assert stored == [
+        ("pendant-1", "pendant.pressed"),
+        ("motion-1", "motion.detected"),
+        ("motion-1", "motion.detected"),
+        ("motion-1", "motion.detected"),
+    ]
+    assert note.state == "delivered"
+    assert sorted(m.mid for m in acked) == [1, 2, 3, 4]
+
+
+async def test_an_alarm_goes_out_before_the_disk_sync_and_the_ack_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+    async with _running(tmp_path, acked) as (store, _, pipeline):
+        disk = asyncio.Event()
+        synced = store.flush
+
+        async def slow_flush() -> None:
+            await disk.wait()
+            await synced()
+
+        store.flush = slow_flush  # type: ignore[method-assign]
+        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        consuming = asyncio.create_task(pipeline.consume(inbox))
+        inbox.put_nowait(_press(7, dup=False))
+
+        async def delivered() -> bool:
+            return [n.state for n in await store.notifications()] == ["delivered"]
+
+        await eventually(delivered, timeout_s=10)  # while the disk has not synced yet
+        assert acked == [], "not acknowledged before the disk has it"
+        disk.set()
+        inbox.put_nowait(None)
+        await consuming
+    assert [m.mid for m in acked] == [7]
+
+
+async def test_an_alarm_arriving_during_a_batch_of_telemetry_overtakes_its_rest(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+    async with _running(tmp_path, acked) as (store, _, pipeline):
+        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        for mid in range(1, 41):
+            inbox.put_nowait(_motion(mid))
+        decode = pipeline._intake.decode
+
+        def press_arrives_at_the_fifth(message: InboundMessage, **kwargs: datetime) -> list:
+            if message.mid == 5:
+                inbox.put_nowait(_press(99, dup=False))
+                inbox.put_nowait(None)  # and then the hub is stopped
+            return decode(message, **kwargs)
+
+        pipeline._intake.decode = press_arrives_at_the_fifth  # type: ignore[method-assign]
+        await pipeline.consume(inbox)
+        stored = [e.event.type for e in await store.events()]
+    pressed_at = stored.index("pendant.pressed")
+    assert 5 <= pressed_at <= 16, "after the telemetry already decoded, before the rest"
+    assert len(stored) == 41
+    assert sorted(m.mid for m in acked) == [*range(1, 41), 99]

@@ -19,6 +19,7 @@ from hub.broker import LocalBroker, free_port
 from hub.config import config_from_dict
 from hub.web.app import WebServer
 from hub.web.auth import SESSION_COOKIE
+from hub.web.gate import DashboardGate
 from hub.web.passcodes import match_login
 from hub.wire import command_topic, event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, stored_counts
@@ -194,13 +195,14 @@ async def test_dashboard_serves_https_with_secure_cookies(hub: Hub, tmp_path: Pa
                 await plain.get("/healthz")
 
 
+@pytest.mark.parametrize("kind", [WebServer, DashboardGate])
 async def test_a_bad_certificate_leaves_the_hub_running_without_its_dashboard(
-    hub: Hub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    hub: Hub, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: type[WebServer]
 ) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate\n")
     settings = hub.ctx.settings.model_copy(update={"certfile": junk, "keyfile": junk})
-    async with WebServer(dataclasses.replace(hub.ctx, settings=settings)) as server:
+    async with kind(dataclasses.replace(hub.ctx, settings=settings)) as server:
         assert server.port is None
     assert "dashboard not started" in caplog.text
 

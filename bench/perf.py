@@ -1,0 +1,169 @@
+"""The hub end to end, on a Pi budget: latency, priority, throughput and footprint.
+
+Run: .venv/bin/python -m bench.perf [--json] [--idle-s 30] [--step-s 3]
+
+A real Mosquitto on a free loopback port (QoS 1), the real hub process with 50 paired devices
+(native and Zigbee2MQTT), and the ntfy and Twilio stand-ins in a child process. Each alert is
+timed from its publish to the first HTTP request of its notification at a stand-in, through
+decode, store, engine and notifier. Phases, in order, on one hub:
+
+  start-up   launch to "hub ready"; RSS once settled; idle CPU and wake-ups over --idle-s
+  steady     2,000 messages at 200/s, 40 % alert-worthy
+  burst      1,000 messages back to back, 40 % alert-worthy
+  priority   1,000 back to back: 990 of everyday telemetry with 10 emergencies hidden in them
+  sustained  1 % alert-worthy, the rate raised step by step until p99 > 100 ms or the store
+             falls behind; events/s counted as committed to the store
+  peak RSS   VmHWM at the end
+
+The machine may be shared: figures are noisy. Re-run to compare; never read one run alone.
+"""
+
+import argparse
+import json
+import logging
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.hubproc import HubUnderTest
+from bench.latency import Outcome, Publisher, run_phase
+from bench.phones import Phones
+from bench.report import print_table
+from bench.traffic import Household, config_toml
+from hub.broker import LocalBroker, free_port
+
+SETTLE_S = 2.0
+SUSTAINED_RATES = (1000, 2000, 3000, 5000, 7500, 10000, 15000)
+SUSTAINED_P99_MS = 100.0
+BEHIND_LIMIT_S = 0.1  # the engine keeps up: the last commit comes this soon after the last publish
+
+
+class CommitWatch:
+    """Watches the store from another thread: when did it last take an event?"""
+
+    def __init__(self, db: Path) -> None:
+        self._db = db
+        self.first = self.newest = self._last_event_id()
+        self.grew_at = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> "CommitWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _last_event_id(self) -> int:
+        with sqlite3.connect(f"file:{self._db}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.002):
+            newest = self._last_event_id()
+            if newest != self.newest:
+                self.newest, self.grew_at = newest, time.monotonic()
+
+
+def idle(hub: HubUnderTest, seconds: float) -> dict[str, float]:
+    before = hub.usage()
+    time.sleep(seconds)
+    after = hub.usage()
+    span = after.at - before.at
+    return {
+        "idle_cpu_percent": 100 * (after.cpu_s - before.cpu_s) / span,
+        "wakeups_per_s": (after.wakeups - before.wakeups) / span,
+    }
+
+
+def sustained(
+    publisher: Publisher, phones: Phones, home: Household, db: Path, step_s: float
+) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    for rate in SUSTAINED_RATES:
+        messages = home.stream(int(rate * step_s), 0.01)
+        with CommitWatch(db) as watch:
+            started = time.monotonic()
+            outcome = run_phase(publisher, phones, messages, rate)
+        committed = watch.newest - watch.first
+        behind_s = watch.grew_at - started - outcome.published_s
+        row = {
+            "offered_msg_per_s": len(messages) / outcome.published_s,
+            "committed_events": committed,
+            "events_per_s": committed / max(watch.grew_at - started, 1e-9),
+            "behind_s": behind_s,
+            **outcome.summary(),
+        }
+        steps.append(row)
+        p99 = outcome.percentile(0.99)
+        if p99 is None or p99 > SUSTAINED_P99_MS or outcome.delivered < outcome.expected:
+            break
+        if behind_s > BEHIND_LIMIT_S:
+            break
+    return steps
+
+
+def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with LocalBroker(workdir / "broker", kind="mosquitto") as broker, Phones() as phones:
+        db = workdir / "hub.db"
+        config = workdir / "hub.toml"
+        config.write_text(
+            config_toml(
+                mqtt_port=broker.port,
+                db=db,
+                web_port=free_port(),
+                ntfy=phones.ntfy_url,
+                twilio=phones.twilio_url,
+            )
+        )
+        config.chmod(0o640)  # it holds the Twilio token
+        hub = HubUnderTest(config)
+        try:
+            results["startup_s"] = hub.start()
+            time.sleep(SETTLE_S)
+            results["rss_start_mib"] = hub.status_kib("VmRSS") / 1024
+            results.update(idle(hub, args.idle_s))
+            publisher = Publisher(broker.host, broker.port)
+            home = Household()
+            phases: dict[str, Outcome] = {
+                "steady": run_phase(publisher, phones, home.stream(2000, 0.4), 200.0),
+                "burst": run_phase(publisher, phones, home.stream(1000, 0.4), None),
+                "priority": run_phase(publisher, phones, home.stream(1000, 0.01), None),
+            }
+            results.update({name: o.summary() for name, o in phases.items()})
+            results["sustained"] = sustained(publisher, phones, home, db, args.step_s)
+            results["rss_peak_mib"] = hub.status_kib("VmHWM") / 1024
+            publisher.close()
+            code, _ = hub.stop()
+            results["hub_exit_code"] = code
+        finally:
+            hub.kill()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object with every figure")
+    parser.add_argument("--idle-s", type=float, default=30.0, help="idle CPU window (s)")
+    parser.add_argument("--step-s", type=float, default=3.0, help="length of a sustained step")
+    args = parser.parse_args()
+    logging.getLogger("telecare").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = measure(args, Path(tmp))
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print_table(results)
+
+
+if __name__ == "__main__":
+    main()

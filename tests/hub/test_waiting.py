@@ -1,0 +1,40 @@
+"""The waiting hands out alarms first and keeps every device's own order."""
+
+import asyncio
+
+from hub.waiting import Waiting
+from hub.wire import InboundMessage
+
+ALARMS = frozenset({"telecare/v1/pendant-1/event"})
+
+
+def _message(device: str, mid: int) -> InboundMessage:
+    return InboundMessage(f"telecare/v1/{device}/event", b"{}", qos=1, mid=mid)
+
+
+async def test_alarms_come_first_and_the_rest_in_order() -> None:
+    inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+    for mid, device in enumerate(["motion-1", "motion-2", "pendant-1", "motion-1", "pendant-1"]):
+        inbox.put_nowait(_message(device, mid))
+    inbox.put_nowait(None)
+    waiting = Waiting(ALARMS.__contains__)
+    first = await waiting.next_batch(inbox, 3)
+    second = await waiting.next_batch(inbox, 3)
+    assert [m.mid for m in first or []] == [2, 4, 0]
+    assert [m.mid for m in second or []] == [1, 3]
+    assert await waiting.next_batch(inbox, 3) is None
+
+
+async def test_messages_put_back_come_next_but_after_a_waiting_alarm() -> None:
+    inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+    for mid in range(4):
+        inbox.put_nowait(_message("motion-1", mid))
+    waiting = Waiting(ALARMS.__contains__)
+    taken = await waiting.next_batch(inbox, 4)
+    assert taken is not None
+    inbox.put_nowait(_message("pendant-1", 9))
+    waiting.absorb(inbox)
+    assert waiting.has_priority
+    waiting.put_back(taken[2:])
+    assert [m.mid for m in await waiting.next_batch(inbox, 4) or []] == [9, 2, 3]
+    assert not waiting.has_priority
