@@ -20,6 +20,7 @@ from hub.web.auth import (
     changing,
     check_csrf,
     client_of,
+    same_token,
     session_of,
 )
 from hub.web.models import MAX_NOTE_CHARS, NewNote, PresenceChange
@@ -78,7 +79,7 @@ async def login(
 ) -> Response:
     """Check a passcode (rate-limited); on success open a session and go to the status page."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(csrf, expected):
+    if not expected or not same_token(csrf, expected):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
     limiter: LoginLimiter = request.app.state.limiter
     client = client_of(request)
