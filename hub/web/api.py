@@ -66,7 +66,10 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
     """Counters and gauges in the Prometheus text format."""
     tallies: Recent[StoreTallies] = request.app.state.tallies
     text = render_metrics(
-        await tallies.get(), ctx.rejects.counts, broker_connected=ctx.broker_connected()
+        await tallies.get(),
+        ctx.rejects.counts,
+        ctx.inbox,
+        broker_connected=ctx.broker_connected(),
     )
     return Response(text, media_type=CONTENT_TYPE)
 

@@ -14,6 +14,7 @@ import httpx
 
 from hub.config import WebSettings
 from hub.feed import IncidentFeed
+from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
@@ -121,6 +122,7 @@ async def open_hub(workdir: Path) -> AsyncIterator[Hub]:
                 control=pipeline,
                 feed=IncidentFeed(),
                 rejects=rejects,
+                inbox=Inbox(),
                 broker_connected=lambda: connected[0],
                 identify=identified.append,
                 person="Mum",
