@@ -51,6 +51,6 @@ def decode_control(topic: str, payload: bytes) -> AckPayload | OccupancyRequest 
     )
     try:
         return model.model_validate(json.loads(payload))
-    except (ValueError, ValidationError) as err:
+    except (ValueError, ValidationError, RecursionError) as err:  # RecursionError: deep JSON
         first = err.errors()[0]["msg"] if isinstance(err, ValidationError) else str(err)
-        return f"bad control request: {first}"
+        return f"bad control request: {first[:120]}"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.broker import LocalBroker
+from hub.control import ACK_TOPIC
 from hub.store import Store
 from hub.wire import MAX_PAYLOAD_BYTES, PAIRING_TOPIC, event_topic, status_topic
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
@@ -14,6 +15,9 @@ from tests.support.hubs import device_client, eventually, in_process_config, run
 CASES = [
     ("malformed_json", event_topic("pendant-1"), b'{"type": "pendant.pressed"'),
     ("malformed_json", event_topic("pendant-1"), b"\xff\xfe not utf-8"),
+    ("malformed_json", event_topic("pendant-1"), b"[" * 5000),  # deeper than json recurses
+    ("malformed_json", status_topic("pendant-1"), b'{"a":' * 3000),
+    ("bad_control", ACK_TOPIC, b"[" * 5000),
     ("invalid_payload", event_topic("pendant-1"), b'{"type": "pendant.pressed", "seq": "x"}'),
     ("invalid_payload", event_topic("pendant-1"), b'{"type": "pendant.pressed", "battery": 400}'),
     ("invalid_payload", event_topic("pendant-1"), b'["pendant.pressed"]'),
