@@ -11,6 +11,7 @@ from hub.control import ACK_TOPIC
 from hub.store import Store
 from hub.wire import MAX_PAYLOAD_BYTES, PAIRING_TOPIC, event_topic, status_topic
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
+from tests.support.reliability import record
 
 CASES = [
     ("malformed_json", event_topic("pendant-1"), b'{"type": "pendant.pressed"'),
@@ -64,3 +65,11 @@ async def test_bad_message_is_dropped_and_counted_and_the_next_one_kept(
     warnings = [r for r in caplog.records if cause in r.getMessage()]
     assert len(warnings) == 1, "logged once per cause and topic, then only counted"
     assert topic in warnings[0].getMessage()
+    record(
+        "abuse",
+        f"{topic}: {payload[:28]!r}{'...' if len(payload) > 28 else ''} ({len(payload)} B)",
+        refused_as=cause,
+        sent=3,
+        refused_and_counted=rejects.counts[cause],
+        next_good_event_stored=len(stored),
+    )
