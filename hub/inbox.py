@@ -6,6 +6,9 @@ reading from the broker's socket; it asks it to read again once no more than `lo
 While reading is paused the broker keeps the rest: TCP flow control stops it sending, and
 unacknowledged QoS 1 messages stay in the hub's persistent session on the broker. Memory in the
 hub stays bounded whatever the rate devices publish at, QoS 0 floods included.
+
+The price: while reading is paused, the broker's acknowledgements of the hub's own QoS 1
+publications wait behind the backlog as well, so paho holds those publications meanwhile.
 """
 
 import asyncio
