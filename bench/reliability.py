@@ -91,21 +91,27 @@ def cell(value: object) -> str:
 
 
 def table(records: Sequence[dict[str, object]]) -> list[str]:
-    """One row per record; columns are every figure any of them has, in first-seen order."""
-    columns: list[str] = []
+    """One row per record. Figures most of the rows have get a column each (in first-seen
+    order); the rest are listed in the row's last column, so a table stays readable."""
+    figures: list[dict[str, object]] = []
     for item in records:
-        figures = item["figures"]
-        assert isinstance(figures, dict)
-        columns += [key for key in figures if key not in columns]
-    lines = [
-        "| test | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for item in records:
-        figures = item["figures"]
-        assert isinstance(figures, dict)
-        row = [cell(figures.get(c, "")) for c in columns]
-        lines.append(f"| {cell(item['name'])} | " + " | ".join(row) + " |")
+        found = item["figures"]
+        assert isinstance(found, dict)
+        figures.append(found)
+    seen: list[str] = []
+    for found in figures:
+        seen += [key for key in found if key not in seen]
+    columns = [k for k in seen if 2 * sum(k in f for f in figures) >= len(figures)]
+    others = [k for k in seen if k not in columns]
+    header = ["test", *(c.replace("_", " ") for c in columns)]
+    header += ["other figures"] if others else []
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for item, found in zip(records, figures, strict=True):
+        row = [cell(item["name"]), *(cell(found.get(c, "")) for c in columns)]
+        if others:
+            named = [f"{k.replace('_', ' ')} {cell(found[k])}" for k in others if k in found]
+            row.append(", ".join(named))
+        lines.append("| " + " | ".join(row) + " |")
     return lines
 
 
