@@ -15,7 +15,7 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.clock import VirtualClock
 from hub.config import HubConfig
-from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC
+from hub.control import CONTROL_TOPICS
 from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
 from hub.inbox import Inbox
@@ -98,7 +98,9 @@ async def serve(
             )
             notifier.bind(pipeline)
             web = _dashboard(
-                _web_context(config, store, pipeline, feed, rejects=rejects, mqtt=mqtt, inbox=inbox)
+                _web_context(
+                    config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt, inbox=inbox
+                )
             )
             await _serve_until_stopped(
                 config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
@@ -141,8 +143,7 @@ def _session(
         subscriptions=(
             *intake.subscriptions,
             HUB_CONTROL_TOPIC,
-            ACK_TOPIC,
-            OCCUPANCY_CONTROL_TOPIC,
+            *sorted(CONTROL_TOPICS),
             *([CLOCK_TOPIC] if virtual else []),
         ),
         deliver=inbox.put_nowait,
@@ -345,6 +346,7 @@ def _web_context(
     store: Store,
     pipeline: Pipeline,
     feed: IncidentFeed,
+    notifier: Notifier,
     *,
     rejects: RejectLog,
     mqtt: MqttSession,
@@ -367,4 +369,5 @@ def _web_context(
         labels={name: cause.label for name, cause in pipeline.engine.causes.items()},
         timezone=config.home.timezone,
         clock=pipeline.now,
+        twilio_hooks=notifier.twilio_hooks,
     )

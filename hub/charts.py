@@ -60,6 +60,37 @@ def column_chart(title: str, columns: Sequence[tuple[str, float]]) -> str:
     return _svg(title, CHART_W, COLUMN_CHART_H, "".join(parts))
 
 
+def trend_chart(
+    title: str,
+    rows: Sequence[tuple[str, Sequence[float]]],
+    *,
+    unit: str = "",
+    full: float = 100,
+) -> str:
+    """One row per label: a line through its values (oldest first), first and last written.
+
+    Values are drawn on a scale from 0 to `full` (100 for percentages).
+    """
+    if not rows:
+        return f'<p class="empty">{escape(title)}: nothing in this period.</p>'
+    span = CHART_W - LABEL_W - 110
+    parts: list[str] = []
+    for index, (label, values) in enumerate(rows):
+        top = index * ROW_H
+        step = span / max(len(values) - 1, 1)
+        points = " ".join(
+            f"{round(LABEL_W + n * step, 1)},{round(top + ROW_H - 4 - (ROW_H - 8) * v / full, 1)}"
+            for n, v in enumerate(values)
+        )
+        ends = f"{_number(values[0])}{unit} to {_number(values[-1])}{unit}"
+        parts.append(
+            f'<text x="{LABEL_W - 8}" y="{top + 17}" text-anchor="end">{escape(label)}</text>'
+            f'<polyline points="{points}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>'
+            f'<text x="{LABEL_W + span + 8}" y="{top + 17}">{escape(ends)}</text>'
+        )
+    return _svg(title, CHART_W, len(rows) * ROW_H, "".join(parts))
+
+
 def _svg(title: str, width: float, height: float, body: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import click
 
-from hub.cli_incidents import ack, occupancy
+from hub.cli_incidents import ack, occupancy, resolve
 from hub.cli_options import config_option, db_option, json_option
 from hub.cli_options import fail as _fail
 from hub.cli_options import load_or_exit as _load_or_exit
@@ -125,6 +125,7 @@ main.add_command(doctor)
 main.add_command(backup)
 main.add_command(simulate)
 main.add_command(ack)
+main.add_command(resolve)
 main.add_command(occupancy)
 from hub.cli_devices import DEVICE_COMMANDS  # noqa: E402  # `pair` and `devices`
 

@@ -1,4 +1,4 @@
-"""`telecare ack` and `telecare occupancy`: tell the running hub over its control topics.
+"""`telecare ack`, `resolve` and `occupancy`: tell the running hub over its control topics.
 
 The running hub owns the database; these publish a request on the local broker and wait until
 the hub publishes the outcome.
@@ -6,6 +6,7 @@ the hub publishes the outcome.
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from pydantic import ValidationError
@@ -13,11 +14,14 @@ from pydantic import ValidationError
 from hub.cli_options import fail, load_or_exit
 from hub.control import (
     ACK_TOPIC,
+    MAX_NOTE_CHARS,
     OCCUPANCY_CONTROL_TOPIC,
     OCCUPANCY_TOPIC,
+    RESOLVE_TOPIC,
     AckPayload,
     OccupancyPayload,
     OccupancyRequest,
+    ResolvePayload,
 )
 from hub.wire import IncidentPayload, incident_topic
 
@@ -56,13 +60,41 @@ def ack(incident_id: str, by: str, config_path: Path, timeout_s: float) -> None:
         config_path, (ACK_TOPIC, payload), incident_topic(incident_id), _acknowledged, timeout_s
     )
     if reply is None:
-        fail(
-            f"the hub did not confirm {incident_id} in {timeout_s:g} s: is the hub running,"
-            " and is the incident open? (telecare incidents --open)",
-            code=1,
-        )
+        _unconfirmed(incident_id, timeout_s)
     incident = IncidentPayload.model_validate_json(reply)
     click.echo(f"{incident.id}: acknowledged by {incident.acknowledged_by} - {incident.text}")
+
+
+@click.command()
+@click.argument("incident_id")
+@click.option("--by", required=True, help="Who says it is over (a contact's name).")
+@click.option("--note", help=f"Why, for the incident's notes (up to {MAX_NOTE_CHARS} characters).")
+@config_option
+@timeout_option
+def resolve(
+    incident_id: str, by: str, note: str | None, config_path: Path, timeout_s: float
+) -> None:
+    """Say INCIDENT_ID is over: it closes, its calls stop, and everyone told hears BY resolved it.
+
+    Use it when help has arrived or the alarm was a mistake ("Mum pressed by mistake"). The
+    running hub carries it out; this waits until the hub publishes the incident as resolved,
+    and exits 1 if it does not within the timeout.
+    """
+    try:
+        request = ResolvePayload(incident_id=incident_id, by=by, note=note or None)
+    except ValidationError as err:
+        fail(f"cannot resolve: {err.errors()[0]['loc'][0]}: {err.errors()[0]['msg']}", code=2)
+    reply = _request(
+        config_path,
+        (RESOLVE_TOPIC, request.model_dump_json().encode()),
+        incident_topic(incident_id),
+        _resolved,
+        timeout_s,
+    )
+    if reply is None:
+        _unconfirmed(incident_id, timeout_s)
+    incident = IncidentPayload.model_validate_json(reply)
+    click.echo(f"{incident.id}: resolved by {by} - {incident.text}")
 
 
 @click.command()
@@ -120,3 +152,18 @@ def _acknowledged(body: bytes) -> bool:
         return IncidentPayload.model_validate_json(body).state == "acknowledged"
     except ValidationError:
         return False  # an empty retained message: the incident closed
+
+
+def _resolved(body: bytes) -> bool:
+    try:
+        return IncidentPayload.model_validate_json(body).state == "resolved"
+    except ValidationError:
+        return False  # the retained copy being cleared
+
+
+def _unconfirmed(incident_id: str, timeout_s: float) -> NoReturn:
+    fail(
+        f"the hub did not confirm {incident_id} in {timeout_s:g} s: is the hub running,"
+        " and is the incident open? (telecare incidents --open)",
+        code=1,
+    )

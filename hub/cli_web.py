@@ -1,9 +1,17 @@
-"""Dashboard commands: `telecare web hash-passcode`."""
+"""Dashboard commands: `telecare web hash-passcode` and `telecare web link`."""
 
+import asyncio
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
+from hub.cli_options import config_option, fail, load_or_exit
+from hub.cli_report import parse_period
+from hub.config import HubConfig
+from hub.store import Store, StoreError
+from hub.web.login_links import MAX_LIFETIME, LinkRefusedError, make_link
 from hub.web.passcodes import WeakPasscodeError, hash_passcode
 
 
@@ -28,3 +36,48 @@ def hash_passcode_command() -> None:
         click.echo(f"telecare: {err}", err=True)
         sys.exit(2)
     click.echo(hashed)
+
+
+@web.command("link")
+@click.option("--contact", required=True, help="The contact it logs in (a [[contacts]] name).")
+@click.option(
+    "--expires",
+    default="24h",
+    show_default=True,
+    help=f"How long it works if unused: 24h, 2d ... (at most {MAX_LIFETIME.days}d).",
+)
+@config_option
+def link(contact: str, expires: str, config_path: Path) -> None:
+    """Print a one-time login link for CONTACT, to send them (by SMS or WhatsApp).
+
+    It logs them in once as a carer, so what they acknowledge carries their name. It names
+    nobody, works once, and expires; only a hash of it is kept. The link starts with
+    `[web] base_url` if set, else the dashboard's host and port.
+    """
+    lifetime = parse_period(expires)
+    config = load_or_exit(config_path)
+    if all(c.name != contact for c in config.contacts):
+        known = ", ".join(c.name for c in config.contacts) or "none"
+        fail(f"no contact {contact!r} in {config_path} (contacts: {known})", code=2)
+
+    async def make() -> str:
+        async with Store.open(config.store.path) as store:
+            return await make_link(
+                store, contact, lifetime=lifetime, now=datetime.now(UTC), base=_base(config)
+            )
+
+    try:
+        url = asyncio.run(make())
+    except LinkRefusedError as err:
+        fail(str(err), code=2)
+    except StoreError as err:
+        fail(str(err), code=1)
+    click.echo(url)
+
+
+def _base(config: HubConfig) -> str:
+    web = config.web
+    if web.base_url is not None:
+        return str(web.base_url)
+    scheme = "https" if web.certfile is not None else "http"
+    return f"{scheme}://{web.host}:{web.port}"

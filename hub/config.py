@@ -199,6 +199,8 @@ class WebSettings(_Section):
         certfile: PEM certificate (with its chain) to serve HTTPS directly.
         keyfile: The certificate's PEM private key.
         session_hours: A login lasts this long.
+        base_url: How phones reach the dashboard (`https://hub.example.org`), for the links
+            `telecare web link` prints; unset, they use `host` and `port`.
         logins: Who may log in.
     """
 
@@ -209,6 +211,7 @@ class WebSettings(_Section):
     certfile: FilePath | None = None
     keyfile: FilePath | None = None
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    base_url: HttpUrl | None = None
     logins: tuple[WebLogin, ...] = ()
 
     @model_validator(mode="after")
@@ -318,6 +321,20 @@ class HubConfig(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return plans
+
+    @field_validator("twilio")
+    @classmethod
+    def _hooks_served(
+        cls, twilio: TwilioSettings | None, info: ValidationInfo
+    ) -> TwilioSettings | None:
+        web = info.data.get("web")
+        if twilio is not None and twilio.public_url is not None and web and not web.enabled:
+            msg = (
+                "public_url: Twilio's hooks are served by the hub's web server, which [web]"
+                " enabled = false turns off; turn it on or remove public_url"
+            )
+            raise ValueError(msg)
+        return twilio
 
     @field_validator("medication")
     @classmethod

@@ -1,4 +1,4 @@
-"""The hub's control topics: acknowledgements and occupancy from the CLI (and local tools).
+"""The hub's control topics: acknowledgements, resolutions and occupancy from the CLI.
 
 The running hub owns the database writer, so a command-line `telecare ack` does not write the
 store itself: it publishes on the local broker, and the hub carries the acknowledgement out on
@@ -14,6 +14,8 @@ from hub.wire import PREFIX
 ACK_TOPIC = f"{PREFIX}/hub/control/ack"
 OCCUPANCY_CONTROL_TOPIC = f"{PREFIX}/hub/control/occupancy"
 OCCUPANCY_TOPIC = f"{PREFIX}/hub/occupancy"
+RESOLVE_TOPIC = f"{PREFIX}/hub/control/resolve"
+MAX_NOTE_CHARS = 500
 
 
 class AckPayload(BaseModel):
@@ -23,6 +25,16 @@ class AckPayload(BaseModel):
 
     incident_id: str = Field(min_length=1, max_length=128)
     by: str = Field(min_length=1, max_length=60)
+
+
+class ResolvePayload(BaseModel):
+    """Body of `telecare/v1/hub/control/resolve`: who says which incident is over, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    incident_id: str = Field(min_length=1, max_length=128)
+    by: str = Field(min_length=1, max_length=60)
+    note: str | None = Field(default=None, min_length=1, max_length=MAX_NOTE_CHARS)
 
 
 class OccupancyRequest(BaseModel):
@@ -44,11 +56,18 @@ class OccupancyPayload(BaseModel):
     updated_at: AwareDatetime
 
 
-def decode_control(topic: str, payload: bytes) -> AckPayload | OccupancyRequest | str:
+ControlRequest = AckPayload | ResolvePayload | OccupancyRequest
+_MODELS: dict[str, type[ControlRequest]] = {
+    ACK_TOPIC: AckPayload,
+    RESOLVE_TOPIC: ResolvePayload,
+    OCCUPANCY_CONTROL_TOPIC: OccupancyRequest,
+}
+CONTROL_TOPICS = frozenset(_MODELS)
+
+
+def decode_control(topic: str, payload: bytes) -> ControlRequest | str:
     """The request on a control topic, or why it is refused."""
-    model: type[AckPayload | OccupancyRequest] = (
-        AckPayload if topic == ACK_TOPIC else OccupancyRequest
-    )
+    model = _MODELS[topic]
     try:
         return model.model_validate(json.loads(payload))
     except (ValueError, ValidationError, RecursionError) as err:  # RecursionError: deep JSON

@@ -57,8 +57,12 @@ class HubDesk:
         self._control = control
         self._bound.set()
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
-        """Hand the acknowledgement to the engine; publish it if it took."""
+    async def acknowledge(self, ack: Acknowledgement) -> bool:
+        """Hand the acknowledgement to the engine; publish it if it took.
+
+        Returns:
+            False if the incident was not open or was already acknowledged.
+        """
         await self._bound.wait()
         assert self._control is not None
         taken = await self._control.acknowledge(ack.incident_id, ack.contact, f"via {ack.channel}")
@@ -66,9 +70,10 @@ class HubDesk:
             log.info(
                 "acknowledgement of %s by %s: not open, or handled", ack.incident_id, ack.contact
             )
-            return
+            return False
         topic = f"{incident_topic(ack.incident_id)}/ack"
         self._publish(topic, ack.model_dump_json().encode(), False)
+        return True
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
         """The newest open incident, or the open one numbered `number` (`ACK 12`)."""

@@ -1,7 +1,8 @@
 """The notifier of a running hub, built from its configuration.
 
 Channels, the dispatcher, delivery tracking and the acknowledgement inbox are entered and left
-together.
+together. With `[twilio] public_url` set, Twilio's web hooks (`twilio_hooks`, served by the web
+app) hear key presses, replies and delivery reports; inbound SMS are then no longer polled.
 """
 
 import logging
@@ -26,7 +27,8 @@ from notifier.dispatcher import Channel, Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.settings import TwilioSettings
-from notifier.tracking import StatusTracker
+from notifier.tracking import StatusChannel, StatusTracker
+from notifier.twilio_hooks import TwilioHooks
 from rules.policy import Contact
 
 log = logging.getLogger("telecare.hub")
@@ -61,7 +63,7 @@ def open_channels(
         stack.push_async_callback(gateway.close)
         kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
         for kind in kinds:
-            channels[kind] = TwilioChannel(kind, gateway, contacts)
+            channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body)
     if config.ntfy is not None:
         ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
         stack.push_async_callback(ntfy.close)
@@ -105,6 +107,8 @@ class Notifier:
         self._stack = AsyncExitStack()
         self.channels: dict[str, Channel] = {"outbox": LocalOutbox()}
         self.inbox: Inbox | None = None
+        self.twilio_hooks: TwilioHooks | None = None
+        self._tracker: StatusTracker | None = None
         self._dispatcher: Dispatcher | None = None
         self._desk: HubDesk | None = None
 
@@ -127,6 +131,7 @@ class Notifier:
         gateway, ntfy = opened.gateway, opened.ntfy
         await self._start_delivery(contacts, gateway)
         await self._start_inbox(contacts, tokens, gateway, ntfy)
+        self.twilio_hooks = self._hooks()
         log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
         for problem in unreachable_steps(self._config, set(self.channels)):
             log.warning("%s", problem)
@@ -145,11 +150,14 @@ class Notifier:
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:
-            tracked = {k: TwilioChannel(k, gateway, contacts) for k in ("sms", "whatsapp")}
+            kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")  # calls: callbacks only
+            tracked: dict[str, StatusChannel] = {
+                k: TwilioChannel(k, gateway, contacts) for k in kinds
+            }
             tracker = StatusTracker(
                 self._store, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
             )
-            await self._stack.enter_async_context(tracker)
+            self._tracker = await self._stack.enter_async_context(tracker)
 
     async def _start_inbox(
         self,
@@ -163,8 +171,25 @@ class Notifier:
         self._desk = desk
         ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
         listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
-        self.inbox = Inbox(desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway)
+        webhooks = gateway is not None and gateway.settings.public_url is not None
+        self.inbox = Inbox(
+            desk, self._store, tokens, contacts, ntfy=listen, twilio=gateway, webhooks=webhooks
+        )
         await self._stack.enter_async_context(self.inbox)
+
+    def _hooks(self) -> TwilioHooks | None:
+        """Twilio's web hooks, when Twilio can reach the hub."""
+        settings = self._config.twilio
+        if settings is None or settings.public_url is None:
+            return None
+        assert self.inbox is not None and self._tracker is not None  # built with Twilio
+        return TwilioHooks(
+            settings,
+            settings.public_url,
+            self.inbox,
+            self._tracker,
+            person=self._config.home.person,
+        )
 
     async def __aexit__(
         self,

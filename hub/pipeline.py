@@ -9,21 +9,21 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, time
 
 from pydantic import ValidationError
 
 from hub.clock import VirtualClock
 from hub.control import (
-    ACK_TOPIC,
-    OCCUPANCY_CONTROL_TOPIC,
+    CONTROL_TOPICS,
     OCCUPANCY_TOPIC,
     AckPayload,
     OccupancyPayload,
+    ResolvePayload,
     decode_control,
 )
 from hub.intake import Intake
-from hub.records import DeviceRecord
+from hub.records import DeviceRecord, IncidentNote
 from hub.store import AcceptedEvent, Batch, Store
 from hub.wire import (
     CLOCK_DONE_TOPIC,
@@ -53,7 +53,7 @@ from rules.policy import DeviceInfo
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 256
 MAX_TIMER_WAIT_S = 5.0
-CONTROL_TOPICS = frozenset({ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC})
+CLI_VIA = "with telecare resolve"
 
 Publish = Callable[[str, bytes, bool], None]
 Ack = Callable[[InboundMessage], None]
@@ -88,6 +88,7 @@ class Pipeline:
         self._on_change = on_change
         self._started = False
         self._wake = asyncio.Event()
+        self._notes: list[IncidentNote] = []  # written with the batch that resolved
         self.duplicates = 0
 
     def now(self) -> datetime:
@@ -180,6 +181,7 @@ class Pipeline:
         entries: list[OutboxEntry] = []
         if batch.events or batch.actions or batch.health or batch.unpaired:
             entries = await self._store.commit(batch, at=now)
+        await self._write_notes()
         for message in messages:
             self._ack(message)
         self._carry_out(batch.actions, entries)
@@ -237,7 +239,7 @@ class Pipeline:
             self._carry_out(batch.actions, entries)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
-        """An acknowledgement (`telecare ack`) or occupancy (`telecare occupancy`) request."""
+        """An acknowledgement (`telecare ack`), resolution (`telecare resolve`) or occupancy."""
         request = decode_control(message.topic, message.payload)
         if isinstance(request, str) or message.retain:
             # A retained request would be replayed at every reconnect: refused.
@@ -251,10 +253,31 @@ class Pipeline:
             if not any(isinstance(a, IncidentChanged) for a in actions):
                 log.info("ack of %s: not open or already acknowledged", request.incident_id)
             return actions
+        if isinstance(request, ResolvePayload):
+            return self._resolve(request, CLI_VIA, now)
         self.state, actions = self.engine.set_occupancy(
             self.state, home=request.home, by=request.by, now=now
         )
         return actions
+
+    def _resolve(self, request: ResolvePayload, via: str, now: datetime) -> list[Action]:
+        """Close an incident in the engine; its note waits to be written with the batch."""
+        self.state, actions = self.engine.resolve(
+            self.state, request.incident_id, by=request.by, via=via, now=now
+        )
+        if not any(isinstance(a, IncidentChanged) for a in actions):
+            log.info("resolution of %s: not open", request.incident_id)
+        elif request.note is not None:
+            note = IncidentNote(
+                incident_id=request.incident_id, author=request.by, text=request.note, at=now
+            )
+            self._notes.append(note)
+        return actions
+
+    async def _write_notes(self) -> None:
+        notes, self._notes = self._notes, []
+        for note in notes:
+            await self._store.add_note(note)
 
     async def hub_event(self, kind: HubEventType) -> None:
         """Something the hub itself observed (its broker lost or back), on the event path."""
@@ -280,6 +303,57 @@ class Pipeline:
         entries = await self._store.commit(Batch(actions=actions), at=now)
         self._carry_out(actions, entries)
         return True
+
+    async def resolve(
+        self, incident_id: str, by: str, *, note: str | None = None, via: str = "on the dashboard"
+    ) -> bool:
+        """`by` says an incident is over (from the dashboard); `note` says why.
+
+        The same engine path as `telecare resolve`; committed before it counts.
+
+        Returns:
+            False if no open incident has that id.
+        """
+        now = self._clock()
+        request = ResolvePayload(incident_id=incident_id, by=by, note=note)
+        actions = self._resolve(request, via, now)
+        if not any(isinstance(a, IncidentChanged) for a in actions):
+            return False
+        entries = await self._store.commit(Batch(actions=actions), at=now)
+        await self._write_notes()
+        self._carry_out(actions, entries)
+        return True
+
+    async def silence(self, device_id: str, *, until: datetime | None, by: str) -> None:
+        """`by` silences a non-emergency device until `until` (None lifts it): kept and audited.
+
+        Raises:
+            SettingRefusedError: an unknown or emergency device, or a time out of range.
+        """
+        now = self._clock()
+        self.state, actions = self.engine.silence(
+            self.state, device_id, until=until, by=by, now=now
+        )
+        await self._commit_setting(actions, now)
+
+    async def set_digest_times(
+        self, contact: str, times: tuple[time, ...] | None, *, by: str
+    ) -> None:
+        """`by` gives a contact's digest new times (None: as configured): kept and audited.
+
+        Raises:
+            SettingRefusedError: an unknown contact, or times that cannot be used.
+        """
+        now = self._clock()
+        self.state, actions = self.engine.set_digest_times(
+            self.state, contact, times, by=by, now=now
+        )
+        await self._commit_setting(actions, now)
+
+    async def _commit_setting(self, actions: list[Action], now: datetime) -> None:
+        batch = Batch(actions=actions, memory=self.state.memory())
+        entries = await self._store.commit(batch, at=now)
+        self._carry_out(actions, entries)
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
         """Someone else is at home, or nobody is (from the dashboard): the engine's view."""

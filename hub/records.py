@@ -135,3 +135,16 @@ class IncidentNote(BaseModel):
     author: str
     text: str
     at: AwareDatetime
+
+
+class LoginLink(BaseModel):
+    """A one-time login link for a contact (`telecare web link`): the secret only as a hash."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int
+    contact: str
+    secret_hash: str
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    used_at: AwareDatetime | None = None

@@ -1,7 +1,8 @@
 """The review report: how the technology worked over a period, as one self-contained HTML file.
 
 For installers, care assessors and the family: incidents by kind and by hour, false alarms per
-device, night-time door openings, who was told and how fast someone acknowledged.
+device, night-time door openings, battery trends, who was told and how fast each contact
+acknowledged.
 """
 
 import dataclasses
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from hub.charts import bar_chart, column_chart
+from hub.charts import bar_chart, column_chart, trend_chart
 from hub.records import DeviceRecord, LogEntry, StoredEvent
 from hub.store import Store
 from notifier.model import OutboxEntry
@@ -40,6 +41,7 @@ class ReviewData:
     devices: tuple[DeviceRecord, ...]
     door_openings: tuple[StoredEvent, ...]
     lowest_battery: Mapping[str, int]
+    battery_hours: tuple[tuple[str, datetime, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,16 @@ class Response:
     incident: str
     minutes: float
     reason: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactResponses:
+    """How often, and how fast, one contact acknowledged alarms."""
+
+    contact: str
+    count: int
+    median_minutes: float
 
 
 async def gather(store: Store, *, since: datetime, until: datetime) -> ReviewData:
@@ -88,19 +100,54 @@ async def gather(store: Store, *, since: datetime, until: datetime) -> ReviewDat
         devices=tuple(await store.devices()),
         door_openings=tuple(await store.events_since(since, ["door.opened"])),
         lowest_battery=await store.lowest_battery(since=since),
+        battery_hours=tuple(await store.battery_by_hour(since=since)),
     )
 
 
 def response_times(data: ReviewData) -> list[Response]:
     """Time from an alarm firing to its acknowledgement, for each acknowledged alarm."""
     fired = {i.id: i for i in data.incidents if i.fired_at is not None}
+    # Longest first, so "Ben Smith" is not taken for "Ben".
+    names = sorted({n.contact for n in data.notifications}, key=len, reverse=True)
     found: list[Response] = []
     for entry in data.trail:
         incident = fired.get(entry.incident_id)
         if entry.state == "acknowledged" and incident is not None and incident.fired_at:
             minutes = (entry.at - incident.fired_at).total_seconds() / 60
-            found.append(Response(incident.text, round(minutes, 1), entry.reason))
+            by = next((n for n in names if _said_by(entry.reason, n)), "someone else")
+            found.append(Response(incident.text, round(minutes, 1), entry.reason, by))
     return found
+
+
+def _said_by(reason: str, name: str) -> bool:
+    said = f"acknowledged by {name}"
+    return reason == said or reason.startswith(f"{said} ")
+
+
+def contact_responses(responses: list[Response]) -> list[ContactResponses]:
+    """Per contact: how many alarms they acknowledged and their median time, quickest first."""
+    by: dict[str, list[float]] = {}
+    for response in responses:
+        by.setdefault(response.by, []).append(response.minutes)
+    rows = [
+        ContactResponses(name, len(times), round(statistics.median(times), 1))
+        for name, times in by.items()
+    ]
+    return sorted(rows, key=lambda r: (r.median_minutes, r.contact))
+
+
+def battery_trends(data: ReviewData, zone: ZoneInfo) -> list[tuple[str, list[float]]]:
+    """Each device's lowest battery level per local day, oldest first."""
+    names = _device_names(data)
+    days: dict[str, dict[str, int]] = {}
+    for device, hour, level in data.battery_hours:
+        day = f"{hour.astimezone(zone):%Y-%m-%d}"
+        levels = days.setdefault(names.get(device, device), {})
+        levels[day] = min(level, levels.get(day, level))
+    return [
+        (name, [float(level) for _, level in sorted(levels.items())])
+        for name, levels in sorted(days.items())
+    ]
 
 
 def false_alarms(data: ReviewData) -> list[FalseAlarms]:
@@ -156,6 +203,7 @@ def render_review(data: ReviewData, *, person: str, labels: Mapping[str, str], z
         charts=_charts(data, labels, tz),
         false_alarms=false_alarms(data),
         responses=responses,
+        by_contact=contact_responses(responses),
         median_minutes=statistics.median(r.minutes for r in responses) if responses else None,
         delivery=sorted(delivery.items()),
     )
@@ -180,6 +228,9 @@ def _charts(data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo) -> dict[s
             full=100,
         ),
         "nights": bar_chart("Door openings at night", night_door_openings(data, tz)),
+        "battery_trends": trend_chart(
+            "Battery per device, lowest each day", battery_trends(data, tz), unit="%"
+        ),
     }
     return {name: Markup(chart) for name, chart in svg.items()}  # noqa: S704  # charts escape their text
 

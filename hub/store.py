@@ -35,6 +35,7 @@ from rules.incidents import (
     IncidentChanged,
     Notify,
     OccupancyChanged,
+    SettingChanged,
 )
 from rules.state import Memory
 
@@ -232,6 +233,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 await self._record_change(action)
             elif isinstance(action, OccupancyChanged):
                 await self._put_state("occupied_by", action.occupied_by, action.at)
+            elif isinstance(action, SettingChanged):
+                await self._record_setting(action)
             elif isinstance(action, Notify):
                 entry = await self._add_notification(action, at)
                 if entry is not None:

@@ -13,8 +13,9 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from hub.records import IncidentNote, LogEntry, Presence, StoredEvent, StoreTallies
-from hub.store_rows import iso, stored_event
+from hub.records import IncidentNote, LogEntry, LoginLink, Presence, StoredEvent, StoreTallies
+from hub.store_rows import iso, stored_event, without
+from rules.incidents import Incident, SettingChanged
 
 log = logging.getLogger("telecare.store")
 
@@ -46,6 +47,48 @@ class DashboardRecords:
                 "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
                 (note.incident_id, note.author, note.text, iso(note.at)),
             )
+
+    async def _record_setting(self: _Core, change: SettingChanged) -> None:
+        """Audit a carer's change (inside the commit that carries it out)."""
+        await self._db.execute(
+            "INSERT INTO settings_log (setting, subject, value, by, at) VALUES (?, ?, ?, ?, ?)",
+            (change.setting, change.subject, change.value, change.by, iso(change.at)),
+        )
+
+    async def settings_log(self: _Core, *, limit: int = 50) -> list[SettingChanged]:
+        """The latest changes carers made to settings, newest first."""
+        rows = await self._fetch(
+            "SELECT setting, subject, value, by, at FROM settings_log ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [SettingChanged.model_validate(r) for r in rows]
+
+    async def add_login_link(
+        self: _Core, contact: str, secret_hash: str, *, at: datetime, expires_at: datetime
+    ) -> int:
+        """Keep a new one-time login link (its secret hashed); returns its id."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "INSERT INTO login_links (contact, secret_hash, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (contact, secret_hash, iso(at), iso(expires_at)),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def login_link(self: _Core, link_id: int) -> LoginLink | None:
+        """A login link by id, used or not."""
+        rows = await self._fetch("SELECT * FROM login_links WHERE id = ?", (link_id,))
+        return LoginLink.model_validate(rows[0]) if rows else None
+
+    async def use_login_link(self: _Core, link_id: int, *, at: datetime) -> bool:
+        """Mark a link used; False if it already was (it works once)."""
+        async with self._transaction():
+            cursor = await self._db.execute(
+                "UPDATE login_links SET used_at = ? WHERE id = ? AND used_at IS NULL",
+                (iso(at), link_id),
+            )
+        return cursor.rowcount == 1
 
     async def tallies(self: _Core) -> StoreTallies:
         """Counts for monitoring: events, incidents by state, notifications by state."""
@@ -107,6 +150,17 @@ class DashboardRecords:
         )
         return [LogEntry.model_validate(r) for r in rows]
 
+    async def incidents_opened_since(
+        self: _Core, since: datetime, cause_prefix: str
+    ) -> list[Incident]:
+        """Incidents of causes starting with `cause_prefix` opened at or after `since`."""
+        rows = await self._fetch(
+            "SELECT * FROM incidents WHERE opened_at >= ? AND substr(cause, 1, ?) = ?"
+            " ORDER BY opened_at, id",
+            (iso(since.astimezone(UTC)), len(cause_prefix), cause_prefix),
+        )
+        return [Incident.model_validate(without(r, "updated_at")) for r in rows]
+
     async def events_since(self: _Core, since: datetime, types: Sequence[str]) -> list[StoredEvent]:
         """Events of the given types received at or after `since`, oldest first."""
         marks = ", ".join("?" for _ in types)
@@ -115,6 +169,19 @@ class DashboardRecords:
             (iso(since.astimezone(UTC)), *types),
         )
         return [stored_event(r) for r in rows]
+
+    async def battery_by_hour(self: _Core, *, since: datetime) -> list[tuple[str, datetime, int]]:
+        """Each device's lowest battery level in each hour (UTC) at or after `since`."""
+        rows = await self._fetch(
+            "SELECT device_id, substr(received_at, 1, 13) AS hour, min(battery) AS low"
+            " FROM events WHERE received_at >= ? AND battery IS NOT NULL"
+            " GROUP BY device_id, hour ORDER BY device_id, hour",
+            (iso(since.astimezone(UTC)),),
+        )
+        return [
+            (r["device_id"], datetime.fromisoformat(f"{r['hour']}:00+00:00"), r["low"])
+            for r in rows
+        ]
 
     async def lowest_battery(self: _Core, *, since: datetime) -> dict[str, int]:
         """Each device's lowest reported battery level at or after `since`."""

@@ -138,11 +138,25 @@ class DeliveryRecords:
             )
         return cursor.rowcount == 1
 
-    async def newest_reply_at(self: _Core) -> datetime | None:
-        """When the newest handled SMS reply was received, if any ever was."""
-        rows = await self._fetch("SELECT max(received_at) AS newest FROM inbound_replies", ())
-        newest = rows[0]["newest"]
-        return None if newest is None else datetime.fromisoformat(newest)
+    async def replies_since(self: _Core, now: datetime) -> datetime:
+        """Where reading SMS replies resumes: the newest one handled, else the hub's first read.
+
+        The first call ever records `now` as the first read and keeps it, so a reply sent while
+        the hub was down is read at its next start even if none was ever handled before.
+        """
+        async with self._transaction():
+            await self._db.execute(
+                "INSERT INTO hub_state (key, value, updated_at) VALUES ('replies_from', ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (now.isoformat(), now.isoformat()),
+            )
+        rows = await self._fetch(
+            "SELECT (SELECT value FROM hub_state WHERE key = 'replies_from') AS first,"
+            " (SELECT max(received_at) FROM inbound_replies) AS newest",
+            (),
+        )
+        stamps = [rows[0]["first"], rows[0]["newest"]]
+        return max(datetime.fromisoformat(stamp) for stamp in stamps if stamp is not None)
 
     async def ack_key(self: _Core) -> bytes:
         """The hub's key for acknowledgement tokens, made at first use and kept."""

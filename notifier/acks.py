@@ -2,8 +2,9 @@
 
 Behind a NAT nothing can reach the hub, so acknowledgements come back over connections the hub
 opens itself: the ntfy "I'm on it" button publishes to a private topic the hub subscribes to,
-and SMS replies are polled from Twilio. An ntfy acknowledgement carries a token the hub signed
-for that one notification: it cannot be forged by guessing an incident number.
+and SMS replies are polled from Twilio (or, with a public URL, reach Twilio's web hooks). An ntfy
+acknowledgement, like a key pressed on an alert's call, carries a token the hub signed for that
+one notification: it cannot be forged by guessing an incident number.
 """
 
 import base64

@@ -1,6 +1,10 @@
-"""Carers' answers, heard over outbound connections only, handed to the hub's `Desk`.
+"""Carers' answers, handed to the hub's `Desk`.
 
-The ntfy acknowledgement topic is subscribed to; Twilio's inbound messages are polled.
+The ntfy acknowledgement topic is subscribed to. Twilio's inbound messages are polled; or, when
+Twilio can reach the hub's web hooks, they arrive there and are read back once at start only,
+for replies sent while the hub was down. Either way each is claimed in the store before it is
+acted on, so none is obeyed twice. Replies that predate the hub's first start are not read: they
+cannot be about any of its alarms.
 
 Only registered contacts' numbers are obeyed; anyone else gets no answer at all, so the hub's
 number gives nothing away. An ntfy acknowledgement counts only with a token the hub signed.
@@ -11,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Literal, Protocol, Self
 
 import stamina
 
@@ -26,13 +30,14 @@ from rules.policy import Contact
 log = logging.getLogger("telecare.notify.inbox")
 RECONNECT_MAX_S = 60.0
 POLL_OVERLAP = timedelta(seconds=30)
+TokenAck = Literal["acknowledged", "not open", "not genuine"]
 
 
 class Desk(Protocol):
     """What the hub does for a carer who answers."""
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
-        """Record the acknowledgement and stop the incident's ladder."""
+    async def acknowledge(self, ack: Acknowledgement) -> bool:
+        """Record the acknowledgement and stop the incident's ladder; False if it was not open."""
         ...
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
@@ -59,8 +64,8 @@ class InboxStore(Protocol):
         """Mark a reply handled; False if it already was."""
         ...
 
-    async def newest_reply_at(self) -> datetime | None:
-        """When the newest handled reply was received."""
+    async def replies_since(self, now: datetime) -> datetime:
+        """Where reading replies resumes: the newest handled, else the first read (`now`)."""
         ...
 
 
@@ -76,6 +81,7 @@ class Inbox:
         *,
         ntfy: tuple[NtfyChannel, str] | None = None,
         twilio: TwilioGateway | None = None,
+        webhooks: bool = False,
     ) -> None:
         self._desk = desk
         self._store = store
@@ -83,6 +89,7 @@ class Inbox:
         self._by_phone = {c.phone: c.name for c in contacts.values() if c.phone}
         self._ntfy = ntfy
         self._twilio = twilio
+        self._webhooks = webhooks
         self._since: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -90,7 +97,8 @@ class Inbox:
         if self._ntfy is not None:
             self._tasks.append(asyncio.create_task(self._listen_ntfy(), name="acks-ntfy"))
         if self._twilio is not None:
-            self._tasks.append(asyncio.create_task(self._poll_sms(), name="acks-sms"))
+            reading = self._catch_up() if self._webhooks else self._poll_sms()
+            self._tasks.append(asyncio.create_task(reading, name="acks-sms"))
         return self
 
     async def __aexit__(
@@ -103,22 +111,24 @@ class Inbox:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def accept_token(self, body: str, *, channel: str = "ntfy") -> bool:
-        """Act on an "I'm on it" token; False (and nothing done) if it is not genuine."""
+    async def accept_token(self, body: str, *, channel: AckChannel = "ntfy") -> TokenAck:
+        """Act on a token naming one notification ("I'm on it", a key pressed on its call).
+
+        The acknowledgement is by the contact that notification went to, for its incident.
+        A token the hub did not issue does nothing.
+        """
         entry_id = self._tokens.entry_id(body)
         entry = None if entry_id is None else await self._store.notification(entry_id)
         if entry is None:
             log.warning("ignored an acknowledgement with a token the hub did not issue")
-            return False
-        await self._desk.acknowledge(
-            Acknowledgement(
-                incident_id=entry.incident_id,
-                contact=entry.contact,
-                channel="ntfy" if channel == "ntfy" else "web",
-                at=datetime.now(UTC),
-            )
+            return "not genuine"
+        ack = Acknowledgement(
+            incident_id=entry.incident_id,
+            contact=entry.contact,
+            channel=channel,
+            at=datetime.now(UTC),
         )
-        return True
+        return "acknowledged" if await self._desk.acknowledge(ack) else "not open"
 
     async def answer_sms(self, message: SentMessage) -> str | None:
         """Act on an SMS from a phone; returns the reply sent, None for unknown numbers."""
@@ -179,6 +189,16 @@ class Inbox:
             recovered="polling Twilio for replies again",
         )
 
+    async def _catch_up(self) -> None:
+        """With web hooks: read once what arrived while the hub was down, retrying until done."""
+        async for attempt in stamina.retry_context(
+            on=TransientError, attempts=None, timeout=None, wait_max=RECONNECT_MAX_S
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    log.warning("reading replies sent while the hub was down (try %d)", attempt.num)
+                await self.poll_sms_once()
+
     async def poll_sms_once(self) -> int:
         """Fetch and answer new replies; returns how many were new.
 
@@ -186,16 +206,29 @@ class Inbox:
             TransientError: Twilio could not be asked.
         """
         assert self._twilio is not None  # called only when configured
-        if self._since is None:  # resume from the newest reply handled, or from now
-            self._since = await self._store.newest_reply_at() or datetime.now(UTC)
+        if self._since is None:  # from the newest reply handled, else from the first read
+            self._since = await self._store.replies_since(datetime.now(UTC))
         handled = 0
         for message in await self._twilio.replies(since=self._since - POLL_OVERLAP):
-            received = message.created_at or datetime.now(UTC)
-            claimed = await self._store.claim_reply(
-                message.sid, message.sender, received=received, at=datetime.now(UTC)
-            )
-            if claimed:  # claimed before acting: a crash loses a reply rather than repeat it
+            if await self.hear_sms(message):
                 handled += 1
-                self._since = max(self._since, received)
-                await self.answer_sms(message)
+                self._since = max(self._since, message.created_at or self._since)
         return handled
+
+    async def hear_sms(self, message: SentMessage) -> bool:
+        """Claim a message from a phone and act on it; False if it was already handled.
+
+        Claimed before acting: a crash loses a reply rather than repeat it.
+
+        Raises:
+            TransientError: the answer could not be sent (the reply itself was acted on).
+        """
+        now = datetime.now(UTC)
+        received = message.created_at or now
+        claimed = await self._store.claim_reply(
+            message.sid, message.sender, received=received, at=now
+        )
+        if not claimed:
+            return False
+        await self.answer_sms(message)
+        return True

@@ -26,11 +26,13 @@ class TwilioSettings(_Section):
         from_number: The hub's Twilio number for SMS and calls.
         whatsapp_from: The WhatsApp sender, if WhatsApp is used (defaults to from_number).
         api_base: Twilio's REST API; tests point it at a local stand-in.
-        public_url: Where Twilio can reach the hub's web hooks, if anywhere (behind NAT: none,
-            and inbound SMS are polled instead).
+        public_url: Where Twilio can reach the hub's web hooks over a tunnel or reverse proxy,
+            with any path the proxy adds (`https://carers.example.org/mums-hub`); Twilio's
+            signatures are checked against it. Behind NAT with neither: none, and inbound SMS
+            are polled instead, and a call's key press cannot be heard.
         timeout_s: Seconds one request may take before it counts as a transient failure.
         sms_per_hour, sms_per_day, calls_per_hour, calls_per_day: Budget per contact.
-        poll_s: How often delivery status and inbound SMS are polled.
+        poll_s: How often delivery status and (without public_url) inbound SMS are polled.
     """
 
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")

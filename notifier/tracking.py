@@ -1,8 +1,13 @@
 """Following sent messages to their end: delivered, or undelivered and failed over.
 
-Without a public URL Twilio cannot call back with delivery status, so the hub polls each sent
-message until the provider says delivered or failed. "Undelivered" (a phone off for days, a
-carrier filter) is a failure like a refused send: the alert moves to the contact's next channel.
+The hub polls each sent message until the provider says delivered or failed. With a public URL
+Twilio also calls back with the news (`report`), which usually settles a message before it is
+first polled; the poll stays as the fallback, because Twilio does not repeat a callback that
+could not reach the hub (a tunnel down, the hub restarting, a callback racing the send's own
+record), and a lost "undelivered" would be an alarm that silently never arrived. "Undelivered"
+(a phone off for days, a carrier filter) is a failure like a refused send: the alert moves to the
+contact's next channel. A settled entry is no longer polled, and failover is keyed per entry, so
+a callback and a poll bringing the same news move the alert once.
 """
 
 import asyncio
@@ -109,16 +114,33 @@ class StatusTracker:
             TransientError: the provider could not be asked.
         """
         settled = 0
-        since = datetime.now(UTC) - TRACK_FOR
-        for waiting in await self._store.awaiting_status(list(self._channels), since=since):
+        for waiting in await self._awaiting():
             verdict = await self._channels[waiting.entry.channel].status(waiting.ref)
-            if verdict is None:
-                continue
-            settled += 1
-            await self._store.record_status(
-                waiting.entry.id, waiting.ref, verdict, at=datetime.now(UTC)
-            )
-            if verdict.state == "failed":
-                log.error("%s to %s: %s", waiting.entry.key, waiting.entry.contact, verdict.detail)
-                await self._fail_over(waiting.entry, verdict)
+            if verdict is not None:
+                settled += 1
+                await self._settle(waiting, verdict)
         return settled
+
+    async def report(self, verdict: Delivery) -> bool:
+        """The provider's news about the sent entry whose reference is `verdict.ref`.
+
+        Returns:
+            False if no sent entry awaits news under that reference (already settled, not an
+            alert, or older than a day).
+        """
+        for waiting in await self._awaiting():
+            if waiting.ref == verdict.ref:
+                await self._settle(waiting, verdict)
+                return True
+        return False
+
+    async def _awaiting(self) -> Sequence[Awaiting]:
+        since = datetime.now(UTC) - TRACK_FOR
+        return await self._store.awaiting_status(list(self._channels), since=since)
+
+    async def _settle(self, waiting: Awaiting, verdict: Delivery) -> None:
+        at = datetime.now(UTC)
+        await self._store.record_status(waiting.entry.id, waiting.ref, verdict, at=at)
+        if verdict.state == "failed":
+            log.error("%s to %s: %s", waiting.entry.key, waiting.entry.contact, verdict.detail)
+            await self._fail_over(waiting.entry, verdict)

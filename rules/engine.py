@@ -4,12 +4,13 @@ It never sends, sleeps or reads the clock: the hub passes `now` in and carries t
 Replaying the same inputs at the same times gives the same actions.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import datetime, time, timedelta
 
 from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
 from rules.digest import Digests
+from rules.doses_today import DoseToday, doses_today
 from rules.events import DeviceEvent
 from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
 from rules.inhibition import Inhibitor
@@ -17,6 +18,7 @@ from rules.ladder import Ladder
 from rules.lifecycle import Facts, Lifecycle
 from rules.medication import DoseSchedule
 from rules.policy import CausePolicy, RulesConfig, Severity
+from rules.settings import CarerSettings
 from rules.state import Draft, EngineState, Memory
 from rules.summary import DailySummary
 from rules.texts import Texts
@@ -24,6 +26,7 @@ from rules.texts import Texts
 __all__ = ["Engine", "EngineState"]
 Cause = tuple[str, CausePolicy]
 MIDNIGHT = time(0, 0)
+RESOLVED_BY = "resolved by "  # how the audit trail starts a carer's resolution
 
 
 class Engine:
@@ -40,6 +43,7 @@ class Engine:
         self._inhibitor = Inhibitor(config.policy, self.texts, self._life)
         self._digests = Digests(config, self.texts)
         self._summary = DailySummary(config, self.texts, self._doses)
+        self._settings = CarerSettings(config, self.causes.values(), self.texts)
         self._by_type: dict[str, list[Cause]] = {}
         for name, policy in self.causes.items():
             for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
@@ -137,6 +141,91 @@ class Engine:
                 self._digests.route(draft, len(actions), now)
                 return draft.state(), draft.actions
         return state, actions
+
+    def resolve(
+        self, state: EngineState, incident_id: str, *, by: str, via: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` says an incident is over (help arrived, a press by mistake): it closes.
+
+        Its ladder and any re-fire after an acknowledgement stop with it, and everyone who was
+        told hears who resolved it (not `by`, who knows). Nothing changes if it is not open.
+        """
+        state, actions = self.tick(state, now=now)
+        for slot, incident in state.open.items():
+            if incident.id == incident_id:
+                draft = Draft.of(state)
+                draft.actions = actions
+                label = self.causes[incident.cause].label if incident.cause in self.causes else ""
+                text = f"Resolved by {by} at {{time}}: {label or incident.text}"
+                self._life.close(
+                    draft,
+                    slot,
+                    how="resolved",
+                    reason=f"{RESOLVED_BY}{by} {via}",
+                    follow_up=self.texts.render(text, incident.device_id, now),
+                    now=now,
+                    skip=by,
+                )
+                self._digests.route(draft, len(actions), now)
+                return draft.state(), draft.actions
+        return state, actions
+
+    def silence(
+        self, state: EngineState, device_id: str, *, until: datetime | None, by: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` silences a device until `until` (None lifts it): see `rules.settings`.
+
+        Raises:
+            SettingRefusedError: an unknown or emergency device, or a time out of range.
+        """
+        state, actions = self.tick(state, now=now)
+        state, change = self._settings.silence(state, device_id, until=until, by=by, now=now)
+        return state, [*actions, change]
+
+    def doses_today(
+        self,
+        incidents: Sequence[Incident],
+        *,
+        now: datetime,
+        resolved_by_hand: Set[str] = frozenset(),
+    ) -> list[DoseToday]:
+        """Today's doses, taken, late, missed or to come, read from their incidents.
+
+        `resolved_by_hand`: ids of dose incidents a carer resolved (not a dose taken).
+        """
+        return doses_today(
+            self.config.medication,
+            incidents,
+            now,
+            self.texts.zone,
+            resolved_by_hand=resolved_by_hand,
+        )
+
+    def silenceable(self, device_id: str) -> bool:
+        """Whether a carer may silence the device (never an emergency one)."""
+        return self._settings.silenceable(device_id)
+
+    def digest_times(self, state: EngineState, contact: str) -> tuple[time, ...]:
+        """A contact's digest times: her own choice, or else the configured ones."""
+        return self._digests.times(state, contact)
+
+    def set_digest_times(
+        self,
+        state: EngineState,
+        contact: str,
+        times: tuple[time, ...] | None,
+        *,
+        by: str,
+        now: datetime,
+    ) -> tuple[EngineState, list[Action]]:
+        """`by` gives a contact's digest new times (None: back to the configured ones).
+
+        Raises:
+            SettingRefusedError: an unknown contact, or times that cannot be used.
+        """
+        state, actions = self.tick(state, now=now)
+        state, change = self._settings.set_digest_times(state, contact, times, by=by, now=now)
+        return state, [*actions, change]
 
     def set_occupancy(
         self, state: EngineState, *, home: bool, by: str, now: datetime
@@ -264,7 +353,9 @@ class Engine:
             "text": self.texts.render(policy.alert, event.device_id, now),
             "now": now,
         }
-        held = self._inhibitor.holds(draft, name)
+        held = self._inhibitor.holds(draft, name) or self._settings.holds(
+            draft.base, event.device_id, severity, now
+        )
         reason = f"{event.type} from {event.device_id}"
         if held is not None:
             self._life.suppress(draft, reason=held, **common)

@@ -112,4 +112,24 @@ class OccupancyChanged(BaseModel):
     at: AwareDatetime
 
 
-Action = IncidentChanged | Notify | DeviceCommand | OccupancyChanged
+class SettingChanged(BaseModel):
+    """A carer changed what the engine does: a device silenced, or a contact's digest times.
+
+    Attributes:
+        setting: Which setting.
+        subject: The device (silence) or contact (digest times) it is about.
+        value: What it is now, in words ("until 14:00", "12:30, 18:00", "lifted").
+        by: Who changed it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["setting"] = "setting"
+    setting: Literal["silence", "digest_at"]
+    subject: str
+    value: str
+    by: str
+    at: AwareDatetime
+
+
+Action = IncidentChanged | Notify | DeviceCommand | OccupancyChanged | SettingChanged

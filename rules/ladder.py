@@ -95,7 +95,7 @@ class Ladder:
         reason = f"acknowledged by {by} but not resolved in time"
         return self.fire(again, reason, now, now)
 
-    def follow_up(self, incident: Incident, part: str, text: str, now: datetime) -> list[Action]:
+    def follow_up(self, incident: Incident, part: str, text: str, now: datetime) -> list[Notify]:
         """Tell everyone already told how it ended."""
         return [notify(incident, step, part, text, now) for step in self.told(incident)]
 

@@ -101,15 +101,18 @@ class Lifecycle:
         reason: str,
         follow_up: str | None,
         now: datetime,
+        skip: str | None = None,
     ) -> None:
-        """Cancel (by the person) or clear (condition gone) an open incident.
+        """Cancel (by the person), clear (condition gone) or resolve (a carer) an open incident.
 
         Anyone already told gets `follow_up`, so a carer is never left wondering; only an
-        incident replaced by a newer one of the same cause closes without one.
+        incident replaced by a newer one of the same cause closes without one. The contact
+        `skip` (who closed it) is not told what they did.
         """
         incident = draft.open[slot]
         told = incident.state != "pending"
-        state = "resolved" if told and how == "cleared" else "cancelled"
+        resolved = how == "resolved" or (told and how == "cleared")
+        state = "resolved" if resolved else "cancelled"
         closed = incident.model_copy(update={"state": state, "due_at": None, "closed_at": now})
         when = "after contacts were told" if told else "within the confirm window"
         draft.actions.append(
@@ -118,7 +121,8 @@ class Lifecycle:
             )
         )
         if told and follow_up is not None:
-            draft.actions.extend(self.ladder.follow_up(incident, how, follow_up, now))
+            notes = self.ladder.follow_up(incident, how, follow_up, now)
+            draft.actions.extend(n for n in notes if n.contact != skip)
         draft.put(slot, closed)
 
     def suppress(

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from rules.incidents import OPEN_STATES, Action, Incident, IncidentChanged, IncidentState
 from rules.policy import Channel, Severity
+from rules.schedule import TimeOfDay
 
 
 class Held(BaseModel):
@@ -20,6 +21,15 @@ class Held(BaseModel):
     text: str
 
 
+class Silence(BaseModel):
+    """A device a carer silenced for a while: its non-emergency alarms are recorded, not sent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    until: AwareDatetime
+    by: str
+
+
 class Memory(BaseModel):
     """What the engine remembers beyond open incidents, saved by the hub with each decision.
 
@@ -29,6 +39,8 @@ class Memory(BaseModel):
         held: Information waiting for each contact's digest.
         taken: When doses were taken, over the last day.
         summaries: When each contact's last daily summary was due.
+        silenced: Devices silenced by a carer, until when.
+        digest_at: Digest times a contact chose on the dashboard, in place of the config's.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -38,6 +50,8 @@ class Memory(BaseModel):
     held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
     taken: tuple[AwareDatetime, ...] = ()
     summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+    silenced: Mapping[str, Silence] = Field(default_factory=dict)
+    digest_at: Mapping[str, tuple[TimeOfDay, ...]] = Field(default_factory=dict)
 
 
 class EngineState(BaseModel):
@@ -58,6 +72,8 @@ class EngineState(BaseModel):
         held: Information waiting for each contact's digest.
         taken: When doses were taken, over the last day (for the daily summary).
         summaries: When each contact's last daily summary was due.
+        silenced: Devices silenced by a carer, until when (an expired one is ignored).
+        digest_at: Digest times a contact chose on the dashboard, in place of the config's.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +88,8 @@ class EngineState(BaseModel):
     held: Mapping[str, tuple[Held, ...]] = Field(default_factory=dict)
     taken: tuple[AwareDatetime, ...] = ()
     summaries: Mapping[str, AwareDatetime] = Field(default_factory=dict)
+    silenced: Mapping[str, Silence] = Field(default_factory=dict)
+    digest_at: Mapping[str, tuple[TimeOfDay, ...]] = Field(default_factory=dict)
 
     def memory(self) -> Memory:
         """The part the hub saves so a restart loses no digest, dose or count."""
@@ -81,6 +99,8 @@ class EngineState(BaseModel):
             held=self.held,
             taken=self.taken,
             summaries=self.summaries,
+            silenced=self.silenced,
+            digest_at=self.digest_at,
         )
 
     def remembers_as(self, other: "EngineState") -> bool:
@@ -91,6 +111,8 @@ class EngineState(BaseModel):
             and self.held is other.held
             and self.taken is other.taken
             and self.summaries is other.summaries
+            and self.silenced is other.silenced
+            and self.digest_at is other.digest_at
         )
 
 

@@ -20,6 +20,8 @@ from hub.web.models import (
     IncidentSummary,
     NewNote,
     PresenceChange,
+    Resolution,
+    ResolveResult,
     SessionView,
     StatusView,
 )
@@ -33,6 +35,7 @@ from hub.web.views import (
     set_presence,
     status_view,
 )
+from rules.incidents import IncidentState
 
 log = logging.getLogger("telecare.web")
 router = APIRouter()
@@ -107,13 +110,33 @@ async def acknowledge(
 ) -> AckResult:
     """Say "I'm on it": escalation stops. 409 if the incident is not firing."""
     done = await ctx.control.acknowledge(incident_id, caller.name)
+    state = await _changed(ctx, incident_id, done=done, how="acknowledged")
+    return AckResult(incident_id=incident_id, acknowledged=True, state=state)
+
+
+@router.post("/api/incidents/{incident_id}/resolve", tags=["incidents"])
+async def resolve(
+    ctx: Ctx,
+    caller: Annotated[Session, Depends(changing("carer"))],
+    incident_id: str,
+    resolution: Resolution | None = None,
+) -> ResolveResult:
+    """Say it is over ("Mum pressed by mistake" as an optional note). 409 if it is not open."""
+    note = resolution.note if resolution is not None else None
+    done = await ctx.control.resolve(incident_id, caller.name, note=note)
+    state = await _changed(ctx, incident_id, done=done, how="resolved")
+    return ResolveResult(incident_id=incident_id, resolved=True, state=state)
+
+
+async def _changed(ctx: WebContext, incident_id: str, *, done: bool, how: str) -> IncidentState:
+    """The incident's state after a change; 404 if there is no such one, 409 if it did not."""
     incident = await ctx.store.incident(incident_id)
     if incident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
     if not done:
         raise HTTPException(status.HTTP_409_CONFLICT, f"the incident is {incident.state}")
-    log.info("incident %s acknowledged on the dashboard", incident_id)
-    return AckResult(incident_id=incident_id, acknowledged=True, state=incident.state)
+    log.info("incident %s %s on the dashboard", incident_id, how)
+    return incident.state
 
 
 @router.get("/api/occupancy", tags=["home"])

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from hub.web import api, pages
+from hub.web import api, carer_settings, hooks, link_pages, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
 from hub.web.limits import BodyLimit, RejectCounter, where
@@ -53,6 +53,11 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.state.templates = _templates(ZoneInfo(ctx.timezone))
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(carer_settings.router)
+    app.include_router(carer_settings.pages)
+    app.include_router(link_pages.router)
+    if ctx.twilio_hooks is not None:
+        app.include_router(hooks.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
     app.middleware("http")(_security_headers)
@@ -65,6 +70,7 @@ def _templates(zone: ZoneInfo) -> Jinja2Templates:
     templates = Jinja2Templates(directory=_HERE / "templates")
     templates.env.filters["hhmm"] = lambda at: f"{at.astimezone(zone):%H:%M}"
     templates.env.filters["daytime"] = lambda at: f"{at.astimezone(zone):%a %d %b %H:%M}"
+    templates.env.filters["hhmm_time"] = lambda moment: f"{moment:%H:%M}"
     return templates
 
 

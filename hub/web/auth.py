@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, status
 
-from hub.config import WebLogin, WebRole
+from hub.config import WebRole
 
 SESSION_COOKIE = "telecare_session"
 LOGIN_CSRF_COOKIE = "telecare_login_csrf"
@@ -44,15 +44,15 @@ class Sessions:
         self._clock = clock
         self._open: dict[str, Session] = {}
 
-    def start(self, login: WebLogin) -> Session:
-        """Open a session for a login; the oldest goes if too many are open."""
+    def start(self, name: str, role: WebRole) -> Session:
+        """Open a session for someone; the oldest goes if too many are open."""
         if len(self._open) >= MAX_SESSIONS:
             oldest = min(self._open.values(), key=lambda s: s.expires_at)
             del self._open[oldest.token]
         session = Session(
             token=secrets.token_urlsafe(32),
-            name=login.name,
-            role=login.role,
+            name=name,
+            role=role,
             csrf=secrets.token_urlsafe(32),
             expires_at=self._clock() + self._lifetime_s,
         )

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Protocol
 
 from hub.config import WebSettings
@@ -10,13 +10,32 @@ from hub.feed import IncidentFeed
 from hub.inbox import Inbox
 from hub.rejections import RejectLog
 from hub.store import Store
+from notifier.twilio_hooks import TwilioHooks
+from rules.engine import Engine, EngineState
 
 
 class IncidentControl(Protocol):
-    """Changes a person may make to an incident from the dashboard."""
+    """Changes a person may make from the dashboard, and the engine they are made through."""
+
+    engine: Engine
+    state: EngineState
 
     async def acknowledge(self, incident_id: str, by: str) -> bool:
         """Record that `by` is dealing with a firing incident; False if it is not firing."""
+        ...
+
+    async def resolve(self, incident_id: str, by: str, *, note: str | None = None) -> bool:
+        """Record that `by` says an open incident is over; False if it is not open."""
+        ...
+
+    async def silence(self, device_id: str, *, until: datetime | None, by: str) -> None:
+        """Silence a non-emergency device until `until` (None lifts it); see `rules.settings`."""
+        ...
+
+    async def set_digest_times(
+        self, contact: str, times: tuple[time, ...] | None, *, by: str
+    ) -> None:
+        """Give a contact's digest new times (None: as configured)."""
         ...
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
@@ -41,6 +60,7 @@ class WebContext:
         labels: Words for each incident cause ("pendant alarm").
         timezone: The home's IANA time zone, for times on pages.
         clock: The hub's clock.
+        twilio_hooks: What Twilio's web hooks do; None unless `[twilio] public_url` is set.
     """
 
     settings: WebSettings
@@ -55,3 +75,4 @@ class WebContext:
     labels: Mapping[str, str]
     timezone: str
     clock: Callable[[], datetime]
+    twilio_hooks: TwilioHooks | None = None

@@ -8,14 +8,18 @@ from zoneinfo import ZoneInfo
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.config import WebRole
+from hub.control import MAX_NOTE_CHARS
 from hub.records import DeviceRecord, IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
+from rules.doses_today import DoseToday
 from rules.incidents import Incident, IncidentState
 from rules.policy import Severity
+from rules.schedule import TimeOfDay
+from rules.settings import MAX_DIGEST_TIMES
 
 LOW_BATTERY_PERCENT = 20
-MAX_NOTE_CHARS = 500
 VerdictLevel = Literal["well", "checking", "help", "handled"]
+SilenceLength = Literal["1h", "4h", "morning"]
 _URGENCY: dict[str, int] = {"firing": 0, "pending": 1, "acknowledged": 2}
 
 
@@ -84,6 +88,15 @@ class IncidentDetail(_Frozen):
     notifications: tuple[NotificationView, ...]
     notes: tuple[IncidentNote, ...]
     can_acknowledge: bool
+    can_resolve: bool
+
+
+class SilenceView(_Frozen):
+    """A device silenced by a carer: its non-emergency alarms are recorded, nobody is told."""
+
+    device_id: str
+    until: AwareDatetime
+    by: str
 
 
 class DeviceView(_Frozen):
@@ -99,11 +112,21 @@ class DeviceView(_Frozen):
     last_seen: AwareDatetime | None
     offline: bool
     low_battery: bool
+    can_silence: bool = False
+    silence: SilenceView | None = None
 
     @classmethod
-    def of(cls, device: DeviceRecord) -> "DeviceView":
-        """Describe a registered device, with its warning flags."""
+    def of(
+        cls,
+        device: DeviceRecord,
+        *,
+        can_silence: bool = False,
+        silence: SilenceView | None = None,
+    ) -> "DeviceView":
+        """Describe a registered device, with its warning flags and any silence."""
         return cls(
+            can_silence=can_silence,
+            silence=silence,
             id=device.id,
             name=device.name,
             role=device.role,
@@ -115,6 +138,26 @@ class DeviceView(_Frozen):
             offline=device.online is False,
             low_battery=device.battery is not None and device.battery <= LOW_BATTERY_PERCENT,
         )
+
+
+class SilenceRequest(_Frozen):
+    """Silence a device for an hour, four hours, or until tomorrow morning (08:00)."""
+
+    length: SilenceLength
+
+
+class DigestTimesView(_Frozen):
+    """A contact's digest times, and whether they were chosen here (else configured)."""
+
+    contact: str
+    times: tuple[TimeOfDay, ...]
+    chosen: bool
+
+
+class DigestTimesChange(_Frozen):
+    """New digest times for a contact ("HH:MM"); none: no digest; null: as configured."""
+
+    times: tuple[TimeOfDay, ...] | None = Field(max_length=MAX_DIGEST_TIMES)
 
 
 class Activity(_Frozen):
@@ -136,6 +179,7 @@ class StatusView(_Frozen):
     at_home: tuple[str, ...]
     broker_connected: bool
     as_of: AwareDatetime
+    doses: tuple[DoseToday, ...] = ()
 
 
 class Health(_Frozen):
@@ -156,6 +200,20 @@ class NewNote(_Frozen):
     """A note to add to an incident."""
 
     text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+class Resolution(_Frozen):
+    """Closing an incident, with an optional note on why ("Mum pressed by mistake")."""
+
+    note: str | None = Field(default=None, min_length=1, max_length=MAX_NOTE_CHARS)
+
+
+class ResolveResult(_Frozen):
+    """Outcome of a resolution."""
+
+    incident_id: str
+    resolved: bool
+    state: IncidentState
 
 
 class SessionView(_Frozen):

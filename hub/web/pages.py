@@ -3,12 +3,15 @@
 import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from hub.config import WebRole
+from hub.control import MAX_NOTE_CHARS
 from hub.review import gather, render_review
 from hub.web.api import Ctx
 from hub.web.auth import (
@@ -23,7 +26,8 @@ from hub.web.auth import (
     same_token,
     session_of,
 )
-from hub.web.models import MAX_NOTE_CHARS, NewNote, PresenceChange
+from hub.web.context import WebContext
+from hub.web.models import NewNote, PresenceChange
 from hub.web.passcodes import match_login
 from hub.web.views import (
     add_note,
@@ -36,6 +40,7 @@ from hub.web.views import (
 )
 
 log = logging.getLogger("telecare.web")
+T = TypeVar("T")
 router = APIRouter(include_in_schema=False)
 MAX_REPORT_DAYS = 366
 
@@ -78,25 +83,47 @@ async def login(
     csrf: Annotated[str, Form(max_length=200)],
 ) -> Response:
     """Check a passcode (rate-limited); on success open a session and go to the status page."""
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not same_token(csrf, expected):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+    check_login_csrf(request, csrf)
+    try:
+        login = await limited_try(
+            request, lambda: asyncio.to_thread(match_login, ctx.settings.logins, passcode)
+        )
+    except TooManyTriesError:
+        log.warning("login refused: too many wrong passcodes; try again later")
+        return _login_form(request, "Too many tries. Wait a few minutes.", 429)
+    if login is None:
+        log.info("wrong passcode at the dashboard login")
+        return _login_form(request, "That passcode is not right.", 401)
+    return start_session(request, ctx, login.name, login.role)
+
+
+class TooManyTriesError(Exception):
+    """Too many wrong tries from this client (or overall) lately: wait."""
+
+
+async def limited_try(request: Request, attempt: Callable[[], Awaitable[T | None]]) -> T | None:
+    """One login check (passcode or link), counted as a failure if it finds nobody.
+
+    Raises:
+        TooManyTriesError: the limit of failures is reached; nothing was checked.
+    """
     limiter: LoginLimiter = request.app.state.limiter
     client = client_of(request)
     # One check at a time: argon2 takes 19 MiB per check, and a flood of parallel attempts
     # must neither exhaust a Pi's memory nor slip past the limit before any failure counts.
     async with request.app.state.login_gate:
         if not limiter.allows(client):
-            log.warning("login refused: too many wrong passcodes; try again later")
-            return _login_form(request, "Too many tries. Wait a few minutes.", 429)
-        login = await asyncio.to_thread(match_login, ctx.settings.logins, passcode)
-        if login is None:
+            raise TooManyTriesError
+        found = await attempt()
+        if found is None:
             limiter.failed(client)
-    if login is None:
-        log.info("wrong passcode at the dashboard login")
-        return _login_form(request, "That passcode is not right.", 401)
+    return found
+
+
+def start_session(request: Request, ctx: WebContext, name: str, role: WebRole) -> Response:
+    """Log someone in: a session cookie, and off to the status page."""
     sessions: Sessions = request.app.state.sessions
-    session = sessions.start(login)
+    session = sessions.start(name, role)
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
@@ -110,9 +137,21 @@ async def login(
     return response
 
 
+def check_login_csrf(request: Request, csrf: str) -> None:
+    """Refuse a login form without the token its page set in a cookie (403)."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not same_token(csrf, expected):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+
+
 def _login_form(request: Request, error: str | None, code: int) -> HTMLResponse:
+    return login_form(request, "login.html", code, error=error)
+
+
+def login_form(request: Request, name: str, code: int, **values: Any) -> HTMLResponse:
+    """A login page, with the cookie its form's CSRF token is checked against."""
     token = secrets.token_urlsafe(32)
-    response = render(request, "login.html", code, login_csrf=token, error=error)
+    response = render(request, name, code, login_csrf=token, **values)
     secure: bool = request.app.state.context.settings.cookies_secure
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, max_age=3600, httponly=True, samesite="strict", secure=secure
@@ -178,6 +217,19 @@ async def acknowledge_from_page(
     """The "I'm on it" button: acknowledge, then show the incident again."""
     if await ctx.control.acknowledge(incident_id, carer.name):
         log.info("incident %s acknowledged on the dashboard", incident_id)
+    return RedirectResponse(f"/incidents/{incident_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/incidents/{incident_id}/resolve")
+async def resolve_from_page(
+    ctx: Ctx,
+    carer: Annotated[Session, Depends(changing("carer", find=page_session))],
+    incident_id: str,
+    note: Annotated[str, Form(max_length=MAX_NOTE_CHARS)] = "",
+) -> Response:
+    """The "Resolve" button, with its optional note: close the incident, then show it again."""
+    if await ctx.control.resolve(incident_id, carer.name, note=note.strip() or None):
+        log.info("incident %s resolved on the dashboard", incident_id)
     return RedirectResponse(f"/incidents/{incident_id}", status.HTTP_303_SEE_OTHER)
 
 

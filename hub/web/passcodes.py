@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from hub.config import WebLogin
 
 # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): affordable on a Pi Zero 2 W with 512 MB.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_PASSCODE_LENGTH = 6
 
 
@@ -25,7 +25,7 @@ def hash_passcode(passcode: str) -> str:
     if len(passcode) < MIN_PASSCODE_LENGTH:
         msg = f"a passcode needs at least {MIN_PASSCODE_LENGTH} characters"
         raise WeakPasscodeError(msg)
-    return _HASHER.hash(passcode)
+    return HASHER.hash(passcode)
 
 
 def match_login(logins: Sequence[WebLogin], passcode: str) -> WebLogin | None:
@@ -33,7 +33,7 @@ def match_login(logins: Sequence[WebLogin], passcode: str) -> WebLogin | None:
     found = None
     for login in logins:
         try:
-            _HASHER.verify(login.passcode_hash.get_secret_value(), passcode)
+            HASHER.verify(login.passcode_hash.get_secret_value(), passcode)
         except (VerificationError, InvalidHashError):
             continue
         found = found or login

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import time as clock_time
 from typing import Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -16,11 +17,17 @@ from hub.web.models import (
     NewNote,
     NotificationView,
     PresenceChange,
+    SilenceView,
     StatusView,
     timeline,
     verdict,
 )
 from hub.wire import is_device_id
+from rules.doses_today import DoseToday
+from rules.engine import RESOLVED_BY
+from rules.incidents import OPEN_STATES
+from rules.medication import CAUSE_PREFIX
+from rules.schedule import at_local
 
 MAX_LISTED_INCIDENTS = 200
 PROBE_EVERY_S = 1.0
@@ -74,6 +81,7 @@ async def status_view(ctx: WebContext) -> StatusView:
         )
     views = [DeviceView.of(d) for d in devices.values()]
     return StatusView(
+        doses=tuple(await _doses_today(ctx)),
         verdict=verdict(open_incidents, reasons, ctx.labels, ZoneInfo(ctx.timezone)),
         open_incidents=tuple(IncidentSummary.of(i) for i in open_incidents),
         last_activity=activity,
@@ -82,6 +90,19 @@ async def status_view(ctx: WebContext) -> StatusView:
         broker_connected=ctx.broker_connected(),
         as_of=ctx.clock(),
     )
+
+
+async def _doses_today(ctx: WebContext) -> list[DoseToday]:
+    """Each dose due today: taken at HH:MM, late, missed, or due at HH:MM."""
+    zone, now = ZoneInfo(ctx.timezone), ctx.clock()
+    midnight = at_local(now.astimezone(zone).date(), clock_time(0, 0), zone)
+    incidents = await ctx.store.incidents_opened_since(midnight, CAUSE_PREFIX)
+    by_hand: set[str] = set()
+    for incident in incidents:
+        trail = await ctx.store.incident_log(incident.id) if incident.state == "resolved" else []
+        if trail and str(trail[-1]["reason"]).startswith(RESOLVED_BY):
+            by_hand.add(incident.id)
+    return ctx.control.engine.doses_today(incidents, now=now, resolved_by_hand=by_hand)
 
 
 async def incident_list(ctx: WebContext) -> list[IncidentSummary]:
@@ -102,6 +123,7 @@ async def incident_detail(ctx: WebContext, incident_id: str) -> IncidentDetail |
         notifications=tuple(NotificationView.of(n) for n in notes),
         notes=tuple(await ctx.store.notes(incident_id)),
         can_acknowledge=incident.state == "firing",
+        can_resolve=incident.state in OPEN_STATES,
     )
 
 
@@ -128,8 +150,23 @@ async def add_note(ctx: WebContext, incident_id: str, author: str, note: NewNote
 
 
 async def device_list(ctx: WebContext) -> list[DeviceView]:
-    """Every registered device with its warning flags."""
-    return [DeviceView.of(d) for d in await ctx.store.devices()]
+    """Every registered device with its warning flags, and whether it is silenced."""
+    silences = {s.device_id: s for s in silence_list(ctx)}
+    engine = ctx.control.engine
+    return [
+        DeviceView.of(d, can_silence=engine.silenceable(d.id), silence=silences.get(d.id))
+        for d in await ctx.store.devices()
+    ]
+
+
+def silence_list(ctx: WebContext) -> list[SilenceView]:
+    """The devices silenced now, as the engine holds them (an expired silence is gone)."""
+    now = ctx.clock()
+    return [
+        SilenceView(device_id=device_id, until=s.until, by=s.by)
+        for device_id, s in sorted(ctx.control.state.silenced.items())
+        if s.until > now
+    ]
 
 
 async def identify_device(

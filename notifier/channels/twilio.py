@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, Self, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -20,6 +21,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from notifier.model import Delivery, OutboxEntry, TransientError, retry_after_s
@@ -50,6 +52,13 @@ MessageStatus = Literal[
     "canceled",
 ]
 FAILED_STATUSES = frozenset({"undelivered", "failed", "canceled"})
+# A call that nobody picked up did not reach the carer: its alert moves on like an undelivered SMS.
+FAILED_CALL_STATUSES = frozenset({"busy", "no-answer", "failed", "canceled"})
+HOOKS_PATH = "/hooks/twilio"
+VOICE_HOOK = f"{HOOKS_PATH}/voice"
+SMS_HOOK = f"{HOOKS_PATH}/sms"
+STATUS_HOOK = f"{HOOKS_PATH}/status"
+ENTRY_PARAM = "entry"
 T = TypeVar("T")
 
 
@@ -127,19 +136,32 @@ class TwilioGateway:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def send_message(self, to: str, sender: str, body: str) -> Delivery:
-        """Create a message; `to` and `sender` carry `whatsapp:` for WhatsApp."""
+    async def send_message(
+        self, to: str, sender: str, body: str, *, status_callback: str | None = None
+    ) -> Delivery:
+        """Create a message; `to` and `sender` carry `whatsapp:` for WhatsApp.
+
+        `status_callback` is where Twilio reports the message's fate, if anywhere.
+        """
         create = self._client.messages.create_async
-        found = await self._call(lambda: create(to=to, from_=sender, body=body))
+        callback = values.unset if status_callback is None else status_callback
+        found = await self._call(
+            lambda: create(to=to, from_=sender, body=body, status_callback=callback)
+        )
         if isinstance(found, Delivery):
             return found
         return Delivery("sent", f"twilio status {found.status}", ref=found.sid)
 
-    async def place_call(self, to: str, twiml: str) -> Delivery:
-        """Start a voice call that speaks `twiml`."""
+    async def place_call(
+        self, to: str, twiml: str, *, status_callback: str | None = None
+    ) -> Delivery:
+        """Start a voice call that speaks `twiml`; Twilio reports its end to `status_callback`."""
         create = self._client.calls.create_async
+        callback = values.unset if status_callback is None else status_callback
         found = await self._call(
-            lambda: create(to=to, from_=self.settings.from_number, twiml=twiml)
+            lambda: create(
+                to=to, from_=self.settings.from_number, twiml=twiml, status_callback=callback
+            )
         )
         if isinstance(found, Delivery):
             return found
@@ -244,10 +266,22 @@ def message_body(entry: OutboxEntry) -> str:
     return f"{entry.text} {ACK_HINT}"
 
 
-def voice_twiml(entry: OutboxEntry, public_url: str | None) -> str:
-    """The call: say the alert twice, then ask for 1 (heard by the hook when one is reachable)."""
+def hook_url(public_url: str, path: str) -> str:
+    """The address Twilio is given for one of the hub's hooks, under the configured public URL."""
+    return public_url.rstrip("/") + path
+
+
+def voice_twiml(entry: OutboxEntry, public_url: str | None, token: str | None = None) -> str:
+    """The call: say the alert twice, then ask for 1 (heard by the hook when one is reachable).
+
+    The key press is posted to the voice hook with `token` (the hub's signature over this
+    outbox entry) in the URL, which Twilio's own signature then covers: the hook learns which
+    alert, and so which incident and contact, the call was about from the hub itself.
+    """
     response = VoiceResponse()
-    action = None if public_url is None else f"{public_url.rstrip('/')}/hooks/twilio/voice"
+    action = None
+    if public_url is not None and token is not None:
+        action = f"{hook_url(public_url, VOICE_HOOK)}?{urlencode({ENTRY_PARAM: token})}"
     gather = response.gather(num_digits=1, timeout=10, action=action, method="POST")
     gather.say(f"This is the telecare hub. {entry.text}", language="en-GB")
     gather.say(VOICE_ACK_PROMPT, language="en-GB")
@@ -255,16 +289,55 @@ def voice_twiml(entry: OutboxEntry, public_url: str | None) -> str:
     return str(response)
 
 
+def voice_reply(text: str) -> str:
+    """What the caller hears after pressing a key: `text`, then the call ends."""
+    response = VoiceResponse()
+    response.say(text, language="en-GB")
+    response.hangup()
+    return str(response)
+
+
+def silent_reply() -> str:
+    """An empty answer to an inbound message: Twilio sends nothing back."""
+    return str(MessagingResponse())
+
+
+def callback_verdict(form: Mapping[str, str]) -> Delivery | None:
+    """A status callback's news about a message or call (its sid as `ref`); None in transit."""
+    if sid := form.get("MessageSid"):
+        status = form.get("MessageStatus", "")
+        if status in FAILED_STATUSES:
+            why = f"error {form.get('ErrorCode') or 'not given'}"
+            return Delivery("failed", f"Twilio: {status}: {why}", ref=sid)
+        return Delivery("delivered", ref=sid) if status in {"delivered", "read"} else None
+    if sid := form.get("CallSid"):
+        status = form.get("CallStatus", "")
+        if status in FAILED_CALL_STATUSES:
+            return Delivery("failed", f"Twilio: call {status}", ref=sid)
+        return Delivery("delivered", "call answered", ref=sid) if status == "completed" else None
+    return None
+
+
 class TwilioChannel:
     """One of Twilio's three ways to reach a contact, on a shared gateway."""
 
     def __init__(
-        self, kind: TwilioKind, gateway: TwilioGateway, contacts: Mapping[str, Contact]
+        self,
+        kind: TwilioKind,
+        gateway: TwilioGateway,
+        contacts: Mapping[str, Contact],
+        *,
+        ack_token: Callable[[OutboxEntry], str] | None = None,
     ) -> None:
         self.name: str = kind
         self._kind = kind
         self._gateway = gateway
         self._contacts = contacts
+        self._ack_token = ack_token
+
+    def _status_callback(self) -> str | None:
+        public_url = self._gateway.settings.public_url
+        return None if public_url is None else hook_url(public_url, STATUS_HOOK)
 
     def _address(self, number: str) -> str:
         return f"whatsapp:{number}" if self._kind == "whatsapp" else number
@@ -282,11 +355,14 @@ class TwilioChannel:
         contact = self._contacts.get(entry.contact)
         if contact is None or contact.phone is None:
             return Delivery("failed", f"{entry.contact} has no phone number")
+        callback = self._status_callback()
         if self._kind == "voice":
-            twiml = voice_twiml(entry, self._gateway.settings.public_url)
-            return await self._gateway.place_call(contact.phone, twiml)
+            token = None if self._ack_token is None else self._ack_token(entry)
+            twiml = voice_twiml(entry, self._gateway.settings.public_url, token)
+            return await self._gateway.place_call(contact.phone, twiml, status_callback=callback)
         to = self._address(contact.phone)
-        return await self._gateway.send_message(to, self._sender(), message_body(entry))
+        body = message_body(entry)
+        return await self._gateway.send_message(to, self._sender(), body, status_callback=callback)
 
     async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
         """What an interrupted send left at Twilio: its delivery if it got there, else None."""

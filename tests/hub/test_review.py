@@ -9,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 
+from hub.charts import trend_chart
 from hub.cli import main
 from hub.intake import Intake
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
+from hub.review import ReviewData, battery_trends
 from hub.store import NewDevice, Store
 from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
@@ -106,7 +108,7 @@ def test_report_draws_the_week_in_one_self_contained_file(tmp_path: Path) -> Non
     assert code == 0, output
     assert "written to" in output
     assert "<strong>3</strong> incidents" in html  # the night exit, the press, the fall
-    assert html.count("<svg") == 5
+    assert html.count("<svg") == 6
     kinds = re.search(r'aria-label="Incidents by kind".*?</svg>', html, re.S)
     assert kinds is not None
     assert ">pendant alarm<" in kinds.group(0)
@@ -125,7 +127,12 @@ def test_report_draws_the_week_in_one_self_contained_file(tmp_path: Path) -> Non
     nights = re.search(r'aria-label="Door openings at night".*?</svg>', html, re.S)
     assert nights is not None
     assert f">{start.astimezone(LONDON):%a %d %b}<" in nights.group(0)
+    trend = re.search(r'aria-label="Battery per device, lowest each day".*?</svg>', html, re.S)
+    assert trend is not None
+    assert ">front door (Hall)<" in trend.group(0)
+    assert ">15% to 15%<" in trend.group(0)
     assert "<strong>3.0 min</strong>" in html
+    assert re.search(r"<td>Alice</td><td[^>]*>1</td>\s*<td[^>]*>3.0</td>", html)
     assert "acknowledged by Alice" in html
     assert "<td>Alice</td><td>outbox</td><td>delivered</td>" in html
     assert not re.search(r"<script|<link|src=|url\(", html)  # nothing to fetch: it prints offline
@@ -145,3 +152,29 @@ def test_report_refuses_a_period_it_cannot_read(tmp_path: Path) -> None:
     assert code == 2
     assert "such as 7d or 24h" in output
     assert html == ""
+
+
+def test_battery_trend_is_the_lowest_level_of_each_local_day() -> None:
+    evening = datetime(2026, 6, 1, 22, 30, tzinfo=UTC)  # 23:30 in London (summer time)
+    hours = (
+        ("door-1", evening, 80),
+        ("door-1", evening + timedelta(minutes=45), 70),  # 00:15 the next day in London
+        ("door-1", evening + timedelta(hours=2), 75),
+        ("door-1", evening + timedelta(days=2), 60),
+        ("fall-1", evening, 95),
+    )
+    data = ReviewData(
+        since=evening,
+        until=evening + timedelta(days=2),
+        incidents=(),
+        trail=(),
+        notifications=(),
+        devices=(),
+        door_openings=(),
+        lowest_battery={},
+        battery_hours=hours,
+    )
+    assert battery_trends(data, LONDON) == [("door-1", [80.0, 70.0, 60.0]), ("fall-1", [95.0])]
+    chart = trend_chart("Battery", battery_trends(data, LONDON), unit="%")
+    assert chart.count("<polyline") == 2
+    assert ">80% to 60%<" in chart

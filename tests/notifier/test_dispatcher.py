@@ -49,6 +49,12 @@ class Rig:
             self.store, channels, retry=FAST, failover=Failover(routes), budgets=budgets
         )
 
+    def tracker(self, dispatcher: Dispatcher) -> StatusTracker:
+        """Delivery tracking of the SMS channel, failing over through `dispatcher`."""
+        return StatusTracker(
+            self.store, {"sms": self.channels["sms"]}, dispatcher.fail_over, poll_s=60
+        )
+
     async def states(self) -> dict[str, str]:
         return {e.key: e.state for e in await self.store.notifications()}
 
@@ -285,9 +291,7 @@ async def test_an_sms_reported_undelivered_fails_over_to_push(rig: Rig) -> None:
     async with rig.dispatcher(outbox=_Recorder()) as dispatcher:
         dispatcher.submit([entry])
         await dispatcher.drain()
-        tracker = StatusTracker(
-            rig.store, {"sms": rig.channels["sms"]}, dispatcher.fail_over, poll_s=60
-        )
+        tracker = rig.tracker(dispatcher)
         assert await tracker.check_once() == 0  # still queued at the carrier
         [sent] = rig.twilio.outbound()
         rig.twilio.set_status(sent["sid"], "undelivered", error_code=30003)
@@ -301,6 +305,30 @@ async def test_an_sms_reported_undelivered_fails_over_to_push(rig: Rig) -> None:
     assert "30003" in notes[f"{entry.key}/notice"].text
 
 
+async def test_an_undelivered_report_from_twilio_fails_over_once_and_polling_then_rests(
+    rig: Rig,
+) -> None:
+    entry = await add_alert(rig.store, "pendant-1")
+
+    async with rig.dispatcher(outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        tracker = rig.tracker(dispatcher)
+        [sent] = rig.twilio.outbound()
+        rig.twilio.set_status(sent["sid"], "undelivered", error_code=30003)
+        report = Delivery("failed", "Twilio: undelivered: error 30003", ref=sent["sid"])
+        assert await tracker.report(report)
+        assert not await tracker.report(report)  # Twilio saying it again changes nothing
+        assert not await tracker.report(Delivery("failed", "made up", ref="SM-unknown"))
+        assert await tracker.check_once() == 0  # settled: the poll does not ask again
+        await dispatcher.drain()
+
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert notes[entry.key].state == "failed"
+    assert [m["message"] for m in rig.ntfy.on_topic("alice-phone")] == [entry.text]
+    assert "30003" in notes[f"{entry.key}/notice"].text
+
+
 async def test_a_delivered_sms_is_marked_delivered(rig: Rig) -> None:
     entry = await add_alert(rig.store, "pendant-1")
     async with rig.dispatcher() as dispatcher:
@@ -308,9 +336,7 @@ async def test_a_delivered_sms_is_marked_delivered(rig: Rig) -> None:
         await dispatcher.drain()
         [sent] = rig.twilio.outbound()
         rig.twilio.set_status(sent["sid"], "delivered")
-        tracker = StatusTracker(
-            rig.store, {"sms": rig.channels["sms"]}, dispatcher.fail_over, poll_s=60
-        )
+        tracker = rig.tracker(dispatcher)
         assert await tracker.check_once() == 1
         assert await tracker.check_once() == 0  # settled entries are not asked about again
 

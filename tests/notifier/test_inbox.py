@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,8 +31,11 @@ class RecordingDesk:
         self.occupancy: list[tuple[str, bool]] = []
         self.open_incident: str | None = "pendant-3"
 
-    async def acknowledge(self, ack: Acknowledgement) -> None:
+    async def acknowledge(self, ack: Acknowledgement) -> bool:
+        if any(a.incident_id == ack.incident_id for a in self.acks):
+            return False
         self.acks.append(ack)
+        return True
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
         if number is not None:
@@ -101,7 +105,7 @@ async def test_a_forged_token_acknowledges_nothing(rig: tuple[Rig, Inbox]) -> No
         await wait_for(lambda: bool(found.desk.acks))
 
     assert [a.incident_id for a in found.desk.acks] == ["pendant-2"]
-    assert not await inbox.accept_token(f"{target.id}.forged")
+    assert await inbox.accept_token(f"{target.id}.forged") == "not genuine"
     record("abuse", "ntfy acknowledgement, forged token", forged=2, obeyed=0, genuine_obeyed=1)
 
 
@@ -176,6 +180,42 @@ async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are
     assert answers[1].startswith("All OK")
     assert len(answers) == 2
     record("abuse", "SMS replies seen again after a restart", replayed=1, obeyed_again=0)
+
+
+async def test_a_reply_sent_while_the_hub_was_down_is_read_even_if_none_came_before(
+    rig: tuple[Rig, Inbox],
+) -> None:
+    found, _ = rig
+    now = datetime.now(UTC)
+    first_start = now - timedelta(hours=2)
+    assert await found.store.replies_since(first_start) == first_start  # the hub's first read
+    found.twilio.receive(str(ALICE.phone), "HOME", at=now - timedelta(hours=3))  # before it
+    found.twilio.receive(str(ALICE.phone), "OK", at=now - timedelta(minutes=40))  # hub down
+
+    async with TwilioGateway(twilio_settings(found.twilio.url)) as gateway:
+        restarted = Inbox(found.desk, found.store, found.tokens, CONTACTS, twilio=gateway)
+        assert await restarted.poll_sms_once() == 1
+
+    assert [a.contact for a in found.desk.acks] == ["Alice"]
+    assert found.desk.occupancy == []  # older than the hub: about none of its alarms
+    assert await found.store.replies_since(now) > first_start  # resumes from the one handled
+
+
+async def test_with_web_hooks_replies_sent_while_the_hub_was_down_are_read_once_at_start(
+    rig: tuple[Rig, Inbox],
+) -> None:
+    found, _ = rig
+    await found.store.replies_since(datetime.now(UTC) - timedelta(hours=1))
+    found.twilio.receive(str(ALICE.phone), "OK", at=datetime.now(UTC) - timedelta(minutes=10))
+    hooked = twilio_settings(found.twilio.url, public_url="https://hub.example.org")
+    async with TwilioGateway(hooked) as gateway:
+        inbox = Inbox(
+            found.desk, found.store, found.tokens, CONTACTS, twilio=gateway, webhooks=True
+        )
+        async with inbox:
+            await wait_for(lambda: len(found.twilio.outbound(to=str(ALICE.phone))) == 1)
+
+    assert [a.contact for a in found.desk.acks] == ["Alice"]
 
 
 async def test_a_whatsapp_reply_is_heard_and_answered_on_whatsapp(

@@ -5,7 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.channels.twilio import TwilioChannel, TwilioGateway, webhook_signed
+from notifier.channels.twilio import (
+    TwilioChannel,
+    TwilioGateway,
+    callback_verdict,
+    webhook_signed,
+)
 from notifier.model import TransientError
 from notifier.settings import TwilioSettings
 from tests.notifier.entries import ALICE, CONTACTS, entry
@@ -82,6 +87,81 @@ async def test_voice_call_speaks_the_alert_and_asks_for_1(
     assert "Mum pressed her pendant" in call["twiml"]
     assert "Press 1" in call["twiml"]
     assert delivery.ref == call["sid"]
+
+
+async def test_with_a_public_url_sends_ask_for_status_callbacks_and_the_call_names_its_alert(
+    twilio: TwilioStandIn,
+) -> None:
+    public = settings(twilio.url, public_url="https://hub.example.org/telecare/")
+    async with TwilioGateway(public) as gateway:
+        tokens = {7: "7.signed-by-the-hub"}
+        kinds = ("sms", "voice")
+        channels = {
+            k: TwilioChannel(k, gateway, CONTACTS, ack_token=lambda e: tokens[e.id]) for k in kinds
+        }
+        sms = await channels["sms"].send(entry())
+        call = await channels["voice"].send(entry(id=7, channel="voice"))
+
+    hook = "https://hub.example.org/telecare/hooks/twilio"
+    assert twilio.status_callbacks == {sms.ref: f"{hook}/status", call.ref: f"{hook}/status"}
+    twiml = twilio.calls[str(call.ref)]["twiml"]
+    assert f'<Gather action="{hook}/voice?entry=7.signed-by-the-hub"' in twiml
+
+
+async def test_without_a_public_url_nothing_asks_for_callbacks(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+    await TwilioChannel("voice", gateway, CONTACTS, ack_token=str).send(entry(channel="voice"))
+
+    assert twilio.status_callbacks == {}
+
+
+@pytest.mark.parametrize(
+    ("form", "state", "detail"),
+    [
+        (
+            {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"},
+            "failed",
+            "Twilio: undelivered: error 30003",
+        ),
+        (
+            {"MessageSid": "SM1", "MessageStatus": "failed"},
+            "failed",
+            "Twilio: failed: error not given",
+        ),
+        ({"MessageSid": "SM1", "MessageStatus": "delivered"}, "delivered", None),
+        ({"MessageSid": "SM1", "MessageStatus": "read"}, "delivered", None),
+        ({"CallSid": "CA1", "CallStatus": "no-answer"}, "failed", "Twilio: call no-answer"),
+        ({"CallSid": "CA1", "CallStatus": "busy"}, "failed", "Twilio: call busy"),
+        ({"CallSid": "CA1", "CallStatus": "completed"}, "delivered", "call answered"),
+    ],
+)
+def test_status_callbacks_are_read_as_delivered_or_failed(
+    form: dict[str, str], state: str, detail: str | None
+) -> None:
+    verdict = callback_verdict(form)
+
+    assert verdict is not None
+    assert (verdict.state, verdict.detail, verdict.ref) == (
+        state,
+        detail,
+        form.get("MessageSid", form.get("CallSid")),
+    )
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"MessageSid": "SM1", "MessageStatus": "sent"},
+        {"MessageSid": "SM1", "MessageStatus": "queued"},
+        {"CallSid": "CA1", "CallStatus": "ringing"},
+        {"MessageStatus": "undelivered"},
+        {},
+    ],
+)
+def test_news_of_a_message_still_in_transit_settles_nothing(form: dict[str, str]) -> None:
+    assert callback_verdict(form) is None
 
 
 async def test_wrong_credentials_are_a_permanent_failure_with_twilio_s_words(

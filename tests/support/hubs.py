@@ -163,3 +163,24 @@ class HubProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(30)
+
+
+def telecare(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `telecare` command line as a user would, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def incidents_become(db: Path, *wanted: str) -> None:
+    """Wait until the store's incidents are in the `wanted` states, oldest first."""
+
+    async def reached() -> bool:
+        async with Store.open(db, readonly=True) as store:
+            return [i.state for i in await store.incidents()] == list(wanted)
+
+    await eventually(reached)

@@ -63,7 +63,11 @@ class _Server:
 
 
 class TwilioStandIn(_Server):
-    """Messages (create, list, fetch) and Calls (create, list) of Twilio's 2010-04-01 API."""
+    """Messages (create, list, fetch) and Calls (create, list) of Twilio's 2010-04-01 API.
+
+    Where a message or call asked for a `StatusCallback`, the URL is kept by its sid, for tests
+    that then play Twilio calling it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,6 +76,7 @@ class TwilioStandIn(_Server):
         self.bad_numbers: set[str] = set()
         self.final_status: dict[str, tuple[str, int | None]] = {}
         self.hold_after_create = False
+        self.status_callbacks: dict[str, str] = {}
         self.created = asyncio.Event()
         self._sids = itertools.count(1)
 
@@ -90,9 +95,13 @@ class TwilioStandIn(_Server):
         found = [m for m in self.messages.values() if m["direction"] == "outbound-api"]
         return [m for m in found if to is None or m["to"] == to]
 
-    def receive(self, sender: str, body: str, *, to: str = FROM_NUMBER) -> dict[str, Any]:
-        """A message from a phone to the hub's number (`whatsapp:` addresses for WhatsApp)."""
-        return self._store_message(sender, to, body, "inbound", "received")
+    def receive(
+        self, sender: str, body: str, *, to: str = FROM_NUMBER, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """A message from a phone to the hub's number (`whatsapp:` addresses for WhatsApp),
+        received now or at `at`.
+        """
+        return self._store_message(sender, to, body, "inbound", "received", at=at)
 
     def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
         """The carrier's verdict on a message."""
@@ -110,10 +119,10 @@ class TwilioStandIn(_Server):
         return response
 
     def _store_message(
-        self, sender: str, to: str, body: str, direction: str, status: str
+        self, sender: str, to: str, body: str, direction: str, status: str, *, at: datetime | None
     ) -> dict[str, Any]:
         sid = f"SM{next(self._sids):032x}"
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         message = {
             "sid": sid,
             "account_sid": ACCOUNT_SID,
@@ -147,7 +156,9 @@ class TwilioStandIn(_Server):
             }
             return web.json_response(body, status=400)
         sender, body_text = str(form["From"]), str(form["Body"])
-        message = self._store_message(sender, to, body_text, "outbound-api", "queued")
+        message = self._store_message(sender, to, body_text, "outbound-api", "queued", at=None)
+        if "StatusCallback" in form:
+            self.status_callbacks[message["sid"]] = str(form["StatusCallback"])
         self.created.set()
         if self.hold_after_create:
             await self.closing.wait()  # the hub dies before it hears the answer
@@ -192,6 +203,8 @@ class TwilioStandIn(_Server):
             "date_created": now.strftime("%a, %d %b %Y %H:%M:%S +0000"),
         }
         self.calls[sid] = call
+        if "StatusCallback" in form:
+            self.status_callbacks[sid] = str(form["StatusCallback"])
         self.created.set()
         return web.json_response(call, status=201)
 

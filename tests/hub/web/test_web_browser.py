@@ -7,11 +7,13 @@ appears without a reload, one tap acknowledges it, and the timeline shows who di
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from hub.broker import LocalBroker, free_port
 from hub.config import config_from_dict
@@ -68,20 +70,37 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
+@asynccontextmanager
+async def _dashboard(
+    broker: LocalBroker, tmp_path: Path, browser: Browser
+) -> AsyncIterator[tuple[BrowserContext, Page, aiomqtt.Client, str]]:
+    """A running hub with the dashboard, a device to press with, and a phone-sized page.
+
+    Screenshots go to `tmp_path/screenshots`, and are kept where TELECARE_SCREENSHOTS says.
+    """
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    port = free_port()
+    config = config_from_dict(config_data(broker, tmp_path, web={"port": port, "logins": logins()}))
+    base = f"http://127.0.0.1:{port}"
+    async with running_hub(config), device_client(broker) as device:
+        context = await browser.new_context(viewport=PHONE, base_url=base)
+        try:
+            yield context, await context.new_page(), device, base
+        finally:
+            await context.close()
+    if artifacts := os.environ.get("TELECARE_SCREENSHOTS"):
+        shutil.copytree(shots, Path(artifacts), dirs_exist_ok=True)
+
+
 async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
     broker: LocalBroker, tmp_path: Path, browser: Browser
 ) -> None:
-    port = free_port()
-    config = config_from_dict(config_data(broker, tmp_path, web={"port": port, "logins": logins()}))
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    async with running_hub(config), device_client(broker) as device:
-        context = await browser.new_context(viewport=PHONE, base_url=f"http://127.0.0.1:{port}")
-        phone = await context.new_page()
+    async with _dashboard(broker, tmp_path, browser) as (context, phone, device, base):
         await phone.goto("/")
-        await expect(phone).to_have_url(f"http://127.0.0.1:{port}/login")
+        await expect(phone).to_have_url(f"{base}/login")
         await _audit(phone)
-        await phone.screenshot(path=shots / "login-phone.png", full_page=True)
+        await _snap(phone, tmp_path, "login-phone")
         await phone.get_by_label("Passcode").fill(CARER_PASSCODE)
         await phone.get_by_role("button", name="Log in").click()
         verdict = phone.locator("#verdict")
@@ -89,7 +108,7 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         await expect(phone.locator("body")).to_have_attribute("data-live", "connected")
         await _audit(phone)
         _assert_contrast(await phone.evaluate(_COLOURS))
-        await phone.screenshot(path=shots / "status-phone.png", full_page=True)
+        await _snap(phone, tmp_path, "status-phone")
         await phone.evaluate("window.notReloaded = true")
 
         await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)
@@ -97,7 +116,7 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         assert await phone.evaluate("window.notReloaded === true"), "the page was reloaded"
         await _audit(phone)
         _assert_contrast(await phone.evaluate(_COLOURS))
-        await phone.screenshot(path=shots / "alarm-phone.png", full_page=True)
+        await _snap(phone, tmp_path, "alarm-phone")
 
         # A second screen (another tab, or Ben's phone) watches the incident itself.
         details = await phone.locator("a", has_text="Details").get_attribute("href")
@@ -115,23 +134,66 @@ async def test_carer_sees_a_press_live_and_acknowledges_it_with_one_tap(
         assert await watcher.evaluate("window.notReloaded === true"), "the page was reloaded"
         await watcher.close()
         await _audit(phone)
-        await phone.screenshot(path=shots / "incident-phone.png", full_page=True)
+        await _snap(phone, tmp_path, "incident-phone")
 
         await phone.set_viewport_size(DESKTOP)
         await phone.goto("/")
         await expect(verdict).to_contain_text("Being dealt with: pendant alarm")
         await _audit(phone)
-        await phone.screenshot(path=shots / "status-desktop.png", full_page=True)
-        await context.close()
-    assert sorted(p.name for p in shots.iterdir()) == [
+        await _snap(phone, tmp_path, "status-desktop")
+    assert sorted(p.name for p in (tmp_path / "screenshots").iterdir()) == [
         "alarm-phone.png",
         "incident-phone.png",
         "login-phone.png",
         "status-desktop.png",
         "status-phone.png",
     ]
-    if artifacts := os.environ.get("TELECARE_SCREENSHOTS"):
-        shutil.copytree(shots, Path(artifacts), dirs_exist_ok=True)
+
+
+async def test_carer_silences_a_leak_sensor_and_resolves_a_press_with_a_note(
+    broker: LocalBroker, tmp_path: Path, browser: Browser
+) -> None:
+    async with _dashboard(broker, tmp_path, browser) as (_, phone, device, _):
+        await phone.goto("/login")
+        await phone.get_by_label("Passcode").fill(CARER_PASSCODE)
+        await phone.get_by_role("button", name="Log in").click()
+        await expect(phone.locator("#verdict")).to_have_text("All is well")
+
+        await phone.goto("/devices")
+        assert await phone.get_by_label("Silence the pendant").count() == 0  # an emergency device
+        await phone.get_by_label("Silence the leak sensor").select_option("4h")
+        await _audit(phone)
+        await phone.get_by_role("button", name="Silence the leak sensor").click()
+        await expect(phone.locator(".devices")).to_contain_text("Silenced by Alice until")
+        await expect(
+            phone.get_by_role("button", name="Lift the silence of the leak sensor")
+        ).to_be_visible()
+        await _audit(phone)
+        await _snap(phone, tmp_path, "devices-silenced-phone")
+        await phone.goto("/settings")
+        await expect(phone.locator(".changes")).to_contain_text("Alice: silence of leak-1")
+        await _audit(phone)
+
+        await phone.goto("/")
+        await device.publish(event_topic("pendant-1"), b'{"type": "pendant.pressed"}', qos=1)
+        await expect(phone.locator("#verdict")).to_contain_text("Help needed: pendant alarm")
+        await phone.locator("a", has_text="Details").click()
+        await phone.get_by_label("Why it is over (optional)").fill("Mum pressed by mistake")
+        await _audit(phone)
+        await phone.get_by_role("button", name="Resolve").click()
+        await expect(phone.locator(".timeline")).to_contain_text(
+            "resolved by Alice on the dashboard"
+        )
+        await expect(phone.locator("blockquote")).to_contain_text("Mum pressed by mistake")
+        assert await phone.get_by_role("button", name="Resolve").count() == 0
+        await _audit(phone)
+        await _snap(phone, tmp_path, "incident-resolved-phone")
+        await phone.goto("/")
+        await expect(phone.locator("#verdict")).to_have_text("All is well")
+
+
+async def _snap(page: Page, tmp_path: Path, name: str) -> None:
+    await page.screenshot(path=tmp_path / "screenshots" / f"{name}.png", full_page=True)
 
 
 async def _audit(page: Page) -> None:

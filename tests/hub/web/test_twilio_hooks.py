@@ -1,0 +1,354 @@
+"""Twilio's web hooks on a running hub: Twilio plays its part with the SDK's own signatures.
+
+The hub is told it is reached at a public URL under a path (as behind a tunnel or a reverse
+proxy that strips it), while requests arrive at its local port: signatures are over the public
+address, never the one the request came in on.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import aiomqtt
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from hub.broker import LocalBroker, free_port
+from hub.config import ConfigError, config_from_dict
+from hub.rejections import RejectLog
+from hub.store import Store
+from hub.wire import CommandPayload, command_topic, event_topic
+from tests.support.hubs import config_data, device_client, eventually, running_hub
+from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving
+from tests.support.web import Hub
+
+PUBLIC_URL = "https://carers.example.org/mums-hub"
+ALICE_PHONE = "+447700900123"
+BEN_PHONE = "+447700900456"
+STRANGER = "+447700900777"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+@dataclass
+class Rig:
+    """A running hub with Twilio hooks, the Twilio stand-in, and a device that listens."""
+
+    twilio: TwilioStandIn
+    web: httpx.AsyncClient
+    device: aiomqtt.Client
+    db: Path
+    rejects: RejectLog
+
+    async def twilio_posts(
+        self, address: str, form: dict[str, str], *, signed_as: str | None = None
+    ) -> httpx.Response:
+        """POST as Twilio does to a public hook `address`, signed over `signed_as` (or it)."""
+        url = signed_as or address
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        path = address.removeprefix(PUBLIC_URL)
+        return await self.web.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+    async def press_pendant(self, *, until: str) -> dict[str, Any]:
+        """Raise the alarm; returns the call to Alice (`until="call"`) or the SMS to her."""
+        body = json.dumps({"type": "pendant.pressed", "seq": 1})
+        await self.device.publish(event_topic("pendant-1"), body, qos=1)
+
+        async def reached_alice() -> bool:
+            if until == "call":
+                return bool(self.twilio.calls) and bool(self.twilio.outbound(to=BEN_PHONE))
+            return bool(self.twilio.outbound(to=ALICE_PHONE))
+
+        await eventually(reached_alice)
+        if until == "call":
+            return next(iter(self.twilio.calls.values()))
+        return self.twilio.outbound(to=ALICE_PHONE)[0]
+
+    async def incident_log(self) -> list[dict[str, Any]]:
+        async with Store.open(self.db, readonly=True) as store:
+            [incident] = await store.incidents()
+            return await store.incident_log(incident.id)
+
+    async def acknowledged(self) -> bool:
+        return any("acknowledged" in line["reason"] for line in await self.incident_log())
+
+
+@asynccontextmanager
+async def hooked_hub(
+    broker: LocalBroker, tmp_path: Path, steps: list[dict[str, Any]]
+) -> AsyncIterator[Rig]:
+    twilio = TwilioStandIn()
+    port = free_port()
+    async with AsyncExitStack() as stack:
+        twilio_url = await stack.enter_async_context(serving(twilio))
+        data = config_data(
+            broker,
+            tmp_path,
+            web={"port": port},
+            contacts=[{"name": "Alice", "phone": ALICE_PHONE}, {"name": "Ben", "phone": BEN_PHONE}],
+            twilio={
+                "account_sid": ACCOUNT_SID,
+                "auth_token": AUTH_TOKEN,
+                "from_number": FROM_NUMBER,
+                "api_base": twilio_url,
+                "public_url": PUBLIC_URL,
+            },
+            escalation={"emergency": {"steps": steps}},
+        )
+        config = config_from_dict(data)
+        rejects = await stack.enter_async_context(running_hub(config))
+        web = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20)
+        )
+        device = await stack.enter_async_context(device_client(broker))
+        await device.subscribe(command_topic("pendant-1"), qos=1)
+        yield Rig(twilio, web, device, config.store.path, rejects)
+
+
+def call_form(call: dict[str, Any], **extra: str) -> dict[str, str]:
+    return {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": call["sid"],
+        "From": FROM_NUMBER,
+        "To": call["to"],
+        "CallStatus": "in-progress",
+        **extra,
+    }
+
+
+def sms_form(sid: str, sender: str, body: str) -> dict[str, str]:
+    return {
+        "AccountSid": ACCOUNT_SID,
+        "MessageSid": sid,
+        "From": sender,
+        "To": FROM_NUMBER,
+        "Body": body,
+    }
+
+
+def gather_action(call: dict[str, Any]) -> str:
+    """Where the call's TwiML tells Twilio to post the key pressed."""
+    gather = ElementTree.fromstring(call["twiml"]).find("Gather")
+    assert gather is not None
+    return str(gather.get("action"))
+
+
+def spoken(twiml: str) -> str:
+    return " ".join(say.text or "" for say in ElementTree.fromstring(twiml).iter("Say"))
+
+
+VOICE_THEN_SMS = [
+    {"contact": "Alice", "channel": "voice", "after_s": 0},
+    {"contact": "Ben", "channel": "sms", "after_s": 0},
+]
+
+
+async def test_pressing_1_on_the_call_acknowledges_tells_ben_and_reassures_mum(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    async with hooked_hub(broker, tmp_path, VOICE_THEN_SMS) as rig:
+        call = await rig.press_pendant(until="call")
+        action = gather_action(call)
+        assert action.startswith(f"{PUBLIC_URL}/hooks/twilio/voice?entry=")
+
+        answer = await rig.twilio_posts(action, call_form(call, Digits="1"))
+
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("application/xml")
+        assert spoken(answer.text) == "Thank you. Mum will be told you are on your way."
+
+        async def ben_told() -> bool:
+            return len(rig.twilio.outbound(to=BEN_PHONE)) == 2
+
+        await eventually(ben_told)
+        async with asyncio.timeout(10):
+            async for message in rig.device.messages:  # the embedded broker may add others
+                if message.topic.matches(command_topic("pendant-1")):
+                    break
+        command = CommandPayload.model_validate_json(bytes(message.payload))
+        assert command.command == "reassure"
+        assert rig.twilio.outbound(to=BEN_PHONE)[1]["body"].startswith("Alice is handling it")
+        assert (await rig.incident_log())[-1]["reason"] == "acknowledged by Alice via voice"
+
+        again = await rig.twilio_posts(action, call_form(call, Digits="1"))
+        assert spoken(again.text).startswith("Thank you. This alarm has already been answered")
+
+
+async def test_a_call_answered_without_1_is_no_acknowledgement(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    async with hooked_hub(broker, tmp_path, VOICE_THEN_SMS) as rig:
+        call = await rig.press_pendant(until="call")
+        action = gather_action(call)
+
+        for form in (call_form(call), call_form(call, Digits="5"), call_form(call, Digits="")):
+            answer = await rig.twilio_posts(action, form)
+            assert answer.status_code == 200
+            assert spoken(answer.text).startswith("Nothing was acknowledged")
+
+        assert not await rig.acknowledged()
+        assert len(rig.twilio.outbound(to=BEN_PHONE)) == 1  # nobody is "handling it"
+
+
+async def test_the_caller_cannot_choose_the_incident_or_the_contact(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    async with hooked_hub(broker, tmp_path, VOICE_THEN_SMS) as rig:
+        call = await rig.press_pendant(until="call")
+        entry_id = gather_action(call).rsplit("=", 1)[1].split(".")[0]
+        forged = f"{PUBLIC_URL}/hooks/twilio/voice?entry={entry_id}.AAAAAAAAAAAAAAAAAAAAAA"
+
+        answer = await rig.twilio_posts(forged, call_form(call, Digits="1", From=BEN_PHONE))
+
+        assert spoken(answer.text).startswith("Nothing was acknowledged")
+        assert not await rig.acknowledged()
+
+
+async def test_an_sms_reported_undelivered_moves_to_alice_s_next_channel(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    steps = [{"contact": "Alice", "channel": "sms", "after_s": 0}]
+    async with hooked_hub(broker, tmp_path, steps) as rig:
+        sms = await rig.press_pendant(until="sms")
+        callback = rig.twilio.status_callbacks[sms["sid"]]
+        assert callback == f"{PUBLIC_URL}/hooks/twilio/status"
+        form = {
+            "AccountSid": ACCOUNT_SID,
+            "MessageSid": sms["sid"],
+            "MessageStatus": "undelivered",
+            "ErrorCode": "30003",
+            "From": FROM_NUMBER,
+            "To": ALICE_PHONE,
+        }
+
+        answer = await rig.twilio_posts(callback, form)
+        assert answer.status_code == 204
+
+        async def on_whatsapp() -> bool:
+            return bool(rig.twilio.outbound(to=f"whatsapp:{ALICE_PHONE}"))
+
+        await eventually(on_whatsapp)
+        [moved] = rig.twilio.outbound(to=f"whatsapp:{ALICE_PHONE}")
+        assert moved["body"] == sms["body"]
+        async with Store.open(rig.db, readonly=True) as store:
+            notes = {n.key: n for n in await store.notifications()}
+        [notice] = [n for key, n in notes.items() if key.endswith("/notice")]
+        assert "undelivered: error 30003" in notice.text
+
+
+async def test_an_alert_call_nobody_answered_moves_on_and_says_so(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    async with hooked_hub(broker, tmp_path, VOICE_THEN_SMS) as rig:
+        call = await rig.press_pendant(until="call")
+        callback = rig.twilio.status_callbacks[call["sid"]]
+        form = {**call_form(call), "CallStatus": "no-answer"}
+
+        assert (await rig.twilio_posts(callback, form)).status_code == 204
+
+        async def noticed() -> bool:
+            async with Store.open(rig.db, readonly=True) as store:
+                return any(n.key.endswith("/notice") for n in await store.notifications())
+
+        await eventually(noticed)
+        async with Store.open(rig.db, readonly=True) as store:
+            notes = {n.key: n for n in await store.notifications()}
+        [(key, notice)] = [(k, n) for k, n in notes.items() if k.endswith("/notice")]
+        assert notes[key.removesuffix("/notice")].state == "failed"
+        assert "voice to Alice did not get through (Twilio: call no-answer)" in notice.text
+        assert any("/via-" in k for k in notes)  # the alert went on to her next channel
+        assert not await rig.acknowledged()
+
+
+async def test_sms_replies_by_hook_acknowledge_and_answer_and_strangers_get_nothing(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    steps = [{"contact": "Alice", "channel": "sms", "after_s": 0}]
+    hook = f"{PUBLIC_URL}/hooks/twilio/sms"
+    async with hooked_hub(broker, tmp_path, steps) as rig:
+        await rig.press_pendant(until="sms")
+        ack = await rig.twilio_posts(hook, sms_form("SM" + "a" * 32, ALICE_PHONE, "ACK"))
+        status = await rig.twilio_posts(hook, sms_form("SM" + "b" * 32, ALICE_PHONE, "status"))
+        repeat = await rig.twilio_posts(hook, sms_form("SM" + "b" * 32, ALICE_PHONE, "status"))
+        stranger = await rig.twilio_posts(hook, sms_form("SM" + "c" * 32, STRANGER, "OK"))
+
+        assert [r.text for r in (ack, status, repeat, stranger)] == [EMPTY_TWIML] * 4
+        answers = [m["body"] for m in rig.twilio.outbound(to=ALICE_PHONE)][1:]
+        assert len(answers) == 2  # the repeated delivery of STATUS is not answered again
+        assert answers[0].startswith("Thank you, Alice: you are down as dealing with it.")
+        assert answers[1].startswith("1 open alarm(s): ")
+        assert rig.twilio.outbound(to=STRANGER) == []
+        reasons = [line["reason"] for line in await rig.incident_log()]
+        assert reasons.count("acknowledged by Alice via sms") == 1
+
+
+async def test_unsigned_and_wrongly_signed_hooks_are_refused_counted_and_not_acted_on(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    async with hooked_hub(broker, tmp_path, VOICE_THEN_SMS) as rig:
+        call = await rig.press_pendant(until="call")
+        sms_sid = rig.twilio.outbound(to=BEN_PHONE)[0]["sid"]
+        hooks = {
+            gather_action(call): call_form(call, Digits="1"),
+            f"{PUBLIC_URL}/hooks/twilio/sms": sms_form("SM" + "d" * 32, BEN_PHONE, "OK"),
+            f"{PUBLIC_URL}/hooks/twilio/status": {
+                "AccountSid": ACCOUNT_SID,
+                "MessageSid": sms_sid,
+                "MessageStatus": "undelivered",
+            },
+        }
+        for address, form in hooks.items():
+            path = address.removeprefix(PUBLIC_URL)
+            local = f"http://127.0.0.1{path}"
+            unsigned = await rig.web.post(path, data=form)
+            signature = RequestValidator(AUTH_TOKEN).compute_signature(address, form)
+            tampered = await rig.web.post(
+                path,
+                data={**form, "From": STRANGER, "MessageStatus": "delivered"},
+                headers={"X-Twilio-Signature": signature},
+            )
+            # Signed over the address the request reached, not the public one Twilio was given.
+            local_address = await rig.twilio_posts(address, form, signed_as=local)
+            refused = (unsigned, tampered, local_address)
+            assert [r.status_code for r in refused] == [403, 403, 403], address
+
+        metrics = (await rig.web.get("/metrics")).text
+        assert 'telecare_dropped_inputs_total{cause="twilio_unsigned"} 3' in metrics
+        assert 'telecare_dropped_inputs_total{cause="twilio_bad_signature"} 6' in metrics
+        assert not await rig.acknowledged()
+        assert len(rig.twilio.outbound(to=BEN_PHONE)) == 1  # no answer, no failover
+        assert rig.twilio.outbound(to=f"whatsapp:{BEN_PHONE}") == []
+
+
+async def test_without_a_public_url_there_are_no_hooks_to_call(hub: Hub) -> None:
+    form = sms_form("SM" + "e" * 32, ALICE_PHONE, "OK")
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        f"{PUBLIC_URL}/hooks/twilio/sms", form
+    )
+
+    answer = await hub.client.post(
+        "/hooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}
+    )
+
+    assert answer.status_code == 404
+
+
+def test_a_public_url_without_the_web_server_to_serve_its_hooks_is_refused() -> None:
+    twilio = {
+        "account_sid": ACCOUNT_SID,
+        "from_number": FROM_NUMBER,
+        "auth_token": AUTH_TOKEN,
+        "public_url": PUBLIC_URL,
+    }
+    data = {"contacts": [{"name": "Alice"}], "web": {"enabled": False}, "twilio": twilio}
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(data)
+
+    [problem] = caught.value.problems
+    assert problem.startswith("twilio: public_url: Twilio's hooks are served by the hub's web")
