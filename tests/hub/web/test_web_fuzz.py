@@ -171,7 +171,7 @@ def _sessions(hub: Hub) -> dict[str, tuple[str, str]]:
     sessions: Sessions = hub.app.state.sessions
     opened: dict[str, tuple[str, str]] = {}
     for login in hub.ctx.settings.logins:
-        session = sessions.start(login)
+        session = sessions.start(login.name, login.role)
         opened[login.role] = (session.token, session.csrf)
     return opened
 
@@ -268,7 +268,8 @@ async def test_a_declared_length_over_the_limit_is_refused_before_any_body(hub: 
 
 async def test_a_body_within_the_limit_still_reaches_the_route(hub: Hub) -> None:
     sessions: Sessions = hub.app.state.sessions
-    carer = sessions.start(hub.ctx.settings.logins[0])
+    alice = hub.ctx.settings.logins[0]
+    carer = sessions.start(alice.name, alice.role)
     hub.client.cookies.set(SESSION_COOKIE, carer.token)
     body = json.dumps({"state": "home"}).encode() + b" " * (MAX_BODY_BYTES - 20)
     response = await hub.client.post(
