@@ -21,6 +21,7 @@ from hub.config import HubConfig
 from hub.control import CONTROL_TOPICS
 from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
+from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.notify import Notifier
@@ -80,8 +81,9 @@ async def serve(
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
         wall = WallClock.from_environment()
         clock = virtual.now if virtual else wall.now
-        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        inbox = Inbox()
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
+        inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading)
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
 
         def publish(topic: str, body: bytes, retain: bool) -> None:
@@ -107,7 +109,9 @@ async def serve(
             )
             notifier.bind(pipeline)
             web = _dashboard(
-                _web_context(config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt)
+                _web_context(
+                    config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt, inbox=inbox
+                )
             )
             await _serve_until_stopped(
                 config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
@@ -396,6 +400,7 @@ def _web_context(
     *,
     rejects: RejectLog,
     mqtt: MqttSession,
+    inbox: Inbox,
 ) -> WebContext:
     def identify(device_id: str) -> None:
         body = CommandPayload(command="identify").model_dump_json(exclude_none=True).encode()
@@ -407,6 +412,7 @@ def _web_context(
         control=pipeline,
         feed=feed,
         rejects=rejects,
+        inbox=inbox,
         broker_connected=lambda: mqtt.connected,
         identify=identify,
         person=config.home.person,

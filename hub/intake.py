@@ -153,8 +153,15 @@ class Intake:
         if driver is None:
             self.rejects.reject("unknown_topic", message.topic, "no driver for this topic")
             return []
+        try:
+            decoded = driver.decode(message, received_at=received_at)
+        except RecursionError:
+            # json refuses nesting deeper than Python's recursion limit this way, not with a
+            # ValueError: a few kilobytes of "[[[[" must not stop the hub.
+            self.rejects.reject("malformed_json", message.topic, "JSON nested too deeply")
+            return []
         events: list[DeviceEvent] = []
-        for item in driver.decode(message, received_at=received_at):
+        for item in decoded:
             event = self._accept(item, message.topic, received_at)
             if event is not None:
                 events.append(event)

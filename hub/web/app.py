@@ -22,6 +22,7 @@ from hub.web import api, carer_settings, hooks, link_pages, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
 from hub.web.gate import listening_socket
+from hub.web.limits import BodyLimit, RejectCounter, where
 from hub.web.views import Recent
 
 log = logging.getLogger("telecare.web")
@@ -61,6 +62,8 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
     app.middleware("http")(_security_headers)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(RejectCounter, reject=ctx.rejects.reject)  # outermost: sees every 4xx
     return app
 
 
@@ -73,6 +76,8 @@ def _templates(zone: ZoneInfo) -> Jinja2Templates:
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:
+    ctx: WebContext = request.app.state.context
+    ctx.rejects.reject("http_login_required", where(request.scope), "no live session")
     return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
 
 

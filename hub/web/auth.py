@@ -116,6 +116,11 @@ def api_session(request: Request) -> Session:
     return session
 
 
+def same_token(given: str, expected: str) -> bool:
+    """Compare a token from a request in constant time, whatever characters it holds."""
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
 async def check_csrf(request: Request, session: Session) -> None:
     """Refuse a state change whose CSRF token is missing or wrong (403)."""
     given = request.headers.get(CSRF_HEADER)
@@ -125,7 +130,7 @@ async def check_csrf(request: Request, session: Session) -> None:
         form = await request.form()
         value = form.get("csrf")
         given = value if isinstance(value, str) else None
-    if given is None or not secrets.compare_digest(given, session.csrf):
+    if given is None or not same_token(given, session.csrf):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
 
 

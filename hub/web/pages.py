@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hub.config import WebRole
 from hub.control import MAX_NOTE_CHARS
 from hub.review import gather, render_review
-from hub.web.api import Ctx
+from hub.web.api import Ctx, IncidentId
 from hub.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -23,6 +23,7 @@ from hub.web.auth import (
     changing,
     check_csrf,
     client_of,
+    same_token,
     session_of,
 )
 from hub.web.context import WebContext
@@ -139,7 +140,7 @@ def start_session(request: Request, ctx: WebContext, name: str, role: WebRole) -
 def check_login_csrf(request: Request, csrf: str) -> None:
     """Refuse a login form without the token its page set in a cookie (403)."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(csrf, expected):
+    if not expected or not same_token(csrf, expected):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
 
 
@@ -188,7 +189,9 @@ async def incidents_page(request: Request, ctx: Ctx, _: Person) -> HTMLResponse:
 
 
 @router.get("/incidents/{incident_id}")
-async def incident_page(request: Request, ctx: Ctx, _: Person, incident_id: str) -> HTMLResponse:
+async def incident_page(
+    request: Request, ctx: Ctx, _: Person, incident_id: IncidentId
+) -> HTMLResponse:
     """Timeline, who was told, and the acknowledge button."""
     detail = await incident_detail(ctx, incident_id)
     if detail is None:
@@ -198,7 +201,7 @@ async def incident_page(request: Request, ctx: Ctx, _: Person, incident_id: str)
 
 @router.get("/partials/incidents/{incident_id}")
 async def incident_fragment(
-    request: Request, ctx: Ctx, _: Person, incident_id: str
+    request: Request, ctx: Ctx, _: Person, incident_id: IncidentId
 ) -> HTMLResponse:
     """The incident page's live part: state, acknowledge button, timeline, who was told."""
     detail = await incident_detail(ctx, incident_id)
@@ -211,7 +214,7 @@ async def incident_fragment(
 async def acknowledge_from_page(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer", find=page_session))],
-    incident_id: str,
+    incident_id: IncidentId,
 ) -> Response:
     """The "I'm on it" button: acknowledge, then show the incident again."""
     if await ctx.control.acknowledge(incident_id, carer.name):
@@ -223,7 +226,7 @@ async def acknowledge_from_page(
 async def resolve_from_page(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer", find=page_session))],
-    incident_id: str,
+    incident_id: IncidentId,
     note: Annotated[str, Form(max_length=MAX_NOTE_CHARS)] = "",
 ) -> Response:
     """The "Resolve" button, with its optional note: close the incident, then show it again."""
@@ -260,7 +263,7 @@ async def occupancy_from_page(
 async def note_from_page(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer", find=page_session))],
-    incident_id: str,
+    incident_id: IncidentId,
     text: Annotated[str, Form(min_length=1, max_length=MAX_NOTE_CHARS)],
 ) -> Response:
     """The incident page's note form."""

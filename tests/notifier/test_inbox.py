@@ -17,6 +17,7 @@ from notifier.settings import NtfySettings
 from tests.notifier.entries import ALICE, CONTACTS
 from tests.notifier.outbox import add_alert, wait_for
 from tests.notifier.test_twilio import settings as twilio_settings
+from tests.support.reliability import record
 from tests.support.standins import FROM_NUMBER, NtfyStandIn, TwilioStandIn, serving
 
 ACK_TOPIC = "hub-acks-5f1c2d9e8a7b6c4d"
@@ -105,6 +106,7 @@ async def test_a_forged_token_acknowledges_nothing(rig: tuple[Rig, Inbox]) -> No
 
     assert [a.incident_id for a in found.desk.acks] == ["pendant-2"]
     assert await inbox.accept_token(f"{target.id}.forged") == "not genuine"
+    record("abuse", "ntfy acknowledgement, forged token", forged=2, obeyed=0, genuine_obeyed=1)
 
 
 async def test_ok_by_sms_acknowledges_the_open_incident_and_answers(
@@ -157,6 +159,7 @@ async def test_nothing_is_obeyed_or_answered_from_an_unknown_number(
 
     assert found.desk.acks == []
     assert found.twilio.outbound() == []
+    record("abuse", "SMS from a number that is not a contact", sms=2, obeyed=0, answered=0)
 
 
 async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are(
@@ -176,6 +179,7 @@ async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are
     assert answers[0].startswith("Thank you, Alice")
     assert answers[1].startswith("All OK")
     assert len(answers) == 2
+    record("abuse", "SMS replies seen again after a restart", replayed=1, obeyed_again=0)
 
 
 async def test_a_reply_sent_while_the_hub_was_down_is_read_even_if_none_came_before(
