@@ -144,8 +144,12 @@ def render(records: Sequence[dict[str, object]], run: Run) -> str:
 
 
 def run_tests(paths: list[str], results: Path) -> str:
-    """Run the recording tests; returns pytest's summary line, or exits if any failed."""
-    env = {**os.environ, RESULTS_ENV: str(results)}
+    """Run the recording tests at full scale; returns pytest's summary, or exits if any failed.
+
+    Full scale: the SIGKILL tests use 5,000-event bursts and 20 kill points each (the everyday
+    suite uses fewer, to stay quick).
+    """
+    env = {**os.environ, RESULTS_ENV: str(results), "TELECARE_CRASH_SCALE": "full"}
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths]
     print("$", " ".join(argv[2:]), flush=True)
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)

@@ -89,6 +89,7 @@ class Pipeline:
         self.state = state
         self._store = store
         self._backlog = backlog or Backlog(store)
+        self._written_open = state.open  # the open incidents as the store last had them
         self._intake = intake
         self._dispatcher = dispatcher
         self._ack = ack
@@ -231,7 +232,7 @@ class Pipeline:
         entries: list[OutboxEntry] = []
         acked: Sequence[InboundMessage] = messages
         if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
-            entries, acked = await self._backlog.commit(
+            entries, acked = await self._commit(
                 batch, at=now, messages=messages, flush=self._acks is None
             )
         await self._write_notes()
@@ -293,8 +294,30 @@ class Pipeline:
         if batch.events or batch.actions:
             if not self.state.remembers_as(before):
                 batch.memory = self.state.memory()
-            entries, _ = await self._backlog.commit(batch, at=now)
+            entries, _ = await self._commit(batch, at=now)
             self._carry_out(batch.actions, entries)
+
+    async def _commit(
+        self,
+        batch: Batch,
+        *,
+        at: datetime,
+        messages: Sequence[InboundMessage] = (),
+        flush: bool = True,
+    ) -> tuple[list[OutboxEntry], list[InboundMessage]]:
+        """Commit through the backlog, with every open incident whose timers moved meanwhile.
+
+        A ladder step or a shifted timer changes an incident's `steps_sent` and `due_at` without
+        a change of state; the store keeps them too, so a restart resumes the ladder on time.
+        """
+        batch.incidents = [
+            incident
+            for slot, incident in self.state.open.items()
+            if self._written_open.get(slot) is not incident
+        ]
+        written = await self._backlog.commit(batch, at=at, messages=messages, flush=flush)
+        self._written_open = self.state.open
+        return written
 
     @property
     def backlog(self) -> Backlog:
@@ -336,7 +359,7 @@ class Pipeline:
         event = DeviceEvent(
             device_id=HUB_DEVICE_ID, type="hub.clock_stepped", received_at=now, value=step_s
         )
-        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        entries, _ = await self._commit(Batch([AcceptedEvent(event)], actions), at=now)
         self._carry_out(actions, entries)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
@@ -390,7 +413,7 @@ class Pipeline:
         now = await self._read_clock()
         event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
         self.state, actions = self.engine.evaluate(self.state, event, now=now)
-        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        entries, _ = await self._commit(Batch([AcceptedEvent(event)], actions), at=now)
         self._carry_out(actions, entries)
 
     async def acknowledge(self, incident_id: str, by: str, via: str = "on the dashboard") -> bool:
@@ -406,7 +429,7 @@ class Pipeline:
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
         actions = [_said_where(a, via) for a in actions]
-        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._commit(Batch(actions=actions), at=now)
         self._carry_out(actions, entries)
         return True
 
@@ -425,7 +448,7 @@ class Pipeline:
         actions = self._resolve(request, via, now)
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
-        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._commit(Batch(actions=actions), at=now)
         await self._write_notes()
         self._carry_out(actions, entries)
         return True
@@ -458,7 +481,7 @@ class Pipeline:
 
     async def _commit_setting(self, actions: list[Action], now: datetime) -> None:
         batch = Batch(actions=actions, memory=self.state.memory())
-        entries, _ = await self._backlog.commit(batch, at=now)
+        entries, _ = await self._commit(batch, at=now)
         self._carry_out(actions, entries)
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
@@ -466,7 +489,7 @@ class Pipeline:
         now = await self._read_clock()
         self.state, actions = self.engine.set_occupancy(self.state, home=home, by=by, now=now)
         if actions:
-            entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
+            entries, _ = await self._commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
     def announce_occupancy(self, at: datetime) -> None:

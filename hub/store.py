@@ -130,6 +130,7 @@ class Batch:
     unpaired: list[UnpairedSighting] = field(default_factory=list)
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     memory: Memory | None = None
+    incidents: list[Incident] = field(default_factory=list)  # open, with their timers as now
 
 
 def _sync_file(path: Path) -> None:
@@ -269,7 +270,9 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             await self._record_sightings(batch.health, batch.unpaired, batch.commands)
             if batch.memory is not None:
                 await self._put_state("engine_memory", batch.memory.model_dump_json(), at)
-            return await self._apply_actions(batch.actions, at)
+            added = await self._apply_actions(batch.actions, at)
+            await self._keep_timers(batch.incidents)
+            return added
 
     async def _put_state(self, key: str, value: str | None, at: datetime) -> None:
         await self._db.execute(
@@ -323,6 +326,13 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 if entry is not None:
                     added.append(entry)
         return added
+
+    async def _keep_timers(self, incidents: Sequence[Incident]) -> None:
+        """Each open incident's ladder position and next timer, as the engine has them now."""
+        await self._db.executemany(
+            "UPDATE incidents SET due_at = ?, steps_sent = ? WHERE id = ?",
+            [(iso(i.due_at), i.steps_sent, i.id) for i in incidents],
+        )
 
     async def _record_change(self, change: IncidentChanged) -> None:
         i = change.incident
