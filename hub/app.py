@@ -41,7 +41,6 @@ from hub.wire import (
     CommandPayload,
     HubStatusPayload,
     InboundMessage,
-    command_topic,
 )
 from notifier.dispatcher import Dispatcher
 from rules.activity import ACTIVITY
@@ -397,9 +396,8 @@ def _web_context(
     rejects: RejectLog,
     mqtt: MqttSession,
 ) -> WebContext:
-    def identify(device_id: str) -> None:
-        body = CommandPayload(command="identify").model_dump_json(exclude_none=True).encode()
-        mqtt.publish(command_topic(device_id), body)
+    def identify(device_id: str) -> str | None:
+        return pipeline.send(device_id, CommandPayload(command="identify"))
 
     return WebContext(
         settings=config.web,
