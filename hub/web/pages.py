@@ -119,10 +119,12 @@ async def limited_try(request: Request, attempt: Callable[[], Awaitable[T | None
     return found
 
 
-def start_session(request: Request, ctx: WebContext, name: str, role: WebRole) -> Response:
-    """Log someone in: a session cookie, and off to the status page."""
+def start_session(
+    request: Request, ctx: WebContext, name: str, role: WebRole, *, contact: str | None = None
+) -> Response:
+    """Log someone in (a contact by their own link): a session cookie, off to the status page."""
     sessions: Sessions = request.app.state.sessions
-    session = sessions.start(name, role)
+    session = sessions.start(name, role, contact=contact)
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
