@@ -42,7 +42,6 @@ from hub.wire import (
     CommandPayload,
     HubStatusPayload,
     InboundMessage,
-    command_topic,
 )
 from notifier.dispatcher import Dispatcher
 from rules.activity import ACTIVITY
@@ -402,9 +401,8 @@ def _web_context(
     mqtt: MqttSession,
     inbox: Inbox,
 ) -> WebContext:
-    def identify(device_id: str) -> None:
-        body = CommandPayload(command="identify").model_dump_json(exclude_none=True).encode()
-        mqtt.publish(command_topic(device_id), body)
+    def identify(device_id: str) -> str | None:
+        return pipeline.send(device_id, CommandPayload(command="identify"))
 
     return WebContext(
         settings=config.web,

@@ -517,18 +517,24 @@ class Pipeline:
         incident = change.incident
         if incident.state == "acknowledged" and change.previous != "acknowledged":
             body = CommandPayload(command="reassure", incident_id=incident.id)
-            self._send(incident.device_id, body)
+            self.send(incident.device_id, body)
 
     def _command(self, command: DeviceCommand) -> None:
         log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
         payload = CommandPayload(command=command.command, incident_id=command.incident_id)
-        self._send(command.device_id, payload)
+        self.send(command.device_id, payload)
 
-    def _send(self, device_id: str, payload: CommandPayload) -> None:
-        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`)."""
-        found = self._intake.command(device_id, payload)
-        if found is not None:
-            self._publish(found[0], found[1], False)
+    def send(self, device_id: str, payload: CommandPayload) -> str | None:
+        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`).
+
+        Returns:
+            None once published, or why the device cannot be asked.
+        """
+        found = self._intake.routed(device_id, payload)
+        if isinstance(found, str):
+            return found
+        self._publish(found[0], found[1], False)
+        return None
 
     def _announce(self, change: IncidentChanged) -> None:
         if self._on_change is not None:

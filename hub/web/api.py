@@ -190,12 +190,18 @@ async def get_devices(ctx: Ctx, _: Caller) -> list[DeviceView]:
 async def identify(
     ctx: Ctx, _: Annotated[Session, Depends(changing("installer"))], device_id: str
 ) -> None:
-    """Installer's test: ask a native device to show itself (blink or beep)."""
-    outcome = await identify_device(ctx, device_id)
-    if outcome == "unknown":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
-    if outcome == "not_native":
-        raise HTTPException(status.HTTP_409_CONFLICT, "only native devices take commands")
+    """Installer's test: ask a device to show itself (blink or beep).
+
+    A native device gets the command; a Zigbee2MQTT device the `/set` its model exposes
+    (identify, or a light effect). 404 if there is no such device; 409 with the reason if it
+    cannot be asked (wired to the hub, or its model exposes nothing to identify with).
+    """
+    try:
+        refused = await identify_device(ctx, device_id)
+    except LookupError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device") from None
+    if refused is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, refused)
 
 
 @router.get("/api/events", tags=["home"], response_class=EventSourceResponse)

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from fastapi import FastAPI, Request, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -61,6 +62,7 @@ def build_app(ctx: WebContext) -> FastAPI:
         app.include_router(hooks.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_security_headers)
     app.add_middleware(BodyLimit)
     app.add_middleware(RejectCounter, reject=ctx.rejects.reject)  # outermost: sees every 4xx
@@ -73,6 +75,20 @@ def _templates(zone: ZoneInfo) -> Jinja2Templates:
     templates.env.filters["daytime"] = lambda at: f"{at.astimezone(zone):%a %d %b %H:%M}"
     templates.env.filters["hhmm_time"] = lambda moment: f"{moment:%H:%M}"
     return templates
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """422 naming each field and problem, without echoing what was sent.
+
+    The input may be any bytes (not text, not JSON) and may hold personal data: it is neither
+    sent back nor logged.
+    """
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error["type"]}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

@@ -57,7 +57,9 @@ class WebContext:
         rejects: Dropped inputs by cause, for `/metrics`.
         inbox: Messages waiting for the event path, for `/metrics`.
         broker_connected: Whether the MQTT session is up now.
-        identify: Asks a native device to show itself (blink, beep): the installer's test.
+        identify: Asks a device to show itself (blink, beep): the installer's test. A native
+            device gets the command; a Zigbee2MQTT one the `/set` its model exposes. Returns
+            None once asked, or why the device cannot be asked.
         person: How the cared-for person is named ("Mum").
         labels: Words for each incident cause ("pendant alarm").
         timezone: The home's IANA time zone, for times on pages.
@@ -72,7 +74,7 @@ class WebContext:
     rejects: RejectLog
     inbox: Inbox
     broker_connected: Callable[[], bool]
-    identify: Callable[[str], None]
+    identify: Callable[[str], str | None]
     person: str
     labels: Mapping[str, str]
     timezone: str

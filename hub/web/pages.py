@@ -120,10 +120,12 @@ async def limited_try(request: Request, attempt: Callable[[], Awaitable[T | None
     return found
 
 
-def start_session(request: Request, ctx: WebContext, name: str, role: WebRole) -> Response:
-    """Log someone in: a session cookie, and off to the status page."""
+def start_session(
+    request: Request, ctx: WebContext, name: str, role: WebRole, *, contact: str | None = None
+) -> Response:
+    """Log someone in (a contact by their own link): a session cookie, off to the status page."""
     sessions: Sessions = request.app.state.sessions
-    session = sessions.start(name, role)
+    session = sessions.start(name, role, contact=contact)
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
@@ -276,7 +278,7 @@ async def note_from_page(
 async def devices_page(
     request: Request, ctx: Ctx, _: Person, tested: str | None = None
 ) -> HTMLResponse:
-    """Devices with battery, last seen and warnings; installers can test native ones."""
+    """Devices with battery, last seen and warnings; installers can test them."""
     devices = await device_list(ctx)
     shown = next((d.name for d in devices if d.id == tested), None)  # only a real device's name
     return render(request, "devices.html", devices=devices, tested=shown)
@@ -284,11 +286,19 @@ async def devices_page(
 
 @router.post("/devices/{device_id}/identify")
 async def identify_from_page(
+    request: Request,
     ctx: Ctx,
     _: Annotated[Session, Depends(changing("installer", find=page_session))],
     device_id: str,
 ) -> Response:
-    """The installer's "Test" button: the device blinks or beeps."""
-    if await identify_device(ctx, device_id) != "sent":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no native device by that id")
+    """The installer's "Test" button: the device blinks or beeps, or the page says why not."""
+    try:
+        refused = await identify_device(ctx, device_id)
+    except LookupError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device") from None
+    if refused is not None:
+        devices = await device_list(ctx)
+        return render(
+            request, "devices.html", status.HTTP_409_CONFLICT, devices=devices, refused=refused
+        )
     return RedirectResponse(f"/devices?tested={device_id}", status.HTTP_303_SEE_OTHER)

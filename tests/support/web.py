@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
 from hub.web.app import build_app
 from hub.web.context import WebContext
+from hub.web.login_links import make_link
 from hub.web.passcodes import hash_passcode
 from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
@@ -30,7 +31,7 @@ from rules.policy import Contact, DeviceInfo, RulesConfig
 
 CARER_PASSCODE = "246810"
 INSTALLER_PASSCODE = "135799"
-NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
+NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)  # the dashboard fixture's now
 _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -65,6 +66,24 @@ async def log_in(client: httpx.AsyncClient, passcode: str) -> str:
     session = await client.get("/api/session")
     token: str = session.json()["csrf_token"]
     return token
+
+
+async def login_link(hub: "Hub", contact: str = "Alice", *, made_at: datetime = NOW) -> str:
+    """A one-time login link for `contact`, as the path a phone would open."""
+    url = await make_link(
+        hub.store, contact, lifetime=timedelta(hours=24), now=made_at, base="http://hub/"
+    )
+    return url.removeprefix("http://hub")
+
+
+async def use_login_link(hub: "Hub", path: str) -> tuple[int, str]:
+    """Open a login link's page and press its button: the answer's status and text."""
+    page = await hub.client.get(path)
+    token = path.rsplit("/", 1)[1]
+    response = await hub.client.post(
+        "/login/link", data={"token": token, "csrf": form_csrf(page.text)}
+    )
+    return response.status_code, response.text
 
 
 @dataclass
