@@ -23,8 +23,9 @@ from tests.support.reliability import record
 
 STEP_S = 4.0
 FULL = os.environ.get("TELECARE_CRASH_SCALE") == "full"
+_DRAW = random.Random(5)
 KILL_AFTER_S = (
-    sorted(round(random.Random(5).uniform(0.0, STEP_S + 1.0), 2) for _ in range(20))
+    sorted(round(_DRAW.uniform(0.0, STEP_S + 1.0), 2) for _ in range(20))
     if FULL
     else [0.0, STEP_S / 2]
 )
