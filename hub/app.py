@@ -21,6 +21,7 @@ from hub.config import HubConfig
 from hub.control import CONTROL_TOPICS
 from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
+from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.notify import Notifier
@@ -41,7 +42,6 @@ from hub.wire import (
     CommandPayload,
     HubStatusPayload,
     InboundMessage,
-    command_topic,
 )
 from notifier.dispatcher import Dispatcher
 from rules.activity import ACTIVITY
@@ -80,8 +80,9 @@ async def serve(
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
         wall = WallClock.from_environment()
         clock = virtual.now if virtual else wall.now
-        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        inbox = Inbox()
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
+        inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading)
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
 
         def publish(topic: str, body: bytes, retain: bool) -> None:
@@ -107,7 +108,9 @@ async def serve(
             )
             notifier.bind(pipeline)
             web = _dashboard(
-                _web_context(config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt)
+                _web_context(
+                    config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt, inbox=inbox
+                )
             )
             await _serve_until_stopped(
                 config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
@@ -396,10 +399,10 @@ def _web_context(
     *,
     rejects: RejectLog,
     mqtt: MqttSession,
+    inbox: Inbox,
 ) -> WebContext:
-    def identify(device_id: str) -> None:
-        body = CommandPayload(command="identify").model_dump_json(exclude_none=True).encode()
-        mqtt.publish(command_topic(device_id), body)
+    def identify(device_id: str) -> str | None:
+        return pipeline.send(device_id, CommandPayload(command="identify"))
 
     return WebContext(
         settings=config.web,
@@ -407,6 +410,7 @@ def _web_context(
         control=pipeline,
         feed=feed,
         rejects=rejects,
+        inbox=inbox,
         broker_connected=lambda: mqtt.connected,
         identify=identify,
         person=config.home.person,

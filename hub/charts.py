@@ -1,9 +1,10 @@
 """Small inline SVG charts for the review report: no script, no outside files, print well."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from html import escape
 
 BAR_COLOUR = "#0b3d91"
+MARK_COLOUR = "#b00020"  # a row that needs attention
 TEXT_COLOUR = "#111111"
 LABEL_W = 200
 CHART_W = 640
@@ -66,10 +67,12 @@ def trend_chart(
     *,
     unit: str = "",
     full: float = 100,
+    marked: Collection[str] = (),
 ) -> str:
     """One row per label: a line through its values (oldest first), first and last written.
 
-    Values are drawn on a scale from 0 to `full` (100 for percentages).
+    Values are drawn on a scale from 0 to `full` (100 for percentages); the rows labelled in
+    `marked` are drawn in the attention colour, their labels in bold.
     """
     if not rows:
         return f'<p class="empty">{escape(title)}: nothing in this period.</p>'
@@ -83,9 +86,11 @@ def trend_chart(
             for n, v in enumerate(values)
         )
         ends = f"{_number(values[0])}{unit} to {_number(values[-1])}{unit}"
+        colour, weight = (MARK_COLOUR, "bold") if label in marked else (BAR_COLOUR, "normal")
         parts.append(
-            f'<text x="{LABEL_W - 8}" y="{top + 17}" text-anchor="end">{escape(label)}</text>'
-            f'<polyline points="{points}" fill="none" stroke="{BAR_COLOUR}" stroke-width="2"/>'
+            f'<text x="{LABEL_W - 8}" y="{top + 17}" text-anchor="end" font-weight="{weight}">'
+            f"{escape(label)}</text>"
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
             f'<text x="{LABEL_W + span + 8}" y="{top + 17}">{escape(ends)}</text>'
         )
     return _svg(title, CHART_W, len(rows) * ROW_H, "".join(parts))

@@ -70,6 +70,6 @@ def decode_control(topic: str, payload: bytes) -> ControlRequest | str:
     model = _MODELS[topic]
     try:
         return model.model_validate(json.loads(payload))
-    except (ValueError, ValidationError) as err:
+    except (ValueError, ValidationError, RecursionError) as err:  # RecursionError: deep JSON
         first = err.errors()[0]["msg"] if isinstance(err, ValidationError) else str(err)
-        return f"bad control request: {first}"
+        return f"bad control request: {first[:120]}"

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from hub.store import Store
 from hub.wire import incident_topic
 from notifier.acks import Acknowledgement
+from notifier.replies import Standing
 
 log = logging.getLogger("telecare.hub.desk")
 
@@ -81,6 +82,22 @@ class HubDesk:
         if number is not None:
             open_now = [i for i in open_now if i.id.rsplit("-", 1)[-1] == str(number)]
         return open_now[-1].id if open_now else None
+
+    async def standing(self, incident_id: str) -> Standing:
+        """Where an incident stands: who acknowledged it and when (home's clock), or its end."""
+        incident = await self._store.incident(incident_id)
+        if incident is None:
+            return Standing(None)
+        if incident.state != "acknowledged":
+            return Standing(incident.state)
+        trail = await self._store.incident_log(incident_id)
+        acknowledged = [e for e in trail if e["state"] == "acknowledged"]
+        since = datetime.fromisoformat(acknowledged[-1]["at"]) if acknowledged else None
+        return Standing(
+            incident.state,
+            by=incident.acknowledged_by,
+            since=since.astimezone(self._zone) if since is not None else None,
+        )
 
     async def status_text(self) -> str:
         """Says "All OK" or names the open alarms, then the last thing a sensor reported."""

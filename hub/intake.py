@@ -153,8 +153,15 @@ class Intake:
         if driver is None:
             self.rejects.reject("unknown_topic", message.topic, "no driver for this topic")
             return []
+        try:
+            decoded = driver.decode(message, received_at=received_at)
+        except RecursionError:
+            # json refuses nesting deeper than Python's recursion limit this way, not with a
+            # ValueError: a few kilobytes of "[[[[" must not stop the hub.
+            self.rejects.reject("malformed_json", message.topic, "JSON nested too deeply")
+            return []
         events: list[DeviceEvent] = []
-        for item in driver.decode(message, received_at=received_at):
+        for item in decoded:
             event = self._accept(item, message.topic, received_at)
             if event is not None:
                 events.append(event)
@@ -167,22 +174,32 @@ class Intake:
         model's exposes allow, or nothing (counted as `command_unsupported`, logged once per
         device); a wired (GPIO) device shows the incident on the hub's own status light.
         """
+        found = self.routed(device_id, payload)
+        return found if isinstance(found, tuple) else None
+
+    def routed(self, device_id: str, payload: CommandPayload) -> tuple[str, bytes] | str:
+        """Like `command`, but says why a device cannot be asked instead of giving None."""
         device = self._devices.get(device_id)
-        if device is not None and device.source == "native":
+        if device is None:
+            return "no such device"
+        if device.source == "native":
             return command_topic(device_id), payload.model_dump_json(exclude_none=True).encode()
-        if device is None or device.source != "zigbee2mqtt" or device.friendly_name is None:
-            return None
+        if device.source != "zigbee2mqtt":
+            return f"{device.name} is wired to the hub: there is nothing to ask"
+        if device.friendly_name is None:
+            return f"{device.name} has no Zigbee2MQTT friendly name"
         zigbee = next((d for d in self._drivers if isinstance(d, Zigbee2MqttDriver)), None)
         found = zigbee.command(device.friendly_name, payload.command) if zigbee else None
-        if found is None:
-            listed = zigbee is not None and device.friendly_name in zigbee.bridge_devices
-            detail = (
-                f"{device.name} exposes nothing to {payload.command} with"
-                if listed
-                else f"{device.name} is not listed by Zigbee2MQTT yet"
-            )
-            self.rejects.reject("command_unsupported", device_id, detail)
-        return found
+        if found is not None:
+            return found
+        listed = zigbee is not None and device.friendly_name in zigbee.bridge_devices
+        detail = (
+            f"{device.name} exposes nothing to {payload.command} with"
+            if listed
+            else f"{device.name} is not listed by Zigbee2MQTT yet"
+        )
+        self.rejects.reject("command_unsupported", device_id, detail)
+        return detail
 
     def _source(self, device_id: str) -> str:
         device = self._devices.get(device_id)

@@ -34,6 +34,23 @@ class BrokerUnavailableError(Exception):
     """The broker could not be reached or refused the connection."""
 
 
+class _PausableClient(paho.Client):
+    """paho's client, able to stop reading from the broker at once.
+
+    One `loop_read` call reads as many packets as the client has messages in flight, which can
+    be thousands; taking the reader off the event loop alone would not stop it mid-call. While
+    `reading` is off, every receive says "nothing to read yet", which paho already handles at any
+    point of a packet: it keeps what it has and carries on when reading resumes.
+    """
+
+    reading = True
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self.reading:
+            raise BlockingIOError
+        return super()._sock_recv(bufsize)
+
+
 class MqttSession:
     """A persistent MQTT session with a stable client id and automatic reconnection.
 
@@ -72,10 +89,11 @@ class MqttSession:
         self._connack: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop = asyncio.get_running_loop()
+        self._sock: Any = None
         self._client = self._make_client(will)
 
-    def _make_client(self, will: tuple[str, bytes] | None) -> paho.Client:
-        client = paho.Client(
+    def _make_client(self, will: tuple[str, bytes] | None) -> _PausableClient:
+        client = _PausableClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._settings.client_id,
             clean_session=not self._persistent,
@@ -140,6 +158,26 @@ class MqttSession:
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish with QoS 1; paho keeps it queued while the broker is away."""
         self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, retain=retain)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the broker: back-pressure while the hub catches up.
+
+        The broker keeps what it cannot send (TCP flow control; unacknowledged QoS 1 messages
+        stay in the persistent session), so nothing is lost and the hub's memory stays bounded.
+        """
+        self._client.reading = False
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock)
+
+    def resume_reading(self) -> None:
+        """Read from the broker again, starting with anything already received."""
+        if self._client.reading:
+            return
+        self._client.reading = True
+        if self._sock is not None:
+            self._loop.add_reader(self._sock, self._read_ready, self._client)
+            # A TLS layer may hold decrypted bytes the socket no longer signals: read them now.
+            self._loop.call_soon(self._read_ready, self._client)
 
     async def publish_and_wait(self, topic: str, payload: bytes, *, retain: bool) -> bool:
         """Publish with QoS 1 and wait until the broker has it; False if it could not."""
@@ -259,7 +297,12 @@ class MqttSession:
             return False
 
     def _on_socket_open(self, client: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._loop.add_reader, sock, self._read_ready, client)
+        self._in_loop(self._opened, sock, client)
+
+    def _opened(self, sock: Any, client: paho.Client) -> None:
+        self._sock = sock
+        if self._client.reading:
+            self._loop.add_reader(sock, self._read_ready, client)
 
     def _read_ready(self, client: paho.Client) -> None:
         """Read what the broker has sent: a burst reaches the event path in batches.
@@ -268,6 +311,8 @@ class MqttSession:
         event path one message at a time.
         """
         for _ in range(READS_PER_WAKE):
+            if not self._client.reading:
+                return  # paused: the inbox is full
             delivered = self._delivered
             if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
@@ -275,7 +320,12 @@ class MqttSession:
                 return  # no message came with that read (an acknowledgement, or nothing more)
 
     def _on_socket_close(self, _c: paho.Client, _u: Any, sock: Any) -> None:
-        self._in_loop(self._loop.remove_reader, sock)
+        self._in_loop(self._closed, sock)
+
+    def _closed(self, sock: Any) -> None:
+        if self._sock is sock:
+            self._sock = None
+        self._loop.remove_reader(sock)
 
     def _on_socket_register_write(self, client: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._loop.add_writer, sock, client.loop_write)

@@ -94,6 +94,7 @@ class Pipeline:
         self.state = state
         self._store = store
         self._backlog = backlog or Backlog(store)
+        self._written_open = state.open  # the open incidents as the store last had them
         self._intake = intake
         self._dispatcher = dispatcher
         self._ack = ack
@@ -238,7 +239,7 @@ class Pipeline:
         entries: list[OutboxEntry] = []
         acked: Sequence[InboundMessage] = messages
         if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
-            entries, acked = await self._backlog.commit(
+            entries, acked = await self._commit(
                 batch, at=now, messages=messages, flush=self._acks is None
             )
         await self._write_notes()
@@ -300,8 +301,30 @@ class Pipeline:
         if batch.events or batch.actions:
             if not self.state.remembers_as(before):
                 batch.memory = self.state.memory()
-            entries, _ = await self._backlog.commit(batch, at=now)
+            entries, _ = await self._commit(batch, at=now)
             self._carry_out(batch.actions, entries)
+
+    async def _commit(
+        self,
+        batch: Batch,
+        *,
+        at: datetime,
+        messages: Sequence[InboundMessage] = (),
+        flush: bool = True,
+    ) -> tuple[list[OutboxEntry], list[InboundMessage]]:
+        """Commit through the backlog, with every open incident whose timers moved meanwhile.
+
+        A ladder step or a shifted timer changes an incident's `steps_sent` and `due_at` without
+        a change of state; the store keeps them too, so a restart resumes the ladder on time.
+        """
+        batch.incidents = [
+            incident
+            for slot, incident in self.state.open.items()
+            if self._written_open.get(slot) is not incident
+        ]
+        written = await self._backlog.commit(batch, at=at, messages=messages, flush=flush)
+        self._written_open = self.state.open
+        return written
 
     @property
     def backlog(self) -> Backlog:
@@ -343,7 +366,7 @@ class Pipeline:
         event = DeviceEvent(
             device_id=HUB_DEVICE_ID, type="hub.clock_stepped", received_at=now, value=step_s
         )
-        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        entries, _ = await self._commit(Batch([AcceptedEvent(event)], actions), at=now)
         self._carry_out(actions, entries)
 
     def _control(self, message: InboundMessage, now: datetime) -> list[Action]:
@@ -397,7 +420,7 @@ class Pipeline:
         now = await self._read_clock()
         event = DeviceEvent(device_id=HUB_DEVICE_ID, type=kind, received_at=now)
         self.state, actions = self.engine.evaluate(self.state, event, now=now)
-        entries, _ = await self._backlog.commit(Batch([AcceptedEvent(event)], actions), at=now)
+        entries, _ = await self._commit(Batch([AcceptedEvent(event)], actions), at=now)
         self._carry_out(actions, entries)
 
     async def acknowledge(self, incident_id: str, by: str, via: str = "on the dashboard") -> bool:
@@ -413,7 +436,7 @@ class Pipeline:
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
         actions = [_said_where(a, via) for a in actions]
-        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._commit(Batch(actions=actions), at=now)
         self._carry_out(actions, entries)
         return True
 
@@ -432,7 +455,7 @@ class Pipeline:
         actions = self._resolve(request, via, now)
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
-        entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
+        entries, _ = await self._commit(Batch(actions=actions), at=now)
         await self._write_notes()
         self._carry_out(actions, entries)
         return True
@@ -465,7 +488,7 @@ class Pipeline:
 
     async def _commit_setting(self, actions: list[Action], now: datetime) -> None:
         batch = Batch(actions=actions, memory=self.state.memory())
-        entries, _ = await self._backlog.commit(batch, at=now)
+        entries, _ = await self._commit(batch, at=now)
         self._carry_out(actions, entries)
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
@@ -473,7 +496,7 @@ class Pipeline:
         now = await self._read_clock()
         self.state, actions = self.engine.set_occupancy(self.state, home=home, by=by, now=now)
         if actions:
-            entries, _ = await self._backlog.commit(Batch(actions=actions), at=now)
+            entries, _ = await self._commit(Batch(actions=actions), at=now)
             self._carry_out(actions, entries)
 
     def announce_occupancy(self, at: datetime) -> None:
@@ -501,18 +524,24 @@ class Pipeline:
         incident = change.incident
         if incident.state == "acknowledged" and change.previous != "acknowledged":
             body = CommandPayload(command="reassure", incident_id=incident.id)
-            self._send(incident.device_id, body)
+            self.send(incident.device_id, body)
 
     def _command(self, command: DeviceCommand) -> None:
         log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
         payload = CommandPayload(command=command.command, incident_id=command.incident_id)
-        self._send(command.device_id, payload)
+        self.send(command.device_id, payload)
 
-    def _send(self, device_id: str, payload: CommandPayload) -> None:
-        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`)."""
-        found = self._intake.command(device_id, payload)
-        if found is not None:
-            self._publish(found[0], found[1], False)
+    def send(self, device_id: str, payload: CommandPayload) -> str | None:
+        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`).
+
+        Returns:
+            None once published, or why the device cannot be asked.
+        """
+        found = self._intake.routed(device_id, payload)
+        if isinstance(found, str):
+            return found
+        self._publish(found[0], found[1], False)
+        return None
 
     def _announce(self, change: IncidentChanged) -> None:
         if self._on_change is not None:

@@ -1,15 +1,15 @@
 """The review report: how the technology worked over a period, as one self-contained HTML file.
 
 For installers, care assessors and the family: incidents by kind and by hour, false alarms per
-device, night-time door openings, battery trends, who was told and how fast each contact
-acknowledged.
+device, night-time door openings, battery and signal trends, who was told and how fast each
+contact acknowledged.
 """
 
 import dataclasses
 import statistics
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -18,11 +18,13 @@ import jinja2
 from markupsafe import Markup
 
 from hub.charts import bar_chart, column_chart, trend_chart
-from hub.records import DeviceRecord, LogEntry, StoredEvent
+from hub.records import DeviceRecord, HealthHour, LogEntry, StoredEvent
 from hub.store import Store
+from hub.supervision import history_trend
 from notifier.model import OutboxEntry
 from rules.causes import WATCHES
 from rules.incidents import Incident
+from rules.trend import SPAN, Trend, signal_falling
 
 NIGHT_START_HOUR = 22
 NIGHT_END_HOUR = 7
@@ -42,6 +44,7 @@ class ReviewData:
     door_openings: tuple[StoredEvent, ...]
     lowest_battery: Mapping[str, int]
     battery_hours: tuple[tuple[str, datetime, int], ...] = ()
+    signal_hours: Mapping[str, tuple[HealthHour, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,26 @@ class FalseAlarms:
     def total(self) -> int:
         """All of them."""
         return self.phantom + self.cancelled + self.suppressed
+
+
+@dataclass(frozen=True, slots=True)
+class SignalTrend:
+    """One device's signal over the period, and the rule's verdict at its end.
+
+    Attributes:
+        device: The device's name and room.
+        daily: Median link quality (of 255) per local day, oldest first.
+        trend: The last day against the week before (`rules.trend`), None if too little history.
+    """
+
+    device: str
+    daily: list[float]
+    trend: Trend | None
+
+    @property
+    def falling(self) -> bool:
+        """Whether `rules.trend.signal_falling` calls it falling."""
+        return self.trend is not None and signal_falling(self.trend)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +124,13 @@ async def gather(store: Store, *, since: datetime, until: datetime) -> ReviewDat
         door_openings=tuple(await store.events_since(since, ["door.opened"])),
         lowest_battery=await store.lowest_battery(since=since),
         battery_hours=tuple(await store.battery_by_hour(since=since)),
+        signal_hours=await _signal_hours(store, since=min(since, until - SPAN)),
     )
+
+
+async def _signal_hours(store: Store, *, since: datetime) -> dict[str, tuple[HealthHour, ...]]:
+    """Each device's hourly history from `since` (for the trend, at least `SPAN` of it)."""
+    return {d.id: tuple(await store.signal_history(d.id, since)) for d in await store.devices()}
 
 
 def response_times(data: ReviewData) -> list[Response]:
@@ -150,6 +179,28 @@ def battery_trends(data: ReviewData, zone: ZoneInfo) -> list[tuple[str, list[flo
     ]
 
 
+def signal_trends(data: ReviewData, zone: ZoneInfo) -> list[SignalTrend]:
+    """Each device's median link quality per local day of the period, with the rule's verdict.
+
+    The verdict is judged at the end of the period from the last day and the week before, as the
+    hub's hourly check does; devices that never reported a link quality are left out.
+    """
+    names = _device_names(data)
+    found: list[SignalTrend] = []
+    for device, hours in data.signal_hours.items():
+        days: dict[str, list[float]] = {}
+        for hour in hours:
+            if hour.linkquality is not None and data.since <= hour.hour <= data.until:
+                days.setdefault(f"{hour.hour.astimezone(zone):%Y-%m-%d}", []).append(
+                    hour.linkquality
+                )
+        if days:
+            daily = [statistics.median(levels) for _, levels in sorted(days.items())]
+            trend = history_trend(hours, "linkquality", data.until)
+            found.append(SignalTrend(names.get(device, device), daily, trend))
+    return sorted(found, key=lambda s: (not s.falling, s.device))
+
+
 def false_alarms(data: ReviewData) -> list[FalseAlarms]:
     """Alarms that were not real, per device, most first.
 
@@ -194,13 +245,15 @@ def render_review(data: ReviewData, *, person: str, labels: Mapping[str, str], z
     tz = ZoneInfo(zone)
     delivery = Counter((n.contact, n.channel, n.state) for n in data.notifications)
     responses = response_times(data)
+    signals = signal_trends(data, tz)
     template = _environment().get_template("review.html")
     return template.render(
+        falling_signals=[s for s in signals if s.falling],
         person=person,
         since=data.since.astimezone(tz),
         until=data.until.astimezone(tz),
         total=len(data.incidents),
-        charts=_charts(data, labels, tz),
+        charts=_charts(data, labels, tz, signals),
         false_alarms=false_alarms(data),
         responses=responses,
         by_contact=contact_responses(responses),
@@ -209,7 +262,9 @@ def render_review(data: ReviewData, *, person: str, labels: Mapping[str, str], z
     )
 
 
-def _charts(data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo) -> dict[str, Markup]:
+def _charts(
+    data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo, signals: list[SignalTrend]
+) -> dict[str, Markup]:
     names = _device_names(data)
     by_kind = Counter(labels.get(i.cause, i.cause) for i in data.incidents)
     by_hour = Counter(i.opened_at.astimezone(tz).hour for i in data.incidents)
@@ -230,6 +285,12 @@ def _charts(data: ReviewData, labels: Mapping[str, str], tz: ZoneInfo) -> dict[s
         "nights": bar_chart("Door openings at night", night_door_openings(data, tz)),
         "battery_trends": trend_chart(
             "Battery per device, lowest each day", battery_trends(data, tz), unit="%"
+        ),
+        "signal_trends": trend_chart(
+            "Signal per device (link quality of 255), median each day",
+            [(s.device + (": falling" if s.falling else ""), s.daily) for s in signals],
+            full=255,
+            marked={s.device + ": falling" for s in signals if s.falling},
         ),
     }
     return {name: Markup(chart) for name, chart in svg.items()}  # noqa: S704  # charts escape their text

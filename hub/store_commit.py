@@ -18,7 +18,14 @@ from hub.store_devices import record_sightings
 from hub.store_rows import iso, new_outbox_entry
 from notifier.model import OutboxEntry
 from rules.events import DeviceEvent
-from rules.incidents import Action, IncidentChanged, Notify, OccupancyChanged, SettingChanged
+from rules.incidents import (
+    Action,
+    Incident,
+    IncidentChanged,
+    Notify,
+    OccupancyChanged,
+    SettingChanged,
+)
 from rules.state import Memory
 
 T = TypeVar("T")
@@ -44,6 +51,7 @@ class Batch:
     unpaired: list[UnpairedSighting] = field(default_factory=list)
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     memory: Memory | None = None
+    incidents: list[Incident] = field(default_factory=list)  # open, with their timers as now
 
 
 def in_transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
@@ -66,7 +74,9 @@ def write_batch(db: sqlite3.Connection, batch: Batch, at: datetime) -> list[Outb
     record_sightings(db, batch.health, batch.unpaired, batch.commands)
     if batch.memory is not None:
         put_state(db, "engine_memory", batch.memory.model_dump_json(), at)
-    return apply_actions(db, batch.actions, at)
+    added = apply_actions(db, batch.actions, at)
+    keep_timers(db, batch.incidents)
+    return added
 
 
 def put_state(db: sqlite3.Connection, key: str, value: str | None, at: datetime) -> None:
@@ -128,6 +138,14 @@ def apply_actions(
             if entry is not None:
                 added.append(entry)
     return added
+
+
+def keep_timers(db: sqlite3.Connection, incidents: Sequence[Incident]) -> None:
+    """Each open incident's ladder position and next timer, as the engine has them now."""
+    db.executemany(
+        "UPDATE incidents SET due_at = ?, steps_sent = ? WHERE id = ?",
+        [(iso(i.due_at), i.steps_sent, i.id) for i in incidents],
+    )
 
 
 def record_change(db: sqlite3.Connection, change: IncidentChanged) -> None:

@@ -99,7 +99,8 @@ class SignalWatch:
     """Judges each device's signal trend from its stored history, once an hour.
 
     The rule is `rules.trend.signal_falling`; this says only when its verdict for a device
-    changes: `device.signal_falling` (the last day's median as its value), and
+    changes: `device.signal_falling` (the last day's median as its value, the week before's as
+    its baseline), and
     `device.signal_steady` once it no longer falls (also at the first verdict after a start, so
     an incident left open by a previous run can close).
 
@@ -131,6 +132,7 @@ class SignalWatch:
                         "received_at": now,
                         "source": device.source,
                         "value": trend.recent,
+                        "baseline": trend.before,
                     }
                 )
             )

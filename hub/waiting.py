@@ -3,6 +3,9 @@
 Under a burst the hub reads from the broker faster than it decides, so messages wait here. A
 pendant press, a pull-cord or a smoke alarm waiting behind a thousand temperature readings is
 taken into the very next batch; every device's own messages keep their order.
+
+At most `WINDOW` messages wait here: the rest stay in the bounded inbox, which holds the broker
+back when it fills (hub/inbox.py), so a flood never grows memory without bound.
 """
 
 import asyncio
@@ -10,6 +13,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from hub.wire import InboundMessage
+
+WINDOW = 512  # messages taken from the inbox ahead of the pipeline, alarms sorted first among them
 
 
 class Waiting:
@@ -44,8 +49,8 @@ class Waiting:
         return self._take(max(limit, min(backlog_limit, len(self._pending))))
 
     def absorb(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
-        """Move what the inbox holds now into the backlog."""
-        while not self._closed and not inbox.empty():
+        """Move what the inbox holds now in here, up to `WINDOW` messages waiting."""
+        while not self._closed and not inbox.empty() and len(self._pending) < WINDOW:
             item = inbox.get_nowait()
             if item is None:
                 self._closed = True

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from notifier.model import OutboxEntry
 
 TOKEN_MAC_BYTES = 16
+MAX_ID_DIGITS = 18
 AckChannel = Literal["ntfy", "sms", "whatsapp", "voice", "cli", "web"]
 
 
@@ -56,9 +57,12 @@ class AckTokens:
     def entry_id(self, token: str) -> int | None:
         """The outbox entry a genuine token names; None for anything forged or garbled."""
         number, _, signature = token.strip().partition(".")
-        if not number.isdigit() or not signature:
+        # isdigit() alone takes "²" and other digits int() refuses; ids fit in 18 digits.
+        if not (number.isascii() and number.isdigit() and len(number) <= MAX_ID_DIGITS):
             return None
-        if not hmac.compare_digest(signature, self._sign(int(number))):
+        if not signature or not hmac.compare_digest(
+            signature.encode(), self._sign(int(number)).encode()
+        ):
             return None
         return int(number)
 

@@ -23,7 +23,7 @@ from notifier.acks import AckChannel, Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.model import OutboxEntry, TransientError
 from notifier.polling import poll_forever
-from notifier.replies import HELP_TEXT, parse_reply
+from notifier.replies import HELP_TEXT, Standing, not_taken_text, parse_reply
 from rules.policy import Contact
 
 if TYPE_CHECKING:  # the Twilio SDK is loaded only where Twilio is configured
@@ -44,6 +44,10 @@ class Desk(Protocol):
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
         """The incident `OK` (or `ACK <number>`) from `contact` means, if any is open."""
+        ...
+
+    async def standing(self, incident_id: str) -> Standing:
+        """Where an incident stands: who acknowledged it and when, or that it is over."""
         ...
 
     async def status_text(self) -> str:
@@ -164,7 +168,8 @@ class Inbox:
         ack = Acknowledgement(
             incident_id=incident, contact=contact, channel=by, at=datetime.now(UTC)
         )
-        await self._desk.acknowledge(ack)
+        if not await self._desk.acknowledge(ack):
+            return not_taken_text(await self._desk.standing(incident), contact)
         return f"Thank you, {contact}: you are down as dealing with it. The others are told."
 
     async def _listen_ntfy(self) -> None:

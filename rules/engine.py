@@ -350,7 +350,9 @@ class Engine:
             "cause": name,
             "severity": severity,
             "device_id": event.device_id,
-            "text": self.texts.render(policy.alert, event.device_id, now, value=event.value),
+            "text": self.texts.render(
+                policy.alert, event.device_id, now, value=event.value, baseline=event.baseline
+            ),
             "now": now,
         }
         held = self._inhibitor.holds(draft, name) or self._settings.holds(

@@ -57,6 +57,8 @@ class DeviceEvent(BaseModel):
         seq: The device's own sequence number, if it sends one.
         battery: Battery level in percent, if reported alongside.
         value: A measured value (temperature in degrees Celsius), if any.
+        baseline: The usual level `value` is compared with, for the hub's own trend events
+            (`device.signal_*`: the median of the week before the last day); never from a device.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,3 +71,4 @@ class DeviceEvent(BaseModel):
     seq: int | None = Field(default=None, ge=0)
     battery: int | None = Field(default=None, ge=0, le=100)
     value: float | None = None
+    baseline: float | None = None

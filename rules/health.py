@@ -62,8 +62,9 @@ def health_causes(policy: DeviceHealthPolicy) -> dict[str, CausePolicy]:
             per_device=True,
             opened_by=frozenset({"device.signal_falling"}),
             cleared_by=frozenset({"device.signal_steady"}),
-            alert="The {device} ({room}) signal is falling: {value}/255 over the last day, well"
-            " below the week before (noted at {time}). Move it nearer the hub or add a repeater.",
+            alert="The {device} ({room}) signal is falling: {baseline} -> {value}/255 over 7 days"
+            " (the week before against the last day; noted at {time}). Move it nearer the hub or"
+            " add a repeater.",
             clear_text="All clear: the {device} ({room}) signal is steady again ({time}).",
         ),
         "tamper": CausePolicy(

@@ -27,8 +27,13 @@ class Texts:
         *,
         label: str = "",
         value: float | None = None,
+        baseline: float | None = None,
     ) -> str:
-        """Fill `template`'s fields: person, device, room, time (HH:MM local), label, value."""
+        """Fill `template`'s fields: person, device, room, time, label, value, baseline.
+
+        The time is HH:MM in the home's clock; the baseline is the usual level a trend's value
+        is compared with; a missing number reads "?".
+        """
         name, room = self._devices.get(device_id, (device_id, UNKNOWN_ROOM))
         local = when.astimezone(self.zone)
         return template.format(
@@ -37,5 +42,10 @@ class Texts:
             room=room,
             time=f"{local.hour:02d}:{local.minute:02d}",
             label=label,
-            value="?" if value is None else f"{value:.0f}",
+            value=_number(value),
+            baseline=_number(baseline),
         )
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"

@@ -4,7 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from hub.feed import Missed
@@ -40,6 +40,9 @@ from rules.incidents import IncidentState
 log = logging.getLogger("telecare.web")
 router = APIRouter()
 Caller = Annotated[Session, Depends(api_session)]
+MAX_INCIDENT_ID_CHARS = 128  # as the control topics take them
+IncidentId = Annotated[str, Path(min_length=1, max_length=MAX_INCIDENT_ID_CHARS)]
+"""An incident id in a path: anything longer names no incident and is refused (422)."""
 
 
 def context(request: Request) -> WebContext:
@@ -69,7 +72,10 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
     """Counters and gauges in the Prometheus text format."""
     tallies: Recent[StoreTallies] = request.app.state.tallies
     text = render_metrics(
-        await tallies.get(), ctx.rejects.counts, broker_connected=ctx.broker_connected()
+        await tallies.get(),
+        ctx.rejects.counts,
+        ctx.inbox,
+        broker_connected=ctx.broker_connected(),
     )
     return Response(text, media_type=CONTENT_TYPE)
 
@@ -93,7 +99,7 @@ async def get_incidents(ctx: Ctx, _: Caller) -> list[IncidentSummary]:
 
 
 @router.get("/api/incidents/{incident_id}", tags=["incidents"])
-async def get_incident(ctx: Ctx, _: Caller, incident_id: str) -> IncidentDetail:
+async def get_incident(ctx: Ctx, _: Caller, incident_id: IncidentId) -> IncidentDetail:
     """One incident: its timeline and the notifications sent for it."""
     detail = await incident_detail(ctx, incident_id)
     if detail is None:
@@ -103,7 +109,7 @@ async def get_incident(ctx: Ctx, _: Caller, incident_id: str) -> IncidentDetail:
 
 @router.post("/api/incidents/{incident_id}/ack", tags=["incidents"])
 async def acknowledge(
-    ctx: Ctx, caller: Annotated[Session, Depends(changing("carer"))], incident_id: str
+    ctx: Ctx, caller: Annotated[Session, Depends(changing("carer"))], incident_id: IncidentId
 ) -> AckResult:
     """Say "I'm on it": escalation stops. 409 if the incident is not firing."""
     done = await ctx.control.acknowledge(incident_id, caller.name)
@@ -115,7 +121,7 @@ async def acknowledge(
 async def resolve(
     ctx: Ctx,
     caller: Annotated[Session, Depends(changing("carer"))],
-    incident_id: str,
+    incident_id: IncidentId,
     resolution: Resolution | None = None,
 ) -> ResolveResult:
     """Say it is over ("Mum pressed by mistake" as an optional note). 409 if it is not open."""
@@ -158,7 +164,7 @@ async def post_occupancy(
 async def post_note(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer"))],
-    incident_id: str,
+    incident_id: IncidentId,
     note: NewNote,
 ) -> IncidentDetail:
     """Add a note ("Mum pressed by mistake"); returns the incident with its notes."""
@@ -184,12 +190,18 @@ async def get_devices(ctx: Ctx, _: Caller) -> list[DeviceView]:
 async def identify(
     ctx: Ctx, _: Annotated[Session, Depends(changing("installer"))], device_id: str
 ) -> None:
-    """Installer's test: ask a native device to show itself (blink or beep)."""
-    outcome = await identify_device(ctx, device_id)
-    if outcome == "unknown":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device")
-    if outcome == "not_native":
-        raise HTTPException(status.HTTP_409_CONFLICT, "only native devices take commands")
+    """Installer's test: ask a device to show itself (blink or beep).
+
+    A native device gets the command; a Zigbee2MQTT device the `/set` its model exposes
+    (identify, or a light effect). 404 if there is no such device; 409 with the reason if it
+    cannot be asked (wired to the hub, or its model exposes nothing to identify with).
+    """
+    try:
+        refused = await identify_device(ctx, device_id)
+    except LookupError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device") from None
+    if refused is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, refused)
 
 
 @router.get("/api/events", tags=["home"], response_class=EventSourceResponse)

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 from fastapi import FastAPI, Request, Response, status
-from fastapi.responses import RedirectResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -22,6 +23,7 @@ from hub.web import api, carer_settings, hooks, link_pages, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
 from hub.web.gate import listening_socket
+from hub.web.limits import BodyLimit, RejectCounter, where
 from hub.web.views import Recent
 
 log = logging.getLogger("telecare.web")
@@ -60,7 +62,10 @@ def build_app(ctx: WebContext) -> FastAPI:
         app.include_router(hooks.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_security_headers)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(RejectCounter, reject=ctx.rejects.reject)  # outermost: sees every 4xx
     return app
 
 
@@ -72,7 +77,23 @@ def _templates(zone: ZoneInfo) -> Jinja2Templates:
     return templates
 
 
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """422 naming each field and problem, without echoing what was sent.
+
+    The input may be any bytes (not text, not JSON) and may hold personal data: it is neither
+    sent back nor logged.
+    """
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": error["type"]}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": problems}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
 async def _to_login(request: Request, exc: Exception) -> Response:
+    ctx: WebContext = request.app.state.context
+    ctx.rejects.reject("http_login_required", where(request.scope), "no live session")
     return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
 
 

@@ -27,13 +27,18 @@ MAX_SESSIONS = 64
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A logged-in person."""
+    """A logged-in person.
+
+    `contact` is the contact the session speaks for when it was opened by that contact's own
+    login link; None for a passcode login (whoever the installer gave the passcode to).
+    """
 
     token: str
     name: str
     role: WebRole
     csrf: str
     expires_at: float
+    contact: str | None = None
 
 
 class Sessions:
@@ -44,7 +49,7 @@ class Sessions:
         self._clock = clock
         self._open: dict[str, Session] = {}
 
-    def start(self, name: str, role: WebRole) -> Session:
+    def start(self, name: str, role: WebRole, *, contact: str | None = None) -> Session:
         """Open a session for someone; the oldest goes if too many are open."""
         if len(self._open) >= MAX_SESSIONS:
             oldest = min(self._open.values(), key=lambda s: s.expires_at)
@@ -55,6 +60,7 @@ class Sessions:
             role=role,
             csrf=secrets.token_urlsafe(32),
             expires_at=self._clock() + self._lifetime_s,
+            contact=contact,
         )
         self._open[session.token] = session
         return session
@@ -116,6 +122,11 @@ def api_session(request: Request) -> Session:
     return session
 
 
+def same_token(given: str, expected: str) -> bool:
+    """Compare a token from a request in constant time, whatever characters it holds."""
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
 async def check_csrf(request: Request, session: Session) -> None:
     """Refuse a state change whose CSRF token is missing or wrong (403)."""
     given = request.headers.get(CSRF_HEADER)
@@ -125,20 +136,21 @@ async def check_csrf(request: Request, session: Session) -> None:
         form = await request.form()
         value = form.get("csrf")
         given = value if isinstance(value, str) else None
-    if given is None or not secrets.compare_digest(given, session.csrf):
+    if given is None or not same_token(given, session.csrf):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
 
 
 def changing(
-    role: WebRole, *, find: Callable[[Request], Session] = api_session
+    *roles: WebRole, find: Callable[[Request], Session] = api_session
 ) -> Callable[[Request], Coroutine[Any, Any, Session]]:
-    """Dependency for a state change: a session with `role`, and its CSRF token."""
+    """Dependency for a state change: a session with one of `roles`, and its CSRF token."""
 
     async def dependency(request: Request) -> Session:
         session = find(request)
         await check_csrf(request, session)
-        if session.role != role:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only a {role} may do this")
+        if session.role not in roles:
+            allowed = " or ".join(roles)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only a {allowed} may do this")
         return session
 
     return dependency

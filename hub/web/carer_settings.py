@@ -2,7 +2,9 @@
 
 Both go through the engine (`rules.settings`), which keeps them across restarts and refuses
 what it must (an emergency device is never silenced); each change is audited with who made it.
-Installer settings (contacts, escalation plans, pairing) stay in the config file and the CLI.
+A contact logged in by their own login link changes only their own digest times; a passcode
+login (carer or installer) may change anyone's. Installer settings (contacts, escalation plans,
+pairing) stay in the config file and the CLI.
 """
 
 import logging
@@ -37,6 +39,8 @@ MORNING = time(8, 0)  # "until tomorrow morning": the next 08:00
 LENGTHS = {"1h": timedelta(hours=1), "4h": timedelta(hours=4)}
 Carer = Annotated[Session, Depends(changing("carer"))]
 PageCarer = Annotated[Session, Depends(changing("carer", find=page_session))]
+DigestChanger = Annotated[Session, Depends(changing("carer", "installer"))]
+PageDigestChanger = Annotated[Session, Depends(changing("carer", "installer", find=page_session))]
 _SEPARATORS = re.compile(r"[\s,;]+")
 
 
@@ -73,12 +77,29 @@ def digest_list(ctx: WebContext) -> list[DigestTimesView]:
     ]
 
 
-async def _set_digest(ctx: WebContext, contact: str, change: DigestTimesChange, by: str) -> None:
-    """Change a contact's digest times; 404 for an unknown contact, 422 if refused."""
+def may_set_digest(session: Session, contact: str) -> bool:
+    """A contact logged in by their own link sets only their own digest; a passcode login any."""
+    return session.contact is None or session.contact == contact
+
+
+async def _set_digest(
+    ctx: WebContext, contact: str, change: DigestTimesChange, by: Session
+) -> None:
+    """Change a contact's digest times.
+
+    404 for an unknown contact, 403 for another contact's from a contact's own login link, 422
+    if the engine refuses the times.
+    """
     if all(c.name != contact for c in ctx.control.engine.config.contacts):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such contact")
+    if not may_set_digest(by, contact):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"logged in as {by.contact} by a login link: only {by.contact}'s own digest times"
+            " may be changed",
+        )
     try:
-        await ctx.control.set_digest_times(contact, change.times, by=by)
+        await ctx.control.set_digest_times(contact, change.times, by=by.name)
     except SettingRefusedError as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
 
@@ -121,10 +142,14 @@ async def get_digests(ctx: Ctx, _: Caller) -> list[DigestTimesView]:
 
 @router.put("/api/digests/{contact}", tags=["settings"])
 async def put_digest(
-    ctx: Ctx, carer: Carer, contact: str, change: DigestTimesChange
+    ctx: Ctx, caller: DigestChanger, contact: str, change: DigestTimesChange
 ) -> DigestTimesView:
-    """Set a contact's digest times ("HH:MM"); `[]`: no digest; `null`: back to the config's."""
-    await _set_digest(ctx, contact, change, carer.name)
+    """Set a contact's digest times ("HH:MM"); `[]`: no digest; `null`: back to the config's.
+
+    A contact logged in by their own login link may change only their own (403 for another's);
+    a passcode login, carer or installer, may change anyone's.
+    """
+    await _set_digest(ctx, contact, change, caller)
     return next(d for d in digest_list(ctx) if d.contact == contact)
 
 
@@ -153,7 +178,7 @@ async def settings_page(request: Request, ctx: Ctx, _: Person) -> HTMLResponse:
 async def digest_from_page(
     request: Request,
     ctx: Ctx,
-    carer: PageCarer,
+    caller: PageDigestChanger,
     *,
     contact: Annotated[str, Form(max_length=60)],
     times: Annotated[str, Form(max_length=200)] = "",
@@ -168,9 +193,10 @@ async def digest_from_page(
         reason = str(problem.get("ctx", {}).get("error", problem["msg"]))
         return await _settings(request, ctx, f"Digest times for {contact}: {reason}", 422)
     try:
-        await _set_digest(ctx, contact, change, carer.name)
+        await _set_digest(ctx, contact, change, caller)
     except HTTPException as err:
-        return await _settings(request, ctx, f"Digest times for {contact}: {err.detail}", 422)
+        refusal = f"Digest times for {contact}: {err.detail}"
+        return await _settings(request, ctx, refusal, err.status_code)
     return RedirectResponse("/settings", status.HTTP_303_SEE_OTHER)
 
 

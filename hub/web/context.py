@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hub.config import WebSettings
 from hub.feed import IncidentFeed
+from hub.inbox import Inbox
 from hub.rejections import RejectLog
 from hub.store import Store
 from rules.engine import Engine, EngineState
@@ -54,8 +55,11 @@ class WebContext:
         control: Acknowledges incidents through the pipeline, so the engine knows.
         feed: Incident changes as they happen, for live pages.
         rejects: Dropped inputs by cause, for `/metrics`.
+        inbox: Messages waiting for the event path, for `/metrics`.
         broker_connected: Whether the MQTT session is up now.
-        identify: Asks a native device to show itself (blink, beep): the installer's test.
+        identify: Asks a device to show itself (blink, beep): the installer's test. A native
+            device gets the command; a Zigbee2MQTT one the `/set` its model exposes. Returns
+            None once asked, or why the device cannot be asked.
         person: How the cared-for person is named ("Mum").
         labels: Words for each incident cause ("pendant alarm").
         timezone: The home's IANA time zone, for times on pages.
@@ -68,8 +72,9 @@ class WebContext:
     control: IncidentControl
     feed: IncidentFeed
     rejects: RejectLog
+    inbox: Inbox
     broker_connected: Callable[[], bool]
-    identify: Callable[[str], None]
+    identify: Callable[[str], str | None]
     person: str
     labels: Mapping[str, str]
     timezone: str

@@ -51,7 +51,7 @@ async def link_login(
     if contact is None:
         log.info("a wrong, used or expired login link was tried")
         return login_form(request, "link.html", 401, token=None, error=SPENT)
-    return start_session(request, ctx, contact, "carer")
+    return start_session(request, ctx, contact, "carer", contact=contact)
 
 
 async def _redeem(ctx: WebContext, token: str) -> str | None:

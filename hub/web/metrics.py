@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from typing import get_args
 
+from hub.inbox import Inbox
 from hub.records import StoreTallies
 from notifier.model import DeliveryState
 from rules.incidents import IncidentState
@@ -11,7 +12,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def render_metrics(
-    tallies: StoreTallies, dropped: Mapping[str, int], *, broker_connected: bool
+    tallies: StoreTallies, dropped: Mapping[str, int], inbox: Inbox, *, broker_connected: bool
 ) -> str:
     """Every series the hub exposes, with zeroes for states that have none yet."""
     lines: list[str] = []
@@ -37,9 +38,24 @@ def render_metrics(
     )
     for cause, count in sorted(dropped.items()):
         lines.append(_sample("telecare_dropped_inputs_total", "cause", cause, count))
+    _inbox(lines, inbox)
     _family(lines, "telecare_broker_connected", "gauge", "1 while the MQTT broker is reachable.")
     lines.append(f"telecare_broker_connected {int(broker_connected)}")
     return "\n".join(lines) + "\n"
+
+
+def _inbox(lines: list[str], inbox: Inbox) -> None:
+    _family(lines, "telecare_inbox_messages", "gauge", "Messages waiting for the event path.")
+    lines.append(f"telecare_inbox_messages {inbox.qsize()}")
+    _family(lines, "telecare_inbox_peak_messages", "gauge", "Most messages waiting at once.")
+    lines.append(f"telecare_inbox_peak_messages {inbox.peak}")
+    _family(
+        lines,
+        "telecare_inbox_pauses_total",
+        "counter",
+        "Times the hub stopped reading from the broker to catch up (back-pressure).",
+    )
+    lines.append(f"telecare_inbox_pauses_total {inbox.pauses}")
 
 
 def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:

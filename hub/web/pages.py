@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from hub.config import WebRole
 from hub.control import MAX_NOTE_CHARS
 from hub.review import gather, render_review
-from hub.web.api import Ctx
+from hub.web.api import Ctx, IncidentId
 from hub.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -23,6 +23,7 @@ from hub.web.auth import (
     changing,
     check_csrf,
     client_of,
+    same_token,
     session_of,
 )
 from hub.web.context import WebContext
@@ -119,10 +120,12 @@ async def limited_try(request: Request, attempt: Callable[[], Awaitable[T | None
     return found
 
 
-def start_session(request: Request, ctx: WebContext, name: str, role: WebRole) -> Response:
-    """Log someone in: a session cookie, and off to the status page."""
+def start_session(
+    request: Request, ctx: WebContext, name: str, role: WebRole, *, contact: str | None = None
+) -> Response:
+    """Log someone in (a contact by their own link): a session cookie, off to the status page."""
     sessions: Sessions = request.app.state.sessions
-    session = sessions.start(name, role)
+    session = sessions.start(name, role, contact=contact)
     response = RedirectResponse("/", status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,
@@ -139,7 +142,7 @@ def start_session(request: Request, ctx: WebContext, name: str, role: WebRole) -
 def check_login_csrf(request: Request, csrf: str) -> None:
     """Refuse a login form without the token its page set in a cookie (403)."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(csrf, expected):
+    if not expected or not same_token(csrf, expected):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
 
 
@@ -188,7 +191,9 @@ async def incidents_page(request: Request, ctx: Ctx, _: Person) -> HTMLResponse:
 
 
 @router.get("/incidents/{incident_id}")
-async def incident_page(request: Request, ctx: Ctx, _: Person, incident_id: str) -> HTMLResponse:
+async def incident_page(
+    request: Request, ctx: Ctx, _: Person, incident_id: IncidentId
+) -> HTMLResponse:
     """Timeline, who was told, and the acknowledge button."""
     detail = await incident_detail(ctx, incident_id)
     if detail is None:
@@ -198,7 +203,7 @@ async def incident_page(request: Request, ctx: Ctx, _: Person, incident_id: str)
 
 @router.get("/partials/incidents/{incident_id}")
 async def incident_fragment(
-    request: Request, ctx: Ctx, _: Person, incident_id: str
+    request: Request, ctx: Ctx, _: Person, incident_id: IncidentId
 ) -> HTMLResponse:
     """The incident page's live part: state, acknowledge button, timeline, who was told."""
     detail = await incident_detail(ctx, incident_id)
@@ -211,7 +216,7 @@ async def incident_fragment(
 async def acknowledge_from_page(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer", find=page_session))],
-    incident_id: str,
+    incident_id: IncidentId,
 ) -> Response:
     """The "I'm on it" button: acknowledge, then show the incident again."""
     if await ctx.control.acknowledge(incident_id, carer.name):
@@ -223,7 +228,7 @@ async def acknowledge_from_page(
 async def resolve_from_page(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer", find=page_session))],
-    incident_id: str,
+    incident_id: IncidentId,
     note: Annotated[str, Form(max_length=MAX_NOTE_CHARS)] = "",
 ) -> Response:
     """The "Resolve" button, with its optional note: close the incident, then show it again."""
@@ -260,7 +265,7 @@ async def occupancy_from_page(
 async def note_from_page(
     ctx: Ctx,
     carer: Annotated[Session, Depends(changing("carer", find=page_session))],
-    incident_id: str,
+    incident_id: IncidentId,
     text: Annotated[str, Form(min_length=1, max_length=MAX_NOTE_CHARS)],
 ) -> Response:
     """The incident page's note form."""
@@ -273,7 +278,7 @@ async def note_from_page(
 async def devices_page(
     request: Request, ctx: Ctx, _: Person, tested: str | None = None
 ) -> HTMLResponse:
-    """Devices with battery, last seen and warnings; installers can test native ones."""
+    """Devices with battery, last seen and warnings; installers can test them."""
     devices = await device_list(ctx)
     shown = next((d.name for d in devices if d.id == tested), None)  # only a real device's name
     return render(request, "devices.html", devices=devices, tested=shown)
@@ -281,11 +286,19 @@ async def devices_page(
 
 @router.post("/devices/{device_id}/identify")
 async def identify_from_page(
+    request: Request,
     ctx: Ctx,
     _: Annotated[Session, Depends(changing("installer", find=page_session))],
     device_id: str,
 ) -> Response:
-    """The installer's "Test" button: the device blinks or beeps."""
-    if await identify_device(ctx, device_id) != "sent":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no native device by that id")
+    """The installer's "Test" button: the device blinks or beeps, or the page says why not."""
+    try:
+        refused = await identify_device(ctx, device_id)
+    except LookupError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such device") from None
+    if refused is not None:
+        devices = await device_list(ctx)
+        return render(
+            request, "devices.html", status.HTTP_409_CONFLICT, devices=devices, refused=refused
+        )
     return RedirectResponse(f"/devices?tested={device_id}", status.HTTP_303_SEE_OTHER)

@@ -4,7 +4,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import time as clock_time
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from hub.records import IncidentNote, Presence
@@ -169,14 +169,17 @@ def silence_list(ctx: WebContext) -> list[SilenceView]:
     ]
 
 
-async def identify_device(
-    ctx: WebContext, device_id: str
-) -> Literal["sent", "unknown", "not_native"]:
-    """Ask a native device to show itself (blink or beep), if it is one."""
+async def identify_device(ctx: WebContext, device_id: str) -> str | None:
+    """Ask a device to show itself (blink or beep).
+
+    Returns:
+        None once asked, or why the device cannot be asked (wired to the hub, or its model
+        exposes nothing to identify with).
+
+    Raises:
+        LookupError: there is no such device.
+    """
     device = next((d for d in await ctx.store.devices() if d.id == device_id), None)
     if device is None or not is_device_id(device_id):
-        return "unknown"
-    if device.source != "native":
-        return "not_native"
-    ctx.identify(device_id)
-    return "sent"
+        raise LookupError(device_id)
+    return ctx.identify(device_id)

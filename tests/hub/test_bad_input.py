@@ -7,13 +7,18 @@ from pathlib import Path
 import pytest
 
 from hub.broker import LocalBroker
+from hub.control import ACK_TOPIC
 from hub.store import Store
 from hub.wire import MAX_PAYLOAD_BYTES, PAIRING_TOPIC, event_topic, status_topic
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
+from tests.support.reliability import record
 
 CASES = [
     ("malformed_json", event_topic("pendant-1"), b'{"type": "pendant.pressed"'),
     ("malformed_json", event_topic("pendant-1"), b"\xff\xfe not utf-8"),
+    ("malformed_json", event_topic("pendant-1"), b"[" * 5000),  # deeper than json recurses
+    ("malformed_json", status_topic("pendant-1"), b'{"a":' * 3000),
+    ("bad_control", ACK_TOPIC, b"[" * 5000),
     ("invalid_payload", event_topic("pendant-1"), b'{"type": "pendant.pressed", "seq": "x"}'),
     ("invalid_payload", event_topic("pendant-1"), b'{"type": "pendant.pressed", "battery": 400}'),
     ("invalid_payload", event_topic("pendant-1"), b'["pendant.pressed"]'),
@@ -61,3 +66,11 @@ async def test_bad_message_is_dropped_and_counted_and_the_next_one_kept(
     warnings = [r for r in caplog.records if cause in r.getMessage()]
     assert len(warnings) == 1, "logged once per cause and topic, then only counted"
     assert topic in warnings[0].getMessage()
+    record(
+        "abuse",
+        f"{topic}: {payload[:28]!r}{'...' if len(payload) > 28 else ''} ({len(payload)} B)",
+        refused_as=cause,
+        sent=3,
+        refused_and_counted=rejects.counts[cause],
+        next_good_event_stored=len(stored),
+    )

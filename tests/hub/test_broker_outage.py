@@ -10,6 +10,7 @@ from hub.broker import LocalBroker
 from hub.store import Store
 from hub.wire import event_topic
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
+from tests.support.reliability import record
 
 
 async def _stored_seqs(db: Path) -> list[int]:
@@ -50,6 +51,15 @@ async def test_hub_reconnects_after_a_broker_restart_and_keeps_its_session(
         await eventually(all_stored, timeout_s=40)
     messages = [r.getMessage() for r in caplog.records]
     assert any("connected to broker" in m and "again" in m for m in messages), messages
+    stored = await _stored_seqs(db)
+    record(
+        "faults",
+        "broker stopped and restarted with its persistence",
+        sent=3,
+        stored=len(stored),
+        lost=3 - len(set(stored)),
+        stored_twice=len(stored) - len(set(stored)),
+    )
 
 
 async def test_carers_are_told_when_the_hub_loses_its_broker_and_when_it_is_back(
@@ -82,3 +92,11 @@ async def test_carers_are_told_when_the_hub_loses_its_broker_and_when_it_is_back
         await eventually(told_back, timeout_s=40)
     cut_off = [t for t in await texts() if "cut off" in t]
     assert len(cut_off) == 1, "told once per outage, not at every check"
+    back = [t for t in await texts() if "in contact with its sensors again" in t]
+    record(
+        "faults",
+        "broker stopped: carers told after the grace period, and when it is back",
+        lost_notices_sent=len(cut_off),
+        back_notices_sent=len(back),
+        grace_s=1,
+    )

@@ -144,11 +144,9 @@ async def test_a_clock_step_neither_hurries_nor_delays_escalation_and_digests_ke
     record(
         "faults",
         f"wall clock stepped by {step_h:+d} h",
-        events_sent=2,
-        events_stored=stored,
-        events_lost=2 - stored,
+        sent=2,
+        stored=stored,
+        lost=2 - stored,
         duplicates_to_carer=len(twilio.outbound(to=BOB)) - 1,
-        worst_time_to_notify_s=round(
-            (step["created"] - pressed_at).total_seconds() - SECOND_STEP_S, 3
-        ),
+        notify_s=round((step["created"] - pressed_at).total_seconds() - SECOND_STEP_S, 3),
     )

@@ -86,3 +86,18 @@ def test_zigbee_devices_get_their_set_or_are_counted_and_told_once(
     assert intake.command("sos-1", chime) is None
     assert intake.command("sos-1", CommandPayload(command="reassure")) is None
     assert intake.rejects.counts["command_unsupported"] == 3
+
+
+def test_a_device_that_cannot_be_asked_comes_with_the_reason(intake: Intake) -> None:
+    identify = CommandPayload(command="identify")
+    assert intake.routed("siren-1", identify) == "siren 1 is not listed by Zigbee2MQTT yet"
+    intake.decode(listed(("hall/sos", "TS0215A_sos")), received_at=START)
+    assert intake.routed("sos-1", identify) == "sos 1 exposes nothing to identify with"
+    assert (
+        intake.routed("cord-1", identify) == "cord 1 is wired to the hub: there is nothing to ask"
+    )
+    assert intake.routed("stranger", identify) == "no such device"
+    assert intake.routed("pendant-1", identify) == (
+        "telecare/v1/pendant-1/command",
+        b'{"command":"identify"}',
+    )

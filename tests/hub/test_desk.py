@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 from hub.desk import HubDesk
 from hub.store import AcceptedEvent, Batch, NewDevice, Store
 from notifier.acks import Acknowledgement
+from notifier.replies import not_taken_text
 from rules.events import DeviceEvent
+from rules.incidents import IncidentChanged
 from tests.notifier.outbox import add_alert
 
 
@@ -98,3 +100,25 @@ async def test_home_and_away_set_the_engines_occupancy(tmp_path: Path) -> None:
         await answers.note_occupancy("Ben", home=False)
 
     assert control.occupancy == [(True, "Ben"), (False, "Ben")]
+
+
+async def test_standing_says_who_acknowledged_and_when_in_the_homes_clock(tmp_path: Path) -> None:
+    acknowledged_at = datetime(2026, 7, 1, 9, 42, tzinfo=UTC)  # 10:42 in London's summer
+    async with Store.open(tmp_path / "hub.db") as store:
+        await add_alert(store, "pendant-4")
+        [incident] = await store.incidents()
+        taken = incident.model_copy(update={"state": "acknowledged", "acknowledged_by": "Alice"})
+        change = IncidentChanged(
+            incident=taken, previous="firing", reason="acknowledged by Alice", at=acknowledged_at
+        )
+        await store.commit(Batch(actions=[change]), at=acknowledged_at)
+        answers = desk(store, Published())
+
+        standing = await answers.standing("pendant-4")
+        missing = await answers.standing("fall-9")
+
+    assert (standing.state, standing.by) == ("acknowledged", "Alice")
+    assert standing.since is not None
+    assert f"{standing.since:%H:%M}" == "10:42"
+    assert not_taken_text(standing, "Ben") == "Alice is already dealing with it (since 10:42)."
+    assert not_taken_text(missing, "Ben") == "That alarm is over."

@@ -9,7 +9,13 @@ from hub.broker import LocalBroker
 from hub.store import Store
 from hub.wire import event_topic
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
-from tests.support.standins import Fault, ThreadedStandIn, TwilioStandIn, twilio_toml
+from tests.support.reliability import record
+from tests.support.standins import (
+    Fault,
+    ThreadedStandIn,
+    TwilioStandIn,
+    twilio_toml,
+)
 
 
 def hub_with_twilio(broker: LocalBroker, workdir: Path, twilio_url: str) -> HubProcess:
@@ -73,3 +79,12 @@ async def test_killed_mid_send_the_step_reaches_the_carer_once(
         await eventually(settled)
         assert hub.terminate() == 0
         assert len(twilio.outbound(to="+447700900123")) == 1
+    when = "after the provider took the SMS" if provider_took_it else "before the provider took it"
+    record(
+        "faults",
+        f"SIGKILL of the hub mid-send, {when}",
+        steps_due=1,
+        sms_to_carer=len(twilio.outbound(to="+447700900123")),
+        duplicates_to_carer=len(twilio.outbound(to="+447700900123")) - 1,
+        lost=0 if twilio.outbound(to="+447700900123") else 1,
+    )

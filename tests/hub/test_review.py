@@ -1,21 +1,26 @@
-"""`telecare report`: the review report from a real store, as one self-contained HTML file."""
+"""`telecare report`: the review report from a real store, as one self-contained HTML file.
+
+Signal trends: median link quality per day, falling devices marked.
+"""
 
 import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 
-from hub.charts import trend_chart
+from hub.charts import MARK_COLOUR, trend_chart
 from hub.cli import main
 from hub.intake import Intake
 from hub.pipeline import Pipeline
+from hub.records import DeviceHealth, HealthHour
 from hub.rejections import RejectLog
-from hub.review import ReviewData, battery_trends
-from hub.store import NewDevice, Store
+from hub.review import ReviewData, battery_trends, signal_trends
+from hub.store import Batch, NewDevice, Store
 from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
@@ -154,6 +159,21 @@ def test_report_refuses_a_period_it_cannot_read(tmp_path: Path) -> None:
     assert html == ""
 
 
+def _quiet_period(since: datetime, until: datetime, **history: Any) -> ReviewData:
+    """A period without incidents, notifications or door openings: only device history."""
+    return ReviewData(
+        since=since,
+        until=until,
+        incidents=(),
+        trail=(),
+        notifications=(),
+        devices=(),
+        door_openings=(),
+        lowest_battery={},
+        **history,
+    )
+
+
 def test_battery_trend_is_the_lowest_level_of_each_local_day() -> None:
     evening = datetime(2026, 6, 1, 22, 30, tzinfo=UTC)  # 23:30 in London (summer time)
     hours = (
@@ -163,18 +183,84 @@ def test_battery_trend_is_the_lowest_level_of_each_local_day() -> None:
         ("door-1", evening + timedelta(days=2), 60),
         ("fall-1", evening, 95),
     )
-    data = ReviewData(
-        since=evening,
-        until=evening + timedelta(days=2),
-        incidents=(),
-        trail=(),
-        notifications=(),
-        devices=(),
-        door_openings=(),
-        lowest_battery={},
-        battery_hours=hours,
-    )
+    data = _quiet_period(evening, evening + timedelta(days=2), battery_hours=hours)
     assert battery_trends(data, LONDON) == [("door-1", [80.0, 70.0, 60.0]), ("fall-1", [95.0])]
     chart = trend_chart("Battery", battery_trends(data, LONDON), unit="%")
     assert chart.count("<polyline") == 2
     assert ">80% to 60%<" in chart
+
+
+HOUR = timedelta(hours=1)
+SIGNAL_DEVICES = [
+    NewDevice("sos-hall", "Hall pendant", "pendant", "Hall", "native", None, None, "config"),
+    NewDevice("door-1", "front door", "door", "Hall", "native", None, None, "config"),
+    NewDevice("leak-1", "leak sensor", "water", "Kitchen", "native", None, None, "config"),
+]
+
+
+def _week_then_a_day(end: datetime, usual: float, lately: float) -> tuple[HealthHour, ...]:
+    """Hourly medians: `usual` for a week, then `lately` for the last day and a half."""
+    start = end - 203 * HOUR
+    return tuple(
+        HealthHour(hour=start + n * HOUR, linkquality=usual if n < 168 else lately, battery=None,
+                   samples=1)
+        for n in range(204)
+    )  # fmt: skip
+
+
+def test_each_day_is_its_median_and_the_sinking_pendant_is_falling() -> None:
+    until = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    data = _quiet_period(
+        until - timedelta(days=7),
+        until,
+        signal_hours={
+            "door-1": _week_then_a_day(until, 150, 148),
+            "sos-hall": _week_then_a_day(until, 142, 61),
+            "leak-1": (HealthHour(hour=until, linkquality=None, battery=90, samples=1),),
+        },
+    )
+    door, pendant = sorted(signal_trends(data, LONDON), key=lambda s: s.device)
+    assert pendant.falling and not door.falling
+    assert pendant.trend is not None and (pendant.trend.before, pendant.trend.recent) == (142, 61)
+    # Seven days and an hour of the period, in London's days: 12:00 to 23:00 of the first one.
+    assert len(pendant.daily) == 8
+    assert pendant.daily[:6] == [142.0] * 6
+    assert pendant.daily[-1] == 61.0
+    assert door.daily[0] == 150.0 and door.daily[-1] == 148.0
+    assert [s.device for s in signal_trends(data, LONDON)] == [
+        "sos-hall",
+        "door-1",
+    ]  # falling first
+
+
+async def _seed_signals(db: Path, end: datetime) -> None:
+    """A week of reports at 142 (pendant) and 150 (door), then the pendant at 61 for a day and a
+    half; the leak sensor only ever reports its battery."""
+    async with Store.open(db) as store:
+        await store.register_devices(SIGNAL_DEVICES, at=end - 204 * HOUR)
+        for hour in reversed(range(204)):
+            at = end - hour * HOUR
+            health = [
+                DeviceHealth(device_id="sos-hall", at=at, linkquality=142 if hour >= 36 else 61),
+                DeviceHealth(device_id="door-1", at=at, linkquality=150),
+                DeviceHealth(device_id="leak-1", at=at, battery=90),
+            ]
+            await store.commit(Batch(health=health), at=at)
+
+
+def test_report_marks_the_device_whose_signal_is_falling(tmp_path: Path) -> None:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    asyncio.run(_seed_signals(tmp_path / "hub.db", end))
+    code, output, html = _report(tmp_path, "--since", "3d")
+    assert code == 0, output
+    assert "<strong>Hall pendant (Hall)</strong>: signal falling,\n      142 -> 61/255" in html
+    chart = re.search(r'aria-label="Signal per device[^"]*".*?</svg>', html, re.S)
+    assert chart is not None
+    rows = chart.group(0).split("<polyline")
+    assert "Hall pendant (Hall): falling</text>" in rows[0]
+    assert f'stroke="{MARK_COLOUR}"' in rows[1]  # the falling pendant's line, drawn first
+    assert ">142 to 61<" in rows[1]
+    assert f'stroke="{MARK_COLOUR}"' not in rows[2]  # the steady front door
+    assert ">front door (Hall)</text>" in rows[1]
+    assert ">150 to 150<" in rows[2]
+    assert "leak sensor" not in chart.group(0)  # no link quality reported

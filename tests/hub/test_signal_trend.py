@@ -101,7 +101,7 @@ async def test_a_sinking_pendant_signal_reaches_the_digest_the_summary_and_devic
     trend_events = [(e.type, e.value) for e in events if e.type.startswith("device.signal")]
     assert trend_events == [("device.signal_steady", 142.0), ("device.signal_falling", 61.0)]
     digests = [t for t in texts if t.startswith("Digest for Alice")]
-    falling = "The Hall pendant (Hall) signal is falling: 61/255 over the last day"
+    falling = "The Hall pendant (Hall) signal is falling: 142 -> 61/255 over 7 days"
     assert sum(falling in t for t in digests) == 1
     summaries = [t for t in texts if t.startswith("Daily summary")]
     assert "Devices needing attention: Hall pendant (signal falling)." in summaries[-1]

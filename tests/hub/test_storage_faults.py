@@ -96,11 +96,11 @@ async def _record(name: str, db: Path, sent: int, duplicates: int, worst_s: floa
     record(
         "faults",
         name,
-        events_sent=sent,
-        events_stored=stored,
-        events_lost=sent - stored,
+        sent=sent,
+        stored=stored,
+        lost=sent - stored,
         duplicates_to_carer=duplicates,
-        worst_time_to_notify_s=round(worst_s, 3),
+        notify_s=round(worst_s, 3),
     )
 
 

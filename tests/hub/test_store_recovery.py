@@ -11,6 +11,7 @@ from hub.broker import LocalBroker
 from hub.store import Store, StoreCorruptError, StoreError
 from tests.support.disks import fill
 from tests.support.hubs import in_process_config, running_hub
+from tests.support.reliability import record
 
 
 async def test_corrupt_database_is_moved_aside_and_the_hub_starts_afresh(
@@ -29,6 +30,7 @@ async def test_corrupt_database_is_moved_aside_and_the_hub_starts_afresh(
     loud = [r for r in caplog.records if r.levelno == logging.CRITICAL]
     assert len(loud) == 1
     assert "started with an empty database" in loud[0].getMessage()
+    record("faults", "corrupt database at start", moved_aside=len(moved), loud_log_lines=len(loud))
 
 
 async def test_database_from_a_newer_hub_is_refused_not_discarded(

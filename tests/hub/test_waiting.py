@@ -2,7 +2,7 @@
 
 import asyncio
 
-from hub.waiting import Waiting
+from hub.waiting import WINDOW, Waiting
 from hub.wire import InboundMessage
 
 ALARMS = frozenset({"telecare/v1/pendant-1/event"})
@@ -55,3 +55,15 @@ async def test_a_backlog_is_taken_in_larger_batches_alarms_first() -> None:
     inbox.put_nowait(_message("motion-1", 13))
     third = await waiting.next_batch(inbox, 2, backlog_limit=6)
     assert [m.mid for m in third or []] == [11, 12, 13]
+
+
+async def test_a_flood_stays_in_the_bounded_inbox_beyond_the_window() -> None:
+    inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+    for mid in range(WINDOW + 100):
+        inbox.put_nowait(_message("motion-1", mid))
+    waiting = Waiting(ALARMS.__contains__)
+    batch = await waiting.next_batch(inbox, 10)
+    assert [m.mid for m in batch or []] == list(range(10))
+    assert inbox.qsize() == 100, "the window filled: the rest waits where the broker is held back"
+    waiting.absorb(inbox)
+    assert inbox.qsize() == 100 - 10, "taking a batch made room for as many"

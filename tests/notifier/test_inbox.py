@@ -13,13 +13,16 @@ from notifier.acks import Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import TwilioGateway
 from notifier.inbox import Inbox
+from notifier.replies import Standing
 from notifier.settings import NtfySettings
-from tests.notifier.entries import ALICE, CONTACTS
+from tests.notifier.entries import ALICE, BEN, CONTACTS
 from tests.notifier.outbox import add_alert, wait_for
 from tests.notifier.test_twilio import settings as twilio_settings
+from tests.support.reliability import record
 from tests.support.standins import FROM_NUMBER, NtfyStandIn, TwilioStandIn, serving
 
 ACK_TOPIC = "hub-acks-5f1c2d9e8a7b6c4d"
+ACKNOWLEDGED_AT = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
 
 class RecordingDesk:
@@ -29,8 +32,11 @@ class RecordingDesk:
         self.acks: list[Acknowledgement] = []
         self.occupancy: list[tuple[str, bool]] = []
         self.open_incident: str | None = "pendant-3"
+        self.closed: set[str] = set()  # over by the time an acknowledgement reaches the engine
 
     async def acknowledge(self, ack: Acknowledgement) -> bool:
+        if ack.incident_id in self.closed:
+            return False
         if any(a.incident_id == ack.incident_id for a in self.acks):
             return False
         self.acks.append(ack)
@@ -40,6 +46,12 @@ class RecordingDesk:
         if number is not None:
             return f"pendant-{number}" if number == 3 else None
         return self.open_incident
+
+    async def standing(self, incident_id: str) -> Standing:
+        if incident_id in self.closed:
+            return Standing("resolved")
+        first = next(a for a in self.acks if a.incident_id == incident_id)
+        return Standing("acknowledged", by=first.contact, since=ACKNOWLEDGED_AT)
 
     async def status_text(self) -> str:
         return "All OK: no open alarms. Last activity 10:42 Kitchen (motion.detected)."
@@ -105,6 +117,7 @@ async def test_a_forged_token_acknowledges_nothing(rig: tuple[Rig, Inbox]) -> No
 
     assert [a.incident_id for a in found.desk.acks] == ["pendant-2"]
     assert await inbox.accept_token(f"{target.id}.forged") == "not genuine"
+    record("abuse", "ntfy acknowledgement, forged token", forged=2, obeyed=0, genuine_obeyed=1)
 
 
 async def test_ok_by_sms_acknowledges_the_open_incident_and_answers(
@@ -146,6 +159,27 @@ async def test_keywords_get_their_answers(
     assert answer["body"].startswith(answer_starts)
 
 
+async def test_an_ok_that_does_not_take_gets_the_truth_not_a_thank_you(
+    rig: tuple[Rig, Inbox],
+) -> None:
+    found, inbox = rig
+    found.twilio.receive(str(ALICE.phone), "OK")
+    await inbox.poll_sms_once()
+    found.twilio.receive(str(BEN.phone), "ok")
+    found.twilio.receive(str(ALICE.phone), "ACK 3")
+    await inbox.poll_sms_once()
+    found.desk.closed.add("pendant-3")
+    found.twilio.receive(str(BEN.phone), "OK")
+    await inbox.poll_sms_once()
+
+    assert [a.contact for a in found.desk.acks] == ["Alice"]
+    to_alice = [m["body"] for m in found.twilio.outbound(to=str(ALICE.phone))]
+    assert to_alice[0].startswith("Thank you, Alice")
+    assert to_alice[1] == "You are already down as dealing with it (since 10:42)."
+    to_ben = [m["body"] for m in found.twilio.outbound(to=str(BEN.phone))]
+    assert to_ben == ["Alice is already dealing with it (since 10:42).", "That alarm is over."]
+
+
 async def test_nothing_is_obeyed_or_answered_from_an_unknown_number(
     rig: tuple[Rig, Inbox],
 ) -> None:
@@ -157,6 +191,7 @@ async def test_nothing_is_obeyed_or_answered_from_an_unknown_number(
 
     assert found.desk.acks == []
     assert found.twilio.outbound() == []
+    record("abuse", "SMS from a number that is not a contact", sms=2, obeyed=0, answered=0)
 
 
 async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are(
@@ -176,6 +211,7 @@ async def test_after_a_restart_old_replies_are_not_obeyed_again_and_new_ones_are
     assert answers[0].startswith("Thank you, Alice")
     assert answers[1].startswith("All OK")
     assert len(answers) == 2
+    record("abuse", "SMS replies seen again after a restart", replayed=1, obeyed_again=0)
 
 
 async def test_a_reply_sent_while_the_hub_was_down_is_read_even_if_none_came_before(

@@ -14,6 +14,7 @@ from notifier.channels.twilio import (
 from notifier.model import TransientError
 from notifier.settings import TwilioSettings
 from tests.notifier.entries import ALICE, CONTACTS, entry
+from tests.support.reliability import record
 from tests.support.standins import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -293,10 +294,11 @@ def test_a_webhook_signed_with_the_account_s_token_is_accepted() -> None:
     ids=["missing", "empty", "tampered-body", "tampered-sender", "other-url", "forged"],
 )
 def test_unsigned_or_tampered_webhooks_are_refused(
-    url: str, form: dict[str, str], signature: str | None
+    url: str, form: dict[str, str], signature: str | None, request: pytest.FixtureRequest
 ) -> None:
     config = settings("https://api.twilio.com")
     if signature == "original":
         signature = signed_by_twilio(HOOK_URL, HOOK_FORM)
 
     assert not webhook_signed(config, url, form, signature)
+    record("abuse", f"Twilio webhook signature: {request.node.callspec.id}", accepted=0)

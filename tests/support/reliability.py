@@ -21,7 +21,7 @@ def record(section: str, name: str, **figures: Figure) -> None:
     target = os.environ.get(RESULTS_ENV)
     if not target:
         return
-    line = json.dumps({"section": section, "name": name, "figures": figures}, sort_keys=True)
+    line = json.dumps({"section": section, "name": name, "figures": figures})  # figures in order
     with Path(target).open("a", encoding="utf-8") as out:
         out.write(line + "\n")
 

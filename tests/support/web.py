@@ -3,21 +3,35 @@
 import functools
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from hub.config import WebSettings
+from hub.feed import IncidentFeed
+from hub.inbox import Inbox
+from hub.intake import Intake
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
-from hub.store import Store
+from hub.store import NewDevice, Store
+from hub.web.app import build_app
 from hub.web.context import WebContext
+from hub.web.login_links import make_link
 from hub.web.passcodes import hash_passcode
 from hub.wire import InboundMessage, event_topic
+from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
+from rules.engine import Engine, EngineState
+from rules.policy import Contact, DeviceInfo, RulesConfig
 
 CARER_PASSCODE = "246810"
 INSTALLER_PASSCODE = "135799"
+NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)  # the dashboard fixture's now
 _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -54,6 +68,24 @@ async def log_in(client: httpx.AsyncClient, passcode: str) -> str:
     return token
 
 
+async def login_link(hub: "Hub", contact: str = "Alice", *, made_at: datetime = NOW) -> str:
+    """A one-time login link for `contact`, as the path a phone would open."""
+    url = await make_link(
+        hub.store, contact, lifetime=timedelta(hours=24), now=made_at, base="http://hub/"
+    )
+    return url.removeprefix("http://hub")
+
+
+async def use_login_link(hub: "Hub", path: str) -> tuple[int, str]:
+    """Open a login link's page and press its button: the answer's status and text."""
+    page = await hub.client.get(path)
+    token = path.rsplit("/", 1)[1]
+    response = await hub.client.post(
+        "/login/link", data={"token": token, "csrf": form_csrf(page.text)}
+    )
+    return response.status_code, response.text
+
+
 @dataclass
 class Hub:
     """The parts behind the API, and what the test can observe of them."""
@@ -73,3 +105,53 @@ class Hub:
         body = json.dumps({"type": "pendant.pressed"}).encode()
         await self.pipeline.handle([InboundMessage(event_topic("pendant-1"), body, 1, mid)])
         return next(iter(self.pipeline.state.open.values())).id
+
+
+@asynccontextmanager
+async def open_hub(workdir: Path) -> AsyncIterator[Hub]:
+    """The web app over a real store and pipeline in `workdir`, with a client bound to it."""
+    async with Store.open(workdir / "hub.db") as store:
+        await store.register_devices(
+            [
+                NewDevice(
+                    "pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config"
+                )
+            ],
+            at=NOW,
+        )
+        async with Dispatcher(store, {"outbox": LocalOutbox()}) as dispatcher:
+            pendant = DeviceInfo(name="pendant", role="pendant", room="Bedroom")
+            engine = Engine(
+                RulesConfig(contacts=(Contact(name="Alice"),), devices={"pendant-1": pendant})
+            )
+            pipeline = Pipeline(
+                engine=engine,
+                state=EngineState(),
+                store=store,
+                intake=Intake(await store.devices(), RejectLog()),
+                dispatcher=dispatcher,
+                ack=lambda message: None,
+                publish=lambda topic, body, retain: None,
+                clock=lambda: NOW,
+            )
+            rejects, identified, connected = RejectLog(), list[str](), [True]
+            ctx = WebContext(
+                settings=WebSettings.model_validate({"port": 0, "logins": logins()}),
+                store=store,
+                control=pipeline,
+                feed=IncidentFeed(),
+                rejects=rejects,
+                inbox=Inbox(),
+                broker_connected=lambda: connected[0],
+                identify=identified.append,
+                person="Mum",
+                labels={name: cause.label for name, cause in engine.causes.items()},
+                timezone="Europe/London",
+                clock=lambda: NOW,
+            )
+            app = build_app(ctx)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+                yield Hub(
+                    client, pipeline, store, rejects, identified, connected, dispatcher, ctx, app
+                )

@@ -10,9 +10,11 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 import httpx
@@ -283,8 +285,17 @@ async def test_sms_replies_by_hook_acknowledge_and_answer_and_strangers_get_noth
         assert answers[0].startswith("Thank you, Alice: you are down as dealing with it.")
         assert answers[1].startswith("1 open alarm(s): ")
         assert rig.twilio.outbound(to=STRANGER) == []
-        reasons = [line["reason"] for line in await rig.incident_log()]
+        log = await rig.incident_log()
+        reasons = [line["reason"] for line in log]
         assert reasons.count("acknowledged by Alice via sms") == 1
+
+        late = await rig.twilio_posts(hook, sms_form("SM" + "e" * 32, BEN_PHONE, "OK"))
+        assert late.text == EMPTY_TWIML
+        acknowledged_at = next(line["at"] for line in log if line["state"] == "acknowledged")
+        local = datetime.fromisoformat(acknowledged_at).astimezone(ZoneInfo("Europe/London"))
+        [told_ben] = [m["body"] for m in rig.twilio.outbound(to=BEN_PHONE)]
+        assert told_ben == f"Alice is already dealing with it (since {local:%H:%M})."
+        assert [line["reason"] for line in await rig.incident_log()] == reasons
 
 
 async def test_unsigned_and_wrongly_signed_hooks_are_refused_counted_and_not_acted_on(

@@ -7,18 +7,10 @@ from pathlib import Path
 import pytest
 
 from hub.store import Store
-from hub.web.login_links import make_link
 from tests.support.hubs import telecare, write_toml
-from tests.support.web import Hub, form_csrf
+from tests.support.web import Hub, login_link, use_login_link
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
-
-
-async def _link(hub: Hub, contact: str = "Alice", *, made_at: datetime = NOW) -> str:
-    url = await make_link(
-        hub.store, contact, lifetime=timedelta(hours=24), now=made_at, base="http://hub/"
-    )
-    return url.removeprefix("http://hub")
 
 
 async def _unused(hub: Hub) -> bool:
@@ -27,19 +19,10 @@ async def _unused(hub: Hub) -> bool:
     return link.used_at is None
 
 
-async def _use(hub: Hub, path: str) -> tuple[int, str]:
-    page = await hub.client.get(path)
-    token = path.rsplit("/", 1)[1]
-    response = await hub.client.post(
-        "/login/link", data={"token": token, "csrf": form_csrf(page.text)}
-    )
-    return response.status_code, response.text
-
-
 async def test_a_link_logs_its_contact_in_once_as_a_carer_who_acknowledges_by_name(
     hub: Hub,
 ) -> None:
-    path = await _link(hub)
+    path = await login_link(hub)
     assert path.startswith("/login/link/1.")
     stored = await hub.store.login_link(1)
     assert stored is not None
@@ -52,7 +35,7 @@ async def test_a_link_logs_its_contact_in_once_as_a_carer_who_acknowledges_by_na
     assert (await hub.client.get("/api/session")).status_code == 401  # opening spends nothing
     assert await _unused(hub)
 
-    code, _ = await _use(hub, path)
+    code, _ = await use_login_link(hub, path)
 
     assert code == 303
     session = (await hub.client.get("/api/session")).json()
@@ -65,7 +48,7 @@ async def test_a_link_logs_its_contact_in_once_as_a_carer_who_acknowledges_by_na
     assert hub.pipeline.state.open["help_call"].acknowledged_by == "Alice"
 
     hub.client.cookies.clear()
-    again, text = await _use(hub, path)
+    again, text = await use_login_link(hub, path)
     assert again == 401
     assert "expired or was used already" in text
     assert (await hub.client.get("/api/session")).status_code == 401
@@ -74,25 +57,27 @@ async def test_a_link_logs_its_contact_in_once_as_a_carer_who_acknowledges_by_na
 @pytest.mark.parametrize("case", ["expired", "wrong secret", "not a token", "no longer a contact"])
 async def test_a_link_that_cannot_log_in_gets_the_same_answer(hub: Hub, case: str) -> None:
     made_at = NOW - timedelta(hours=25) if case == "expired" else NOW
-    path = await _link(hub, "Carol" if case == "no longer a contact" else "Alice", made_at=made_at)
+    path = await login_link(
+        hub, "Carol" if case == "no longer a contact" else "Alice", made_at=made_at
+    )
     if case == "wrong secret":
         path = path[:-4] + "AAAA"
     if case == "not a token":
         path = "/login/link/nonsense"
-    code, text = await _use(hub, path)
+    code, text = await use_login_link(hub, path)
     assert code == 401
     assert "expired or was used already" in text
     assert (await hub.client.get("/api/session")).status_code == 401
 
 
 async def test_link_tries_are_limited_and_need_the_pages_csrf_token(hub: Hub) -> None:
-    path = await _link(hub)
+    path = await login_link(hub)
     token = path.rsplit("/", 1)[1]
     no_csrf = await hub.client.post("/login/link", data={"token": token, "csrf": "x"})
     assert no_csrf.status_code == 403
     for _ in range(5):
-        assert (await _use(hub, path[:-4] + "AAAA"))[0] == 401
-    code, text = await _use(hub, path)  # the right link, but too late
+        assert (await use_login_link(hub, path[:-4] + "AAAA"))[0] == 401
+    code, text = await use_login_link(hub, path)  # the right link, but too late
     assert code == 429
     assert "Too many tries" in text
     assert await _unused(hub)

@@ -75,3 +75,16 @@ async def test_resolve_button_on_the_incident_page_for_a_carer_only(hub: Hub) ->
     assert ">Resolve</button>" not in after.text
     no_csrf = await hub.client.post(f"/incidents/{incident}/resolve", data={"note": ""})
     assert no_csrf.status_code == 403
+
+
+async def test_a_body_that_is_not_text_is_refused_by_name_without_being_echoed(hub: Hub) -> None:
+    incident = await hub.press()
+    headers = {"X-CSRF-Token": await log_in(hub.client, CARER_PASSCODE)}
+    refused = await hub.client.post(
+        f"/api/incidents/{incident}/resolve", content=b"\x80Mum's number", headers=headers
+    )
+    assert refused.status_code == 422
+    [problem] = refused.json()["detail"]
+    assert problem["loc"] == ["body"]
+    assert "Mum" not in refused.text
+    assert hub.pipeline.state.open["help_call"].state == "firing"

@@ -6,7 +6,17 @@ import pytest
 
 from hub.store import NewDevice
 from hub.wire import InboundMessage, event_topic
-from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, form_csrf, log_in
+from rules.engine import Engine
+from rules.policy import Contact
+from tests.support.web import (
+    CARER_PASSCODE,
+    INSTALLER_PASSCODE,
+    Hub,
+    form_csrf,
+    log_in,
+    login_link,
+    use_login_link,
+)
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
@@ -107,12 +117,6 @@ async def test_silence_until_tomorrow_morning_from_the_devices_page(leak: Hub) -
 
 async def test_carer_changes_digest_times_and_bad_times_get_a_clear_error(hub: Hub) -> None:
     assert (await hub.client.get("/api/digests")).status_code == 401
-    installer = await log_in(hub.client, INSTALLER_PASSCODE)
-    as_installer = await hub.client.put(
-        "/api/digests/Alice", json={"times": ["12:30"]}, headers={"X-CSRF-Token": installer}
-    )
-    assert as_installer.status_code == 403
-    hub.client.cookies.clear()
     headers = {"X-CSRF-Token": await log_in(hub.client, CARER_PASSCODE)}
     assert (await hub.client.put("/api/digests/Alice", json={"times": []})).status_code == 403
     assert (await hub.client.get("/api/digests")).json() == [
@@ -160,3 +164,58 @@ async def test_digest_times_on_the_settings_page(hub: Hub) -> None:
     after = await hub.client.get("/settings")
     assert "12:30, 18:00\n    (chosen here)" in after.text
     assert "Alice: digest times of Alice\n    12:30, 18:00" in after.text
+
+
+@pytest.fixture
+def family(hub: Hub) -> Hub:
+    """The hub with Ben as a second contact beside Alice."""
+    config = hub.pipeline.engine.config
+    contacts = (*config.contacts, Contact(name="Ben"))
+    hub.pipeline.engine = Engine(config.model_copy(update={"contacts": contacts}))
+    return hub
+
+
+async def test_a_contact_logged_in_by_their_link_changes_only_their_own_digest_times(
+    family: Hub,
+) -> None:
+    assert (await use_login_link(family, await login_link(family, "Ben")))[0] == 303
+    headers = {"X-CSRF-Token": (await family.client.get("/api/session")).json()["csrf_token"]}
+    others = await family.client.put(
+        "/api/digests/Alice", json={"times": ["12:30"]}, headers=headers
+    )
+    assert others.status_code == 403
+    assert others.json()["detail"] == (
+        "logged in as Ben by a login link: only Ben's own digest times may be changed"
+    )
+    own = await family.client.put("/api/digests/Ben", json={"times": ["19:00"]}, headers=headers)
+    assert own.json() == {"contact": "Ben", "times": ["19:00"], "chosen": True}
+    assert set(family.pipeline.state.digest_at) == {"Ben"}
+
+    page = await family.client.get("/settings")
+    assert '<label for="digest-2">Digest times for Ben' in page.text
+    assert "Digest times for Alice (HH:MM" not in page.text  # no form for someone else's
+    form = {"csrf": form_csrf(page.text), "contact": "Alice", "times": "12:30"}
+    refused = await family.client.post("/settings/digest", data=form)
+    assert refused.status_code == 403
+    assert "Digest times for Alice: logged in as Ben by a login link" in refused.text
+    assert set(family.pipeline.state.digest_at) == {"Ben"}
+    assert [(c.subject, c.by) for c in await family.store.settings_log()] == [("Ben", "Ben")]
+
+
+@pytest.mark.parametrize(
+    ("passcode", "name"), [(CARER_PASSCODE, "Alice"), (INSTALLER_PASSCODE, "Ian")]
+)
+async def test_a_passcode_login_carer_or_installer_changes_anyones_digest_times(
+    family: Hub, passcode: str, name: str
+) -> None:
+    headers = {"X-CSRF-Token": await log_in(family.client, passcode)}
+    for contact, times in [("Ben", ["07:30"]), ("Alice", ["18:00"])]:
+        done = await family.client.put(
+            f"/api/digests/{contact}", json={"times": times}, headers=headers
+        )
+        assert done.status_code == 200, done.text
+    page = await family.client.get("/settings")
+    assert "Digest times for Alice (HH:MM" in page.text
+    assert "Digest times for Ben (HH:MM" in page.text
+    changes = [(c.subject, c.by) for c in await family.store.settings_log()]
+    assert sorted(changes) == [("Alice", name), ("Ben", name)]

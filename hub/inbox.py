@@ -1,0 +1,74 @@
+"""The hub's inbox: messages waiting for the event path, bounded by back-pressure on the broker.
+
+Nothing put into the inbox is ever dropped, and nothing is acknowledged before it is committed.
+Instead, once `high_water` messages wait, the inbox asks its producer (the MQTT session) to stop
+reading from the broker's socket; it asks it to read again once no more than `low_water` wait.
+While reading is paused the broker keeps the rest: TCP flow control stops it sending, and
+unacknowledged QoS 1 messages stay in the hub's persistent session on the broker. Memory in the
+hub stays bounded whatever the rate devices publish at, QoS 0 floods included.
+
+The price: while reading is paused, the broker's acknowledgements of the hub's own QoS 1
+publications wait behind the backlog as well, so paho holds those publications meanwhile.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from hub.wire import InboundMessage
+
+log = logging.getLogger("telecare.hub")
+HIGH_WATER = 512
+LOW_WATER = 128
+
+Item = InboundMessage | None
+
+
+class Inbox(asyncio.Queue[Item]):
+    """A FIFO queue of inbound messages that pauses its producer when too many wait.
+
+    `None` is the end-of-input marker the event path stops at.
+
+    Args:
+        high_water: Pause the producer once this many messages wait.
+        low_water: Resume it once no more than this many wait.
+    """
+
+    def __init__(self, *, high_water: int = HIGH_WATER, low_water: int = LOW_WATER) -> None:
+        if not 0 <= low_water < high_water:
+            raise ValueError(f"need 0 <= low_water < high_water, got {low_water}, {high_water}")
+        super().__init__()
+        self.high_water = high_water
+        self.low_water = low_water
+        self.peak = 0
+        self.pauses = 0
+        self._paused = False
+        self._pause: Callable[[], None] = lambda: None
+        self._resume: Callable[[], None] = lambda: None
+
+    def throttle(self, *, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        """Name how to stop and restart the producer (the MQTT session's socket reads)."""
+        self._pause, self._resume = pause, resume
+
+    @property
+    def paused(self) -> bool:
+        """Whether the producer is paused now."""
+        return self._paused
+
+    def _put(self, item: Item) -> None:
+        super()._put(item)
+        depth = self.qsize()
+        self.peak = max(self.peak, depth)
+        if not self._paused and depth >= self.high_water:
+            self._paused = True
+            self.pauses += 1
+            if self.pauses == 1:
+                log.info("inbox holds %d messages: the broker keeps the rest for now", depth)
+            self._pause()
+
+    def _get(self) -> Item:
+        item = super()._get()
+        if self._paused and self.qsize() <= self.low_water:
+            self._paused = False
+            self._resume()
+        return item
