@@ -8,12 +8,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 
 from hub.config import HeartbeatSettings
 
 log = logging.getLogger("telecare.hub")
 PING_TIMEOUT_S = 10.0
+HTTP_CLIENT_ERROR = 400
 
 
 async def ping_forever(settings: HeartbeatSettings, healthy: Callable[[], bool]) -> None:
@@ -22,7 +23,8 @@ async def ping_forever(settings: HeartbeatSettings, healthy: Callable[[], bool])
         return
     url = str(settings.url)
     failing = False
-    async with httpx.AsyncClient(timeout=PING_TIMEOUT_S) as client:
+    timeout = aiohttp.ClientTimeout(total=PING_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as client:
         while True:
             if healthy():
                 error = await _ping(client, url)
@@ -34,11 +36,12 @@ async def ping_forever(settings: HeartbeatSettings, healthy: Callable[[], bool])
             await asyncio.sleep(settings.interval_s)
 
 
-async def _ping(client: httpx.AsyncClient, url: str) -> str | None:
+async def _ping(client: aiohttp.ClientSession, url: str) -> str | None:
     try:
-        response = await client.get(url)
-    except httpx.HTTPError as err:
+        async with client.get(url) as response:
+            await response.read()
+    except (aiohttp.ClientError, TimeoutError) as err:
         return str(err) or type(err).__name__
-    if response.is_error:
-        return f"HTTP {response.status_code}"
+    if response.status >= HTTP_CLIENT_ERROR:
+        return f"HTTP {response.status}"
     return None

@@ -57,6 +57,11 @@ from rules.timers import shift_relative_timers
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
+# Under a backlog a batch takes up to this many: fewer, larger commits. An alarm arriving
+# meanwhile still goes first (the batch stops at its next turn of the loop, see YIELD_EVERY),
+# but what was decoded before it is committed first: a commit of 256 events takes some 3.4 ms
+# on the 2-core bench machine (64: 0.9 ms), and the cost per event hardly falls beyond that.
+BACKLOG_BATCH = 256
 YIELD_EVERY = 16  # messages decoded between two turns of the event loop
 ALARM_HEADSTART_S = 0.25  # telemetry waits at most this long for an alarm's first request
 MAX_TIMER_WAIT_S = 5.0
@@ -129,7 +134,9 @@ class Pipeline:
         waiting = Waiting(self._intake.is_priority if self._virtual is None else _never)
         self._waiting = (waiting, inbox)
         try:
-            while (batch := await waiting.next_batch(inbox, MAX_BATCH)) is not None:
+            while (
+                batch := await waiting.next_batch(inbox, MAX_BATCH, backlog_limit=BACKLOG_BATCH)
+            ) is not None:
                 await self._handle_in_order(batch)
         finally:
             self._waiting = None

@@ -15,35 +15,29 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 
 from hub.records import (
-    DeviceHealth,
     StoredEvent,
-    UnpairedSighting,
 )
+from hub.store_commit import AcceptedEvent, Batch, in_transaction, write_batch
 from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords
 from hub.store_devices import DeviceRecords, NewDevice
-from hub.store_rows import iso, new_outbox_entry, stored_event, without
+from hub.store_rows import iso, stored_event, without
 from notifier.model import Delivery, OutboxEntry
-from rules.events import DeviceEvent
 from rules.incidents import (
     OPEN_STATES,
-    Action,
     Incident,
-    IncidentChanged,
-    Notify,
-    OccupancyChanged,
-    SettingChanged,
 )
 from rules.state import Memory
 
@@ -59,6 +53,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("telecare.store")
+T = TypeVar("T")
 DEDUP_WINDOW_ROWS = 1000
 
 
@@ -110,29 +105,6 @@ def quarantine(path: Path, *, stamp: str) -> Path:
     return moved
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptedEvent:
-    """An event with where it came from, for the log and for duplicate detection."""
-
-    event: DeviceEvent
-    topic: str | None = None
-    mqtt_mid: int | None = None
-    digest: bytes | None = None
-
-
-@dataclass(slots=True)
-class Batch:
-    """Everything one ingest round commits together."""
-
-    events: list[AcceptedEvent] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    health: list[DeviceHealth] = field(default_factory=list)
-    unpaired: list[UnpairedSighting] = field(default_factory=list)
-    commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    memory: Memory | None = None
-    incidents: list[Incident] = field(default_factory=list)  # open, with their timers as now
-
-
 def _sync_file(path: Path) -> None:
     """Fsync `path`: its data, and the data any descriptor of it wrote, reach the disk."""
     try:
@@ -143,6 +115,10 @@ def _sync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _execute(sql: str, params: Sequence[object], db: sqlite3.Connection) -> None:
+    db.execute(sql, params)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -265,136 +241,41 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         Returns:
             The notifications newly added to the outbox (a repeated key is not added twice).
         """
-        async with self._transaction(flush=flush):
-            await self._insert_events(batch.events)
-            await self._record_sightings(batch.health, batch.unpaired, batch.commands)
-            if batch.memory is not None:
-                await self._put_state("engine_memory", batch.memory.model_dump_json(), at)
-            added = await self._apply_actions(batch.actions, at)
-            await self._keep_timers(batch.incidents)
-            return added
-
-    async def _put_state(self, key: str, value: str | None, at: datetime) -> None:
-        await self._db.execute(
-            "INSERT INTO hub_state (key, value, updated_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
-            (key, value, iso(at)),
-        )
-
-    async def _insert_events(self, accepted: Sequence[AcceptedEvent]) -> None:
-        await self._db.executemany(
-            "INSERT INTO events (device_id, type, source, received_at, ts, seq, battery, value,"
-            " topic, mqtt_mid, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    a.event.device_id,
-                    a.event.type,
-                    a.event.source,
-                    iso(a.event.received_at),
-                    iso(a.event.ts),
-                    a.event.seq,
-                    a.event.battery,
-                    a.event.value,
-                    a.topic,
-                    a.mqtt_mid,
-                    a.digest,
-                )
-                for a in accepted
-            ],
-        )
-        await self._db.executemany(
-            "UPDATE devices SET last_seen = ?, battery = coalesce(?, battery),"
-            " online = CASE ? WHEN 'device.offline' THEN 0 ELSE 1 END WHERE id = ?",
-            [
-                (iso(a.event.received_at), a.event.battery, a.event.type, a.event.device_id)
-                for a in accepted
-            ],
-        )
-
-    async def _apply_actions(self, actions: Sequence[Action], at: datetime) -> list[OutboxEntry]:
-        added: list[OutboxEntry] = []
-        for action in actions:
-            if isinstance(action, IncidentChanged):
-                await self._record_change(action)
-            elif isinstance(action, OccupancyChanged):
-                await self._put_state("occupied_by", action.occupied_by, action.at)
-            elif isinstance(action, SettingChanged):
-                await self._record_setting(action)
-            elif isinstance(action, Notify):
-                entry = await self._add_notification(action, at)
-                if entry is not None:
-                    added.append(entry)
-        return added
-
-    async def _keep_timers(self, incidents: Sequence[Incident]) -> None:
-        """Each open incident's ladder position and next timer, as the engine has them now."""
-        await self._db.executemany(
-            "UPDATE incidents SET due_at = ?, steps_sent = ? WHERE id = ?",
-            [(iso(i.due_at), i.steps_sent, i.id) for i in incidents],
-        )
-
-    async def _record_change(self, change: IncidentChanged) -> None:
-        i = change.incident
-        await self._db.execute(
-            "INSERT INTO incidents (id, cause, severity, state, device_id, opened_at, fired_at,"
-            " due_at, steps_sent, closed_at, text, updated_at, round, acknowledged_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-            " state = excluded.state, fired_at = excluded.fired_at, due_at = excluded.due_at,"
-            " steps_sent = excluded.steps_sent, closed_at = excluded.closed_at,"
-            " updated_at = excluded.updated_at, round = excluded.round,"
-            " acknowledged_by = excluded.acknowledged_by",
-            (
-                i.id,
-                i.cause,
-                i.severity,
-                i.state,
-                i.device_id,
-                iso(i.opened_at),
-                iso(i.fired_at),
-                iso(i.due_at),
-                i.steps_sent,
-                iso(i.closed_at),
-                i.text,
-                iso(change.at),
-                i.round,
-                i.acknowledged_by,
-            ),
-        )
-        await self._db.execute(
-            "INSERT INTO incident_log (incident_id, at, previous, state, reason)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (i.id, iso(change.at), change.previous, i.state, change.reason),
-        )
-
-    async def _add_notification(self, note: Notify, at: datetime) -> OutboxEntry | None:
-        cursor = await self._db.execute(
-            "INSERT INTO notifications (key, incident_id, severity, contact, channel, text, state,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
-            " ON CONFLICT (key) DO NOTHING",
-            (
-                note.key,
-                note.incident_id,
-                note.severity,
-                note.contact,
-                note.channel,
-                note.text,
-                iso(at),
-                iso(at),
-            ),
-        )
-        if cursor.rowcount != 1 or cursor.lastrowid is None:
-            return None
-        return new_outbox_entry(note, cursor.lastrowid, at)
+        return await self._write(partial(write_batch, batch=batch, at=at), flush=flush)
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record a channel's outcome for an outbox entry."""
-        async with self._transaction():
-            await self._db.execute(
+        await self._write(
+            partial(
+                _execute,
                 "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
                 " attempts = attempts + 1 WHERE id = ?",
                 (delivery.state, delivery.detail, iso(at), entry_id),
             )
+        )
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T], *, flush: bool = True) -> T:
+        """Run `work` as one write transaction under the lock, in one hop to the store's thread.
+
+        Raises:
+            StoreWriteError: the disk refused the write (nothing of it was kept).
+        """
+        async with self._lock:
+            try:
+                result = await self._on_thread(partial(in_transaction, work))
+            except aiosqlite.Error as err:
+                if not _refused_by_disk(err):
+                    raise
+                raise StoreWriteError(f"write refused: {err}") from err
+            self._written += 1
+        if flush:
+            await self.flush()
+        return result
+
+    async def _on_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` on the thread aiosqlite runs every call of this connection on."""
+        run: Callable[[Callable[[], T]], Awaitable[T]] = self._db._execute
+        return await run(lambda: work(self._db._conn))
 
     @asynccontextmanager
     async def _transaction(self, *, flush: bool = True) -> AsyncIterator[None]:

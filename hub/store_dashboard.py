@@ -6,6 +6,7 @@ and `telecare report` read it.
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -47,13 +48,6 @@ class DashboardRecords:
                 "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
                 (note.incident_id, note.author, note.text, iso(note.at)),
             )
-
-    async def _record_setting(self: _Core, change: SettingChanged) -> None:
-        """Audit a carer's change (inside the commit that carries it out)."""
-        await self._db.execute(
-            "INSERT INTO settings_log (setting, subject, value, by, at) VALUES (?, ?, ?, ?, ?)",
-            (change.setting, change.subject, change.value, change.by, iso(change.at)),
-        )
 
     async def settings_log(self: _Core, *, limit: int = 50) -> list[SettingChanged]:
         """The latest changes carers made to settings, newest first."""
@@ -191,3 +185,11 @@ class DashboardRecords:
             (iso(since.astimezone(UTC)),),
         )
         return {r["device_id"]: r["low"] for r in rows}
+
+
+def record_setting(db: sqlite3.Connection, change: SettingChanged) -> None:
+    """Audit a carer's change (inside the commit that carries it out)."""
+    db.execute(
+        "INSERT INTO settings_log (setting, subject, value, by, at) VALUES (?, ?, ?, ?, ?)",
+        (change.setting, change.subject, change.value, change.by, iso(change.at)),
+    )

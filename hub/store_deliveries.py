@@ -6,18 +6,22 @@ notifier: the attempt log behind budgets, delivery tracking and the audit of who
 
 import json
 import secrets
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
+from hub.store_commit import add_notification
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
 
 ACK_KEY_BYTES = 32
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class _Core(Protocol):
 
     async def _fetch(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]: ...
 
-    async def _add_notification(self, note: Notify, at: datetime) -> OutboxEntry | None: ...
+    async def _write(self, work: Callable[[sqlite3.Connection], T], *, flush: bool = True) -> T: ...
 
 
 class DeliveryRecords:
@@ -55,26 +59,9 @@ class DeliveryRecords:
         Not synced on its own (the next synced write carries it): a record lost to a power cut
         leaves the entry pending, and the dispatcher asks the provider before sending it again.
         """
-        async with self._transaction(flush=False):
-            await self._db.execute(
-                "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
-                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.id,
-                    channel,
-                    entry.contact,
-                    delivery.state,
-                    delivery.ref,
-                    delivery.detail,
-                    started.isoformat(),
-                    at.isoformat(),
-                ),
-            )
-            await self._db.execute(
-                "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
-                " attempts = attempts + 1 WHERE id = ?",
-                (delivery.state, delivery.detail, at.isoformat(), entry.id),
-            )
+        await self._write(
+            partial(_record_delivery, entry, channel, delivery, started=started, at=at), flush=False
+        )
 
     async def record_status(
         self: _Core, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
@@ -121,9 +108,7 @@ class DeliveryRecords:
         self: _Core, notes: Sequence[Notify], *, at: datetime
     ) -> list[OutboxEntry]:
         """Add notifier-made entries (failover, "delivery failing") to the outbox, durably."""
-        async with self._transaction():
-            added = [await self._add_notification(note, at) for note in notes]
-        return [entry for entry in added if entry is not None]
+        return await self._write(partial(_add_notices, notes, at))
 
     async def notification(self: _Core, entry_id: int) -> OutboxEntry | None:
         """One outbox entry by id."""
@@ -172,3 +157,40 @@ class DeliveryRecords:
             )
         rows = await self._fetch("SELECT value FROM hub_secrets WHERE name = 'ack_key'", ())
         return bytes(rows[0]["value"])
+
+
+def _record_delivery(
+    entry: OutboxEntry,
+    channel: str,
+    delivery: Delivery,
+    db: sqlite3.Connection,
+    *,
+    started: datetime,
+    at: datetime,
+) -> None:
+    db.execute(
+        "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
+        " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.id,
+            channel,
+            entry.contact,
+            delivery.state,
+            delivery.ref,
+            delivery.detail,
+            started.isoformat(),
+            at.isoformat(),
+        ),
+    )
+    db.execute(
+        "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
+        " attempts = attempts + 1 WHERE id = ?",
+        (delivery.state, delivery.detail, at.isoformat(), entry.id),
+    )
+
+
+def _add_notices(
+    notes: Sequence[Notify], at: datetime, db: sqlite3.Connection
+) -> list[OutboxEntry]:
+    added = (add_notification(db, note, at) for note in notes)
+    return [entry for entry in added if entry is not None]

@@ -3,6 +3,7 @@
 Part of the SQLite store (mixed into `hub.store.Store`).
 """
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -89,35 +90,6 @@ class DeviceRecords:
             cursor = await self._db.execute("DELETE FROM devices WHERE id = ?", (device_id,))
             return cursor.rowcount == 1
 
-    async def _record_sightings(
-        self: _Core,
-        health: Sequence[DeviceHealth],
-        unpaired: Sequence[UnpairedSighting],
-        commands: Mapping[str, Sequence[str]],
-    ) -> None:
-        await self._db.executemany(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
-            " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality)"
-            " WHERE id = :id",
-            [
-                {"at": iso(h.at), "battery": h.battery, "lq": h.linkquality, "id": h.device_id}
-                for h in health
-            ],
-        )
-        # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
-        await self._db.executemany(
-            "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen,"
-            " messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
-            " model = coalesce(excluded.model, model), messages = messages + excluded.messages,"
-            " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
-            [(u.source, u.address, u.model, iso(u.at), iso(u.at), int(u.spoke)) for u in unpaired],
-        )
-        await self._db.executemany(
-            "UPDATE devices SET commands = ? WHERE id = ?",
-            [(",".join(names), device_id) for device_id, names in commands.items()],
-        )
-        await _record_history(self._db, health)
-
     async def devices(self: _Core) -> list[DeviceRecord]:
         """Every registered device."""
         rows = await self._fetch("SELECT * FROM devices ORDER BY id", ())
@@ -151,27 +123,58 @@ class DeviceRecords:
         return sorted(hours, key=lambda h: h.hour)
 
 
-async def _record_history(db: aiosqlite.Connection, health: Sequence[DeviceHealth]) -> None:
+def record_sightings(
+    db: sqlite3.Connection,
+    health: Sequence[DeviceHealth],
+    unpaired: Sequence[UnpairedSighting],
+    commands: Mapping[str, Sequence[str]],
+) -> None:
+    """What was heard of devices, paired or not (inside the commit of the batch that heard it)."""
+    db.executemany(
+        "UPDATE devices SET last_seen = max(coalesce(last_seen, ''), :at),"
+        " battery = coalesce(:battery, battery), linkquality = coalesce(:lq, linkquality)"
+        " WHERE id = :id",
+        [
+            {"at": iso(h.at), "battery": h.battery, "lq": h.linkquality, "id": h.device_id}
+            for h in health
+        ],
+    )
+    # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
+    db.executemany(
+        "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen,"
+        " messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
+        " model = coalesce(excluded.model, model), messages = messages + excluded.messages,"
+        " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
+        [(u.source, u.address, u.model, iso(u.at), iso(u.at), int(u.spoke)) for u in unpaired],
+    )
+    db.executemany(
+        "UPDATE devices SET commands = ? WHERE id = ?",
+        [(",".join(names), device_id) for device_id, names in commands.items()],
+    )
+    _record_history(db, health)
+
+
+def _record_history(db: sqlite3.Connection, health: Sequence[DeviceHealth]) -> None:
     """Keep each report's signal and battery; fold the hours that are over into their medians."""
     reported = [h for h in health if h.linkquality is not None or h.battery is not None]
     if not reported:
         return
-    await db.executemany(
+    db.executemany(
         "INSERT INTO health_samples (device_id, at, battery, linkquality) VALUES (?, ?, ?, ?)",
         [(h.device_id, _utc(h.at), h.battery, h.linkquality) for h in reported],
     )
     current = iso(_hour(max(h.at for h in reported)))
     over = [
         dict(zip(("device_id", "at", "battery", "linkquality"), row, strict=True))
-        for row in await db.execute_fetchall(
+        for row in db.execute(
             "SELECT device_id, at, battery, linkquality FROM health_samples WHERE at < ?",
             (current,),
-        )
+        ).fetchall()
     ]
     if not over:
         return
     # A report stamped in an hour already folded (the clock was set back) only adds to its count.
-    await db.executemany(
+    db.executemany(
         "INSERT INTO health_hours (device_id, hour, battery, linkquality, samples)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id, hour)"
         " DO UPDATE SET samples = samples + excluded.samples",
@@ -180,9 +183,9 @@ async def _record_history(db: aiosqlite.Connection, health: Sequence[DeviceHealt
             for device_id, h in _medians(over)
         ],
     )
-    await db.execute("DELETE FROM health_samples WHERE at < ?", (current,))
+    db.execute("DELETE FROM health_samples WHERE at < ?", (current,))
     oldest = _hour(max(h.at for h in reported)) - timedelta(days=HISTORY_DAYS)
-    await db.execute("DELETE FROM health_hours WHERE hour < ?", (iso(oldest),))
+    db.execute("DELETE FROM health_hours WHERE hour < ?", (iso(oldest),))
 
 
 def _medians(rows: Iterable[dict[str, Any]]) -> list[tuple[str, HealthHour]]:

@@ -27,9 +27,12 @@ class Waiting:
         self._closed = False
 
     async def next_batch(
-        self, inbox: asyncio.Queue[InboundMessage | None], limit: int
+        self, inbox: asyncio.Queue[InboundMessage | None], limit: int, *, backlog_limit: int = 0
     ) -> list[InboundMessage] | None:
         """Up to `limit` messages, priority ones first.
+
+        When more than `limit` are waiting, up to `backlog_limit` (if larger) are taken: a
+        backlog is worked off in fewer, larger commits.
 
         Returns:
             None once the inbox has said stop (a None) and everything before it was taken.
@@ -43,7 +46,7 @@ class Waiting:
                 return None
             self._add(first)
         self.absorb(inbox)
-        return self._take(limit)
+        return self._take(max(limit, min(backlog_limit, len(self._pending))))
 
     def absorb(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
         """Move what the inbox holds now in here, up to `WINDOW` messages waiting."""

@@ -86,14 +86,15 @@ class OutboxStore(Protocol):
 
 
 class _Lane:
-    """A queue, its worker and its concurrency limit."""
+    """A queue and its workers, as many as the lane may send at once."""
 
     def __init__(self, name: str, concurrency: int) -> None:
         self.name = name
-        self.queue: asyncio.PriorityQueue[tuple[int, int, OutboxEntry]] = asyncio.PriorityQueue()
-        self.slots = asyncio.Semaphore(concurrency)
-        self.sending: set[asyncio.Task[None]] = set()
-        self.worker: asyncio.Task[None] | None = None
+        self.concurrency = concurrency
+        self.queue: asyncio.PriorityQueue[tuple[int, int, int, OutboxEntry]] = (
+            asyncio.PriorityQueue()
+        )
+        self.workers: list[asyncio.Task[None]] = []
 
 
 class Dispatcher:
@@ -127,7 +128,10 @@ class Dispatcher:
         if resumed:
             log.info("resuming %d notification(s) left pending", len(resumed))
         for lane in self._lanes.values():
-            lane.worker = asyncio.create_task(self._work(lane), name=f"notify-{lane.name}")
+            lane.workers = [
+                asyncio.create_task(self._work(lane), name=f"notify-{lane.name}-{n}")
+                for n in range(lane.concurrency)
+            ]
         self.submit(resumed)
         return self
 
@@ -137,13 +141,19 @@ class Dispatcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tasks = [t for lane in self._lanes.values() for t in (lane.worker, *lane.sending) if t]
+        tasks = [task for lane in self._lanes.values() for task in lane.workers]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, entries: Sequence[OutboxEntry]) -> None:
-        """Queue committed entries for delivery (each id at most once in a run)."""
+        """Queue committed entries for delivery (each id at most once in a run).
+
+        In a lane, the first entry of each incident in `entries` goes ahead of the incident's
+        other entries, and of those of every incident queued before: in a burst, each alarm's
+        first request goes out before the second channels of earlier alarms.
+        """
+        firsts: set[str] = set()
         for entry in entries:
             if entry.id in self._seen:
                 continue
@@ -151,8 +161,11 @@ class Dispatcher:
             if entry.severity == "emergency":
                 self._unanswered.add(entry.id)
                 self._answered.clear()
+            later = int(entry.incident_id in firsts)
+            firsts.add(entry.incident_id)
             lane = self._lanes[entry.severity]
-            lane.queue.put_nowait((SEVERITY_RANK[entry.severity], next(self._order), entry))
+            order = next(self._order)
+            lane.queue.put_nowait((SEVERITY_RANK[entry.severity], later, order, entry))
 
     async def emergencies_answered(self, limit_s: float) -> None:
         """Wait (at most `limit_s`) until every emergency's first request has been answered.
@@ -178,20 +191,16 @@ class Dispatcher:
             await lane.queue.join()
 
     async def _work(self, lane: _Lane) -> None:
+        """Carry out the lane's entries one at a time (a lane runs several of these)."""
         while True:
-            _, _, entry = await lane.queue.get()
-            await lane.slots.acquire()
-            task = asyncio.create_task(self._carry(entry), name=f"notify-{entry.id}")
-            lane.sending.add(task)
-            task.add_done_callback(partial(self._finished, lane, entry))
-
-    def _finished(self, lane: _Lane, entry: OutboxEntry, task: "asyncio.Task[None]") -> None:
-        self._first_answer(entry.id)
-        lane.sending.discard(task)
-        lane.slots.release()
-        lane.queue.task_done()
-        if not task.cancelled() and (err := task.exception()) is not None:
-            log.error("notification %s could not be carried out", entry.key, exc_info=err)
+            *_, entry = await lane.queue.get()
+            try:
+                await self._carry(entry)
+            except Exception:
+                log.exception("notification %s could not be carried out", entry.key)
+            finally:
+                self._first_answer(entry.id)
+                lane.queue.task_done()
 
     async def _carry(self, entry: OutboxEntry) -> None:
         channel = self._channels.get(entry.channel)

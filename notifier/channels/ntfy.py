@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 
 from notifier.model import Delivery, OutboxEntry, TransientError, retry_after_s
 from notifier.settings import NtfySettings
@@ -53,7 +53,7 @@ def sequence_id(incident_id: str) -> str:
 
 
 class NtfyChannel:
-    """Publishes outbox entries to each contact's ntfy topic."""
+    """Publishes outbox entries to each contact's ntfy topic, over one pooled HTTP session."""
 
     name = "ntfy"
 
@@ -63,17 +63,19 @@ class NtfyChannel:
         contacts: Mapping[str, Contact],
         *,
         ack_body: AckBody | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._contacts = contacts
-        self._client = httpx.AsyncClient(transport=transport)
+        self._session: aiohttp.ClientSession | None = None  # opened on first use, in the loop
         self._ack_body = ack_body
         self._server = settings.server.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def send(self, entry: OutboxEntry) -> Delivery:
         """Publish one entry as (or over) the incident's notification.
@@ -95,8 +97,7 @@ class NtfyChannel:
         if actions:
             headers["X-Actions"] = actions
         url = f"{self._server}/{topic}"
-        response = await self._request("POST", url, headers, entry.text.encode())
-        return _outcome(response)
+        return _outcome(await self._request("POST", url, headers, entry.text.encode()))
 
     async def reachable(self, topic: str) -> None:
         """Read `topic` once, publishing nothing: the server answers and accepts the token.
@@ -104,18 +105,10 @@ class NtfyChannel:
         Raises:
             TransientError: naming what failed.
         """
-        url = f"{self._server}/{topic}/json"
-        try:
-            response = await self._client.get(
-                url,
-                params={"poll": "1", "since": str(int(datetime.now(UTC).timestamp()) - 60)},
-                headers=self._auth(),
-                timeout=self._settings.timeout_s,
-            )
-        except httpx.TransportError as err:
-            raise TransientError(f"ntfy unreachable at {self._server}: {err!r}") from err
-        if response.status_code != HTTP_OK:
-            raise TransientError(f"ntfy refused to read {topic} ({response.status_code})")
+        since = str(int(datetime.now(UTC).timestamp()) - 60)
+        reply = await self._poll(topic, since, unreachable=f"ntfy unreachable at {self._server}")
+        if reply.status != HTTP_OK:
+            raise TransientError(f"ntfy refused to read {topic} ({reply.status})")
 
     async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
         """The earlier publish of `entry` if the server has it (checked after a restart).
@@ -126,17 +119,11 @@ class NtfyChannel:
         topic = self._topic(entry.contact)
         if topic is None:
             return None
-        url = f"{self._server}/{topic}/json"
-        params = {"poll": "1", "since": str(int(since.timestamp()) - POLL_SLACK_S)}
-        try:
-            response = await self._client.get(
-                url, params=params, headers=self._auth(), timeout=self._settings.timeout_s
-            )
-        except httpx.TransportError as err:
-            raise TransientError(f"ntfy unreachable: {err!r}") from err
-        if response.status_code != HTTP_OK:
-            raise TransientError(f"ntfy would not list {topic} ({response.status_code})")
-        for line in response.text.splitlines():
+        after = str(int(since.timestamp()) - POLL_SLACK_S)
+        reply = await self._poll(topic, after, unreachable="ntfy unreachable")
+        if reply.status != HTTP_OK:
+            raise TransientError(f"ntfy would not list {topic} ({reply.status})")
+        for line in reply.text.splitlines():
             message = _parse_line(line)
             if message is not None and message.message == entry.text:
                 return Delivery("sent", "found on the ntfy server after a restart", ref=message.id)
@@ -160,22 +147,28 @@ class NtfyChannel:
         """
         url = f"{self._server}/{topic}/json"
         params = {} if since is None else {"since": since}
-        timeout = httpx.Timeout(self._settings.timeout_s, read=SUBSCRIBE_READ_S)
+        timeout = aiohttp.ClientTimeout(
+            connect=self._settings.timeout_s, sock_read=SUBSCRIBE_READ_S
+        )
         try:
-            async with self._client.stream(
-                "GET", url, params=params, headers=self._auth(), timeout=timeout
+            async with self._open().get(
+                url, params=params, headers=self._auth(), timeout=timeout
             ) as response:
-                if response.status_code != HTTP_OK:
-                    await response.aread()
-                    msg = f"ntfy refused the subscription ({response.status_code})"
+                if response.status != HTTP_OK:
+                    msg = f"ntfy refused the subscription ({response.status})"
                     raise TransientError(msg)
-                async for line in response.aiter_lines():
-                    message = _parse_line(line)
+                async for line in response.content:
+                    message = _parse_line(line.decode(errors="replace"))
                     if message is not None:
                         yield message
-        except httpx.TransportError as err:
+        except (aiohttp.ClientError, TimeoutError) as err:
             raise TransientError(f"ntfy subscription lost: {err!r}") from err
         raise TransientError("ntfy closed the subscription")
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
 
     def _topic(self, contact: str) -> str | None:
         found = self._contacts.get(contact)
@@ -198,24 +191,51 @@ class NtfyChannel:
             buttons.append(f"view, Open dashboard, {self._settings.dashboard_url}")
         return "; ".join(buttons[:3])
 
+    async def _poll(self, topic: str, since: str, *, unreachable: str) -> "_Reply":
+        """The messages cached on `topic` since `since`, in one answer (no stream)."""
+        url = f"{self._server}/{topic}/json"
+        params = {"poll": "1", "since": since}
+        try:
+            async with self._open().get(url, params=params, headers=self._auth()) as response:
+                return _Reply(response.status, await response.text(), None)
+        except TimeoutError as err:
+            raise TransientError(f"{unreachable}: timed out") from err
+        except aiohttp.ClientError as err:
+            raise TransientError(f"{unreachable}: {err!r}") from err
+
     async def _request(
         self, method: str, url: str, headers: dict[str, str], body: bytes
-    ) -> httpx.Response:
+    ) -> "_Reply":
         try:
-            response = await self._client.request(
-                method, url, headers=headers, content=body, timeout=self._settings.timeout_s
-            )
-        except httpx.TimeoutException as err:
+            async with self._open().request(method, url, headers=headers, data=body) as response:
+                text = await response.text()
+                reply = _Reply(response.status, text, response.headers.get("Retry-After"))
+        except TimeoutError as err:
             raise TransientError(f"ntfy timed out: {type(err).__name__}") from err
-        except httpx.TransportError as err:
+        except aiohttp.ClientError as err:
             raise TransientError(f"ntfy unreachable: {err}") from err
-        status = response.status_code
-        if status == HTTP_TOO_MANY:
-            after = retry_after_s(response.headers.get("Retry-After"))
+        if reply.status == HTTP_TOO_MANY:
+            after = retry_after_s(reply.retry_after)
             raise TransientError("ntfy: too many requests (429)", retry_after_s=after)
-        if status >= HTTP_SERVER_ERROR:
-            raise TransientError(f"ntfy server error {status}")
-        return response
+        if reply.status >= HTTP_SERVER_ERROR:
+            raise TransientError(f"ntfy server error {reply.status}")
+        return reply
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """What the server answered, read in full while the connection was ours."""
+
+    status: int
+    text: str
+    retry_after: str | None
+
+    def json_field(self, name: str) -> object:
+        try:
+            data = json.loads(self.text)
+        except ValueError:
+            return None
+        return data.get(name) if isinstance(data, dict) else None
 
 
 def _parse_line(line: str) -> NtfyMessage | None:
@@ -231,19 +251,10 @@ def _parse_line(line: str) -> NtfyMessage | None:
     return NtfyMessage(id=str(data.get("id", "")), message=str(data.get("message", "")))
 
 
-def _outcome(response: httpx.Response) -> Delivery:
-    if response.status_code >= HTTP_CLIENT_ERROR:
-        return Delivery("failed", f"ntfy refused ({response.status_code}): {_error(response)}")
-    try:
-        ref = response.json().get("id")
-    except ValueError:
-        ref = None
+def _outcome(reply: _Reply) -> Delivery:
+    if reply.status >= HTTP_CLIENT_ERROR:
+        message = reply.json_field("error")
+        said = str(message) if message else reply.text[:200]
+        return Delivery("failed", f"ntfy refused ({reply.status}): {said}")
+    ref = reply.json_field("id")
     return Delivery("sent", ref=ref if isinstance(ref, str) else None)
-
-
-def _error(response: httpx.Response) -> str:
-    try:
-        message = response.json().get("error")
-    except ValueError:
-        message = None
-    return str(message) if message else response.text[:200]

@@ -162,7 +162,7 @@ PENDANT_STATUS = status_topic("pendant-1")
     ("topic", "payload", "cause", "detail"),
     [
         # Payloads that are not JSON at all.
-        pytest.param(PENDANT_EVENT, b"", "malformed_json", "Expecting value", id="empty"),
+        pytest.param(PENDANT_EVENT, b"", "malformed_json", "EOF while parsing", id="empty"),
         pytest.param(PENDANT_EVENT, TC_P1_PENDANT_PRESS[:40], "malformed_json", "", id="truncated"),
         pytest.param(
             PENDANT_EVENT, b"type=pendant.pressed", "malformed_json", "", id="form-encoded"
@@ -171,7 +171,7 @@ PENDANT_STATUS = status_topic("pendant-1")
             PENDANT_EVENT,
             b'{"type": "door.opened", "room": "caf\xe9"}',
             "malformed_json",
-            "utf-8",
+            "unicode",
             id="latin-1 bytes",
         ),
         pytest.param(PENDANT_EVENT, b"\xff\xfe\xfd", "malformed_json", "", id="binary"),

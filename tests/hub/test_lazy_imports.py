@@ -18,7 +18,8 @@ HEAVY = (
     "amqtt",
     "firmware_sim",
 )
-TEST_ONLY = ("pytest", "hypothesis", "playwright", "aiohttp.web", "tests")
+TEST_ONLY = ("pytest", "hypothesis", "playwright", "aiohttp.web", "httpx", "tests")
+NEVER = ("rich", "pygments")  # terminal colouring, pulled in by httpx
 
 BUILD_CHANNELS = """
 import asyncio, contextlib, json, sys
@@ -56,7 +57,7 @@ def test_a_hub_with_push_only_loads_no_other_sdk() -> None:
     }
     channels, modules = _loaded(config)
     assert channels == ["ntfy", "outbox"]
-    assert [m for m in (*HEAVY, *TEST_ONLY) if m in modules] == []
+    assert [m for m in (*HEAVY, *TEST_ONLY, *NEVER) if m in modules] == []
 
 
 def test_configured_channels_load_their_sdks() -> None:

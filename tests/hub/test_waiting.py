@@ -40,6 +40,23 @@ async def test_messages_put_back_come_next_but_after_a_waiting_alarm() -> None:
     assert not waiting.has_priority
 
 
+async def test_a_backlog_is_taken_in_larger_batches_alarms_first() -> None:
+    inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+    for mid in range(10):
+        inbox.put_nowait(_message("motion-1", mid))
+    inbox.put_nowait(_message("pendant-1", 10))
+    waiting = Waiting(ALARMS.__contains__)
+    first = await waiting.next_batch(inbox, 2, backlog_limit=6)
+    assert [m.mid for m in first or []] == [10, 0, 1, 2, 3, 4]
+    second = await waiting.next_batch(inbox, 2, backlog_limit=6)
+    assert [m.mid for m in second or []] == [5, 6, 7, 8, 9], "all that waits, when under the limit"
+    inbox.put_nowait(_message("motion-1", 11))
+    inbox.put_nowait(_message("motion-1", 12))
+    inbox.put_nowait(_message("motion-1", 13))
+    third = await waiting.next_batch(inbox, 2, backlog_limit=6)
+    assert [m.mid for m in third or []] == [11, 12, 13]
+
+
 async def test_a_flood_stays_in_the_bounded_inbox_beyond_the_window() -> None:
     inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
     for mid in range(WINDOW + 100):

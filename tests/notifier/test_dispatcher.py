@@ -208,6 +208,36 @@ async def test_an_alarm_does_not_wait_behind_slow_information(rig: Rig, severity
     assert len(slow.started) == 6
 
 
+async def test_in_a_burst_each_alarm_s_first_request_goes_before_earlier_second_ones(
+    rig: Rig,
+) -> None:
+    slow = _Recorder(hold=True)
+
+    async def alert(incident_id: str, contact: str) -> OutboxEntry:
+        return await add_alert(
+            rig.store, incident_id, channel="outbox", severity="info", contact=contact
+        )
+
+    blockers = [await alert(f"battery-{n}", "Alice") for n in range(4)]
+    first = [await alert("door-1", "Alice"), await alert("door-1", "Ben")]
+    second = [await alert("door-2", "Alice"), await alert("door-2", "Ben")]
+
+    async with rig.dispatcher(outbox=slow) as dispatcher:
+        dispatcher.submit(blockers)
+        await wait_for(lambda: len(slow.started) == 4)  # every info slot is taken
+        dispatcher.submit(first)
+        dispatcher.submit(second)
+        slow.release.set()
+        await dispatcher.drain()
+
+    assert [(e.incident_id, e.contact) for e in slow.started[4:]] == [
+        ("door-1", "Alice"),
+        ("door-2", "Alice"),
+        ("door-1", "Ben"),
+        ("door-2", "Ben"),
+    ]
+
+
 async def test_a_restart_after_the_provider_took_the_message_does_not_send_it_again(
     rig: Rig,
 ) -> None:

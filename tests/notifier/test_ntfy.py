@@ -1,11 +1,11 @@
-"""The ntfy channel against the ntfy stand-in, and its error handling with httpx's MockTransport."""
+"""The ntfy channel against the ntfy stand-in, and its error handling."""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
+from hub.broker import free_port
 from notifier.channels.ntfy import NtfyChannel, sequence_id
 from notifier.model import TransientError
 from notifier.settings import NtfySettings
@@ -133,11 +133,8 @@ async def test_a_server_that_hangs_times_out_as_transient(ntfy: NtfyStandIn) -> 
 
 
 async def test_a_connection_error_is_transient() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    settings = NtfySettings(server="https://ntfy.example")
-    push = NtfyChannel(settings, CONTACTS, transport=httpx.MockTransport(refuse))
+    settings = NtfySettings(server=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    push = NtfyChannel(settings, CONTACTS)
     try:
         with pytest.raises(TransientError, match="unreachable"):
             await push.send(entry(channel="ntfy"))
