@@ -103,7 +103,7 @@ class Pipeline(Requests):
         self._started = False
         self._signals = SignalWatch(store.signal_history)
         self._wake = asyncio.Event()
-        self._notes: list[IncidentNote] = []  # written with the batch that resolved
+        self._notes: list[IncidentNote] = []  # go with the commit of their resolution
         self._acks: BrokerAcks | None = None
         self._waiting: tuple[Waiting, asyncio.Queue[InboundMessage | None]] | None = None
         self.duplicates = 0
@@ -239,7 +239,6 @@ class Pipeline(Requests):
             entries, acked = await self._commit(
                 batch, at=now, messages=messages, flush=self._acks is None
             )
-        await self._write_notes()
         self._carry_out(batch.actions, entries)  # alarms go out without waiting for the disk
         if self._acks is not None:
             self._acks.after_flush(acked)
@@ -314,6 +313,7 @@ class Pipeline(Requests):
         A ladder step or a shifted timer changes an incident's `steps_sent` and `due_at` without
         a change of state; the store keeps them too, so a restart resumes the ladder on time.
         """
+        batch.notes, self._notes = self._notes, []
         batch.incidents = [
             incident
             for slot, incident in self.state.open.items()

@@ -11,7 +11,7 @@ from typing import Protocol
 from hub.control import AckPayload, ResolvePayload, decode_control
 from hub.intake import Intake
 from hub.records import IncidentNote
-from hub.store import AcceptedEvent, Batch, Store, StoreWriteError
+from hub.store import AcceptedEvent, Batch
 from hub.wire import InboundMessage
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
@@ -27,7 +27,6 @@ class _Core(Protocol):
 
     engine: Engine
     state: EngineState
-    _store: Store
     _intake: Intake
     _notes: list[IncidentNote]
 
@@ -40,8 +39,6 @@ class _Core(Protocol):
     def _carry_out(self, actions: list[Action], entries: list[OutboxEntry]) -> None: ...
 
     def _resolve(self, request: ResolvePayload, via: str, now: datetime) -> list[Action]: ...
-
-    async def _write_notes(self) -> None: ...
 
     async def _commit_setting(self, actions: list[Action], now: datetime) -> None: ...
 
@@ -84,16 +81,6 @@ class Requests:
             )
             self._notes.append(note)
         return actions
-
-    async def _write_notes(self: _Core) -> None:
-        """Notes wait in memory while the disk refuses them, and go with the next batch."""
-        while self._notes:
-            try:
-                await self._store.add_note(self._notes[0])
-            except StoreWriteError:
-                log.warning("%d incident note(s) held until the disk takes them", len(self._notes))
-                return
-            self._notes.pop(0)
 
     async def hub_event(self: _Core, kind: HubEventType) -> None:
         """Something the hub observed of itself (broker or disk lost or back), on the event path."""
@@ -143,7 +130,6 @@ class Requests:
         if not any(isinstance(a, IncidentChanged) for a in actions):
             return False
         entries, _ = await self._commit(Batch(actions=actions), at=now)
-        await self._write_notes()
         self._carry_out(actions, entries)
         return True
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from hub.records import DeviceHealth, UnpairedSighting
+from hub.records import DeviceHealth, IncidentNote, UnpairedSighting
 from hub.store_dashboard import record_setting
 from hub.store_devices import record_sightings
 from hub.store_rows import iso, new_outbox_entry
@@ -52,6 +52,7 @@ class Batch:
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
     memory: Memory | None = None
     incidents: list[Incident] = field(default_factory=list)  # open, with their timers as now
+    notes: list[IncidentNote] = field(default_factory=list)  # given with a resolution
 
 
 def in_transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
@@ -76,6 +77,10 @@ def write_batch(db: sqlite3.Connection, batch: Batch, at: datetime) -> list[Outb
         put_state(db, "engine_memory", batch.memory.model_dump_json(), at)
     added = apply_actions(db, batch.actions, at)
     keep_timers(db, batch.incidents)
+    db.executemany(
+        "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
+        [(n.incident_id, n.author, n.text, iso(n.at)) for n in batch.notes],
+    )
     return added
 
 
