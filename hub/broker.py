@@ -142,6 +142,9 @@ def _mosquitto_conf(port: int, workdir: Path) -> str:
         # The hub acknowledges a batch once it is on disk; Mosquitto's default of 20 messages
         # in flight would make a burst wait for one disk sync per 20 messages.
         "max_inflight_messages 1000",
+        # Send each message at once: with Nagle's algorithm a message can wait some 40 ms for
+        # the TCP acknowledgement of the one before it.
+        "set_tcp_nodelay true",
         "log_dest stdout",
         "log_type error",
         "log_type warning",
