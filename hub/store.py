@@ -33,8 +33,8 @@ from hub.store_commit import AcceptedEvent, Batch, in_transaction, write_batch
 from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords
 from hub.store_devices import DeviceRecords, NewDevice
-from hub.store_rows import iso, stored_event, without
-from notifier.model import Delivery, OutboxEntry
+from hub.store_rows import stored_event, without
+from notifier.model import OutboxEntry
 from rules.incidents import (
     OPEN_STATES,
     Incident,
@@ -115,10 +115,6 @@ def _sync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _execute(sql: str, params: Sequence[object], db: sqlite3.Connection) -> None:
-    db.execute(sql, params)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -242,17 +238,6 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             The notifications newly added to the outbox (a repeated key is not added twice).
         """
         return await self._write(partial(write_batch, batch=batch, at=at), flush=flush)
-
-    async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
-        """Record a channel's outcome for an outbox entry."""
-        await self._write(
-            partial(
-                _execute,
-                "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
-                " attempts = attempts + 1 WHERE id = ?",
-                (delivery.state, delivery.detail, iso(at), entry_id),
-            )
-        )
 
     async def _write(self, work: Callable[[sqlite3.Connection], T], *, flush: bool = True) -> T:
         """Run `work` as one write transaction under the lock, in one hop to the store's thread.

@@ -19,11 +19,11 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from hub.store import Batch, Store, StoreError, StoreWriteError
-from hub.store_deliveries import AwaitingStatus
+from hub.store_deliveries import AwaitingStatus, Outcome
 from hub.store_rows import new_outbox_entry
 from hub.wire import InboundMessage
 from notifier.model import Delivery, OutboxEntry
@@ -43,30 +43,13 @@ class _Held:
     messages: list[InboundMessage]
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """An outcome not yet written.
-
-    Of a send (with its entry and channel), of an entry no send was started for (neither), or a
-    provider's later report on a send (`ref`).
-    """
-
-    entry_id: int
-    entry: OutboxEntry | None
-    channel: str | None
-    delivery: Delivery
-    started: datetime
-    at: datetime
-    ref: str | None = None
-
-
 @dataclass(slots=True)
 class _Memory:
     """The in-memory outbox: entries sent before they were written, and their outcomes."""
 
     entries: dict[str, OutboxEntry] = field(default_factory=dict)
     real_ids: dict[int, int] = field(default_factory=dict)
-    outcomes: list[_Outcome] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
     ids: "itertools.count[int]" = field(default_factory=lambda: itertools.count(-1, -1))
 
 
@@ -81,6 +64,8 @@ class Backlog:
         self._failing = asyncio.Event()
         self._events = 0
         self._replies: set[str] = set()
+        self._queued: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
         self._deferred: list[Callable[[], Awaitable[None]]] = []
         self.dropped_events = 0
 
@@ -197,26 +182,18 @@ class Backlog:
                 self._memory.real_ids[sent.id] = entry.id
 
     async def _write_outcomes(self) -> None:
+        """Write the outcomes held in memory, in order, with the ids their entries now have."""
         pending = self._memory.outcomes
-        while pending:
-            await self._write(pending[0])
-            pending.pop(0)
+        if pending:
+            await self._store.record_outcomes([self._resolved(o) for o in pending])
+            pending.clear()
 
-    async def _write(self, outcome: _Outcome) -> None:
+    def _resolved(self, outcome: Outcome) -> Outcome:
         entry_id = self._memory.real_ids.get(outcome.entry_id, outcome.entry_id)
-        if outcome.ref is not None:
-            await self._store.record_status(entry_id, outcome.ref, outcome.delivery, at=outcome.at)
-            return
-        if outcome.entry is None or outcome.channel is None:
-            await self._store.mark_notification(entry_id, outcome.delivery, at=outcome.at)
-            return
-        await self._store.record_delivery(
-            outcome.entry.model_copy(update={"id": entry_id}),
-            outcome.channel,
-            outcome.delivery,
-            started=outcome.started,
-            at=outcome.at,
-        )
+        entry = outcome.entry
+        if entry is not None:
+            entry = entry.model_copy(update={"id": entry_id})
+        return replace(outcome, entry_id=entry_id, entry=entry)
 
     # -- the dispatcher's outbox -------------------------------------------------------------
 
@@ -226,7 +203,7 @@ class Backlog:
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record an outcome for an entry no send was started for (held if it cannot be)."""
-        await self._record(_Outcome(entry_id, None, None, delivery, at, at))
+        await self._record(Outcome(entry_id, None, None, delivery, at, at))
 
     async def record_delivery(
         self,
@@ -238,24 +215,55 @@ class Backlog:
         at: datetime,
     ) -> None:
         """Record one send and its outcome (held if it cannot be written yet)."""
-        await self._record(_Outcome(entry.id, entry, channel, delivery, started, at))
+        await self._record(Outcome(entry.id, entry, channel, delivery, started, at))
 
     async def add_notices(self, notes: Sequence[Notify], *, at: datetime) -> list[OutboxEntry]:
         """Add notifier-made entries (failover, notices); held in memory if the disk refuses."""
         entries, _ = await self.commit(Batch(actions=list(notes)), at=at)
         return entries
 
-    async def _record(self, outcome: _Outcome) -> None:
+    async def _record(self, outcome: Outcome) -> None:
+        """Write an outcome, together with those recorded meanwhile; held if it cannot be.
+
+        Outcomes recorded while the store is busy (a commit, or the previous group) wait and
+        are written together in one transaction: in a burst, hundreds of sends cost a few
+        writes, and the event path's commits do not queue behind one write per send.
+        """
+        written = asyncio.get_running_loop().create_future()
+        self._queued.append((outcome, written))
+        if len(self._queued) == 1:  # the first to wait starts the group's writer
+            writer = asyncio.create_task(self._write_queued(), name="outcome-writer")
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        await written
+
+    async def _write_queued(self) -> None:
         async with self._lock:
+            group, self._queued = self._queued, []
+            try:
+                await self._write_group([outcome for outcome, _ in group])
+            except Exception as err:  # each waiting recorder hears of it
+                for _, written in group:
+                    written.set_exception(err)
+                return
+            for _, written in group:
+                written.set_result(None)
+
+    async def _write_group(self, outcomes: list[Outcome]) -> None:
+        """Write the outcomes of written entries; hold the rest (and all while writes fail)."""
+        direct: list[Outcome] = []
+        later: list[Outcome] = []
+        for outcome in outcomes:
             written = self._memory.real_ids.get(outcome.entry_id, outcome.entry_id) > 0
-            if written and not self._held:
-                try:
-                    await self._write(outcome)
-                except StoreWriteError as err:
-                    self._refused("a delivery record", err)
-                else:
-                    return
-            self._memory.outcomes.append(outcome)
+            (direct if written else later).append(outcome)
+        if direct and not self._held:
+            try:
+                await self._store.record_outcomes(direct)
+            except StoreWriteError as err:
+                self._refused("a delivery record", err)
+            else:
+                outcomes = later
+        self._memory.outcomes.extend(outcomes)
 
     def _refused(self, what: str, err: StoreWriteError) -> None:
         if not self.failing:
@@ -304,4 +312,4 @@ class Backlog:
         self, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
     ) -> None:
         """Record what the provider later reported about a send (held if it cannot be)."""
-        await self._record(_Outcome(entry_id, None, None, delivery, at, at, ref=ref))
+        await self._record(Outcome(entry_id, None, None, delivery, at, at, ref=ref))

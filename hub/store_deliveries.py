@@ -25,6 +25,28 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of an outbox entry, to be recorded.
+
+    A send of `entry` on `channel`; or, with neither, an outcome for an entry no send was
+    started for; or, with `ref`, what the provider later reported about the send `ref`.
+    """
+
+    entry_id: int
+    entry: OutboxEntry | None
+    channel: str | None
+    delivery: Delivery
+    started: datetime
+    at: datetime
+    ref: str | None = None
+
+    @property
+    def is_send(self) -> bool:
+        """Whether this records a send (and its immediate outcome)."""
+        return self.entry is not None and self.channel is not None and self.ref is None
+
+
+@dataclass(frozen=True, slots=True)
 class AwaitingStatus:
     """A sent entry whose provider may still report it delivered or undelivered."""
 
@@ -42,11 +64,15 @@ class _Core(Protocol):
     async def _write(self, work: Callable[[sqlite3.Connection], T], *, flush: bool = True) -> T: ...
 
 
+class _Recorder(Protocol):
+    async def record_outcomes(self, outcomes: Sequence["Outcome"]) -> None: ...
+
+
 class DeliveryRecords:
     """Delivery attempts, budgets, notices and the acknowledgement key."""
 
     async def record_delivery(
-        self: _Core,
+        self: "_Recorder",
         entry: OutboxEntry,
         channel: str,
         delivery: Delivery,
@@ -54,28 +80,31 @@ class DeliveryRecords:
         started: datetime,
         at: datetime,
     ) -> None:
-        """Record one send and its outcome, on the attempt log and on the outbox entry.
-
-        Not synced on its own (the next synced write carries it): a record lost to a power cut
-        leaves the entry pending, and the dispatcher asks the provider before sending it again.
-        """
-        await self._write(
-            partial(_record_delivery, entry, channel, delivery, started=started, at=at), flush=False
-        )
+        """Record one send and its outcome, on the attempt log and on the outbox entry."""
+        await self.record_outcomes([Outcome(entry.id, entry, channel, delivery, started, at)])
 
     async def record_status(
-        self: _Core, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
+        self: "_Recorder", entry_id: int, ref: str, delivery: Delivery, *, at: datetime
     ) -> None:
         """Record what the provider later reported about a sent entry (delivered, undelivered)."""
-        async with self._transaction():
-            await self._db.execute(
-                "UPDATE deliveries SET state = ?, detail = ? WHERE notification_id = ? AND ref = ?",
-                (delivery.state, delivery.detail, entry_id, ref),
-            )
-            await self._db.execute(
-                "UPDATE notifications SET state = ?, detail = ?, updated_at = ? WHERE id = ?",
-                (delivery.state, delivery.detail, at.isoformat(), entry_id),
-            )
+        await self.record_outcomes([Outcome(entry_id, None, None, delivery, at, at, ref=ref)])
+
+    async def mark_notification(
+        self: "_Recorder", entry_id: int, delivery: Delivery, *, at: datetime
+    ) -> None:
+        """Record a channel's outcome for an outbox entry no send was started for."""
+        await self.record_outcomes([Outcome(entry_id, None, None, delivery, at, at)])
+
+    async def record_outcomes(self: _Core, outcomes: Sequence[Outcome]) -> None:
+        """Record outcomes in order, in one transaction.
+
+        Records of sends are not synced on their own (the next synced write carries them): one
+        lost to a power cut leaves its entry pending, and the dispatcher asks the provider before
+        sending it again. Any other outcome is on disk on return.
+        """
+        if outcomes:
+            synced = not all(o.is_send for o in outcomes)
+            await self._write(partial(_write_outcomes, list(outcomes)), flush=synced)
 
     async def delivery_times(self: _Core, since: datetime) -> list[tuple[str, str, datetime]]:
         """(contact, channel, started) of every send not failed since `since` (for budgets)."""
@@ -159,34 +188,38 @@ class DeliveryRecords:
         return bytes(rows[0]["value"])
 
 
-def _record_delivery(
-    entry: OutboxEntry,
-    channel: str,
-    delivery: Delivery,
-    db: sqlite3.Connection,
-    *,
-    started: datetime,
-    at: datetime,
-) -> None:
-    db.execute(
-        "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
-        " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            entry.id,
-            channel,
-            entry.contact,
-            delivery.state,
-            delivery.ref,
-            delivery.detail,
-            started.isoformat(),
-            at.isoformat(),
-        ),
-    )
-    db.execute(
-        "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
-        " attempts = attempts + 1 WHERE id = ?",
-        (delivery.state, delivery.detail, at.isoformat(), entry.id),
-    )
+def _write_outcomes(outcomes: Sequence[Outcome], db: sqlite3.Connection) -> None:
+    for outcome in outcomes:
+        delivery, at = outcome.delivery, outcome.at.isoformat()
+        if outcome.ref is not None:
+            db.execute(
+                "UPDATE deliveries SET state = ?, detail = ? WHERE notification_id = ? AND ref = ?",
+                (delivery.state, delivery.detail, outcome.entry_id, outcome.ref),
+            )
+            attempted = 0
+        elif outcome.entry is not None and outcome.channel is not None:
+            db.execute(
+                "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
+                " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    outcome.entry_id,
+                    outcome.channel,
+                    outcome.entry.contact,
+                    delivery.state,
+                    delivery.ref,
+                    delivery.detail,
+                    outcome.started.isoformat(),
+                    at,
+                ),
+            )
+            attempted = 1
+        else:
+            attempted = 1
+        db.execute(
+            "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
+            " attempts = attempts + ? WHERE id = ?",
+            (delivery.state, delivery.detail, at, attempted, outcome.entry_id),
+        )
 
 
 def _add_notices(

@@ -5,7 +5,7 @@ notice says the budget ran out; nothing is dropped silently. Counts are kept in 
 from the store's delivery records at first use), so checking a budget costs an alarm nothing.
 """
 
-from collections import deque
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,7 +41,7 @@ class Budgets:
     def __init__(self, store: BudgetStore, budgets: Sequence[Budget]) -> None:
         self._store = store
         self._by_channel = {c: b for b in budgets for c in b.channels}
-        self._spent: dict[tuple[str, str], deque[datetime]] = {}
+        self._spent: dict[tuple[str, str], list[datetime]] = {}  # each in time order
         self._loaded = False
 
     async def exhausted(self, entry: OutboxEntry, *, now: datetime) -> str | None:
@@ -52,12 +52,11 @@ class Budgets:
         if not self._loaded:
             for contact, channel, at in await self._store.delivery_times(now - DAY):
                 if channel in self._by_channel:
-                    self._times(contact, self._by_channel[channel]).append(at)
+                    bisect.insort(self._times(contact, self._by_channel[channel]), at)
             self._loaded = True
         times = self._times(entry.contact, budget)
-        while times and times[0] <= now - DAY:
-            times.popleft()
-        last_hour = sum(1 for at in times if at > now - HOUR)
+        del times[: bisect.bisect_right(times, now - DAY)]
+        last_hour = len(times) - bisect.bisect_right(times, now - HOUR)
         for used, limit, label in (
             (last_hour, budget.per_hour, "hour"),
             (len(times), budget.per_day, "day"),
@@ -73,7 +72,7 @@ class Budgets:
         """Count a send that is starting."""
         budget = self._by_channel.get(entry.channel)
         if budget is not None:
-            self._times(entry.contact, budget).append(at)
+            bisect.insort(self._times(entry.contact, budget), at)
 
     def refund(self, entry: OutboxEntry, *, at: datetime) -> None:
         """Un-count a send that failed: nothing reached the phone."""
@@ -82,5 +81,5 @@ class Budgets:
         if times is not None and at in times:
             times.remove(at)
 
-    def _times(self, contact: str, budget: Budget) -> deque[datetime]:
-        return self._spent.setdefault((contact, budget.what), deque())
+    def _times(self, contact: str, budget: Budget) -> list[datetime]:
+        return self._spent.setdefault((contact, budget.what), [])

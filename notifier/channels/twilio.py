@@ -125,6 +125,9 @@ class TwilioGateway:
             settings.auth_token.get_secret_value(),
             http_client=self._http,
         )
+        # The SDK loads each API's code on first use, some 50 ms on a loaded machine: not
+        # during the first alarm's SMS or call.
+        _ = (self._client.messages, self._client.calls)
 
     async def close(self) -> None:
         """Close the SDK's HTTP session."""

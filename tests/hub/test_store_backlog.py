@@ -1,5 +1,6 @@
 """The backlog on a real full disk: held in order, sent once, bounded, written on recovery."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -108,3 +109,28 @@ async def test_beyond_the_memory_bound_the_oldest_events_are_let_go(
     filler.unlink()
     await backlog.catch_up()
     assert [e.event.seq for e in await store.events()] == [4, 5, 6, 7, 8]
+
+
+async def test_outcomes_recorded_together_are_written_together(tmp_path: Path) -> None:
+    async with Store.open(tmp_path / "hub.db") as store:
+        backlog = Backlog(store)
+        entries, _ = await backlog.commit(_press(), at=NOW)
+        assert len(entries) >= 2
+        sends = entries * 25
+        before = store._written
+        async with backlog._lock:  # the store is busy with a commit meanwhile
+            recording = [
+                asyncio.create_task(
+                    backlog.record_delivery(
+                        entry, "outbox", Delivery("sent", ref=f"SM{n}"), started=NOW, at=NOW
+                    )
+                )
+                for n, entry in enumerate(sends)
+            ]
+            await asyncio.sleep(0.01)
+            assert not any(task.done() for task in recording), "nothing is written meanwhile"
+        await asyncio.gather(*recording)
+        assert store._written - before == 1, "one transaction for the whole group"
+        assert {n.state for n in await store.notifications()} == {"sent"}
+        attempts = await store._fetch("SELECT ref FROM deliveries ORDER BY id", ())
+        assert [a["ref"] for a in attempts] == [f"SM{n}" for n in range(len(sends))]
