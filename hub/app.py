@@ -80,7 +80,7 @@ async def serve(
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
         wall = WallClock.from_environment()
         clock = virtual.now if virtual else wall.now
-        inbox = Inbox()
+        inbox = Inbox(urgent=restored.intake.is_priority)
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
         inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading)
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)

@@ -32,9 +32,16 @@ class Inbox(asyncio.Queue[Item]):
     Args:
         high_water: Pause the producer once this many messages wait.
         low_water: Resume it once no more than this many wait.
+        urgent: Which topics are alarms': putting one sets `alarm_arrived`.
     """
 
-    def __init__(self, *, high_water: int = HIGH_WATER, low_water: int = LOW_WATER) -> None:
+    def __init__(
+        self,
+        *,
+        high_water: int = HIGH_WATER,
+        low_water: int = LOW_WATER,
+        urgent: Callable[[str], bool] | None = None,
+    ) -> None:
         if not 0 <= low_water < high_water:
             raise ValueError(f"need 0 <= low_water < high_water, got {low_water}, {high_water}")
         super().__init__()
@@ -45,6 +52,8 @@ class Inbox(asyncio.Queue[Item]):
         self._paused = False
         self._pause: Callable[[], None] = lambda: None
         self._resume: Callable[[], None] = lambda: None
+        self._urgent = urgent
+        self.alarm_arrived = asyncio.Event()  # set whenever an alarm's message is put
 
     def throttle(self, *, pause: Callable[[], None], resume: Callable[[], None]) -> None:
         """Name how to stop and restart the producer (the MQTT session's socket reads)."""
@@ -57,6 +66,8 @@ class Inbox(asyncio.Queue[Item]):
 
     def _put(self, item: Item) -> None:
         super()._put(item)
+        if item is not None and self._urgent is not None and self._urgent(item.topic):
+            self.alarm_arrived.set()
         depth = self.qsize()
         self.peak = max(self.peak, depth)
         if not self._paused and depth >= self.high_water:

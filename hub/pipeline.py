@@ -21,6 +21,7 @@ from hub.control import (
     OCCUPANCY_TOPIC,
     OccupancyPayload,
 )
+from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.records import DeviceRecord, IncidentNote
 from hub.requests import Requests
@@ -103,6 +104,7 @@ class Pipeline(Requests):
         self._started = False
         self._signals = SignalWatch(store.signal_history)
         self._wake = asyncio.Event()
+        self._arrived = asyncio.Event()  # an alarm's message reached the inbox (see Inbox)
         self._notes: list[IncidentNote] = []  # go with the commit of their resolution
         self._acks: BrokerAcks | None = None
         self._waiting: tuple[Waiting, asyncio.Queue[InboundMessage | None]] | None = None
@@ -127,6 +129,8 @@ class Pipeline(Requests):
                 self._acks = None
 
     async def _consume(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
+        if isinstance(inbox, Inbox):
+            self._arrived = inbox.alarm_arrived
         # Under a virtual clock, time moves between messages: they are taken in order.
         waiting = Waiting(self._intake.is_priority if self._virtual is None else _never)
         self._waiting = (waiting, inbox)
@@ -206,9 +210,15 @@ class Pipeline(Requests):
             await self._handle_batch([m for m in messages if not self._intake.is_priority(m.topic)])
 
     async def _make_way(self) -> None:
-        """Let the event loop carry alarms already decided to the phones before more telemetry."""
+        """Let the event loop carry alarms already decided to the phones before more telemetry.
+
+        A new alarm ends the wait: it goes next (see `_alarm_waiting`).
+        """
         await asyncio.sleep(0)
-        await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S)
+        self._arrived.clear()
+        if self._alarm_waiting():
+            return
+        await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S, unless=self._arrived)
 
     async def _handle_batch(self, messages: Sequence[InboundMessage]) -> None:
         now = await self._read_clock()

@@ -14,7 +14,6 @@ next channel with a "delivery failing" notice.
 """
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -167,18 +166,25 @@ class Dispatcher:
             order = next(self._order)
             lane.queue.put_nowait((SEVERITY_RANK[entry.severity], later, order, entry))
 
-    async def emergencies_answered(self, limit_s: float) -> None:
+    async def emergencies_answered(
+        self, limit_s: float, *, unless: asyncio.Event | None = None
+    ) -> None:
         """Wait (at most `limit_s`) until every emergency's first request has been answered.
 
         The hub's bulk work waits here, so that an alarm's request is not slowed by telemetry
         being decoded on the same event loop; a provider that hangs holds it back no longer
-        than `limit_s`.
+        than `limit_s`. Setting `unless` (a new alarm has arrived) ends the wait at once.
         """
         if self._answered.is_set():
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(limit_s):
-                await self._answered.wait()
+        waits = [asyncio.ensure_future(self._answered.wait())]
+        if unless is not None:
+            waits.append(asyncio.ensure_future(unless.wait()))
+        try:
+            await asyncio.wait(waits, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
 
     def _first_answer(self, entry_id: int) -> None:
         self._unanswered.discard(entry_id)

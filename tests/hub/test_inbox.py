@@ -78,3 +78,12 @@ def test_nothing_is_dropped_or_reordered_and_pauses_alternate_with_resumes(
         ["pause"] if len(producer.calls) % 2 else []
     )
     assert taken + inbox.qsize() == sent
+
+
+def test_an_alarms_message_is_signalled_as_it_is_put() -> None:
+    inbox = Inbox(urgent=lambda topic: topic == message(7).topic)
+    inbox.put_nowait(message(1))
+    assert not inbox.alarm_arrived.is_set(), "telemetry is not an alarm"
+    inbox.put_nowait(message(7))
+    assert inbox.alarm_arrived.is_set()
+    inbox.put_nowait(None)  # the end-of-input marker has no topic

@@ -75,3 +75,17 @@ async def test_a_provider_that_hangs_holds_bulk_work_back_only_briefly() -> None
         await channel.asked.wait()
         await asyncio.wait_for(dispatcher.emergencies_answered(0.05), 5)  # returns at its limit
         channel.answer.set()
+
+
+async def test_a_new_alarm_ends_the_wait_for_an_earlier_one() -> None:
+    channel = _Held()
+    arrived = asyncio.Event()
+    async with Dispatcher(_Store(), {"sms": channel}) as dispatcher:
+        dispatcher.submit([_entry("emergency")])
+        await channel.asked.wait()
+        waiting = asyncio.create_task(dispatcher.emergencies_answered(30, unless=arrived))
+        await asyncio.sleep(0.05)
+        assert not waiting.done(), "the first alarm's request is not answered yet"
+        arrived.set()  # the next alarm must not wait behind the first one's provider
+        await asyncio.wait_for(waiting, 5)
+        channel.answer.set()
