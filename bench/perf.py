@@ -1,6 +1,6 @@
 """The hub end to end, on a Pi budget: latency, priority, throughput and footprint.
 
-Run: .venv/bin/python -m bench.perf [--json] [--idle-s 30] [--step-s 3]
+Run: .venv/bin/python -m bench.perf [--json] [--idle-s 30] [--step-s 3] [--floor]
 
 A real Mosquitto on a free loopback port (QoS 1), the real hub process with 50 paired devices
 (native and Zigbee2MQTT), and the ntfy and Twilio stand-ins in a child process. Each alert is
@@ -15,6 +15,10 @@ decode, store, engine and notifier. Phases, in order, on one hub:
              falls behind; events/s counted as committed to the store
   peak RSS   VmHWM at the end
 
+With --floor, the steady, burst and priority phases are run again through a bare forwarder
+(bench.floor: the same MQTT session, one request per channel, nothing decided or stored), and
+its figures printed beside the hub's: the least any Python hub could do on this machine.
+
 The machine may be shared: figures are noisy. Re-run to compare; never read one run alone.
 """
 
@@ -28,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.floor import measure_floor
 from bench.hubproc import HubUnderTest
 from bench.latency import Outcome, Publisher, run_phase
 from bench.phones import Phones
@@ -155,10 +160,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object with every figure")
     parser.add_argument("--idle-s", type=float, default=30.0, help="idle CPU window (s)")
     parser.add_argument("--step-s", type=float, default=3.0, help="length of a sustained step")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the latency phases through a bare forwarder that stores nothing",
+    )
     args = parser.parse_args()
     logging.getLogger("telecare").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         results = measure(args, Path(tmp))
+    if args.floor:
+        results["floor"] = measure_floor()
     if args.json:
         print(json.dumps(results))
     else:

@@ -45,6 +45,10 @@ def _verdict(value: Any, test: Any) -> str:
     return "met" if test(value) else "NOT met"
 
 
+def _shown(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
 def _line(cells: list[str], widths: list[int]) -> str:
     return "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(
         zip(cells, widths, strict=True)))  # fmt: skip
@@ -64,17 +68,20 @@ def _sustained_best(results: dict[str, Any]) -> float | None:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    rows = [["figure", "ours", "target", "", "Node-RED"]]
+    floor = results.get("floor")
+    rows = [["figure", "ours", "target", "", "Node-RED", *(["bare forwarder"] if floor else [])]]
     for label, path, target, test, node_red in [*LATENCY_ROWS, *FOOTPRINT_ROWS]:
         value = _get(results, path)
-        shown = "-" if value is None else f"{value:.2f}" if value < 100 else f"{value:.0f}"
-        rows.append([label, shown, target, _verdict(value, test), node_red])
+        row = [label, _shown(value), target, _verdict(value, test), node_red]
+        if floor:
+            row.append(_shown(_get(floor, path)) if path[0] in floor else "")
+        rows.append(row)
     best = _sustained_best(results)
     rows.append([
         "sustained, p99 <= 100 ms (events/s)", "-" if best is None else f"{best:,.0f}",
-        ">= 5,000", _verdict(best, lambda v: v >= 5000), "",
+        ">= 5,000", _verdict(best, lambda v: v >= 5000), "", *([""] if floor else []),
     ])  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print(_line(row, widths))
     print()
@@ -94,4 +101,10 @@ def print_table(results: dict[str, Any]) -> None:
         )
     print()
     print("Node-RED stores nothing; the hub commits every event and notification first.")
+    if floor:
+        print(
+            "The bare forwarder (bench.floor) stores and decides nothing: one request per channel"
+            " for each alert, through the same MQTT session. What it cannot reach, no Python hub"
+            " on this machine can."
+        )
     print("Shared or busy machines give noisy figures: re-run `python -m bench.perf` to compare.")

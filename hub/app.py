@@ -90,7 +90,7 @@ async def serve(
             panel.observe(topic, body)
 
         notifier = Notifier(config, store, publish=publish, clock=clock, outbox=backlog)
-        async with notifier, mqtt, panel:
+        async with notifier, mqtt, panel, store.folding_log():
             feed = IncidentFeed()
             pipeline = Pipeline(
                 engine=restored.engine,

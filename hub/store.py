@@ -55,6 +55,7 @@ __all__ = [
 log = logging.getLogger("telecare.store")
 T = TypeVar("T")
 DEDUP_WINDOW_ROWS = 1000
+FOLD_EVERY_S = 5.0  # the write-ahead log holds at most some seconds of writes
 
 
 class StoreError(Exception):
@@ -117,6 +118,15 @@ def _sync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _fold_log(path: Path) -> None:
+    """A passive checkpoint from a connection of its own: fold what is committed, wait for none."""
+    db = sqlite3.connect(path, timeout=0)
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        db.close()
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("hub") / "migrations"
     found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()]
@@ -133,6 +143,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         self._written = 0  # transactions committed
         self._synced = 0  # transactions known to be on disk
         self._flushing = asyncio.Lock()
+        self._path = path
+        self._shared = True  # other connections may open the database (not locked exclusively)
 
     @classmethod
     @asynccontextmanager
@@ -171,6 +183,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         try:
             await self._db.execute("PRAGMA foreign_keys = ON")
             if exclusive:  # no shared WAL index: nothing to create before the first read
+                self._shared = False
                 await self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
             if not readonly:
                 await self._db.execute("PRAGMA journal_mode = WAL")
@@ -213,6 +226,45 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 await self._db.rollback()
                 raise
             log.info("store %s migrated to schema version %d", path, version)
+
+    @asynccontextmanager
+    async def folding_log(self) -> AsyncIterator[None]:
+        """Fold the write-ahead log into the database from a connection of its own, meanwhile.
+
+        SQLite folds the log inside whichever commit takes it past 1000 pages, and that commit
+        (an alarm's, perhaps) then waits for the database file to be written and synced: tens
+        of milliseconds on an SD card. Here the writer never folds; a second connection, on a
+        thread of its own, folds what is committed (a passive checkpoint: it waits for no
+        writer and no writer waits for it), and the writer reuses the log from its start.
+        """
+        if self._path is None or not self._shared:
+            yield
+            return
+        await self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        folder = asyncio.create_task(self._fold_now_and_then(self._path), name="store-fold-log")
+        try:
+            yield
+        finally:
+            folder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await folder
+            with contextlib.suppress(aiosqlite.Error):
+                await self._db.execute("PRAGMA wal_autocheckpoint = 1000")
+
+    async def _fold_now_and_then(self, path: Path) -> None:
+        """Every `FOLD_EVERY_S`, if anything was committed since the last fold, fold it."""
+        folded_at = self._written
+        while True:
+            await asyncio.sleep(FOLD_EVERY_S)
+            if self._written == folded_at:
+                continue  # nothing new: an idle hub does no work here
+            written = self._written
+            try:
+                await asyncio.to_thread(_fold_log, path)
+            except (sqlite3.Error, OSError) as err:
+                log.warning("could not fold the write-ahead log of %s: %s", path, err)
+                continue
+            folded_at = written
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (on shutdown).

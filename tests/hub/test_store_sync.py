@@ -1,5 +1,6 @@
 """The store syncs its write-ahead log after each transaction, or once for many when asked."""
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,3 +64,33 @@ async def test_a_batch_that_fails_part_way_keeps_none_of_itself(tmp_path: Path) 
         assert await store.pending_notifications() == []
         await store.commit(_batch(), at=NOW)  # the store takes the next batch
         assert len(await store.events()) == 2
+
+
+async def test_the_log_is_folded_beside_the_writer_not_by_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub.store, "FOLD_EVERY_S", 0.05)
+    folds: list[Path] = []
+    real_fold = hub.store._fold_log
+
+    def counting_fold(path: Path) -> None:
+        folds.append(path)
+        real_fold(path)
+
+    monkeypatch.setattr(hub.store, "_fold_log", counting_fold)
+    db = tmp_path / "hub.db"
+    async with Store.open(db) as store:
+        async with store.folding_log():
+            [[mode]] = await store._db.execute_fetchall("PRAGMA wal_autocheckpoint")
+            assert mode == 0, "the writer never folds the log inside a commit"
+            file_before = db.read_bytes()
+            for _ in range(20):
+                await store.commit(_batch(), at=NOW)
+            await asyncio.sleep(0.3)
+            assert folds, "committed writes are folded meanwhile"
+            assert db.read_bytes() != file_before, "the database file has them"
+            folded = len(folds)
+            await asyncio.sleep(0.3)
+            assert len(folds) == folded, "with nothing new written, nothing is done"
+        [[mode]] = await store._db.execute_fetchall("PRAGMA wal_autocheckpoint")
+        assert mode == 1000, "SQLite's own folding is back once the hub stops"
