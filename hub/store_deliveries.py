@@ -65,14 +65,14 @@ class _Core(Protocol):
 
 
 class _Recorder(Protocol):
-    async def record_outcomes(self, outcomes: Sequence["Outcome"]) -> None: ...
+    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None: ...
 
 
 class DeliveryRecords:
     """Delivery attempts, budgets, notices and the acknowledgement key."""
 
     async def record_delivery(
-        self: "_Recorder",
+        self: _Recorder,
         entry: OutboxEntry,
         channel: str,
         delivery: Delivery,
@@ -84,13 +84,13 @@ class DeliveryRecords:
         await self.record_outcomes([Outcome(entry.id, entry, channel, delivery, started, at)])
 
     async def record_status(
-        self: "_Recorder", entry_id: int, ref: str, delivery: Delivery, *, at: datetime
+        self: _Recorder, entry_id: int, ref: str, delivery: Delivery, *, at: datetime
     ) -> None:
         """Record what the provider later reported about a sent entry (delivered, undelivered)."""
         await self.record_outcomes([Outcome(entry_id, None, None, delivery, at, at, ref=ref)])
 
     async def mark_notification(
-        self: "_Recorder", entry_id: int, delivery: Delivery, *, at: datetime
+        self: _Recorder, entry_id: int, delivery: Delivery, *, at: datetime
     ) -> None:
         """Record a channel's outcome for an outbox entry no send was started for."""
         await self.record_outcomes([Outcome(entry_id, None, None, delivery, at, at)])
@@ -196,15 +196,14 @@ def _write_outcomes(outcomes: Sequence[Outcome], db: sqlite3.Connection) -> None
                 "UPDATE deliveries SET state = ?, detail = ? WHERE notification_id = ? AND ref = ?",
                 (delivery.state, delivery.detail, outcome.entry_id, outcome.ref),
             )
-            attempted = 0
-        elif outcome.entry is not None and outcome.channel is not None:
+        elif outcome.is_send:
             db.execute(
                 "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
                 " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     outcome.entry_id,
                     outcome.channel,
-                    outcome.entry.contact,
+                    outcome.entry.contact if outcome.entry else None,
                     delivery.state,
                     delivery.ref,
                     delivery.detail,
@@ -212,13 +211,10 @@ def _write_outcomes(outcomes: Sequence[Outcome], db: sqlite3.Connection) -> None
                     at,
                 ),
             )
-            attempted = 1
-        else:
-            attempted = 1
-        db.execute(
+        db.execute(  # a provider's later report is no new attempt
             "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
             " attempts = attempts + ? WHERE id = ?",
-            (delivery.state, delivery.detail, at, attempted, outcome.entry_id),
+            (delivery.state, delivery.detail, at, int(outcome.ref is None), outcome.entry_id),
         )
 
 
