@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.standins import NtfyStandIn, TwilioStandIn, serving
+from tests.support.standins import NtfyStandIn, TwilioStandIn, ntfy_message, serving
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class _TimedNtfy(NtfyStandIn):
 
     async def _publish(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
-        text = await request.text()  # aiohttp keeps the body for the stand-in's own read
+        text = await ntfy_message(request)  # aiohttp keeps the body for the stand-in's own read
         topic = request.match_info["topic"]
         sequence = request.headers.get("X-Sequence-ID")
         self._out.put(Arrival(at, "ntfy", topic, text, sequence))

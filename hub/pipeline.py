@@ -9,6 +9,7 @@ batch is already being handled. Timers (confirm windows, escalation steps) run o
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -104,6 +105,7 @@ class Pipeline(Requests):
         self._started = False
         self._signals = SignalWatch(store.signal_history)
         self._wake = asyncio.Event()
+        self._to_act_on: deque[Action] = deque()  # decided and committed: said in this order
         self._arrived = asyncio.Event()  # an alarm's message reached the inbox (see Inbox)
         self._notes: list[IncidentNote] = []  # go with the commit of their resolution
         self._acks: BrokerAcks | None = None
@@ -249,7 +251,7 @@ class Pipeline(Requests):
             entries, acked = await self._commit(
                 batch, at=now, messages=messages, flush=self._acks is None
             )
-        self._carry_out(batch.actions, entries)  # alarms go out without waiting for the disk
+        await self._notify_first(batch.actions, entries)  # not waiting for the disk
         if self._acks is not None:
             self._acks.after_flush(acked)
         else:
@@ -382,9 +384,36 @@ class Pipeline(Requests):
         payload = OccupancyPayload(home=occupied_by is not None, by=occupied_by, updated_at=at)
         self._publish(OCCUPANCY_TOPIC, payload.model_dump_json().encode(), True)
 
-    def _carry_out(self, actions: Sequence[Action], entries: Sequence[OutboxEntry]) -> None:
+    async def _notify_first(
+        self, actions: Sequence[Action], entries: Sequence[OutboxEntry]
+    ) -> None:
+        """Carry out a batch's decisions, the requests of its notifications written first.
+
+        The rest (the incident's news on MQTT, the log, the live feed) follows in the next turn
+        of the event loop, once the dispatcher's workers have written their requests.
+        """
+        self._carry_out(actions, entries, at_once=not entries)
+        if entries:
+            await asyncio.sleep(0)
+            self._act_on_decided()
+
+    def _carry_out(
+        self, actions: Sequence[Action], entries: Sequence[OutboxEntry], *, at_once: bool = True
+    ) -> None:
+        """Hand the notifications to the dispatcher and act on the rest of what was decided.
+
+        With `at_once` False, the rest waits for `_act_on_decided`; whoever calls that next
+        acts on everything decided so far, in the order it was decided.
+        """
         self._dispatcher.submit(entries)
-        for action in actions:
+        self._to_act_on.extend(actions)
+        if at_once:
+            self._act_on_decided()
+
+    def _act_on_decided(self) -> None:
+        acted = bool(self._to_act_on)
+        while self._to_act_on:
+            action = self._to_act_on.popleft()
             if isinstance(action, IncidentChanged):
                 self._announce(action)
                 self._reassure_if_acknowledged(action)
@@ -393,7 +422,7 @@ class Pipeline(Requests):
             elif isinstance(action, OccupancyChanged):
                 log.info("occupancy: %s (set by %s)", action.occupied_by or "on her own", action.by)
                 self.announce_occupancy(action.at)
-        if actions:
+        if acted:
             self._wake.set()
 
     def _reassure_if_acknowledged(self, change: IncidentChanged) -> None:

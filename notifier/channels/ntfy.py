@@ -4,8 +4,14 @@ The only module that talks to an ntfy server. Each incident is one notification 
 later steps and changes publish under the same sequence id, which updates it in place, and
 `clear` dismisses it. After a crash, the topic is polled for the message before it is published
 again.
+
+The text goes in the `X-Message` header (RFC 2047-encoded where it is not plain ASCII; ntfy
+2.4 and later decode it), not in a body: a request without a body is written to the socket by
+the call that makes it, while aiohttp on Python 3.11 writes a body from a task of its own, which
+runs only after everything else ready on the event loop (the SMS of the same alarm, say).
 """
 
+import base64
 import json
 import logging
 import re
@@ -45,6 +51,20 @@ class NtfyMessage:
 
     id: str
     message: str
+
+
+def header_text(text: str) -> str | None:
+    """`text` as an `X-Message` header value, or None if it must go in the body.
+
+    Plain printable ASCII goes as it is (unless spaces at its ends, which HTTP would drop);
+    anything else as one RFC 2047 encoded word. ntfy reads
+    a backslash followed by `n` in this header as a new line: such a text goes in the body.
+    """
+    if "\\n" in text:
+        return None
+    if text.isascii() and text.isprintable() and text == text.strip() and "=?" not in text:
+        return text
+    return f"=?utf-8?b?{base64.b64encode(text.encode()).decode()}?="
 
 
 def sequence_id(incident_id: str) -> str:
@@ -96,8 +116,13 @@ class NtfyChannel:
         actions = self._actions(entry)
         if actions:
             headers["X-Actions"] = actions
+        body = None
+        if (in_header := header_text(entry.text)) is None:
+            body = entry.text.encode()
+        else:
+            headers["X-Message"] = in_header
         url = f"{self._server}/{topic}"
-        return _outcome(await self._request("POST", url, headers, entry.text.encode()))
+        return _outcome(await self._request("POST", url, headers, body))
 
     async def reachable(self, topic: str) -> None:
         """Read `topic` once, publishing nothing: the server answers and accepts the token.
@@ -135,7 +160,7 @@ class NtfyChannel:
         if topic is None:
             return Delivery("failed", f"{contact} has no ntfy_topic")
         url = f"{self._server}/{topic}/{sequence_id(incident_id)}/clear"
-        return _outcome(await self._request("PUT", url, self._auth(), b""))
+        return _outcome(await self._request("PUT", url, self._auth(), None))
 
     async def subscribe(
         self, topic: str, *, since: str | None = None
@@ -204,7 +229,7 @@ class NtfyChannel:
             raise TransientError(f"{unreachable}: {err!r}") from err
 
     async def _request(
-        self, method: str, url: str, headers: dict[str, str], body: bytes
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
     ) -> "_Reply":
         try:
             async with self._open().request(method, url, headers=headers, data=body) as response:

@@ -59,6 +59,36 @@ async def test_an_emergency_is_priority_5_with_tags_and_three_buttons(ntfy: Ntfy
     assert delivery.ref == message["id"]
 
 
+@pytest.mark.parametrize(
+    ("text", "in_header"),
+    [
+        ("Mum pressed her pendant in the Bedroom at 10:42.", "as it is"),
+        ("Zoë's pull-cord — bathroom", "encoded"),
+        ("FIRE ALARM in the kitchen.\nReply OK if you are dealing with it.", "encoded"),
+        ("  spaces at the ends  ", "encoded"),
+        ("A text that says =?utf-8?b?aGk=?= itself", "encoded"),
+        ("A device named C:\\new", "in the body"),
+    ],
+)
+async def test_the_text_reaches_the_server_as_it_was_written(
+    ntfy: NtfyStandIn, text: str, in_header: str
+) -> None:
+    push = channel(ntfy.url)
+    try:
+        await push.send(entry(channel="ntfy", text=text))
+    finally:
+        await push.close()
+
+    [message] = ntfy.on_topic("alice-phone")
+    assert message["message"] == text
+    header = message["headers"].get("X-Message")
+    expected = {"as it is": text, "in the body": None}.get(in_header, header)
+    assert header == expected
+    if in_header == "encoded":
+        assert header is not None
+        assert header.startswith("=?utf-8?b?")
+
+
 async def test_info_is_quiet_and_has_no_ack_button(ntfy: NtfyStandIn) -> None:
     push = channel(ntfy.url, home_phone=None, dashboard_url=None)
     try:

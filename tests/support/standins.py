@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from typing import Any
 
 from aiohttp import web
@@ -226,6 +227,18 @@ def _page(key: str, items: list[dict[str, Any]], uri: str) -> dict[str, Any]:
     return {key: items, "next_page_uri": None, "page": 0, "page_size": 50, "uri": uri}
 
 
+async def ntfy_message(request: web.Request) -> str:
+    """A publish's text as ntfy reads it: the body, else the `X-Message` header.
+
+    As ntfy does, RFC 2047 words in the header are decoded and `\\n` is read as a new line.
+    """
+    body = await request.text()
+    header = request.headers.get("X-Message")
+    if body or not header:
+        return body
+    return str(make_header(decode_header(header))).replace("\\n", "\n")
+
+
 class NtfyStandIn(_Server):
     """Publish (POST to a topic), clear (PUT .../clear) and subscribe (GET <topic>/json)."""
 
@@ -256,7 +269,7 @@ class NtfyStandIn(_Server):
         self._note(request)
         if not self._authorised(request):
             return web.json_response({"code": 40101, "error": "unauthorized"}, status=401)
-        body = await request.text()
+        body = await ntfy_message(request)
         if (fault := await self._fault()) is not None:
             return fault
         message = {
