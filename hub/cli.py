@@ -34,10 +34,11 @@ def main(verbose: bool) -> None:
 def run(config_path: Path) -> None:
     """Run the hub service until SIGTERM or Ctrl-C."""
     from hub.app import serve  # noqa: PLC0415  # keep `telecare --help` fast
+    from hub.collector import settle_after_start  # noqa: PLC0415
 
     config = _load_or_exit(config_path)
     try:
-        rejects = _run_with_signals(lambda stop: serve(config, stop))
+        rejects = _run_with_signals(lambda stop: serve(config, stop, on_ready=settle_after_start))
     except StoreError as err:
         _fail(str(err), code=1)
     if rejects.counts:
