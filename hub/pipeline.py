@@ -136,13 +136,23 @@ class Pipeline(Requests):
         # Under a virtual clock, time moves between messages: they are taken in order.
         waiting = Waiting(self._intake.is_priority if self._virtual is None else _never)
         self._waiting = (waiting, inbox)
+
+        def busy() -> bool:
+            return waiting.pending > 0 or not inbox.empty()
+
+        if self._virtual is None:  # in a burst, each alarm's first person is told first
+            self._dispatcher.hold_second_channels(busy)
         try:
             while (
                 batch := await waiting.next_batch(inbox, MAX_BATCH, backlog_limit=BACKLOG_BATCH)
             ) is not None:
                 await self._handle_in_order(batch)
+                if not busy():
+                    self._dispatcher.release_held()
         finally:
             self._waiting = None
+            self._dispatcher.hold_second_channels(_never_busy)
+            self._dispatcher.release_held()
 
     def _alarm_waiting(self) -> bool:
         """Whether an alarm has arrived since this batch was taken (it goes first)."""
@@ -473,6 +483,10 @@ class Pipeline(Requests):
 
 
 def _never(_topic: str) -> bool:
+    return False
+
+
+def _never_busy() -> bool:
     return False
 
 

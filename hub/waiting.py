@@ -58,6 +58,11 @@ class Waiting:
                 self._add(item)
 
     @property
+    def pending(self) -> int:
+        """How many messages wait here."""
+        return len(self._pending)
+
+    @property
     def has_priority(self) -> bool:
         """Whether an alarm is waiting."""
         return self._priority > 0

@@ -9,6 +9,11 @@ request: an alarm does not wait on the disk.
 
 Each severity has its own queue, worker and concurrency: an alarm never waits behind another
 notification's retries or a slow provider, and urgent notices never wait behind information.
+
+In a burst, an incident's further channels (Bob's SMS after Alice's push) may be held while the
+hub still has messages to decide (`hold_second_channels`): every alarm's first person is told
+before the hub spends its time on second ones. They are released the moment the hub has nothing
+waiting, and after `SECOND_HOLD_S` at the latest.
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
 next channel with a "delivery failing" notice.
 """
@@ -31,6 +36,7 @@ from rules.policy import Severity
 
 log = logging.getLogger("telecare.notify")
 CONCURRENCY: dict[Severity, int] = {"emergency": 16, "urgent": 8, "info": 4}
+SECOND_HOLD_S = 1.0  # longest an incident's second channel waits for the hub to catch up
 
 
 class Channel(Protocol):
@@ -120,6 +126,10 @@ class Dispatcher:
         self._unanswered: set[int] = set()  # emergencies whose first request is not answered
         self._answered = asyncio.Event()
         self._answered.set()
+        self._busy: Callable[[], bool] = lambda: False
+        self._held: list[OutboxEntry] = []
+        self._hold_s = SECOND_HOLD_S
+        self._release_timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> Self:
         resumed = await self._store.pending_notifications()
@@ -140,6 +150,8 @@ class Dispatcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._release_timer is not None:
+            self._release_timer.cancel()
         tasks = [task for lane in self._lanes.values() for task in lane.workers]
         for task in tasks:
             task.cancel()
@@ -150,21 +162,53 @@ class Dispatcher:
 
         In a lane, the first entry of each incident in `entries` goes ahead of the incident's
         other entries, and of those of every incident queued before: in a burst, each alarm's
-        first request goes out before the second channels of earlier alarms.
+        first request goes out before the second channels of earlier alarms. While the hub is
+        busy (see `hold_second_channels`), those other entries are held back.
         """
         firsts: set[str] = set()
         for entry in entries:
             if entry.id in self._seen:
                 continue
             self._seen.add(entry.id)
-            if entry.severity == "emergency":
-                self._unanswered.add(entry.id)
-                self._answered.clear()
-            later = int(entry.incident_id in firsts)
+            later = entry.incident_id in firsts
             firsts.add(entry.incident_id)
-            lane = self._lanes[entry.severity]
-            order = next(self._order)
-            lane.queue.put_nowait((SEVERITY_RANK[entry.severity], later, order, entry))
+            if later and self._busy():
+                self._hold(entry)
+            else:
+                self._queue(entry, later=later)
+
+    def hold_second_channels(
+        self, busy: Callable[[], bool], *, limit_s: float = SECOND_HOLD_S
+    ) -> None:
+        """Hold an incident's further channels while `busy()` says the hub has more to decide.
+
+        Call `release_held` once it has not: nothing is held longer than `limit_s`.
+        """
+        self._busy = busy
+        self._hold_s = limit_s
+
+    def release_held(self) -> None:
+        """Queue every held entry now, in the order they were held."""
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+        held, self._held = self._held, []
+        for entry in held:
+            self._queue(entry, later=True)
+
+    def _hold(self, entry: OutboxEntry) -> None:
+        self._held.append(entry)
+        if self._release_timer is None:
+            loop = asyncio.get_running_loop()
+            self._release_timer = loop.call_later(self._hold_s, self.release_held)
+
+    def _queue(self, entry: OutboxEntry, *, later: bool) -> None:
+        if entry.severity == "emergency":
+            self._unanswered.add(entry.id)
+            self._answered.clear()
+        lane = self._lanes[entry.severity]
+        order = next(self._order)
+        lane.queue.put_nowait((SEVERITY_RANK[entry.severity], int(later), order, entry))
 
     async def emergencies_answered(
         self, limit_s: float, *, unless: asyncio.Event | None = None
@@ -192,7 +236,8 @@ class Dispatcher:
             self._answered.set()
 
     async def drain(self) -> None:
-        """Wait until everything queued so far has been carried out (or failed over)."""
+        """Wait until everything submitted so far has been carried out (or failed over)."""
+        self.release_held()
         for lane in self._lanes.values():
             await lane.queue.join()
 

@@ -298,6 +298,63 @@ async def test_a_restart_before_the_provider_took_the_message_sends_it_once(rig:
     assert await rig.states() == {entry.key: "sent"}
 
 
+async def _door_alerts(rig: Rig, *incidents: str) -> list[OutboxEntry]:
+    """Each incident's notification to Alice, then to Ben (entered after the dispatcher)."""
+    return [
+        await add_alert(rig.store, incident, channel="outbox", contact=contact)
+        for incident in incidents
+        for contact in ("Alice", "Ben")
+    ]
+
+
+async def test_while_the_hub_is_busy_second_channels_wait_for_every_first_one(
+    rig: Rig,
+) -> None:
+    recorder = _Recorder()
+    busy = True
+
+    async with rig.dispatcher(outbox=recorder) as dispatcher:
+        dispatcher.hold_second_channels(lambda: busy, limit_s=60)
+        entries = await _door_alerts(rig, "door-1", "door-2")
+        dispatcher.submit(entries[:2])
+        dispatcher.submit(entries[2:])
+        await wait_for(lambda: len(recorder.started) == 2)
+        await asyncio.sleep(0.05)  # time enough for a second channel to start, were it free
+        assert [e.contact for e in recorder.started] == ["Alice", "Alice"]
+        busy = False
+        dispatcher.release_held()
+        await dispatcher.drain()
+
+    assert [(e.incident_id, e.contact) for e in recorder.started] == [
+        ("door-1", "Alice"),
+        ("door-2", "Alice"),
+        ("door-1", "Ben"),
+        ("door-2", "Ben"),
+    ]
+
+
+async def test_a_held_channel_goes_once_the_hold_limit_passes(rig: Rig) -> None:
+    recorder = _Recorder()
+
+    async with rig.dispatcher(outbox=recorder) as dispatcher:
+        dispatcher.hold_second_channels(lambda: True, limit_s=0.05)  # busy for ever
+        dispatcher.submit(await _door_alerts(rig, "door-1"))
+        await wait_for(lambda: len(recorder.started) == 2)
+
+    assert [e.contact for e in recorder.started] == ["Alice", "Ben"]
+
+
+async def test_when_the_hub_is_not_busy_nothing_is_held(rig: Rig) -> None:
+    recorder = _Recorder(hold=True)
+
+    async with rig.dispatcher(outbox=recorder) as dispatcher:
+        dispatcher.hold_second_channels(lambda: False, limit_s=60)
+        dispatcher.submit(await _door_alerts(rig, "door-1"))
+        await wait_for(lambda: len(recorder.started) == 2)  # both under way at once
+        recorder.release.set()
+        await dispatcher.drain()
+
+
 class _Recorder:
     """A local channel that records what it is given and can be held up."""
 
