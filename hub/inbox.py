@@ -9,11 +9,17 @@ hub stays bounded whatever the rate devices publish at, QoS 0 floods included.
 
 The price: while reading is paused, the broker's acknowledgements of the hub's own QoS 1
 publications wait behind the backlog as well, so paho holds those publications meanwhile.
+
+Reading also stops while an alarm is being committed and sent (`holding`): the commit runs on
+the store's thread, and a burst being read on the event loop would keep the interpreter from it,
+and the loop from the alarm's requests, for milliseconds at a time.
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 
 from hub.wire import InboundMessage
 
@@ -50,10 +56,16 @@ class Inbox(asyncio.Queue[Item]):
         self.peak = 0
         self.pauses = 0
         self._paused = False
+        self._held = False
         self._pause: Callable[[], None] = lambda: None
         self._resume: Callable[[], None] = lambda: None
         self._urgent = urgent
+        self._alarms = 0  # alarms' messages in the queue now
         self.alarm_arrived = asyncio.Event()  # set whenever an alarm's message is put
+        self._alarm_waiters: list[asyncio.Future[None]] = []
+
+    def _init(self, maxsize: int) -> None:
+        self._queue: deque[Item] = deque()  # as asyncio.Queue keeps it; named for `take_alarms`
 
     def throttle(self, *, pause: Callable[[], None], resume: Callable[[], None]) -> None:
         """Name how to stop and restart the producer (the MQTT session's socket reads)."""
@@ -61,13 +73,34 @@ class Inbox(asyncio.Queue[Item]):
 
     @property
     def paused(self) -> bool:
-        """Whether the producer is paused now."""
+        """Whether the producer is paused now (because too many messages wait)."""
         return self._paused
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Keep the producer paused meanwhile, whatever the number of messages waiting."""
+        if self._held:
+            yield
+            return
+        self._held = True
+        if not self._paused:
+            self._pause()
+        try:
+            yield
+        finally:
+            self._held = False
+            if not self._paused:
+                self._resume()
 
     def _put(self, item: Item) -> None:
         super()._put(item)
         if item is not None and self._urgent is not None and self._urgent(item.topic):
+            self._alarms += 1
             self.alarm_arrived.set()
+            waiters, self._alarm_waiters = self._alarm_waiters, []
+            for woken in waiters:
+                if not woken.done():
+                    woken.set_result(None)
         depth = self.qsize()
         self.peak = max(self.peak, depth)
         if not self._paused and depth >= self.high_water:
@@ -75,11 +108,47 @@ class Inbox(asyncio.Queue[Item]):
             self.pauses += 1
             if self.pauses == 1:
                 log.info("inbox holds %d messages: the broker keeps the rest for now", depth)
-            self._pause()
+            if not self._held:
+                self._pause()
+
+    def wake_on_alarm(self, woken: asyncio.Future[None]) -> None:
+        """Resolve `woken` when the next alarm's message is put.
+
+        Its waiter runs in the next turn of the loop; `alarm_arrived.wait()` takes more turns.
+        """
+        self._alarm_waiters.append(woken)
+
+    def take_alarms(self) -> list[InboundMessage]:
+        """Take the alarms' messages out of the queue, oldest first, leaving everything else.
+
+        Every message of an alarm device is an alarm's, so each device's messages keep their
+        order. Nothing after the end-of-input marker is taken.
+        """
+        if not self._alarms or self._urgent is None:
+            return []
+        taken: list[InboundMessage] = []
+        kept: deque[Item] = deque()
+        ended = False
+        for item in self._queue:
+            ended = ended or item is None
+            if not ended and item is not None and self._urgent(item.topic):
+                taken.append(item)
+            else:
+                kept.append(item)
+        self._queue = kept
+        self._alarms -= len(taken)
+        self._resume_if_low()
+        return taken
 
     def _get(self) -> Item:
         item = super()._get()
+        if item is not None and self._urgent is not None and self._urgent(item.topic):
+            self._alarms -= 1
+        self._resume_if_low()
+        return item
+
+    def _resume_if_low(self) -> None:
         if self._paused and self.qsize() <= self.low_water:
             self._paused = False
-            self._resume()
-        return item
+            if not self._held:
+                self._resume()

@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from hub.inbox import Inbox
 from hub.wire import InboundMessage
 
 WINDOW = 512  # messages taken from the inbox ahead of the pipeline, alarms sorted first among them
@@ -49,13 +50,20 @@ class Waiting:
         return self._take(max(limit, min(backlog_limit, len(self._pending))))
 
     def absorb(self, inbox: asyncio.Queue[InboundMessage | None]) -> None:
-        """Move what the inbox holds now in here, up to `WINDOW` messages waiting."""
+        """Move what the inbox holds now in here, up to `WINDOW` messages waiting.
+
+        Alarms' messages come in whatever the window holds: one behind a full window would
+        otherwise wait for hundreds of others to be handled first.
+        """
         while not self._closed and not inbox.empty() and len(self._pending) < WINDOW:
             item = inbox.get_nowait()
             if item is None:
                 self._closed = True
             else:
                 self._add(item)
+        if not self._closed and isinstance(inbox, Inbox):
+            for alarm in inbox.take_alarms():
+                self._add(alarm)
 
     @property
     def pending(self) -> int:

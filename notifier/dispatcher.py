@@ -10,15 +10,18 @@ request: an alarm does not wait on the disk.
 Each severity has its own queue, worker and concurrency: an alarm never waits behind another
 notification's retries or a slow provider, and urgent notices never wait behind information.
 
-In a burst, an incident's further channels (Bob's SMS after Alice's push) may be held while the
+In a burst, an incident's further people (Bob's SMS after Alice's push) may be held while the
 hub still has messages to decide (`hold_second_channels`): every alarm's first person is told
-before the hub spends its time on second ones. They are released the moment the hub has nothing
-waiting, and after `SECOND_HOLD_S` at the latest.
+before the hub spends its time on second ones. News for a person already told is not held.
+Held entries are released the moment the hub has nothing waiting, and after `SECOND_HOLD_S` at
+the latest.
+
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
 next channel with a "delivery failing" notice.
 """
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -126,8 +129,10 @@ class Dispatcher:
         self._unanswered: set[int] = set()  # emergencies whose first request is not answered
         self._answered = asyncio.Event()
         self._answered.set()
+        self._answer_waiters: list[asyncio.Future[None]] = []
         self._busy: Callable[[], bool] = lambda: False
         self._held: list[OutboxEntry] = []
+        self._held_for: set[tuple[str, str]] = set()  # (incident, contact) of the held entries
         self._hold_s = SECOND_HOLD_S
         self._release_timer: asyncio.TimerHandle | None = None
 
@@ -163,17 +168,21 @@ class Dispatcher:
         In a lane, the first entry of each incident in `entries` goes ahead of the incident's
         other entries, and of those of every incident queued before: in a burst, each alarm's
         first request goes out before the second channels of earlier alarms. While the hub is
-        busy (see `hold_second_channels`), those other entries are held back.
+        busy (see `hold_second_channels`), entries to an incident's further people are held
+        back, and so is anything for a person after an entry of hers that is held.
         """
-        firsts: set[str] = set()
+        told: dict[str, set[str]] = {}  # incident -> contacts with an entry earlier on
         for entry in entries:
             if entry.id in self._seen:
                 continue
             self._seen.add(entry.id)
-            later = entry.incident_id in firsts
-            firsts.add(entry.incident_id)
-            if later and self._busy():
-                self._hold(entry)
+            contacts = told.setdefault(entry.incident_id, set())
+            later = bool(contacts)
+            second_person = later and entry.contact not in contacts
+            contacts.add(entry.contact)
+            person = (entry.incident_id, entry.contact)
+            if person in self._held_for or (second_person and self._busy()):
+                self._hold(entry)  # what follows a held entry to its person waits behind it
             else:
                 self._queue(entry, later=later)
 
@@ -193,11 +202,13 @@ class Dispatcher:
             self._release_timer.cancel()
             self._release_timer = None
         held, self._held = self._held, []
+        self._held_for.clear()
         for entry in held:
             self._queue(entry, later=True)
 
     def _hold(self, entry: OutboxEntry) -> None:
         self._held.append(entry)
+        self._held_for.add((entry.incident_id, entry.contact))
         if self._release_timer is None:
             loop = asyncio.get_running_loop()
             self._release_timer = loop.call_later(self._hold_s, self.release_held)
@@ -211,29 +222,37 @@ class Dispatcher:
         lane.queue.put_nowait((SEVERITY_RANK[entry.severity], int(later), order, entry))
 
     async def emergencies_answered(
-        self, limit_s: float, *, unless: asyncio.Event | None = None
+        self, limit_s: float, *, unless: asyncio.Future[None] | None = None
     ) -> None:
         """Wait (at most `limit_s`) until every emergency's first request has been answered.
 
         The hub's bulk work waits here, so that an alarm's request is not slowed by telemetry
         being decoded on the same event loop; a provider that hangs holds it back no longer
-        than `limit_s`. Setting `unless` (a new alarm has arrived) ends the wait at once.
+        than `limit_s`. Resolving `unless` (a new alarm has arrived) ends the wait at once.
+        The wait is one future, woken by whichever comes first: the waiter resumes in the
+        next turn of the loop (an event and a task per cause took three turns, each with a
+        burst's reading in it).
         """
         if self._answered.is_set():
             return
-        waits = [asyncio.ensure_future(self._answered.wait())]
-        if unless is not None:
-            waits.append(asyncio.ensure_future(unless.wait()))
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = unless if unless is not None else loop.create_future()
+        self._answer_waiters.append(woken)
+        timer = loop.call_later(limit_s, _wake, woken)
         try:
-            await asyncio.wait(waits, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
-            for wait in waits:
-                wait.cancel()
+            timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._answer_waiters.remove(woken)
 
     def _first_answer(self, entry_id: int) -> None:
         self._unanswered.discard(entry_id)
         if not self._unanswered:
             self._answered.set()
+            waiters, self._answer_waiters = self._answer_waiters, []
+            for woken in waiters:
+                _wake(woken)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far has been carried out (or failed over)."""
@@ -326,3 +345,8 @@ class Dispatcher:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)

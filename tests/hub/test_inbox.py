@@ -1,5 +1,7 @@
 """The inbox holds everything put into it, in order, and throttles its producer at high water."""
 
+import asyncio
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -87,3 +89,49 @@ def test_an_alarms_message_is_signalled_as_it_is_put() -> None:
     inbox.put_nowait(message(7))
     assert inbox.alarm_arrived.is_set()
     inbox.put_nowait(None)  # the end-of-input marker has no topic
+
+
+def test_alarms_are_taken_out_in_order_and_the_rest_stays() -> None:
+    alarms = {message(2).topic, message(5).topic}
+    inbox, producer = Inbox(urgent=alarms.__contains__, high_water=6, low_water=2), Producer()
+    inbox.throttle(pause=producer.pause, resume=producer.resume)
+    for number in range(7):
+        inbox.put_nowait(message(number))
+    assert producer.calls == ["pause"]
+    assert [m.mid for m in inbox.take_alarms()] == [2, 5]
+    assert producer.calls == ["pause"], "five still wait: above low water"
+    inbox.put_nowait(None)
+    inbox.put_nowait(message(2))  # after the end-of-input marker: stays where it is
+    assert inbox.take_alarms() == []
+    rest = [inbox.get_nowait() for _ in range(inbox.qsize())]
+    assert [m.mid if m else None for m in rest] == [0, 1, 3, 4, 6, None, 2]
+    assert producer.calls == ["pause", "resume"]
+
+
+async def test_the_next_alarm_wakes_its_waiter() -> None:
+    inbox = Inbox(urgent=lambda topic: topic == message(7).topic)
+    woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    inbox.wake_on_alarm(woken)
+    inbox.put_nowait(message(1))
+    assert not woken.done(), "telemetry is not an alarm"
+    inbox.put_nowait(message(7))
+    assert woken.done()
+
+
+def test_holding_keeps_the_producer_paused_and_the_watermarks_still_count() -> None:
+    inbox, producer = Inbox(high_water=3, low_water=1), Producer()
+    inbox.throttle(pause=producer.pause, resume=producer.resume)
+    with inbox.holding():
+        assert producer.calls == ["pause"]
+        for number in range(3):
+            inbox.put_nowait(message(number))  # high water while held: no second pause
+        inbox.get_nowait()
+        inbox.get_nowait()  # low water while held: no resume yet
+        assert producer.calls == ["pause"]
+    assert producer.calls == ["pause", "resume"]
+    for number in range(3, 5):
+        inbox.put_nowait(message(number))
+    assert inbox.paused
+    with inbox.holding():
+        pass
+    assert producer.calls == ["pause", "resume", "pause"], "paused by the watermark: stays so"

@@ -2,6 +2,7 @@
 
 import asyncio
 
+from hub.inbox import Inbox
 from hub.waiting import WINDOW, Waiting
 from hub.wire import InboundMessage
 
@@ -67,3 +68,16 @@ async def test_a_flood_stays_in_the_bounded_inbox_beyond_the_window() -> None:
     assert inbox.qsize() == 100, "the window filled: the rest waits where the broker is held back"
     waiting.absorb(inbox)
     assert inbox.qsize() == 100 - 10, "taking a batch made room for as many"
+
+
+async def test_an_alarm_behind_a_full_window_is_taken_at_once() -> None:
+    inbox = Inbox(urgent=ALARMS.__contains__, high_water=10 * WINDOW, low_water=0)
+    for mid in range(WINDOW + 100):
+        inbox.put_nowait(_message("motion-1", mid))
+    inbox.put_nowait(_message("pendant-1", 9000))
+    inbox.put_nowait(_message("motion-2", 9001))
+    inbox.put_nowait(_message("pendant-1", 9002))
+    waiting = Waiting(ALARMS.__contains__)
+    batch = await waiting.next_batch(inbox, 10)
+    assert [m.mid for m in batch or []] == [9000, 9002, *range(8)], "the pendant's, in order"
+    assert inbox.qsize() == 101, "the telemetry beyond the window stays in the inbox"

@@ -19,6 +19,7 @@ async def add_alert(
     severity: Severity = "emergency",
     contact: str = "Alice",
     text: str | None = None,
+    step: str = "step0",
 ) -> OutboxEntry:
     """Open an incident and put one notification for it in the outbox."""
     now = datetime.now(UTC)
@@ -34,7 +35,7 @@ async def add_alert(
         text=words,
     )
     note = Notify(
-        key=f"{incident_id}/step0/{contact}/{channel}",
+        key=f"{incident_id}/{step}/{contact}/{channel}",
         incident_id=incident_id,
         severity=severity,
         contact=contact,

@@ -298,10 +298,10 @@ async def test_a_restart_before_the_provider_took_the_message_sends_it_once(rig:
     assert await rig.states() == {entry.key: "sent"}
 
 
-async def _door_alerts(rig: Rig, *incidents: str) -> list[OutboxEntry]:
+async def _door_alerts(rig: Rig, *incidents: str, step: str = "step0") -> list[OutboxEntry]:
     """Each incident's notification to Alice, then to Ben (entered after the dispatcher)."""
     return [
-        await add_alert(rig.store, incident, channel="outbox", contact=contact)
+        await add_alert(rig.store, incident, channel="outbox", contact=contact, step=step)
         for incident in incidents
         for contact in ("Alice", "Ben")
     ]
@@ -331,6 +331,27 @@ async def test_while_the_hub_is_busy_second_channels_wait_for_every_first_one(
         ("door-1", "Ben"),
         ("door-2", "Ben"),
     ]
+
+
+async def test_news_for_the_first_person_is_not_held_but_waits_behind_a_held_alarm(
+    rig: Rig,
+) -> None:
+    recorder = _Recorder()
+    busy = True
+
+    async with rig.dispatcher(outbox=recorder) as dispatcher:
+        dispatcher.hold_second_channels(lambda: busy, limit_s=60)
+        alarm = await _door_alerts(rig, "door-1")
+        all_ok = await _door_alerts(rig, "door-1", step="resolved")  # the same people
+        dispatcher.submit(alarm + all_ok)
+        await wait_for(lambda: len(recorder.started) == 2)
+        await asyncio.sleep(0.05)
+        assert [e.id for e in recorder.started] == [alarm[0].id, all_ok[0].id]  # Alice
+        busy = False
+        dispatcher.release_held()
+        await dispatcher.drain()
+
+    assert [e.id for e in recorder.started[2:]] == [alarm[1].id, all_ok[1].id]  # Ben, in order
 
 
 async def test_a_held_channel_goes_once_the_hold_limit_passes(rig: Rig) -> None:

@@ -79,13 +79,13 @@ async def test_a_provider_that_hangs_holds_bulk_work_back_only_briefly() -> None
 
 async def test_a_new_alarm_ends_the_wait_for_an_earlier_one() -> None:
     channel = _Held()
-    arrived = asyncio.Event()
+    arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     async with Dispatcher(_Store(), {"sms": channel}) as dispatcher:
         dispatcher.submit([_entry("emergency")])
         await channel.asked.wait()
         waiting = asyncio.create_task(dispatcher.emergencies_answered(30, unless=arrived))
         await asyncio.sleep(0.05)
         assert not waiting.done(), "the first alarm's request is not answered yet"
-        arrived.set()  # the next alarm must not wait behind the first one's provider
+        arrived.set_result(None)  # the next alarm must not wait behind the first one's provider
         await asyncio.wait_for(waiting, 5)
         channel.answer.set()
