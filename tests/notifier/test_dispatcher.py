@@ -1,7 +1,7 @@
 """Delivery guarantees: retries, failover, budgets, the emergency lane and restarts mid-send."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -307,25 +307,40 @@ async def _door_alerts(rig: Rig, *incidents: str, step: str = "step0") -> list[O
     ]
 
 
-async def test_while_the_hub_is_busy_second_channels_wait_for_every_first_one(
-    rig: Rig,
-) -> None:
+async def _while_busy(
+    rig: Rig, submits: Callable[[], Awaitable[list[list[OutboxEntry]]]], *, first: int
+) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
+    """Submit each list while the hub is busy, then not: what started in each state.
+
+    The entries are made once the dispatcher runs (it would take pending ones at its start).
+    """
     recorder = _Recorder()
     busy = True
 
     async with rig.dispatcher(outbox=recorder) as dispatcher:
         dispatcher.hold_second_channels(lambda: busy, limit_s=60)
-        entries = await _door_alerts(rig, "door-1", "door-2")
-        dispatcher.submit(entries[:2])
-        dispatcher.submit(entries[2:])
-        await wait_for(lambda: len(recorder.started) == 2)
-        await asyncio.sleep(0.05)  # time enough for a second channel to start, were it free
-        assert [e.contact for e in recorder.started] == ["Alice", "Alice"]
+        for entries in await submits():
+            dispatcher.submit(entries)
+        await wait_for(lambda: len(recorder.started) == first)
+        await asyncio.sleep(0.05)  # time enough for a held entry to start, were it not held
+        while_busy = list(recorder.started)
         busy = False
         dispatcher.release_held()
         await dispatcher.drain()
+    return while_busy, recorder.started
 
-    assert [(e.incident_id, e.contact) for e in recorder.started] == [
+
+async def test_while_the_hub_is_busy_second_channels_wait_for_every_first_one(
+    rig: Rig,
+) -> None:
+    async def two_alarms() -> list[list[OutboxEntry]]:
+        entries = await _door_alerts(rig, "door-1", "door-2")
+        return [entries[:2], entries[2:]]
+
+    while_busy, started = await _while_busy(rig, two_alarms, first=2)
+
+    assert [e.contact for e in while_busy] == ["Alice", "Alice"]
+    assert [(e.incident_id, e.contact) for e in started] == [
         ("door-1", "Alice"),
         ("door-2", "Alice"),
         ("door-1", "Ben"),
@@ -336,22 +351,17 @@ async def test_while_the_hub_is_busy_second_channels_wait_for_every_first_one(
 async def test_news_for_the_first_person_is_not_held_but_waits_behind_a_held_alarm(
     rig: Rig,
 ) -> None:
-    recorder = _Recorder()
-    busy = True
-
-    async with rig.dispatcher(outbox=recorder) as dispatcher:
-        dispatcher.hold_second_channels(lambda: busy, limit_s=60)
+    async def alarm_then_all_ok() -> list[list[OutboxEntry]]:
         alarm = await _door_alerts(rig, "door-1")
         all_ok = await _door_alerts(rig, "door-1", step="resolved")  # the same people
-        dispatcher.submit(alarm + all_ok)
-        await wait_for(lambda: len(recorder.started) == 2)
-        await asyncio.sleep(0.05)
-        assert [e.id for e in recorder.started] == [alarm[0].id, all_ok[0].id]  # Alice
-        busy = False
-        dispatcher.release_held()
-        await dispatcher.drain()
+        return [alarm + all_ok]
 
-    assert [e.id for e in recorder.started[2:]] == [alarm[1].id, all_ok[1].id]  # Ben, in order
+    while_busy, started = await _while_busy(rig, alarm_then_all_ok, first=2)
+
+    keys = [e.key.split("/", 1)[1] for e in started]
+    assert keys[:2] == ["step0/Alice/outbox", "resolved/Alice/outbox"]
+    assert keys[2:] == ["step0/Ben/outbox", "resolved/Ben/outbox"], "Ben's, held, in order"
+    assert [e.contact for e in while_busy] == ["Alice", "Alice"]
 
 
 async def test_a_held_channel_goes_once_the_hold_limit_passes(rig: Rig) -> None:
