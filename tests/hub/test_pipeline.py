@@ -6,16 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
+from hub.store import Batch, NewDevice, Store
 from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
+from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
 from tests.support.hubs import eventually
@@ -200,3 +203,29 @@ async def test_an_alarm_arriving_during_a_batch_of_telemetry_overtakes_its_rest(
     assert 5 <= pressed_at <= 16, "after the telemetry already decoded, before the rest"
     assert len(stored) == 41
     assert sorted(m.mid for m in acked) == [*range(1, 41), 99]
+
+
+async def test_nothing_is_read_from_the_broker_while_an_alarm_is_committed(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+    reading: list[bool] = [True]
+    async with _running(tmp_path, acked) as (store, _, pipeline):
+        inbox = Inbox(urgent=pipeline._intake.is_priority)
+        inbox.throttle(pause=lambda: reading.append(False), resume=lambda: reading.append(True))
+        commit = store.commit
+        read_during: dict[str, bool] = {}
+
+        async def noting_commit(batch: Batch, **kwargs: Any) -> list[OutboxEntry]:
+            kind = batch.events[0].event.type if batch.events else "other"
+            read_during.setdefault(kind, reading[-1])
+            return await commit(batch, **kwargs)
+
+        store.commit = noting_commit  # type: ignore[method-assign]
+        for message in (_motion(1), _press(2, dup=False), _motion(3)):
+            inbox.put_nowait(message)
+        inbox.put_nowait(None)
+        await pipeline.consume(inbox)
+    assert read_during == {"pendant.pressed": False, "motion.detected": True}
+    assert reading[-1], "reading resumes once the alarm is out"
+    assert sorted(m.mid for m in acked) == [1, 2, 3]
