@@ -53,7 +53,6 @@ DRAIN_INGEST_S = 1.5
 DRAIN_OUTBOX_S = 1.5
 FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
-BROKER_WATCH_S = 0.5
 STORE_RETRY_INITIAL_S = 0.5
 STORE_RETRY_MAX_S = 15.0
 SCHEDULE_CATCH_UP = timedelta(hours=12)
@@ -210,23 +209,20 @@ async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -
     """Tell the carers when the hub has lost its broker for `grace_s`, and when it is back.
 
     A hub that can hear no sensor must not fail silently. Measured on the monotonic clock, so a
-    correction of the wall clock neither raises nor hides it.
+    correction of the wall clock neither raises nor hides it. Woken by the session's own
+    changes, not by polling: an idle hub does not wake for it.
     """
-    lost_since: float | None = None
-    reported = False
-    loop = asyncio.get_running_loop()
     while True:
-        if mqtt.connected:
-            if reported:
-                await pipeline.hub_event("hub.broker_back")
-            lost_since, reported = None, False
-        elif lost_since is None:
-            lost_since = loop.time()
-        elif not reported and loop.time() - lost_since >= grace_s:
+        await mqtt.wait_disconnected()
+        try:
+            async with asyncio.timeout(grace_s):
+                await mqtt.wait_connected()
+            continue  # back within the grace: nobody is told
+        except TimeoutError:
             log.error("cut off from the broker for %.0f s: telling the contacts", grace_s)
             await pipeline.hub_event("hub.broker_lost")
-            reported = True
-        await asyncio.sleep(BROKER_WATCH_S)
+        await mqtt.wait_connected()
+        await pipeline.hub_event("hub.broker_back")
 
 
 async def _watch_storage(pipeline: Pipeline) -> None:

@@ -107,6 +107,8 @@ class MqttSession:
         self._session = 0
         self._delivered = 0
         self._connected = asyncio.Event()
+        self._down = asyncio.Event()  # set while not connected: the other side of `_connected`
+        self._down.set()
         self._lost = asyncio.Event()
         self._connack: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -159,6 +161,7 @@ class MqttSession:
         if self._connected.is_set():
             self._client.disconnect()
         self._connected.clear()
+        self._down.set()
 
     @property
     def connected(self) -> bool:
@@ -168,6 +171,10 @@ class MqttSession:
     async def wait_connected(self) -> None:
         """Return once the broker has accepted the connection."""
         await self._connected.wait()
+
+    async def wait_disconnected(self) -> None:
+        """Return once the session is not connected (at once if it is not now)."""
+        await self._down.wait()
 
     def ack(self, message: InboundMessage) -> None:
         """Acknowledge a QoS 1 message; skipped if it came on an earlier connection.
@@ -276,6 +283,7 @@ class MqttSession:
         if self._birth is not None:
             client.publish(self._birth[0], self._birth[1], qos=QOS_AT_LEAST_ONCE, retain=True)
         self._connected.set()
+        self._down.clear()
         if future is not None and not future.done():
             future.set_result(None)
 
@@ -284,6 +292,7 @@ class MqttSession:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._down.set()
         future = self._connack
         if future is not None and not future.done():
             future.set_exception(BrokerUnavailableError(f"disconnected: {reason}"))

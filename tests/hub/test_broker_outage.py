@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from hub.broker import LocalBroker
+from hub.config import MqttSettings
+from hub.mqtt import MqttSession
 from hub.store import Store
 from hub.wire import event_topic
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
@@ -113,3 +115,22 @@ async def test_carers_are_told_when_the_hub_loses_its_broker_and_when_it_is_back
         back_notices_sent=len(back),
         grace_s=1,
     )
+
+
+async def test_the_session_says_when_it_is_down_without_being_asked_again(
+    mosquitto: LocalBroker,
+) -> None:
+    settings = MqttSettings(host=mosquitto.host, port=mosquitto.port, client_id="watched")
+    session = MqttSession(settings, subscriptions=[], deliver=lambda _m: None, persistent=False)
+    await asyncio.wait_for(session.wait_disconnected(), 1)  # not connected yet
+    async with session:
+        await asyncio.wait_for(session.wait_connected(), 10)
+        down = asyncio.create_task(session.wait_disconnected())
+        await asyncio.sleep(0.2)
+        assert not down.done(), "connected: nothing to say"
+        mosquitto.stop()
+        try:
+            await asyncio.wait_for(down, 30)
+        finally:
+            mosquitto.start()
+        await asyncio.wait_for(session.wait_connected(), 30)
