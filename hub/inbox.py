@@ -38,7 +38,7 @@ class Inbox(asyncio.Queue[Item]):
     Args:
         high_water: Pause the producer once this many messages wait.
         low_water: Resume it once no more than this many wait.
-        urgent: Which topics are alarms': putting one sets `alarm_arrived`.
+        urgent: Which topics are alarms': putting one wakes `wake_on_alarm`'s waiters.
     """
 
     def __init__(
@@ -61,7 +61,6 @@ class Inbox(asyncio.Queue[Item]):
         self._resume: Callable[[], None] = lambda: None
         self._urgent = urgent
         self._alarms = 0  # alarms' messages in the queue now
-        self.alarm_arrived = asyncio.Event()  # set whenever an alarm's message is put
         self._alarm_waiters: list[asyncio.Future[None]] = []
 
     def _init(self, maxsize: int) -> None:
@@ -96,7 +95,6 @@ class Inbox(asyncio.Queue[Item]):
         super()._put(item)
         if item is not None and self._urgent is not None and self._urgent(item.topic):
             self._alarms += 1
-            self.alarm_arrived.set()
             waiters, self._alarm_waiters = self._alarm_waiters, []
             for woken in waiters:
                 if not woken.done():
@@ -114,7 +112,7 @@ class Inbox(asyncio.Queue[Item]):
     def wake_on_alarm(self, woken: asyncio.Future[None]) -> None:
         """Resolve `woken` when the next alarm's message is put.
 
-        Its waiter runs in the next turn of the loop; `alarm_arrived.wait()` takes more turns.
+        Its waiter runs in the next turn of the loop (waiting on an event takes more turns).
         """
         self._alarm_waiters.append(woken)
 

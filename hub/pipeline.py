@@ -229,9 +229,14 @@ class Pipeline(Requests):
         for the millisecond or two this takes. Telemetry's commits are not held so: reading
         alongside them is what keeps the hub up with thousands of messages a second.
         """
-        if self._waiting is not None and isinstance(inbox := self._waiting[1], Inbox):
-            return inbox.holding()
-        return contextlib.nullcontext()
+        inbox = self._inbox
+        return contextlib.nullcontext() if inbox is None else inbox.holding()
+
+    @property
+    def _inbox(self) -> Inbox | None:
+        """The inbox being consumed, if it is the hub's own (a plain queue in some tests)."""
+        inbox = None if self._waiting is None else self._waiting[1]
+        return inbox if isinstance(inbox, Inbox) else None
 
     async def _make_way(self) -> None:
         """Let the event loop carry alarms already decided to the phones before more telemetry.
@@ -242,7 +247,7 @@ class Pipeline(Requests):
         if self._alarm_waiting():
             return
         woken = asyncio.get_running_loop().create_future()
-        if self._waiting is not None and isinstance(inbox := self._waiting[1], Inbox):
+        if (inbox := self._inbox) is not None:
             inbox.wake_on_alarm(woken)
         await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S, unless=woken)
 

@@ -127,8 +127,6 @@ class Dispatcher:
         self._seen: set[int] = set()
         self._resumed: set[int] = set()
         self._unanswered: set[int] = set()  # emergencies whose first request is not answered
-        self._answered = asyncio.Event()
-        self._answered.set()
         self._answer_waiters: list[asyncio.Future[None]] = []
         self._busy: Callable[[], bool] = lambda: False
         self._held: list[OutboxEntry] = []
@@ -216,7 +214,6 @@ class Dispatcher:
     def _queue(self, entry: OutboxEntry, *, later: bool) -> None:
         if entry.severity == "emergency":
             self._unanswered.add(entry.id)
-            self._answered.clear()
         lane = self._lanes[entry.severity]
         order = next(self._order)
         lane.queue.put_nowait((SEVERITY_RANK[entry.severity], int(later), order, entry))
@@ -233,7 +230,7 @@ class Dispatcher:
         next turn of the loop (an event and a task per cause took three turns, each with a
         burst's reading in it).
         """
-        if self._answered.is_set():
+        if not self._unanswered:
             return
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = unless if unless is not None else loop.create_future()
@@ -249,7 +246,6 @@ class Dispatcher:
     def _first_answer(self, entry_id: int) -> None:
         self._unanswered.discard(entry_id)
         if not self._unanswered:
-            self._answered.set()
             waiters, self._answer_waiters = self._answer_waiters, []
             for woken in waiters:
                 _wake(woken)

@@ -57,8 +57,8 @@ def header_text(text: str) -> str | None:
     """`text` as an `X-Message` header value, or None if it must go in the body.
 
     Plain printable ASCII goes as it is (unless spaces at its ends, which HTTP would drop);
-    anything else as one RFC 2047 encoded word. ntfy reads
-    a backslash followed by `n` in this header as a new line: such a text goes in the body.
+    anything else as one RFC 2047 encoded word. ntfy reads a backslash followed by `n` in this
+    header as a new line: such a text goes in the body.
     """
     if "\\n" in text:
         return None

@@ -82,15 +82,6 @@ def test_nothing_is_dropped_or_reordered_and_pauses_alternate_with_resumes(
     assert taken + inbox.qsize() == sent
 
 
-def test_an_alarms_message_is_signalled_as_it_is_put() -> None:
-    inbox = Inbox(urgent=lambda topic: topic == message(7).topic)
-    inbox.put_nowait(message(1))
-    assert not inbox.alarm_arrived.is_set(), "telemetry is not an alarm"
-    inbox.put_nowait(message(7))
-    assert inbox.alarm_arrived.is_set()
-    inbox.put_nowait(None)  # the end-of-input marker has no topic
-
-
 def test_alarms_are_taken_out_in_order_and_the_rest_stays() -> None:
     alarms = {message(2).topic, message(5).topic}
     inbox, producer = Inbox(urgent=alarms.__contains__, high_water=6, low_water=2), Producer()
@@ -116,6 +107,7 @@ async def test_the_next_alarm_wakes_its_waiter() -> None:
     assert not woken.done(), "telemetry is not an alarm"
     inbox.put_nowait(message(7))
     assert woken.done()
+    inbox.put_nowait(None)  # the end-of-input marker has no topic
 
 
 def test_holding_keeps_the_producer_paused_and_the_watermarks_still_count() -> None:
