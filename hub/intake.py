@@ -1,7 +1,6 @@
 """From raw MQTT messages to events of registered devices."""
 
 import logging
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,7 +69,7 @@ class Intake:
         self._online: dict[str, bool | None] = {}
         self._devices: dict[str, DeviceRecord] = {}
         self._uncommandable: set[str] = set()
-        self._recent: dict[str, deque[tuple[int, datetime | None]]] = {}
+        self._recent: dict[str, dict[tuple[int, datetime | None], None]] = {}
         self._announced: set[str] = set()
         self._sightings = Sightings()
         self._priority: frozenset[str] = frozenset()
@@ -264,10 +263,12 @@ class Intake:
         if event.seq is None:
             return False
         key = (event.seq, event.ts)
-        recent = self._recent.setdefault(event.device_id, deque(maxlen=RECENT_SEQS))
+        recent = self._recent.setdefault(event.device_id, {})  # oldest first
         if key in recent:
             return True
-        recent.append(key)
+        recent[key] = None
+        if len(recent) > RECENT_SEQS:
+            del recent[next(iter(recent))]
         return False
 
     def _heard(self, health: Health, received_at: datetime) -> DeviceEvent | None:

@@ -13,13 +13,14 @@ import queue
 import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
 import stamina
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MessageType, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.config import MqttSettings
@@ -48,6 +49,10 @@ class _PausableClient(paho.Client):
     be thousands; taking the reader off the event loop alone would not stop it mid-call. While
     `reading` is off, every receive says "nothing to read yet", which paho already handles at any
     point of a packet: it keeps what it has and carries on when reading resumes.
+
+    paho writes each queued packet with a system call of its own. The hub acknowledges a
+    committed batch all at once, hundreds of four-byte PUBACKs: waiting acknowledgements are
+    joined into one packet before paho writes them, one system call for the lot.
     """
 
     reading = True
@@ -71,6 +76,34 @@ class _PausableClient(paho.Client):
         start = self._chunk_at
         self._chunk_at = start + bufsize
         return self._chunk[start : start + bufsize]
+
+    def loop_write(self) -> MQTTErrorCode:
+        self._join_acks()
+        return super().loop_write()
+
+    def _join_acks(self) -> None:
+        """Join runs of waiting PUBACKs (none of them begun) into one packet each.
+
+        paho does nothing when a PUBACK has been written but count it out, so a joined packet
+        behaves as its parts would, in the same order among the other packets.
+        """
+        queued = self._out_packet
+        if len(queued) < 2:  # noqa: PLR2004 (nothing to join)
+            return
+        joined: deque[Any] = deque()
+        for packet in queued:
+            last = joined[-1] if joined else None
+            if _fresh_ack(packet) and last is not None and _fresh_ack(last):
+                joined[-1] = {**last, "packet": last["packet"] + packet["packet"]}
+                joined[-1]["to_process"] = len(joined[-1]["packet"])
+            else:
+                joined.append(packet)
+        self._out_packet = joined
+
+
+def _fresh_ack(packet: Any) -> bool:
+    """Whether a queued packet is a PUBACK of which nothing has been written yet."""
+    return bool(packet["command"] & 0xF0 == MessageType.PUBACK and packet["pos"] == 0)
 
 
 class MqttSession:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hub.inbox import Inbox
-from hub.intake import Intake
+from hub.intake import RECENT_SEQS, Intake
 from hub.pipeline import Pipeline
 from hub.rejections import RejectLog
 from hub.store import Batch, NewDevice, Store
@@ -114,6 +114,22 @@ async def test_a_device_resending_the_same_event_is_stored_once(tmp_path: Path) 
         stored = [e.event.ts for e in await store.events()]
     assert len(stored) == 2, "an exact resend is dropped; a rebooted device's seq 4 is kept"
     assert len(acked) == 3
+
+
+async def test_a_device_s_last_events_are_remembered_and_older_ones_forgotten(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+
+    def door(seq: int, mid: int) -> InboundMessage:
+        body = json.dumps({"type": "door.opened", "seq": seq}).encode()
+        return InboundMessage(event_topic("pendant-1"), body, qos=1, mid=mid)
+
+    async with _running(tmp_path, acked) as (store, _, pipeline):
+        await pipeline.handle([door(seq, seq + 1) for seq in range(RECENT_SEQS + 1)])
+        await pipeline.handle([door(RECENT_SEQS, 100), door(1, 101), door(0, 102)])
+        stored = [e.event.seq for e in await store.events()]
+    assert stored == [*range(RECENT_SEQS + 1), 0], "seq 0 was forgotten; 1 and the last are not"
 
 
 def _motion(mid: int) -> InboundMessage:
