@@ -54,17 +54,17 @@ def _line(cells: list[str], widths: list[int]) -> str:
         zip(cells, widths, strict=True)))  # fmt: skip
 
 
-def _sustained_best(results: dict[str, Any]) -> float | None:
-    """The highest committed rate of a step whose p99 stayed within 100 ms, all delivered."""
+def _sustained_best(results: dict[str, Any]) -> dict[str, Any] | None:
+    """The step committing most messages a second with p99 within 100 ms, all delivered."""
     good = [
-        s["events_per_s"]
+        s
         for s in results.get("sustained", [])
         if s["p99_ms"] is not None
         and s["p99_ms"] <= 100
         and s["delivered"] == s["alerts_expected"]
         and s["behind_s"] <= 0.1
     ]
-    return max(good) if good else None
+    return max(good, key=lambda s: s["messages_per_s"]) if good else None
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -76,10 +76,15 @@ def print_table(results: dict[str, Any]) -> None:
         if floor:
             row.append(_shown(_get(floor, path)) if path[0] in floor else "")
         rows.append(row)
-    best = _sustained_best(results)
+    best = _sustained_best(results) or {}
+    messages, events = best.get("messages_per_s"), best.get("events_per_s")
     rows.append([
-        "sustained, p99 <= 100 ms (events/s)", "-" if best is None else f"{best:,.0f}",
-        ">= 5,000", _verdict(best, lambda v: v >= 5000), "", *([""] if floor else []),
+        "sustained, p99 <= 100 ms (msg/s)", "-" if messages is None else f"{messages:,.0f}",
+        ">= 5,000", _verdict(messages, lambda v: v >= 5000), "", *([""] if floor else []),
+    ])  # fmt: skip
+    rows.append([
+        "  of which event rows (/s)", "-" if events is None else f"{events:,.0f}",
+        "", "", "", *([""] if floor else []),
     ])  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -90,17 +95,25 @@ def print_table(results: dict[str, Any]) -> None:
         counts = " / ".join(str(_get(results, (phase, c))) for c in COUNTS)
         print(f"  {phase:<9} {counts}")
     print()
-    print("sustained steps: offered msg/s -> committed events/s, alert p99, last commit after")
+    print(
+        "sustained steps: offered msg/s -> committed msg/s (event rows/s), alert p99,"
+        " last commit after"
+    )
     for step in results.get("sustained", []):
         p99 = step["p99_ms"]
         print(
-            f"  {step['offered_msg_per_s']:8,.0f} -> {step['events_per_s']:8,.0f}"
+            f"  {step['offered_msg_per_s']:8,.0f} -> {step['messages_per_s']:8,.0f}"
+            f" ({step['events_per_s']:6,.0f})"
             f"   p99 {'-' if p99 is None else f'{p99:7.1f}'}"
             f"   last commit {step['behind_s'] * 1000:6.0f} ms after the last publish"
             f"   delivered {step['delivered']}/{step['alerts_expected']}"
         )
     print()
     print("Node-RED stores nothing; the hub commits every event and notification first.")
+    print(
+        "A device's check-in commits its last-seen time and battery, not an event row: about"
+        " a fifth of the bench's messages."
+    )
     if floor:
         print(
             "The bare forwarder (bench.floor) stores and decides nothing: one request per channel"
