@@ -7,18 +7,22 @@ address, never the one the request came in on.
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import aiomqtt
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from hub.broker import LocalBroker, free_port
@@ -26,6 +30,7 @@ from hub.config import ConfigError, config_from_dict
 from hub.rejections import RejectLog
 from hub.store import Store
 from hub.wire import CommandPayload, command_topic, event_topic
+from notifier.channels.twilio import ENTRY_PARAM, SMS_HOOK, STATUS_HOOK, VOICE_HOOK
 from tests.support.hubs import config_data, device_client, eventually, running_hub
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving
 from tests.support.web import Hub
@@ -363,3 +368,103 @@ def test_a_public_url_without_the_web_server_to_serve_its_hooks_is_refused() -> 
 
     [problem] = caught.value.problems
     assert problem.startswith("twilio: public_url: Twilio's hooks are served by the hub's web")
+
+
+HOOK_PATHS = (VOICE_HOOK, SMS_HOOK, STATUS_HOOK)
+ODD_VALUES = st.sampled_from(
+    [
+        *(
+            "",
+            "1",
+            "11",
+            "OK",
+            "ok thanks",
+            "STOP",
+            "HOME",
+            "AWAY",
+            "\x00",
+            "é🙂\u202e",
+            "x" * 5000,
+        ),
+        *("-1", "NaN", "1e999", "undelivered", "failed", "no-answer", "completed", "30008", "CA"),
+    ]
+)
+FORMS = st.dictionaries(
+    st.sampled_from(
+        [
+            *("AccountSid", "CallSid", "MessageSid", "SmsSid", "From", "To", "Body", "Digits"),
+            *("MessageStatus", "CallStatus", "ErrorCode", "x"),
+        ]
+    ),
+    ODD_VALUES | st.text(max_size=30),
+    max_size=7,
+)
+ENTRIES = st.none() | st.sampled_from(["", "garbage", "A" * 43, "%00", "x" * 3000]) | st.text()
+SIGNING = st.sampled_from(["right", "missing", "wrong", "over another address"])
+FUZZ_EXAMPLES = 300
+
+
+def _fuzzed_request(path: str, entry: str | None, form: dict[str, str], signing: str) -> Any:
+    """A POST to a hook as `signing` says; the caller is never one of the contacts."""
+    form = {k: v for k, v in form.items() if not (k == "From" and v in (ALICE_PHONE, BEN_PHONE))}
+    query = "" if entry is None else urlencode({ENTRY_PARAM: entry})
+    address = f"{PUBLIC_URL}{path}" + (f"?{query}" if query else "")
+    signed_over = address if signing == "right" else f"http://127.0.0.1{path}"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(signed_over, form)
+    headers = {
+        "right": {"X-Twilio-Signature": signature},
+        "missing": {},
+        "wrong": {"X-Twilio-Signature": "W" * 28},
+        "over another address": {"X-Twilio-Signature": signature},
+    }[signing]
+    return {"url": address.removeprefix(PUBLIC_URL), "data": form, "headers": headers}
+
+
+def test_hostile_hooks_signed_or_not_never_fail_and_never_act_for_a_stranger(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    # Signed requests carry whatever Twilio (or anyone holding the token) sends: forged call
+    # tokens, unknown message ids, statuses and keys of every kind. None may fail the hub or
+    # acknowledge the open alarm; unsigned ones are refused and counted by cause.
+    loop = asyncio.new_event_loop()
+    stack = AsyncExitStack()
+    try:
+        rig = loop.run_until_complete(
+            stack.enter_async_context(hooked_hub(broker, tmp_path, VOICE_THEN_SMS))
+        )
+        loop.run_until_complete(rig.press_pendant(until="call"))
+        tried: Counter[str] = Counter()
+
+        @settings(
+            max_examples=FUZZ_EXAMPLES,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(path=st.sampled_from(HOOK_PATHS), entry=ENTRIES, form=FORMS, signing=SIGNING)
+        def one_request(path: str, entry: str | None, form: dict[str, str], signing: str) -> None:
+            request = _fuzzed_request(path, entry, form, signing)
+            response = loop.run_until_complete(rig.web.post(**request))
+            code = response.status_code
+            assert code < 500, f"{code} from {path}: {response.text[:300]}"
+            if signing == "right":
+                assert code == (204 if path == STATUS_HOOK else 200), response.text[:300]
+            else:
+                assert code == 403
+            tried[signing] += 1
+
+        one_request()
+
+        metrics = loop.run_until_complete(rig.web.get("/metrics")).text
+        refused = {
+            "twilio_unsigned": tried["missing"],
+            "twilio_bad_signature": tried["wrong"] + tried["over another address"],
+        }
+        for cause, count in refused.items():
+            assert f'telecare_dropped_inputs_total{{cause="{cause}"}} {count}' in metrics
+        assert tried["right"] > 0
+        assert not loop.run_until_complete(rig.acknowledged())
+        told = {m["to"] for m in rig.twilio.outbound()}
+        assert told <= {BEN_PHONE, ALICE_PHONE}, "nothing is ever sent to a stranger"
+    finally:
+        loop.run_until_complete(stack.aclose())
+        loop.close()
