@@ -66,6 +66,7 @@ BACKLOG_BATCH = 256
 YIELD_EVERY = 16  # messages decoded between two turns of the event loop
 ALARM_HEADSTART_S = 0.25  # telemetry waits at most this long for an alarm's first request
 MAX_TIMER_WAIT_S = 5.0
+SPECIAL_TOPICS = CONTROL_TOPICS | {HUB_CONTROL_TOPIC}  # commands, answered apart from devices
 
 Publish = Callable[[str, bytes, bool], None]
 Ack = Callable[[InboundMessage], None]
@@ -256,12 +257,10 @@ class Pipeline(Requests):
         batch, before = Batch(), self.state
         reload = False
         for index, message in enumerate(messages, 1):
-            if message.topic in CONTROL_TOPICS:
-                batch.actions.extend(self._control(message, now))
-            elif message.topic == HUB_CONTROL_TOPIC:
-                reload = _asks_reload(message) or reload
-            else:
-                await self._decode_into(batch, message, now)
+            if message.dup or message.topic in SPECIAL_TOPICS:
+                reload = await self._take_special(batch, message, now) or reload
+            else:  # the usual case, with no await
+                self._decode_into(batch, message, _digest(message), now)
             if index % YIELD_EVERY == 0 and index < len(messages):
                 await self._make_way()
                 if self._waiting is not None and self._alarm_waiting():
@@ -289,11 +288,21 @@ class Pipeline(Requests):
         if reload:
             await self.reload_devices()
 
-    async def _decode_into(self, batch: Batch, message: InboundMessage, now: datetime) -> None:
-        digest = _digest(message)
-        if message.dup and await self._store.seen(message.mid, digest):
-            self.duplicates += 1
-            return
+    async def _take_special(self, batch: Batch, message: InboundMessage, now: datetime) -> bool:
+        """A command, or a message the broker sent again; True if it asks for a reload."""
+        if message.topic in CONTROL_TOPICS:
+            batch.actions.extend(self._control(message, now))
+        elif message.topic == HUB_CONTROL_TOPIC:
+            return _asks_reload(message)
+        elif await self._store.seen(message.mid, digest := _digest(message)):
+            self.duplicates += 1  # its first delivery was stored
+        else:
+            self._decode_into(batch, message, digest, now)
+        return False
+
+    def _decode_into(
+        self, batch: Batch, message: InboundMessage, digest: bytes, now: datetime
+    ) -> None:
         for event in self._intake.decode(message, received_at=now):
             self.state, actions = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
