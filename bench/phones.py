@@ -28,6 +28,26 @@ class Arrival:
     sequence: str | None = None  # ntfy's X-Sequence-ID: the incident id
 
 
+class _Batched:
+    """Arrivals handed to the parent in batches: a queue put per request cost the child's CPU
+    (pickling, a pipe write), taken from the hub on a machine a burst keeps busy."""
+
+    FLUSH_S = 0.01
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._pending: list[Arrival] = []
+
+    def put(self, arrival: Arrival) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_later(self.FLUSH_S, self._flush)
+        self._pending.append(arrival)
+
+    def _flush(self) -> None:
+        taken, self._pending = self._pending, []
+        self._out.put(taken)
+
+
 class _TimedNtfy(NtfyStandIn):
     def __init__(self, out: Any) -> None:
         super().__init__()
@@ -57,7 +77,8 @@ class _TimedTwilio(TwilioStandIn):
 
 def _serve(out: Any, urls: Any) -> None:
     async def serve() -> None:
-        async with serving(_TimedNtfy(out)) as ntfy, serving(_TimedTwilio(out)) as twilio:
+        batched = _Batched(out)
+        async with serving(_TimedNtfy(batched)) as ntfy, serving(_TimedTwilio(batched)) as twilio:
             urls.put((ntfy, twilio))
             await asyncio.Event().wait()
 
@@ -90,7 +111,7 @@ class Phones:
         deadline = time.monotonic() + limit_s
         while (left := deadline - time.monotonic()) > 0:
             try:
-                found.append(self._arrivals.get(timeout=min(quiet_s, left)))
+                found.extend(self._arrivals.get(timeout=min(quiet_s, left)))
             except queue.Empty:
                 break
         return found

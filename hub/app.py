@@ -81,7 +81,7 @@ async def serve(
         clock = virtual.now if virtual else wall.now
         inbox = Inbox(urgent=restored.intake.is_priority)
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
-        inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading)
+        inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading, unread=mqtt.has_unread)
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
 
         def publish(topic: str, body: bytes, retain: bool) -> None:

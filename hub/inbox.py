@@ -59,6 +59,7 @@ class Inbox(asyncio.Queue[Item]):
         self._held = False
         self._pause: Callable[[], None] = lambda: None
         self._resume: Callable[[], None] = lambda: None
+        self._unread: Callable[[], bool] = lambda: False
         self._urgent = urgent
         self._alarms = 0  # alarms' messages in the queue now
         self._alarm_waiters: list[asyncio.Future[None]] = []
@@ -66,9 +67,24 @@ class Inbox(asyncio.Queue[Item]):
     def _init(self, maxsize: int) -> None:
         self._queue: deque[Item] = deque()  # as asyncio.Queue keeps it; named for `take_alarms`
 
-    def throttle(self, *, pause: Callable[[], None], resume: Callable[[], None]) -> None:
-        """Name how to stop and restart the producer (the MQTT session's socket reads)."""
+    def throttle(
+        self,
+        *,
+        pause: Callable[[], None],
+        resume: Callable[[], None],
+        unread: Callable[[], bool] | None = None,
+    ) -> None:
+        """Name how to stop and restart the producer (the MQTT session's socket reads).
+
+        `unread` says whether the producer has received messages it has not read yet.
+        """
         self._pause, self._resume = pause, resume
+        if unread is not None:
+            self._unread = unread
+
+    def more_coming(self) -> bool:
+        """Whether the producer holds messages not yet put here (a burst still being read)."""
+        return self._unread()
 
     @property
     def paused(self) -> bool:

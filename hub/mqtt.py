@@ -231,6 +231,10 @@ class MqttSession:
         """Publish with QoS 1; paho keeps it queued while the broker is away."""
         self._client.publish(topic, payload, qos=QOS_AT_LEAST_ONCE, retain=retain)
 
+    def has_unread(self) -> bool:
+        """Whether bytes already received from the broker wait to be read: a burst, mostly."""
+        return self._client.buffered
+
     def pause_reading(self) -> None:
         """Stop reading from the broker: back-pressure while the hub catches up.
 

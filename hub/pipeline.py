@@ -136,8 +136,9 @@ class Pipeline(Requests):
         waiting = Waiting(self._intake.is_priority if self._virtual is None else _never)
         self._waiting = (waiting, inbox)
 
-        def busy() -> bool:
-            return waiting.pending > 0 or not inbox.empty()
+        def busy() -> bool:  # more to decide, here or still in the broker's socket
+            unread = isinstance(inbox, Inbox) and inbox.more_coming()
+            return waiting.pending > 0 or not inbox.empty() or unread
 
         if self._virtual is None:  # in a burst, each alarm's first person is told first
             self._dispatcher.hold_second_channels(busy)
@@ -147,7 +148,7 @@ class Pipeline(Requests):
             ) is not None:
                 await self._handle_in_order(batch)
                 if not busy():
-                    self._dispatcher.release_held()
+                    self._dispatcher.release_when_answered()
         finally:
             self._waiting = None
             self._dispatcher.hold_second_channels(_never_busy)
@@ -216,7 +217,7 @@ class Pipeline(Requests):
         first = [m for m in messages if self._intake.is_priority(m.topic)]
         if first:
             with self._reading_held():
-                await self._handle_batch(first)
+                await self._handle_batch(first, alarms=True)
         if len(first) < len(messages):
             await self._make_way()
             await self._handle_batch([m for m in messages if not self._intake.is_priority(m.topic)])
@@ -252,7 +253,9 @@ class Pipeline(Requests):
             inbox.wake_on_alarm(woken)
         await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S, unless=woken)
 
-    async def _handle_batch(self, messages: Sequence[InboundMessage]) -> None:
+    async def _handle_batch(
+        self, messages: Sequence[InboundMessage], *, alarms: bool = False
+    ) -> None:
         now = await self._read_clock()
         batch, before = Batch(), self.state
         reload = False
@@ -262,6 +265,9 @@ class Pipeline(Requests):
             else:  # the usual case, with no await
                 self._decode_into(batch, message, _digest(message), now)
             if index % YIELD_EVERY == 0 and index < len(messages):
+                if alarms:  # earlier alarms' requests go out; these wait for nothing else
+                    await asyncio.sleep(0)
+                    continue
                 await self._make_way()
                 if self._waiting is not None and self._alarm_waiting():
                     self._waiting[0].put_back(messages[index:])  # the alarm goes first

@@ -13,8 +13,8 @@ notification's retries or a slow provider, and urgent notices never wait behind 
 In a burst, an incident's further people (Bob's SMS after Alice's push) may be held while the
 hub still has messages to decide (`hold_second_channels`): every alarm's first person is told
 before the hub spends its time on second ones. News for a person already told is not held.
-Held entries are released the moment the hub has nothing waiting, and after `SECOND_HOLD_S` at
-the latest.
+Held entries are released once the hub has nothing waiting and every first request queued
+meanwhile has been answered, and after `SECOND_HOLD_S` at the latest.
 
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
 next channel with a "delivery failing" notice.
@@ -133,6 +133,7 @@ class Dispatcher:
         self._held_for: set[tuple[str, str]] = set()  # (incident, contact) of the held entries
         self._hold_s = SECOND_HOLD_S
         self._release_timer: asyncio.TimerHandle | None = None
+        self._release_on_answer = False  # release the held entries once nothing is unanswered
 
     async def __aenter__(self) -> Self:
         resumed = await self._store.pending_notifications()
@@ -194,8 +195,21 @@ class Dispatcher:
         self._busy = busy
         self._hold_s = limit_s
 
+    def release_when_answered(self) -> None:
+        """Release the held entries once every emergency request queued so far is answered.
+
+        Called when the hub has nothing more to decide. The first people's requests may still
+        be going out then (hundreds, after a burst): second ones sent alongside would only
+        slow them. The hold's time limit still applies.
+        """
+        if self._unanswered and self._held:
+            self._release_on_answer = True
+        else:
+            self.release_held()
+
     def release_held(self) -> None:
         """Queue every held entry now, in the order they were held."""
+        self._release_on_answer = False
         if self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None
@@ -249,6 +263,8 @@ class Dispatcher:
             waiters, self._answer_waiters = self._answer_waiters, []
             for woken in waiters:
                 _wake(woken)
+            if self._release_on_answer:
+                self.release_held()
 
     async def drain(self) -> None:
         """Wait until everything submitted so far has been carried out (or failed over)."""

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
+import hub.pipeline
 from hub.inbox import Inbox
 from hub.intake import RECENT_SEQS, Intake
-from hub.pipeline import Pipeline
+from hub.pipeline import YIELD_EVERY, Pipeline
 from hub.rejections import RejectLog
 from hub.store import Batch, NewDevice, Store
 from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
-from notifier.model import OutboxEntry
+from notifier.model import Delivery, OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
 from tests.support.hubs import eventually
@@ -26,7 +27,13 @@ from tests.support.hubs import eventually
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
 
-async def _pipeline(store: Store, acked: list[InboundMessage], dispatcher: Dispatcher) -> Pipeline:
+async def _pipeline(
+    store: Store,
+    acked: list[InboundMessage],
+    dispatcher: Dispatcher,
+    *,
+    contacts: tuple[str, ...] = ("Alice",),
+) -> Pipeline:
     await store.register_devices(
         [
             NewDevice("pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config"),
@@ -35,7 +42,7 @@ async def _pipeline(store: Store, acked: list[InboundMessage], dispatcher: Dispa
         at=NOW,
     )
     return Pipeline(
-        engine=Engine(RulesConfig(contacts=(Contact(name="Alice"),))),
+        engine=Engine(RulesConfig(contacts=tuple(Contact(name=name) for name in contacts))),
         state=EngineState(),
         store=store,
         intake=Intake(await store.devices(), RejectLog()),
@@ -245,3 +252,87 @@ async def test_nothing_is_read_from_the_broker_while_an_alarm_is_committed(
     assert read_during == {"pendant.pressed": False, "motion.detected": True}
     assert reading[-1], "reading resumes once the alarm is out"
     assert sorted(m.mid for m in acked) == [1, 2, 3]
+
+
+class _Provider:
+    """The outbox channel of a provider that answers at once, or never; what it was asked."""
+
+    name = "outbox"
+
+    def __init__(self, *, answers: bool = True) -> None:
+        self.asked: list[OutboxEntry] = []
+        self._answers = answers
+
+    async def send(self, entry: OutboxEntry) -> Delivery:
+        self.asked.append(entry)
+        if not self._answers:
+            await asyncio.Event().wait()
+        return Delivery("sent", ref=str(entry.id))
+
+
+async def test_a_batch_of_alarms_waits_for_no_earlier_alarm_s_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Telemetry waits (within a bound) for the alarms before it to be answered; alarms must not:
+    # with that bound at an hour, a batch of alarms waiting for it would never be committed.
+    monkeypatch.setattr(hub.pipeline, "ALARM_HEADSTART_S", 3600.0)
+    acked: list[InboundMessage] = []
+    channel, press = _Provider(answers=False), {"type": "pendant.pressed"}
+    async with (
+        Store.open(tmp_path / "hub.db") as store,
+        Dispatcher(store, {"outbox": channel}) as dispatcher,
+    ):
+        pipeline = await _pipeline(store, acked, dispatcher)
+        await pipeline.handle([_press(1, dup=False)])
+
+        async def asked() -> bool:
+            return bool(channel.asked)
+
+        await eventually(asked)  # in flight, and it stays so
+        presses = [
+            InboundMessage(
+                event_topic("pendant-1"), json.dumps(press | {"seq": 100 + n}).encode(), 1, n
+            )
+            for n in range(2, 2 + 3 * YIELD_EVERY)
+        ]
+        async with asyncio.timeout(30):
+            await pipeline.handle(presses)
+        stored = await store.events()
+    assert len(stored) == 1 + len(presses)
+
+
+async def test_second_people_wait_while_the_broker_s_burst_is_still_unread(
+    tmp_path: Path,
+) -> None:
+    # Reading stops while an alarm is committed, so the inbox is empty even in a burst: what
+    # is still in the MQTT session's hands counts as the hub having more to decide.
+    acked: list[InboundMessage] = []
+    channel, unread = _Provider(), [True]
+    async with (
+        Store.open(tmp_path / "hub.db") as store,
+        Dispatcher(store, {"outbox": channel}) as dispatcher,
+    ):
+        pipeline = await _pipeline(store, acked, dispatcher, contacts=("Alice", "Bob"))
+        inbox = Inbox(urgent=pipeline._intake.is_priority)
+        inbox.throttle(pause=lambda: None, resume=lambda: None, unread=lambda: unread[0])
+        consuming = asyncio.create_task(pipeline.consume(inbox))
+        inbox.put_nowait(_press(1, dup=False))
+
+        def told() -> list[str]:
+            return [entry.contact for entry in channel.asked]
+
+        async def told_alice() -> bool:
+            return told() == ["Alice"]
+
+        await eventually(told_alice)
+        await asyncio.sleep(0.05)  # time enough for Bob's to go, were it not held
+        assert told() == ["Alice"]
+        unread[0] = False
+        inbox.put_nowait(_motion(2))  # the rest of the burst, read and decided
+
+        async def told_bob() -> bool:
+            return told() == ["Alice", "Bob"]
+
+        await eventually(told_bob)
+        inbox.put_nowait(None)
+        await consuming

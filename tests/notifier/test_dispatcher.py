@@ -386,6 +386,31 @@ async def test_when_the_hub_is_not_busy_nothing_is_held(rig: Rig) -> None:
         await dispatcher.drain()
 
 
+async def test_second_channels_wait_until_the_first_ones_are_answered(rig: Rig) -> None:
+    # After a burst the first people's requests may still be going out: the second ones follow
+    # once those are answered, not alongside them.
+    recorder = _Recorder(hold=True)
+    busy = True
+
+    async with rig.dispatcher(outbox=recorder) as dispatcher:
+        dispatcher.hold_second_channels(lambda: busy, limit_s=60)
+        dispatcher.submit(await _door_alerts(rig, "door-1", "door-2"))
+        await wait_for(lambda: len(recorder.started) == 2)  # Alice's two, not yet answered
+        busy = False
+        dispatcher.release_when_answered()
+        await asyncio.sleep(0.05)  # time enough for Ben's to start, were they released
+        assert [e.contact for e in recorder.started] == ["Alice", "Alice"]
+        recorder.release.set()
+        await wait_for(lambda: len(recorder.started) == 4)
+        dispatcher.release_when_answered()  # nothing held: nothing to wait for
+        await dispatcher.drain()
+
+    assert [(e.incident_id, e.contact) for e in recorder.started[2:]] == [
+        ("door-1", "Ben"),
+        ("door-2", "Ben"),
+    ]
+
+
 class _Recorder:
     """A local channel that records what it is given and can be held up."""
 
