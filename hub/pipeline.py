@@ -220,7 +220,11 @@ class Pipeline(Requests):
                 await self._handle_batch(first, alarms=True)
         if len(first) < len(messages):
             await self._make_way()
-            await self._handle_batch([m for m in messages if not self._intake.is_priority(m.topic)])
+            rest = [m for m in messages if not self._intake.is_priority(m.topic)]
+            if self._waiting is not None and self._alarm_waiting():
+                self._waiting[0].put_back(rest)  # an alarm came meanwhile: it goes first
+                return
+            await self._handle_batch(rest)
 
     def _reading_held(self) -> contextlib.AbstractContextManager[None]:
         """No reading from the broker while alarms are committed and their requests written.

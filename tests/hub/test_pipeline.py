@@ -336,3 +336,28 @@ async def test_second_people_wait_while_the_broker_s_burst_is_still_unread(
         await eventually(told_bob)
         inbox.put_nowait(None)
         await consuming
+
+
+async def test_an_alarm_arriving_after_another_goes_before_the_telemetry_taken_with_it(
+    tmp_path: Path,
+) -> None:
+    acked: list[InboundMessage] = []
+    async with _running(tmp_path, acked) as (store, _, pipeline):
+        inbox: asyncio.Queue[InboundMessage | None] = asyncio.Queue()
+        inbox.put_nowait(_press(1, dup=False))
+        for mid in range(2, 42):
+            inbox.put_nowait(_motion(mid))
+        decode = pipeline._intake.decode
+
+        def second_press_arrives(message: InboundMessage, **kwargs: datetime) -> list:
+            if message.mid == 1:  # while the first alarm is decided, with its telemetry taken
+                body = json.dumps({"type": "pendant.pressed", "seq": 99}).encode()
+                inbox.put_nowait(InboundMessage(event_topic("pendant-1"), body, qos=1, mid=99))
+                inbox.put_nowait(None)
+            return decode(message, **kwargs)
+
+        pipeline._intake.decode = second_press_arrives  # type: ignore[method-assign]
+        await pipeline.consume(inbox)
+        stored = [e.event.seq for e in await store.events()]  # the first press is seq 5
+    assert stored[:2] == [5, 99], "the second alarm before any of the telemetry"
+    assert sorted(stored) == sorted([5, 99, *range(2, 42)])
