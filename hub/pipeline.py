@@ -154,6 +154,13 @@ class Pipeline(Requests):
             self._dispatcher.hold_second_channels(_never_busy)
             self._dispatcher.release_held()
 
+    def _put_back_for_alarm(self, rest: Sequence[InboundMessage]) -> bool:
+        """If an alarm has arrived, put `rest` back to follow it; whether it was put back."""
+        if self._waiting is None or not self._alarm_waiting():
+            return False
+        self._waiting[0].put_back(rest)
+        return True
+
     def _alarm_waiting(self) -> bool:
         """Whether an alarm has arrived since this batch was taken (it goes first)."""
         if self._waiting is None:
@@ -221,10 +228,8 @@ class Pipeline(Requests):
         if len(first) < len(messages):
             await self._make_way()
             rest = [m for m in messages if not self._intake.is_priority(m.topic)]
-            if self._waiting is not None and self._alarm_waiting():
-                self._waiting[0].put_back(rest)  # an alarm came meanwhile: it goes first
-                return
-            await self._handle_batch(rest)
+            if not self._put_back_for_alarm(rest):
+                await self._handle_batch(rest)
 
     def _reading_held(self) -> contextlib.AbstractContextManager[None]:
         """No reading from the broker while alarms are committed and their requests written.
@@ -273,8 +278,7 @@ class Pipeline(Requests):
                     await asyncio.sleep(0)
                     continue
                 await self._make_way()
-                if self._waiting is not None and self._alarm_waiting():
-                    self._waiting[0].put_back(messages[index:])  # the alarm goes first
+                if self._put_back_for_alarm(messages[index:]):
                     messages = messages[:index]
                     break
         sightings = self._intake.take_sightings()

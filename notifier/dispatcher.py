@@ -190,7 +190,8 @@ class Dispatcher:
     ) -> None:
         """Hold an incident's further channels while `busy()` says the hub has more to decide.
 
-        Call `release_held` once it has not: nothing is held longer than `limit_s`.
+        Call `release_when_answered` (or `release_held`) once it has not: nothing is held
+        longer than `limit_s`.
         """
         self._busy = busy
         self._hold_s = limit_s
