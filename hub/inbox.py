@@ -38,7 +38,7 @@ class Inbox(asyncio.Queue[Item]):
     Args:
         high_water: Pause the producer once this many messages wait.
         low_water: Resume it once no more than this many wait.
-        urgent: Which topics are alarms': putting one wakes `wake_on_alarm`'s waiters.
+        urgent: Which topics are alarms': putting one wakes `waking_on_alarm`'s waiters.
     """
 
     def __init__(
@@ -125,12 +125,20 @@ class Inbox(asyncio.Queue[Item]):
             if not self._held:
                 self._pause()
 
-    def wake_on_alarm(self, woken: asyncio.Future[None]) -> None:
-        """Resolve `woken` when the next alarm's message is put.
+    @contextlib.contextmanager
+    def waking_on_alarm(self, woken: asyncio.Future[None]) -> Iterator[None]:
+        """Meanwhile, resolve `woken` when the next alarm's message is put.
 
         Its waiter runs in the next turn of the loop (waiting on an event takes more turns).
+        A wait that ends otherwise leaves nothing behind: the hub waits so after every batch
+        of telemetry, and a quiet home may see no alarm for months.
         """
         self._alarm_waiters.append(woken)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):  # gone if an alarm woke it
+                self._alarm_waiters.remove(woken)
 
     def take_alarms(self) -> list[InboundMessage]:
         """Take the alarms' messages out of the queue, oldest first, leaving everything else.

@@ -258,9 +258,9 @@ class Pipeline(Requests):
         if self._alarm_waiting():
             return
         woken = asyncio.get_running_loop().create_future()
-        if (inbox := self._inbox) is not None:
-            inbox.wake_on_alarm(woken)
-        await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S, unless=woken)
+        inbox = self._inbox
+        with contextlib.nullcontext() if inbox is None else inbox.waking_on_alarm(woken):
+            await self._dispatcher.emergencies_answered(ALARM_HEADSTART_S, unless=woken)
 
     async def _handle_batch(
         self, messages: Sequence[InboundMessage], *, alarms: bool = False

@@ -1,6 +1,8 @@
 """The inbox holds everything put into it, in order, and throttles its producer at high water."""
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 from hypothesis import given, settings
@@ -102,12 +104,32 @@ def test_alarms_are_taken_out_in_order_and_the_rest_stays() -> None:
 async def test_the_next_alarm_wakes_its_waiter() -> None:
     inbox = Inbox(urgent=lambda topic: topic == message(7).topic)
     woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    inbox.wake_on_alarm(woken)
-    inbox.put_nowait(message(1))
-    assert not woken.done(), "telemetry is not an alarm"
-    inbox.put_nowait(message(7))
-    assert woken.done()
-    inbox.put_nowait(None)  # the end-of-input marker has no topic
+    with inbox.waking_on_alarm(woken):
+        inbox.put_nowait(message(1))
+        assert not woken.done(), "telemetry is not an alarm"
+        inbox.put_nowait(message(7))
+        assert woken.done()
+        inbox.put_nowait(None)  # the end-of-input marker has no topic
+
+
+async def test_a_wait_that_ended_without_an_alarm_leaves_nothing_behind() -> None:
+    # The hub waits so after every batch of telemetry; in a home with no alarm for months,
+    # each ended wait kept would be memory never given back.
+    inbox = Inbox(urgent=lambda topic: topic == message(7).topic)
+    loop = asyncio.get_running_loop()
+    kept: list[weakref.ref[asyncio.Future[None]]] = []
+    for number in range(1000):
+        woken: asyncio.Future[None] = loop.create_future()
+        kept.append(weakref.ref(woken))
+        with inbox.waking_on_alarm(woken):
+            inbox.put_nowait(message(number % 5))
+        del woken
+    gc.collect()
+    assert [ref for ref in kept if ref() is not None] == []
+    later: asyncio.Future[None] = loop.create_future()
+    with inbox.waking_on_alarm(later):
+        inbox.put_nowait(message(7))
+    assert later.done(), "a wait begun after them is still woken"
 
 
 def test_holding_keeps_the_producer_paused_and_the_watermarks_still_count() -> None:
