@@ -4,7 +4,8 @@ Run: .venv/bin/python -m bench.soak [--minutes 30] [--rate 200] [--devices 500]
 
 A real Mosquitto, the real hub process, and an ntfy stand-in as the carer's phone. Simulated
 devices publish `--rate` events a second at QoS 1 (motion, temperature, heartbeats); every
-`--press-every-s` one of the pendants is pressed, and cancelled once the carer has been told.
+`--press-every-s` one of the pendants is pressed, and cancelled once the carer has been told
+(0: never, a quiet home; what an alarm clears away cannot hide a leak then).
 Prints a line per sample (hub memory, inbox, outbox, backlog), then the summary: memory growth,
 missed heartbeats (the hub's dead-man pings, devices wrongly marked offline) and each emergency's
 time to reach the phone against the 60 s deadline (TSA KPI: alarm calls answered within 60 s).
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -130,7 +132,8 @@ def traffic(args: argparse.Namespace, presses: Presses, phone: Phone) -> Iterato
     """Sensor events round the household until time is up, with a press every so often."""
     sensors = [d for d in household(args.devices) if d[1] != "pendant"]
     end = time.monotonic() + args.minutes * 60
-    next_press = time.monotonic() + args.press_every_s / 2
+    quiet = args.press_every_s <= 0
+    next_press = math.inf if quiet else time.monotonic() + args.press_every_s / 2
     pendants = itertools.cycle(f"pendant-{n}" for n in range(PENDANTS))
     for count in itertools.count():
         now = time.monotonic()
@@ -299,7 +302,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
     parser.add_argument("--rate", type=float, default=200.0, help="events a second (default 200)")
     parser.add_argument("--devices", type=int, default=500, help="simulated devices (default 500)")
-    parser.add_argument("--press-every-s", type=float, default=30.0, help="seconds between presses")
+    parser.add_argument(
+        "--press-every-s",
+        type=float,
+        default=30.0,
+        help="seconds between presses (default 30; 0: none, a quiet home)",
+    )
     parser.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")
     args = parser.parse_args()
     if args.devices <= PENDANTS:
