@@ -1,6 +1,7 @@
 """The store syncs its write-ahead log after each transaction, or once for many when asked."""
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,9 +74,9 @@ async def test_the_log_is_folded_beside_the_writer_not_by_it(
     folds: list[Path] = []
     real_fold = hub.store._fold_log
 
-    def counting_fold(path: Path) -> None:
+    def counting_fold(path: Path) -> int:
         folds.append(path)
-        real_fold(path)
+        return real_fold(path)
 
     monkeypatch.setattr(hub.store, "_fold_log", counting_fold)
     db = tmp_path / "hub.db"
@@ -94,3 +95,29 @@ async def test_the_log_is_folded_beside_the_writer_not_by_it(
             assert len(folds) == folded, "with nothing new written, nothing is done"
         [[mode]] = await store._db.execute_fetchall("PRAGMA wal_autocheckpoint")
         assert mode == 1000, "SQLite's own folding is back once the hub stops"
+
+
+async def test_a_steady_stream_of_commits_does_not_grow_the_log_without_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A fold beside the writer folds what was committed when it began; the writer restarts the
+    # log only at a write that finds all of it folded. With commits back to back that never
+    # happens unless writes are held once the log is long.
+    monkeypatch.setattr(hub.store, "FOLD_EVERY_S", 0.02)
+    monkeypatch.setattr(hub.store, "LOG_LIMIT_BYTES", 256 * 1024)
+    caplog.set_level(logging.INFO, logger="telecare.store")
+    db = tmp_path / "hub.db"
+    wal = tmp_path / "hub.db-wal"
+    commits = 3000
+    async with Store.open(db) as store:
+        async with store.folding_log():
+            for n in range(commits):
+                event = DeviceEvent(
+                    device_id=f"d-{n % 50}", type="motion.detected", received_at=NOW
+                )
+                await store.commit(Batch(events=[AcceptedEvent(event)]), at=NOW, flush=False)
+            longest = wal.stat().st_size
+            written = await store._db.execute_fetchall("SELECT count(*) FROM events")
+        assert written == [(commits,)]
+    assert longest < 12 * 2**20, f"the log is {longest >> 20} MiB after {commits} commits"
+    assert "folded with writes held" in caplog.text
