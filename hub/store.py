@@ -286,12 +286,16 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         A fold beside the writer folds what was committed when it began; the writer restarts
         the log only at a write that finds all of it folded. Under a steady stream of commits,
         each fold ends behind a newer one, and the log grows without end (1.4 GB in 5 minutes
-        at 500 messages a second), and the index of it in memory with it. This fold copies
-        only the pages written since the last one, while commits wait for it.
+        at 500 messages a second), and the index of it in memory with it. A fold at once after
+        the last one copies what was written while that one ran; the fold with commits waiting
+        copies only what was written while that second one ran.
         """
+        length = await asyncio.to_thread(_fold_log, path)
+        if length <= LOG_LIMIT_BYTES:
+            return  # a write found it all folded, and restarted the log
         async with self._lock:
             held = time.monotonic()
-            length = await asyncio.to_thread(_fold_log, path)
+            await asyncio.to_thread(_fold_log, path)
             held = time.monotonic() - held
         log.info(
             "write-ahead log of %s (%d MiB) folded with writes held for %.0f ms",
