@@ -274,7 +274,7 @@ async def _run_until_stopped(
         tasks.append(asyncio.create_task(pipeline.run_timers(), name="timers"))
     await pipeline.tick()  # confirm windows and steps that fell due while the hub was down
     try:
-        waiting = asyncio.create_task(mqtt.wait_connected(), name="wait-connected")
+        waiting = asyncio.create_task(mqtt.wait_subscribed(), name="wait-subscribed")
         stopping = asyncio.create_task(stop.wait(), name="wait-stop")
         await asyncio.wait({waiting, stopping, ingest}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()

@@ -150,6 +150,8 @@ class MqttSession:
         self._session = 0
         self._delivered = 0
         self._connected = asyncio.Event()
+        self._subscribed = asyncio.Event()  # every subscription of this connection acknowledged
+        self._subscribing: dict[int, str] = {}  # topic of each SUBSCRIBE not yet acknowledged
         self._down = asyncio.Event()  # set while not connected: the other side of `_connected`
         self._down.set()
         self._lost = asyncio.Event()
@@ -179,6 +181,7 @@ class MqttSession:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_socket_register_write
@@ -204,6 +207,7 @@ class MqttSession:
         if self._connected.is_set():
             self._client.disconnect()
         self._connected.clear()
+        self._subscribed.clear()
         self._down.set()
 
     @property
@@ -214,6 +218,22 @@ class MqttSession:
     async def wait_connected(self) -> None:
         """Return once the broker has accepted the connection."""
         await self._connected.wait()
+
+    async def wait_subscribed(self) -> None:
+        """Return once the broker has taken this connection's subscriptions (its SUBACKs).
+
+        Until then a message published by a device may find no subscriber on a new session.
+        """
+        await self._subscribed.wait()
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: Any, mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        topic = self._subscribing.pop(mid, None)
+        if topic is not None and any(reason.is_failure for reason in reasons):
+            log.warning("the broker refused the subscription to %s (check its ACL)", topic)
+        if not self._subscribing:
+            self._subscribed.set()
 
     async def wait_disconnected(self) -> None:
         """Return once the session is not connected (at once if it is not now)."""
@@ -325,8 +345,14 @@ class MqttSession:
                 future.set_exception(BrokerUnavailableError(f"refused: {reason}"))
             return
         self._session += 1
+        self._subscribed.clear()
+        self._subscribing = {}
         for topic in self._subscriptions:
-            client.subscribe(topic, qos=QOS_AT_LEAST_ONCE)
+            _rc, mid = client.subscribe(topic, qos=QOS_AT_LEAST_ONCE)
+            if mid is not None:  # None only without a connection, which this call has
+                self._subscribing[mid] = topic
+        if not self._subscribing:
+            self._subscribed.set()
         if self._birth is not None:
             client.publish(self._birth[0], self._birth[1], qos=QOS_AT_LEAST_ONCE, retain=True)
         self._connected.set()
@@ -339,6 +365,7 @@ class MqttSession:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._subscribed.clear()
         self._down.set()
         future = self._connack
         if future is not None and not future.done():
