@@ -252,8 +252,6 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             yield
             return
         await self._db.execute("PRAGMA wal_autocheckpoint = 0")
-        # Once restarted, the log file is cut back to this: the disk is not kept by one burst.
-        await self._db.execute(f"PRAGMA journal_size_limit = {LOG_LIMIT_BYTES}")
         folder = asyncio.create_task(self._fold_now_and_then(self._path), name="store-fold-log")
         try:
             yield
