@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.store import AcceptedEvent, Batch, Store
-from rules.events import DeviceEvent
+from wire.event import DeviceEvent
 
 SIZES = (1, 16, 64, 128, 256, 512)
 DEVICES = 50

@@ -24,8 +24,8 @@ from bench.phones import Phones
 from bench.traffic import ALICE_TOPIC, BOB_PHONE, Household
 from hub.broker import LocalBroker
 from hub.config import MqttSettings
-from hub.wire import InboundMessage
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from wire.schema import InboundMessage
 
 START_LIMIT_S = 30.0
 

@@ -18,7 +18,6 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.clock import VirtualClock, WallClock
 from hub.config import HubConfig
-from hub.control import CONTROL_TOPICS
 from hub.feed import IncidentFeed
 from hub.heartbeat import ping_forever
 from hub.inbox import Inbox
@@ -26,7 +25,6 @@ from hub.intake import Intake
 from hub.mqtt import MqttSession
 from hub.notify import Notifier
 from hub.pipeline import Pipeline, device_infos
-from hub.records import DeviceRecord
 from hub.rejections import RejectLog
 from hub.status_panel import StatusPanel
 from hub.store import NewDevice, Store, StoreCorruptError, StoreWriteError, quarantine
@@ -35,7 +33,13 @@ from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
 from hub.web.context import WebContext
 from hub.web.gate import DashboardGate
-from hub.wire import (
+from notifier.dispatcher import Dispatcher
+from rules.activity import ACTIVITY
+from rules.engine import Engine, EngineState
+from rules.incidents import Incident
+from wire.control import CONTROL_TOPICS
+from wire.devices import DeviceRecord
+from wire.schema import (
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
     HUB_STATUS_TOPIC,
@@ -43,10 +47,6 @@ from hub.wire import (
     HubStatusPayload,
     InboundMessage,
 )
-from notifier.dispatcher import Dispatcher
-from rules.activity import ACTIVITY
-from rules.engine import Engine, EngineState
-from rules.incidents import Incident
 
 log = logging.getLogger("telecare.hub")
 DRAIN_INGEST_S = 1.5

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Self
 
 from hub.store import StoreWriteError
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.store")
 Ack = Callable[[InboundMessage], None]

@@ -27,12 +27,13 @@ from hub.pairing import (
     prove,
     subscriptions_for,
 )
-from hub.records import DeviceRecord, HealthHour
+from hub.records import HealthHour
 from hub.store import NewDevice, Store, StoreError
 from hub.supervision import history_trend
-from hub.wire import is_device_id
 from rules.policy import Role
 from rules.trend import SPAN, Trend, signal_falling
+from wire.devices import DeviceRecord
+from wire.schema import is_device_id
 
 T = TypeVar("T")
 EXIT_CANCELLED = 130

@@ -12,7 +12,7 @@ import click
 from pydantic import ValidationError
 
 from hub.cli_options import fail, load_or_exit
-from hub.control import (
+from wire.control import (
     ACK_TOPIC,
     MAX_NOTE_CHARS,
     OCCUPANCY_CONTROL_TOPIC,
@@ -23,7 +23,7 @@ from hub.control import (
     OccupancyRequest,
     ResolvePayload,
 )
-from hub.wire import IncidentPayload, incident_topic
+from wire.schema import IncidentPayload, incident_topic
 
 config_option = click.option(
     "--config",

@@ -14,9 +14,9 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from hub.store import Store
-from hub.wire import incident_topic
 from notifier.acks import Acknowledgement
 from notifier.replies import Standing
+from wire.schema import incident_topic
 
 log = logging.getLogger("telecare.hub.desk")
 

@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.hub")
 HIGH_WATER = 512

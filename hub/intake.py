@@ -17,10 +17,12 @@ from drivers.decoding import (
 )
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.records import DeviceHealth, DeviceRecord, UnpairedSighting
+from hub.records import DeviceHealth, UnpairedSighting
 from hub.rejections import RejectLog
 from hub.supervision import Supervisor
-from hub.wire import (
+from wire.devices import DeviceRecord
+from wire.event import DeviceEvent
+from wire.schema import (
     PREFIX,
     CommandPayload,
     InboundMessage,
@@ -28,7 +30,6 @@ from hub.wire import (
     event_topic,
     status_topic,
 )
-from rules.events import DeviceEvent
 
 log = logging.getLogger("telecare.intake")
 HUB_TOPICS = f"{PREFIX}/hub/"

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MessageType, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.config import MqttSettings
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.mqtt")
 MISC_INTERVAL_S = 1.0

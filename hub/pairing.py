@@ -28,9 +28,11 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config import HubConfig
 from hub.mqtt import MqttSession
-from hub.records import DeviceRecord, UnpairedDevice
+from hub.records import UnpairedDevice
 from hub.store import NewDevice
-from hub.wire import (
+from wire.devices import DeviceRecord
+from wire.event import DeviceEvent
+from wire.schema import (
     HUB_CONTROL_TOPIC,
     PAIRING_TOPIC,
     AnnouncePayload,
@@ -41,7 +43,6 @@ from hub.wire import (
     event_topic,
     is_device_id,
 )
-from rules.events import DeviceEvent
 
 CONNECT_TIMEOUT_S = 10.0
 RESPONSE_TIMEOUT_S = 10.0

@@ -18,20 +18,30 @@ from pydantic import ValidationError
 
 from hub.broker_acks import BrokerAcks
 from hub.clock import VirtualClock, WallClock
-from hub.control import (
-    CONTROL_TOPICS,
-    OCCUPANCY_TOPIC,
-    OccupancyPayload,
-)
 from hub.inbox import Inbox
 from hub.intake import Intake
-from hub.records import DeviceRecord, IncidentNote
+from hub.records import IncidentNote
 from hub.requests import Requests
 from hub.store import AcceptedEvent, Batch, Store
 from hub.store_backlog import Backlog
 from hub.supervision import SignalWatch
 from hub.waiting import Waiting
-from hub.wire import (
+from notifier.dispatcher import Dispatcher
+from notifier.model import OutboxEntry
+from rules.engine import Engine, EngineState
+from rules.incidents import (
+    OPEN_STATES,
+    Action,
+    DeviceCommand,
+    IncidentChanged,
+    OccupancyChanged,
+)
+from rules.policy import DeviceInfo
+from rules.timers import shift_relative_timers
+from wire.control import CONTROL_TOPICS, OCCUPANCY_TOPIC, OccupancyPayload
+from wire.devices import DeviceRecord
+from wire.event import HUB_DEVICE_ID, DeviceEvent
+from wire.schema import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
@@ -42,19 +52,6 @@ from hub.wire import (
     IncidentPayload,
     incident_topic,
 )
-from notifier.dispatcher import Dispatcher
-from notifier.model import OutboxEntry
-from rules.engine import Engine, EngineState
-from rules.events import HUB_DEVICE_ID, DeviceEvent
-from rules.incidents import (
-    OPEN_STATES,
-    Action,
-    DeviceCommand,
-    IncidentChanged,
-    OccupancyChanged,
-)
-from rules.policy import DeviceInfo
-from rules.timers import shift_relative_timers
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little

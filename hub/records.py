@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from rules.events import DeviceEvent
+from wire.event import DeviceEvent
 
 
 class StoredEvent(BaseModel):
@@ -15,30 +15,6 @@ class StoredEvent(BaseModel):
     id: int
     event: DeviceEvent
     topic: str | None = None
-
-
-class DeviceRecord(BaseModel):
-    """A registered device and what the hub last heard of it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    name: str
-    role: str
-    room: str | None
-    source: str
-    friendly_name: str | None
-    model: str | None
-    origin: str
-    online: bool | None
-    battery: int | None
-    last_seen: AwareDatetime | None
-    created_at: AwareDatetime
-    linkquality: int | None = None
-    commands: str | None = None
-    # Judged by the reader from the hourly history (`Store.signal_history`, `rules.trend`);
-    # None where it was not, or could not be yet.
-    signal_falling: bool | None = None
 
 
 class DeviceHealth(BaseModel):

@@ -8,15 +8,15 @@ import logging
 from datetime import datetime, time
 from typing import Protocol
 
-from hub.control import AckPayload, ResolvePayload, decode_control
 from hub.intake import Intake
 from hub.records import IncidentNote
 from hub.store import AcceptedEvent, Batch
-from hub.wire import InboundMessage
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
-from rules.events import HUB_DEVICE_ID, DeviceEvent, HubEventType
 from rules.incidents import Action, IncidentChanged
+from wire.control import AckPayload, ResolvePayload, decode_control
+from wire.event import HUB_DEVICE_ID, DeviceEvent, HubEventType
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.hub")
 CLI_VIA = "with telecare resolve"

@@ -18,13 +18,14 @@ import jinja2
 from markupsafe import Markup
 
 from hub.charts import bar_chart, column_chart, trend_chart
-from hub.records import DeviceRecord, HealthHour, LogEntry, StoredEvent
+from hub.records import HealthHour, LogEntry, StoredEvent
 from hub.store import Store
 from hub.supervision import history_trend
 from notifier.model import OutboxEntry
 from rules.causes import WATCHES
 from rules.incidents import Incident
 from rules.trend import SPAN, Trend, signal_falling
+from wire.devices import DeviceRecord
 
 NIGHT_START_HOUR = 22
 NIGHT_END_HOUR = 7

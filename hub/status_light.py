@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from hub.wire import PREFIX, IncidentPayload
+from wire.schema import PREFIX, IncidentPayload
 
 Light = Literal["ok", "alarm", "acknowledged"]
 INCIDENT_TOPICS = f"{PREFIX}/hub/incident/"

@@ -10,11 +10,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from drivers.gpio import GpioPanel, GpioUnavailableError, gpio_message
-from hub.config import GpioSettings
+from drivers.gpio_settings import GpioSettings
 from hub.status_light import IncidentLights
-from hub.wire import InboundMessage
-from rules.events import EventType
 from rules.incidents import Incident
+from wire.event import EventType
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.gpio")
 

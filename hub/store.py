@@ -27,9 +27,7 @@ from typing import Any, Self, TypeVar
 
 import aiosqlite
 
-from hub.records import (
-    StoredEvent,
-)
+from hub.records import StoredEvent
 from hub.store_commit import AcceptedEvent, Batch, in_transaction, write_batch
 from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords

@@ -25,9 +25,9 @@ from datetime import datetime
 from hub.store import Batch, Store, StoreError, StoreWriteError
 from hub.store_deliveries import AwaitingStatus, Outcome
 from hub.store_rows import new_outbox_entry
-from hub.wire import InboundMessage
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.store")
 UNACKED_MAX = 16

@@ -17,7 +17,6 @@ from hub.store_dashboard import record_setting
 from hub.store_devices import record_sightings
 from hub.store_rows import iso, new_outbox_entry
 from notifier.model import OutboxEntry
-from rules.events import DeviceEvent
 from rules.incidents import (
     Action,
     Incident,
@@ -27,6 +26,7 @@ from rules.incidents import (
     SettingChanged,
 )
 from rules.state import Memory
+from wire.event import DeviceEvent
 
 T = TypeVar("T")
 

@@ -14,14 +14,9 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from hub.records import (
-    DeviceHealth,
-    DeviceRecord,
-    HealthHour,
-    UnpairedDevice,
-    UnpairedSighting,
-)
+from hub.records import DeviceHealth, HealthHour, UnpairedDevice, UnpairedSighting
 from hub.store_rows import as_bool, iso
+from wire.devices import DeviceRecord
 
 HISTORY_DAYS = 30  # hours of signal and battery history kept per device
 

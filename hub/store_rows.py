@@ -5,8 +5,8 @@ from typing import Any
 
 from hub.records import StoredEvent
 from notifier.model import OutboxEntry
-from rules.events import DeviceEvent
 from rules.incidents import Notify
+from wire.event import DeviceEvent
 
 
 def iso(value: datetime | None) -> str | None:

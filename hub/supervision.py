@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
-from hub.records import DeviceRecord, HealthHour
-from rules.events import DeviceEvent
+from hub.records import HealthHour
 from rules.policy import Role
 from rules.timers import shift_deadline
 from rules.trend import SPAN, Trend, level_trend, signal_falling
+from wire.devices import DeviceRecord
+from wire.event import DeviceEvent
 
 DEFAULT_CHECK_IN_H: Mapping[Role, float] = {
     "pendant": 6.0,

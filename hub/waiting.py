@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from hub.inbox import Inbox
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 WINDOW = 512  # messages taken from the inbox ahead of the pipeline, alarms sorted first among them
 

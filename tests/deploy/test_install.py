@@ -12,8 +12,8 @@ import aiomqtt
 import pytest
 
 from hub.broker import free_port
-from hub.wire import command_topic, event_topic
 from tests.support.reliability import record
+from wire.schema import command_topic, event_topic
 
 DEPLOY = Path(__file__).parents[2] / "deploy" / "raspberrypi"
 SCRIPTS = [DEPLOY / "install.sh", DEPLOY / "add-device.sh", DEPLOY.parents[1] / ".ci" / "run"]

@@ -6,7 +6,7 @@ import pytest
 
 from hub.broker_acks import BrokerAcks
 from hub.store import StoreWriteError
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 
 def _message(mid: int) -> InboundMessage:

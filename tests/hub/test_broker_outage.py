@@ -17,9 +17,9 @@ from hub.broker import LocalBroker
 from hub.config import MqttSettings
 from hub.mqtt import MqttSession
 from hub.store import Store
-from hub.wire import event_topic
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.reliability import record
+from wire.schema import event_topic
 
 OUTAGE_S = 60.0 if os.environ.get("TELECARE_CRASH_SCALE") == "full" else 0.0
 

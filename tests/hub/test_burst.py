@@ -20,10 +20,10 @@ import pytest
 from hub.broker import LocalBroker
 from hub.inbox import HIGH_WATER
 from hub.store import Store
-from hub.wire import event_topic
 from tests.support.hubs import DEVICES, HubProcess, config_data, device_client, write_toml
 from tests.support.load import Message, dashboard_url, memory_mib, publish_paced, read_metrics
 from tests.support.reliability import record
+from wire.schema import event_topic
 
 SUSTAINED_PER_S = 200  # the soak's rate: 500 devices in a busy home network
 BURST_PER_S = 10 * SUSTAINED_PER_S

@@ -15,10 +15,10 @@ import pytest
 from hub.broker import LocalBroker
 from hub.clock import OFFSET_FILE_ENV
 from hub.store import Store
-from hub.wire import event_topic
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
+from wire.schema import event_topic
 
 ALICE = "+447700900123"
 BOB = "+447700900456"

@@ -14,9 +14,9 @@ import pytest
 
 from hub.broker import LocalBroker
 from hub.store import Store
-from hub.wire import event_topic
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
+from wire.schema import event_topic
 
 FULL = os.environ.get("TELECARE_CRASH_SCALE") == "full"
 BURST = 5000 if FULL else 1500

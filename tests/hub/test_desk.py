@@ -8,9 +8,9 @@ from hub.desk import HubDesk
 from hub.store import AcceptedEvent, Batch, NewDevice, Store
 from notifier.acks import Acknowledgement
 from notifier.replies import not_taken_text
-from rules.events import DeviceEvent
 from rules.incidents import IncidentChanged
 from tests.notifier.outbox import add_alert
+from wire.event import DeviceEvent
 
 
 class Published:

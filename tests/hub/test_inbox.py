@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.inbox import Inbox
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 
 def message(number: int) -> InboundMessage:

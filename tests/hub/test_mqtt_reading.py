@@ -10,7 +10,7 @@ import hub.mqtt
 from hub.broker import LocalBroker
 from hub.config import MqttSettings
 from hub.mqtt import RECV_CHUNK, MqttSession
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 
 async def _publish_all(broker: LocalBroker, messages: list[tuple[str, bytes]]) -> None:

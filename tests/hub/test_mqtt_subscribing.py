@@ -9,7 +9,7 @@ import pytest
 from hub.broker import LocalBroker
 from hub.config import MqttSettings
 from hub.mqtt import MqttSession, _PausableClient
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 
 async def test_subscribed_waits_for_the_brokers_acknowledgement(

@@ -8,8 +8,8 @@ from pathlib import Path
 from hub.broker import LocalBroker
 from hub.config import HubConfig, config_from_dict
 from hub.store import Store
-from hub.wire import event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
+from wire.schema import event_topic
 
 
 def _occupancy(config_path: Path, where: str) -> subprocess.CompletedProcess[str]:

@@ -16,13 +16,13 @@ from hub.intake import RECENT_SEQS, Intake
 from hub.pipeline import YIELD_EVERY, Pipeline
 from hub.rejections import RejectLog
 from hub.store import Batch, NewDevice, Store
-from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from notifier.model import Delivery, OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
 from tests.support.hubs import eventually
+from wire.schema import InboundMessage, event_topic
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 

@@ -21,11 +21,11 @@ from hub.records import DeviceHealth, HealthHour
 from hub.rejections import RejectLog
 from hub.review import ReviewData, battery_trends, signal_trends
 from hub.store import Batch, NewDevice, Store
-from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from wire.schema import InboundMessage, event_topic
 
 LONDON = ZoneInfo("Europe/London")
 DEVICES = [

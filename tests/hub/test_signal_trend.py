@@ -16,15 +16,16 @@ from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.cli import main
 from hub.intake import Intake
 from hub.pipeline import Pipeline, device_infos
-from hub.records import DeviceHealth, DeviceRecord, HealthHour
+from hub.records import DeviceHealth, HealthHour
 from hub.rejections import RejectLog
 from hub.store import Batch, NewDevice, Store
 from hub.store_devices import HISTORY_DAYS
-from hub.wire import InboundMessage
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, Home, RulesConfig
+from wire.devices import DeviceRecord
+from wire.schema import InboundMessage
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

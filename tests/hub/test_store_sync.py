@@ -9,8 +9,8 @@ import pytest
 
 import hub.store
 from hub.store import AcceptedEvent, Batch, Store
-from rules.events import DeviceEvent
 from rules.incidents import Notify
+from wire.event import DeviceEvent
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 

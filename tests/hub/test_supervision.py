@@ -8,15 +8,15 @@ from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.intake import Intake
 from hub.pipeline import Pipeline
-from hub.records import DeviceRecord
 from hub.rejections import RejectLog
 from hub.store import NewDevice, Store
 from hub.supervision import Supervisor
-from hub.wire import InboundMessage
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
+from wire.devices import DeviceRecord
+from wire.schema import InboundMessage
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

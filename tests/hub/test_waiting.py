@@ -4,7 +4,7 @@ import asyncio
 
 from hub.inbox import Inbox
 from hub.waiting import WINDOW, Waiting
-from hub.wire import InboundMessage
+from wire.schema import InboundMessage
 
 ALARMS = frozenset({"telecare/v1/pendant-1/event"})
 

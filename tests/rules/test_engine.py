@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.incidents import Action, IncidentChanged, Notify
 from rules.policy import (
     Contact,
@@ -17,6 +16,7 @@ from rules.policy import (
     Policies,
     RulesConfig,
 )
+from wire.event import DeviceEvent, EventType
 
 # A Monday in January: Europe/London is on GMT, so alert texts show the UTC clock time.
 T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)

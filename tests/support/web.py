@@ -23,11 +23,11 @@ from hub.web.app import build_app
 from hub.web.context import WebContext
 from hub.web.login_links import make_link
 from hub.web.passcodes import hash_passcode
-from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from wire.schema import InboundMessage, event_topic
 
 CARER_PASSCODE = "246810"
 INSTALLER_PASSCODE = "135799"

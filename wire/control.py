@@ -9,7 +9,7 @@ import json
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from hub.wire import PREFIX
+from wire.schema import PREFIX
 
 ACK_TOPIC = f"{PREFIX}/hub/control/ack"
 OCCUPANCY_CONTROL_TOPIC = f"{PREFIX}/hub/control/occupancy"
