@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-from hub.broker import LocalBroker
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import HubProcess, device_client
 from tests.support.load import Message, dashboard_url, memory_mib, publish_paced, read_metrics
 from tests.support.reliability import record

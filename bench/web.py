@@ -16,7 +16,7 @@ import aiomqtt
 import httpx
 
 from bench.hubproc import HubUnderTest
-from hub.broker import LocalBroker, free_port
+from hub.mqtt.broker import LocalBroker, free_port
 from hub.web.passcodes import hash_passcode
 from wire.schema import event_topic
 

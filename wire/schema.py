@@ -14,7 +14,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 PAIRING_TOPIC = f"{PREFIX}/pairing/announce"
 HUB_STATUS_TOPIC = f"{PREFIX}/hub/status"
-CLOCK_TOPIC = f"{PREFIX}/hub/clock"  # simulation only: see hub/clock.py
+CLOCK_TOPIC = f"{PREFIX}/hub/clock"  # simulation only: see hub/service/clock.py
 CLOCK_DONE_TOPIC = f"{PREFIX}/hub/clock/done"
 # Told by `telecare pair` / `telecare devices` after they change the registry: the running hub
 # re-reads its devices from the store. Anyone on the broker may send it; it only causes a re-read.

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.config import WebRole
-from hub.records import IncidentNote
+from hub.config.file import WebRole
+from hub.store.records import IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
 from rules.doses_today import DoseToday
 from rules.incidents import Incident, IncidentState

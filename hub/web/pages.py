@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.config import WebRole
-from hub.review import gather, render_review
+from hub.config.file import WebRole
+from hub.review.report import gather, render_review
 from hub.web.api import Ctx, IncidentId
 from hub.web.auth import (
     LOGIN_CSRF_COOKIE,

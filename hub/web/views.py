@@ -7,7 +7,7 @@ from datetime import time as clock_time
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from hub.records import IncidentNote, Presence
+from hub.store.records import IncidentNote, Presence
 from hub.web.context import WebContext
 from hub.web.models import (
     Activity,

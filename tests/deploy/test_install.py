@@ -11,7 +11,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from hub.broker import free_port
+from hub.mqtt.broker import free_port
 from tests.support.reliability import record
 from wire.schema import command_topic, event_topic
 

@@ -7,9 +7,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.store import Batch, Store
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Batch, Store
 from rules.incidents import Incident, IncidentChanged
 from tests.support.hubs import (
     config_data,

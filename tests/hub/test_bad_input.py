@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.reliability import record
 from wire.control import ACK_TOPIC

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.config import MqttSettings
-from hub.mqtt import MqttSession
-from hub.store import Store
+from hub.config.file import MqttSettings
+from hub.mqtt.broker import LocalBroker
+from hub.mqtt.session import MqttSession
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.reliability import record
 from wire.schema import event_topic

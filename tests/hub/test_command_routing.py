@@ -9,8 +9,8 @@ import pytest
 
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.intake import Intake
-from hub.rejections import RejectLog
+from hub.pipeline.intake import Intake
+from hub.pipeline.rejections import RejectLog
 from wire.devices import DeviceRecord
 from wire.schema import CommandPayload, InboundMessage
 

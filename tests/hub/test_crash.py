@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from wire.schema import event_topic

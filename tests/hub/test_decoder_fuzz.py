@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.intake import Intake
-from hub.rejections import RejectLog
+from hub.pipeline.intake import Intake
+from hub.pipeline.rejections import RejectLog
 from notifier.acks import AckTokens
 from notifier.replies import parse_reply
 from tests.hub.test_intake_properties import REGISTERED, registry

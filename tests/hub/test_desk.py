@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.desk import HubDesk
-from hub.store import AcceptedEvent, Batch, NewDevice, Store
+from hub.pipeline.desk import HubDesk
+from hub.store.store import AcceptedEvent, Batch, NewDevice, Store
 from notifier.acks import Acknowledgement
 from notifier.replies import not_taken_text
 from rules.incidents import IncidentChanged

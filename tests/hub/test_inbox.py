@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.inbox import Inbox
+from hub.pipeline.inbox import Inbox
 from wire.schema import InboundMessage
 
 

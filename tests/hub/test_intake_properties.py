@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.intake import Intake
-from hub.rejections import RejectLog
+from hub.pipeline.intake import Intake
+from hub.pipeline.rejections import RejectLog
 from wire.devices import DeviceRecord
 from wire.schema import InboundMessage
 

@@ -6,9 +6,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from hub.broker import LocalBroker
-from hub.config import MqttSettings
-from hub.mqtt import MqttSession, _PausableClient
+from hub.config.file import MqttSettings
+from hub.mqtt.broker import LocalBroker
+from hub.mqtt.session import MqttSession, _PausableClient
 from wire.schema import InboundMessage
 
 

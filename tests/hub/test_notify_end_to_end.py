@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from hub.broker import LocalBroker
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.standins import (
     ACCOUNT_SID,

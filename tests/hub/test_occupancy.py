@@ -5,9 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import HubConfig, config_from_dict
-from hub.store import Store
+from hub.config.file import HubConfig, config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
 from wire.schema import event_topic
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from rules.engine import Engine, EngineState
 from rules.incidents import IncidentChanged
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub

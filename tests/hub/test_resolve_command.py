@@ -4,9 +4,9 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.store import Store
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import (
     config_data,
     device_client,

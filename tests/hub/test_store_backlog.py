@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hub import store_backlog
-from hub.store import AcceptedEvent, Batch, Store, StoreWriteError
-from hub.store_backlog import UNACKED_MAX, Backlog
+from hub.store.backlog import UNACKED_MAX, Backlog
+from hub.store.store import AcceptedEvent, Batch, Store, StoreWriteError
 from notifier.model import Delivery
 from rules.engine import Engine, EngineState
 from rules.incidents import Notify

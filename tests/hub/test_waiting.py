@@ -2,8 +2,8 @@
 
 import asyncio
 
-from hub.inbox import Inbox
-from hub.waiting import WINDOW, Waiting
+from hub.pipeline.inbox import Inbox
+from hub.pipeline.waiting import WINDOW, Waiting
 from wire.schema import InboundMessage
 
 ALARMS = frozenset({"telecare/v1/pendant-1/event"})

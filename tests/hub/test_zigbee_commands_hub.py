@@ -11,9 +11,9 @@ import aiomqtt
 import pytest
 from click.testing import CliRunner
 
-from hub.broker import LocalBroker
 from hub.cli import main
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from wire.control import ACK_TOPIC
 from wire.schema import HUB_STATUS_TOPIC

@@ -510,7 +510,7 @@ def test_the_same_inputs_give_the_same_outputs() -> None:
 
 
 def test_an_alarm_reopened_in_the_same_batch_gets_fresh_keys(engine: Engine) -> None:
-    # The hub stamps every message of one batch with the same `now` (hub/pipeline.py).
+    # The hub stamps every message of one batch with the same `now` (hub/pipeline/pipeline.py).
     state, first = press(engine, EngineState(), T0)
     state, cancel = engine.evaluate(state, event("pendant-1", "pendant.cancelled", T0), now=T0)
     state, second = press(engine, state, T0)

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from hub.broker import LocalBroker, free_port
-from hub.config import ConfigError, config_from_dict
-from hub.rejections import RejectLog
-from hub.store import Store
+from hub.config.file import ConfigError, config_from_dict
+from hub.mqtt.broker import LocalBroker, free_port
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import Store
 from notifier.channels.twilio import ENTRY_PARAM, SMS_HOOK, STATUS_HOOK, VOICE_HOOK
 from tests.support.hubs import config_data, device_client, eventually, running_hub
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving

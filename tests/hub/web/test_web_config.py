@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, config_from_dict, load_config
+from hub.config.file import ConfigError, config_from_dict, load_config
 from tests.support.web import logins
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "raspberrypi" / "hub.example.toml"

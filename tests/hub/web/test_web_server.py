@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.broker import LocalBroker, free_port
-from hub.config import config_from_dict
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker, free_port
 from hub.web.app import WebServer
 from hub.web.auth import SESSION_COOKIE
 from hub.web.gate import DashboardGate

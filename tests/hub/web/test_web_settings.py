@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from hub.store import NewDevice
+from hub.store.store import NewDevice
 from rules.engine import Engine
 from rules.policy import Contact
 from tests.support.web import (

@@ -1,0 +1,417 @@
+"""Composition root: builds the adapters, runs the hub, shuts it down in stages."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import stamina
+
+from drivers.decoding import Driver
+from drivers.gpio import GpioDriver
+from drivers.native import NativeDriver
+from drivers.zigbee2mqtt import Zigbee2MqttDriver
+from hub.config.file import HubConfig
+from hub.mqtt.session import MqttSession
+from hub.panel.wiring import StatusPanel
+from hub.pipeline.feed import IncidentFeed
+from hub.pipeline.inbox import Inbox
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline, device_infos
+from hub.pipeline.rejections import RejectLog
+from hub.pipeline.supervision import Supervisor
+from hub.service.clock import VirtualClock, WallClock
+from hub.service.heartbeat import ping_forever
+from hub.service.notify import Notifier
+from hub.service.systemd import SystemdNotifier
+from hub.store.backlog import Backlog
+from hub.store.store import NewDevice, Store, StoreCorruptError, StoreWriteError, quarantine
+from hub.web.context import WebContext
+from hub.web.gate import DashboardGate
+from notifier.dispatcher import Dispatcher
+from rules.activity import ACTIVITY
+from rules.engine import Engine, EngineState
+from rules.incidents import Incident
+from wire.control import CONTROL_TOPICS
+from wire.devices import DeviceRecord
+from wire.schema import (
+    CLOCK_TOPIC,
+    HUB_CONTROL_TOPIC,
+    HUB_STATUS_TOPIC,
+    CommandPayload,
+    HubStatusPayload,
+    InboundMessage,
+)
+
+log = logging.getLogger("telecare.hub")
+DRAIN_INGEST_S = 1.5
+DRAIN_OUTBOX_S = 1.5
+FINAL_WRITE_S = 1.0
+GOODBYE_S = 0.5
+STORE_RETRY_INITIAL_S = 0.5
+STORE_RETRY_MAX_S = 15.0
+SCHEDULE_CATCH_UP = timedelta(hours=12)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def serve(
+    config: HubConfig,
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[], None] | None = None,
+) -> RejectLog:
+    """Run the hub until `stop` is set; returns what it rejected, by cause."""
+    rejects = RejectLog()
+    async with AsyncExitStack() as stack:
+        store = await _open_store(stack, config.store.path)
+        backlog = Backlog(store)
+        restored = await _restore(config, store, backlog, rejects)
+        virtual = VirtualClock() if config.simulation.virtual_clock else None
+        if virtual is not None:
+            log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
+        wall = WallClock.from_environment()
+        clock = virtual.now if virtual else wall.now
+        inbox = Inbox(urgent=restored.intake.is_priority)
+        mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
+        inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading, unread=mqtt.has_unread)
+        panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
+
+        def publish(topic: str, body: bytes, retain: bool) -> None:
+            mqtt.publish(topic, body, retain=retain)
+            panel.observe(topic, body)
+
+        notifier = Notifier(config, store, publish=publish, clock=clock, outbox=backlog)
+        async with notifier, mqtt, panel, store.folding_log():
+            feed = IncidentFeed()
+            pipeline = Pipeline(
+                engine=restored.engine,
+                state=restored.state,
+                store=store,
+                intake=restored.intake,
+                dispatcher=notifier.dispatcher,
+                ack=mqtt.ack,
+                publish=publish,
+                clock=clock,
+                virtual_clock=virtual,
+                on_change=feed.publish,
+                backlog=backlog,
+                wall=None if virtual else wall,
+            )
+            notifier.bind(pipeline)
+            web = _dashboard(
+                _web_context(
+                    config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt, inbox=inbox
+                )
+            )
+            await _serve_until_stopped(
+                config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+            )
+            await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
+    return rejects
+
+
+@dataclass(frozen=True, slots=True)
+class _Restored:
+    """What the hub knows at start: its devices, the engine and where the engine left off."""
+
+    intake: Intake
+    engine: Engine
+    state: EngineState
+    open_incidents: list[Incident]
+
+
+async def _restore(
+    config: HubConfig, store: Store, backlog: Backlog, rejects: RejectLog
+) -> _Restored:
+    register = partial(_register_configured_devices, config, store)
+    try:
+        await register()
+    except StoreWriteError as err:  # the registry as stored serves until the disk takes writes
+        backlog.defer("the configured devices", register, err)
+    devices = await store.devices()
+    engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
+    open_incidents = await store.incidents(open_only=True)
+    if open_incidents:
+        log.info("resuming %d open incident(s)", len(open_incidents))
+    state = await _resume(engine, store, open_incidents)
+    return _Restored(_intake(config, devices, rejects), engine, state, open_incidents)
+
+
+def _session(
+    config: HubConfig,
+    intake: Intake,
+    inbox: asyncio.Queue[InboundMessage | None],
+    *,
+    virtual: bool,
+) -> MqttSession:
+    """The broker session: every driver's topics, the control topics, the hub's status."""
+    return MqttSession(
+        config.mqtt,
+        subscriptions=(
+            *intake.subscriptions,
+            HUB_CONTROL_TOPIC,
+            *sorted(CONTROL_TOPICS),
+            *([CLOCK_TOPIC] if virtual else []),
+        ),
+        deliver=inbox.put_nowait,
+        will=(HUB_STATUS_TOPIC, HubStatusPayload(online=False).model_dump_json().encode()),
+        birth=(
+            HUB_STATUS_TOPIC,
+            HubStatusPayload(online=True, since=_now()).model_dump_json().encode(),
+        ),
+    )
+
+
+async def _serve_until_stopped(
+    config: HubConfig,
+    pipeline: Pipeline,
+    inbox: asyncio.Queue[InboundMessage | None],
+    mqtt: MqttSession,
+    *,
+    web: AbstractAsyncContextManager[object],
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None,
+) -> None:
+    """Serve with the dashboard up; tell systemd, and the outside world, while all is well."""
+    systemd = SystemdNotifier()
+    background: list[asyncio.Task[None]] = []
+
+    def ready() -> None:
+        systemd.notify("READY=1", "STATUS=connected to the broker; watching the home")
+        background.append(asyncio.create_task(systemd.keep_alive(), name="watchdog"))
+        heartbeat = ping_forever(config.heartbeat, lambda: mqtt.connected)
+        background.append(asyncio.create_task(heartbeat, name="heartbeat"))
+        if on_ready is not None:
+            on_ready()
+
+    pipeline.announce_occupancy(pipeline.now())
+    watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
+    background.append(watch)
+    background.append(asyncio.create_task(_watch_storage(pipeline), name="storage-watch"))
+    try:
+        async with web:  # stops once ingest has drained, before the outbox drains
+            await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
+    finally:
+        systemd.notify("STOPPING=1")
+        for task in background:
+            task.cancel()
+
+
+async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -> None:
+    """Tell the carers when the hub has lost its broker for `grace_s`, and when it is back.
+
+    A hub that can hear no sensor must not fail silently. Measured on the monotonic clock, so a
+    correction of the wall clock neither raises nor hides it. Woken by the session's own
+    changes, not by polling: an idle hub does not wake for it.
+    """
+    while True:
+        await mqtt.wait_disconnected()
+        try:
+            async with asyncio.timeout(grace_s):
+                await mqtt.wait_connected()
+            continue  # back within the grace: nobody is told
+        except TimeoutError:
+            log.error("cut off from the broker for %.0f s: telling the contacts", grace_s)
+            await pipeline.hub_event("hub.broker_lost")
+        await mqtt.wait_connected()
+        await pipeline.hub_event("hub.broker_back")
+
+
+async def _watch_storage(pipeline: Pipeline) -> None:
+    """Tell the carers once when the disk refuses writes, and again once it has caught up.
+
+    Alerting goes on from memory meanwhile (see `hub.store.backlog`); the store is retried with
+    backoff, so a disk that stays full costs little.
+    """
+    while True:
+        await pipeline.backlog.wait_failing()
+        log.error("store writes failing: alerting continues from memory; telling the contacts")
+        await pipeline.hub_event("hub.storage_failing")
+        async for attempt in stamina.retry_context(
+            on=StoreWriteError,
+            attempts=None,
+            timeout=None,
+            wait_initial=STORE_RETRY_INITIAL_S,
+            wait_max=STORE_RETRY_MAX_S,
+        ):
+            with attempt:
+                await pipeline.catch_up()
+        await pipeline.reload_devices()  # devices configured while the disk refused are in now
+        await pipeline.hub_event("hub.storage_back")
+
+
+async def _open_store(stack: AsyncExitStack, path: Path) -> Store:
+    """Open the store; a damaged one is moved aside, loudly, and the hub starts afresh.
+
+    Alerting matters more than history: a hub that refused to start would protect nobody.
+    """
+    try:
+        return await stack.enter_async_context(Store.open(path))
+    except StoreCorruptError as err:
+        moved = quarantine(path, stamp=_now().strftime("%Y%m%dT%H%M%SZ"))
+        log.critical("%s; moved it to %s and started with an empty database", err, moved)
+        return await stack.enter_async_context(Store.open(path))
+
+
+async def _run_until_stopped(
+    pipeline: Pipeline,
+    inbox: asyncio.Queue[InboundMessage | None],
+    mqtt: MqttSession,
+    stop: asyncio.Event,
+    on_ready: Callable[[], None] | None,
+) -> None:
+    ingest = asyncio.create_task(pipeline.consume(inbox), name="ingest")
+    tasks = [ingest]
+    if not pipeline.virtual:  # under a virtual clock, timers run when the clock moves
+        tasks.append(asyncio.create_task(pipeline.run_timers(), name="timers"))
+    await pipeline.tick()  # confirm windows and steps that fell due while the hub was down
+    try:
+        waiting = asyncio.create_task(mqtt.wait_subscribed(), name="wait-subscribed")
+        stopping = asyncio.create_task(stop.wait(), name="wait-stop")
+        await asyncio.wait({waiting, stopping, ingest}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if mqtt.connected:
+            log.info("hub ready")
+            if on_ready is not None:
+                on_ready()
+        await asyncio.wait({stopping, ingest}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if ingest.done():
+            ingest.result()  # an ingest failure is fatal: surface it
+        log.info("stopping: no new messages are taken")
+        inbox.put_nowait(None)
+        try:
+            async with asyncio.timeout(DRAIN_INGEST_S):
+                await ingest
+        except TimeoutError:
+            log.warning(
+                "ingest did not finish in time; unacknowledged messages will be redelivered"
+            )
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _shut_down(
+    store: Store, pipeline: Pipeline, dispatcher: Dispatcher, mqtt: MqttSession
+) -> None:
+    """Drain the outbox, write the last changes, then say goodbye to the broker."""
+    try:
+        async with asyncio.timeout(DRAIN_OUTBOX_S):
+            await dispatcher.drain()
+    except TimeoutError:
+        log.warning("outbox not drained in time; pending notifications resume at next start")
+    try:
+        async with asyncio.timeout(FINAL_WRITE_S):
+            if pipeline.backlog.failing:
+                await pipeline.catch_up()
+            await store.checkpoint()
+    except (StoreWriteError, TimeoutError) as err:
+        log.error(
+            "final write failed (%s): %d event(s) held in memory are lost unless the broker"
+            " redelivers them (it does for those not acknowledged)",
+            err or "timed out",
+            pipeline.backlog.held_events,
+        )
+    offline = HubStatusPayload(online=False).model_dump_json().encode()
+    try:
+        async with asyncio.timeout(GOODBYE_S):
+            await mqtt.publish_and_wait(HUB_STATUS_TOPIC, offline, retain=True)
+    except TimeoutError:
+        log.warning("could not publish hub offline; the broker's last will says it instead")
+    log.info("hub stopped")
+
+
+async def _resume(engine: Engine, store: Store, open_incidents: list[Incident]) -> EngineState:
+    """The engine's state at start: open incidents, and schedules resumed where they stopped.
+
+    Schedules (medication doses, the wellbeing check) count from when the hub last recorded
+    anything, up to 12 hours back, so a dose that fell due while it was down is still issued.
+    """
+    now = _now()
+    stamps = [t for t in (await store.last_event_at(), await store.last_change_at()) if t]
+    since = max([*stamps, now - SCHEDULE_CATCH_UP]) if stamps else now
+    return engine.restore(
+        open_incidents,
+        opened=await store.incident_count(),
+        since=min(since, now),
+        last_activity=await store.last_event_at(ACTIVITY),
+        occupied_by=await store.occupied_by(),
+        memory=await store.engine_memory(),
+    )
+
+
+async def _register_configured_devices(config: HubConfig, store: Store) -> None:
+    await store.register_devices(
+        (
+            NewDevice(
+                id=d.id,
+                name=d.name,
+                role=d.role,
+                room=d.room,
+                source=d.source,
+                friendly_name=d.friendly_name,
+                model=d.model,
+                origin="config",
+            )
+            for d in config.devices
+        ),
+        at=_now(),
+    )
+
+
+def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) -> Intake:
+    """Every driver, each owning its topics, and the check-in deadlines."""
+    drivers: list[Driver] = [
+        NativeDriver(),
+        Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic),
+        GpioDriver(),
+    ]
+    supervisor = Supervisor(config.supervision.check_in_h, started_at=_now())
+    return Intake(devices, rejects, drivers, supervisor)
+
+
+def _dashboard(ctx: WebContext) -> AbstractAsyncContextManager[object]:
+    if not ctx.settings.enabled:
+        return contextlib.nullcontext()
+    return DashboardGate(ctx)  # the web stack is loaded at the first visit
+
+
+def _web_context(
+    config: HubConfig,
+    store: Store,
+    pipeline: Pipeline,
+    feed: IncidentFeed,
+    notifier: Notifier,
+    *,
+    rejects: RejectLog,
+    mqtt: MqttSession,
+    inbox: Inbox,
+) -> WebContext:
+    def identify(device_id: str) -> str | None:
+        return pipeline.send(device_id, CommandPayload(command="identify"))
+
+    return WebContext(
+        settings=config.web,
+        store=store,
+        control=pipeline,
+        feed=feed,
+        rejects=rejects,
+        inbox=inbox,
+        broker_connected=lambda: mqtt.connected,
+        identify=identify,
+        person=config.home.person,
+        labels={name: cause.label for name, cause in pipeline.engine.causes.items()},
+        timezone=config.home.timezone,
+        clock=pipeline.now,
+        twilio_hooks=notifier.twilio_hooks,
+    )
