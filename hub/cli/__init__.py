@@ -17,7 +17,7 @@ from hub.cli.service import backup, doctor
 from hub.cli.simulate import simulate
 from hub.cli.web import web
 from hub.service.console import setup_logging
-from hub.store.store import StoreError
+from hub.store.errors import StoreError
 
 T = TypeVar("T")
 

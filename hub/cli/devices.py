@@ -28,8 +28,9 @@ from hub.cli.pairing import (
 from hub.config.file import HubConfig
 from hub.mqtt.logins import PASSWORD_FILE, BrokerLoginError, add_login, remove_login
 from hub.pipeline.supervision import history_trend
+from hub.store.errors import StoreError
 from hub.store.records import HealthHour
-from hub.store.store import NewDevice, Store, StoreError
+from hub.store.store import NewDevice, Store
 from rules.policy import Role
 from rules.trend import SPAN, Trend, signal_falling
 from wire.devices import DeviceRecord

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from hub.config.file import HubConfig
 from hub.mqtt.session import probe
-from hub.store.store import Store, StoreError
+from hub.store.errors import StoreError
+from hub.store.store import Store
 from notifier.model import TransientError
 
 MIN_FREE_BYTES = 200 * 1024 * 1024

@@ -10,7 +10,8 @@ from typing import NoReturn, TypeVar
 import click
 
 from hub.config.file import ConfigError, HubConfig, load_config
-from hub.store.store import Store, StoreError
+from hub.store.errors import StoreError
+from hub.store.store import Store
 
 T = TypeVar("T")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from hub.cli.options import config_option, db_option, load_or_exit
-from hub.store.store import Store, StoreError
+from hub.store.errors import StoreError
+from hub.store.store import Store
 from rules.causes import causes
 
 _PERIOD = re.compile(r"^(\d{1,4})([dh])$")

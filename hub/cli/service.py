@@ -8,7 +8,7 @@ import click
 from hub.cli.doctor import examine
 from hub.cli.options import config_option, load_or_exit
 from hub.store.backup import back_up
-from hub.store.store import StoreError
+from hub.store.errors import StoreError
 
 
 @click.command()

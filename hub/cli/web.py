@@ -10,7 +10,8 @@ import click
 from hub.cli.options import config_option, fail, load_or_exit
 from hub.cli.report import parse_period
 from hub.config.file import HubConfig
-from hub.store.store import Store, StoreError
+from hub.store.errors import StoreError
+from hub.store.store import Store
 
 
 @click.group()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Self
 
-from hub.store.store import StoreWriteError
+from hub.store.errors import StoreWriteError
 from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.store")

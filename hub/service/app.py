@@ -30,7 +30,8 @@ from hub.service.heartbeat import ping_forever
 from hub.service.notify import Notifier
 from hub.service.systemd import SystemdNotifier
 from hub.store.backlog import Backlog
-from hub.store.store import NewDevice, Store, StoreCorruptError, StoreWriteError, quarantine
+from hub.store.errors import StoreCorruptError, StoreWriteError
+from hub.store.store import NewDevice, Store, quarantine
 from hub.web.context import WebContext
 from hub.web.gate import DashboardGate
 from notifier.dispatcher import Dispatcher

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from hub.store.deliveries import AwaitingStatus, Outcome
+from hub.store.errors import StoreError, StoreWriteError
 from hub.store.rows import new_outbox_entry
-from hub.store.store import Batch, Store, StoreError, StoreWriteError
+from hub.store.store import Batch, Store
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
 from wire.schema import InboundMessage

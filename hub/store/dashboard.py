@@ -12,8 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiosqlite
-
+from hub.store.connection import Connection
 from hub.store.records import IncidentNote, LogEntry, LoginLink, Presence, StoredEvent, StoreTallies
 from hub.store.rows import iso, stored_event, without
 from rules.incidents import Incident, SettingChanged
@@ -22,7 +21,7 @@ log = logging.getLogger("telecare.store")
 
 
 class _Core(Protocol):
-    _db: aiosqlite.Connection
+    _db: Connection
     _lock: asyncio.Lock
 
     def _transaction(self) -> AbstractAsyncContextManager[None]: ...
@@ -112,7 +111,7 @@ class DashboardRecords:
             async with self._lock:
                 await self._db.execute("BEGIN IMMEDIATE")
                 await self._db.rollback()
-        except aiosqlite.Error as err:
+        except sqlite3.Error as err:
             log.warning("store not writable: %s", err)
             return False
         return True

@@ -14,9 +14,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-import aiosqlite
-
 from hub.store.commit import add_notification
+from hub.store.connection import Connection
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
 
@@ -55,7 +54,7 @@ class AwaitingStatus:
 
 
 class _Core(Protocol):
-    _db: aiosqlite.Connection
+    _db: Connection
 
     def _transaction(self, *, flush: bool = True) -> AbstractAsyncContextManager[None]: ...
 

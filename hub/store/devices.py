@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any, Protocol
 
-import aiosqlite
-
+from hub.store.connection import Connection
 from hub.store.records import DeviceHealth, HealthHour, UnpairedDevice, UnpairedSighting
 from hub.store.rows import as_bool, iso
 from wire.devices import DeviceRecord
@@ -36,7 +35,7 @@ class NewDevice:
 
 
 class _Core(Protocol):
-    _db: aiosqlite.Connection
+    _db: Connection
 
     def _transaction(self) -> AbstractAsyncContextManager[None]: ...
 

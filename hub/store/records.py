@@ -1,4 +1,4 @@
-"""Rows the store hands back, as models (no database types leave `hub/store/store.py`)."""
+"""Rows the store hands back, as models (no database types leave `hub/store/`)."""
 
 from typing import Literal
 

@@ -1,4 +1,4 @@
-"""The hub's SQLite store: the only module that touches SQLite.
+"""The hub's SQLite store: opening and migrating the database, writing it, syncing its log.
 
 WAL mode. A transaction is on disk when it returns (the write-ahead log is synced, as
 `synchronous=FULL` would), unless the writer asks to flush later: the event path commits a batch,
@@ -12,12 +12,11 @@ reads for the CLI open their own read-only connection.
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
@@ -25,51 +24,29 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-import aiosqlite
-
 from hub.store.commit import AcceptedEvent, Batch, in_transaction, write_batch
+from hub.store.connection import Connection
 from hub.store.dashboard import DashboardRecords
 from hub.store.deliveries import DeliveryRecords
 from hub.store.devices import DeviceRecords, NewDevice
-from hub.store.records import StoredEvent
-from hub.store.rows import stored_event, without
+from hub.store.errors import StoreCorruptError, StoreError, StoreWriteError
+from hub.store.reads import EventPathRecords
 from notifier.model import OutboxEntry
-from rules.incidents import (
-    OPEN_STATES,
-    Incident,
-)
-from rules.state import Memory
 
 __all__ = [
     "AcceptedEvent",
     "Batch",
     "NewDevice",
     "Store",
-    "StoreCorruptError",
-    "StoreError",
-    "StoreWriteError",
     "quarantine",
 ]
 
 log = logging.getLogger("telecare.store")
 T = TypeVar("T")
-DEDUP_WINDOW_ROWS = 1000
 FOLD_EVERY_S = 5.0  # the write-ahead log holds at most some seconds of writes
 # A log longer than this was not restarted since the last fold: writes came too close together
 # for a fold beside them ever to finish. The next fold finishes with writes held.
 LOG_LIMIT_BYTES = 32 * 2**20
-
-
-class StoreError(Exception):
-    """The store cannot be used as it is."""
-
-
-class StoreCorruptError(StoreError):
-    """The database file is damaged (or is not a database at all)."""
-
-
-class StoreWriteError(StoreError):
-    """A write could not reach the disk (full, read-only, failing): it may succeed later."""
 
 
 # SQLite's primary result codes for a disk that will not take a write (extended codes carry
@@ -78,23 +55,23 @@ _DISK_REFUSED = frozenset({8, 10, 13, 14})
 _IN_USE = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
 
 
-async def _connect(path: Path, *, readonly: bool) -> aiosqlite.Connection:
+async def _connect(path: Path, *, readonly: bool) -> Connection:
     try:
         if readonly:
-            return await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            return await Connection.open(f"file:{path}?mode=ro", uri=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return await aiosqlite.connect(path, isolation_level=None)
-    except (OSError, aiosqlite.Error) as err:
+        return await Connection.open(path)
+    except (OSError, sqlite3.Error) as err:
         raise StoreError(f"cannot open {path}: {err}") from err
 
 
-def _code(err: aiosqlite.Error) -> int | None:
+def _code(err: sqlite3.Error) -> int | None:
     """SQLite's primary result code of an error, if it carries one."""
     code = getattr(err, "sqlite_errorcode", None)
     return code & 0xFF if isinstance(code, int) else None
 
 
-def _refused_by_disk(err: aiosqlite.Error) -> bool:
+def _refused_by_disk(err: sqlite3.Error) -> bool:
     return _code(err) in _DISK_REFUSED
 
 
@@ -142,10 +119,10 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(item for item in found if item[1])
 
 
-class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
+class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords):
     """Async access to the hub database; use `Store.open`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
+    def __init__(self, db: Connection, path: Path | None = None) -> None:
         self._db = db
         self._lock = asyncio.Lock()
         self._wal = None if path is None else path.with_name(f"{path.name}-wal")
@@ -200,7 +177,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 await self._db.execute("PRAGMA synchronous = NORMAL")
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
-        except aiosqlite.Error as err:
+        except sqlite3.Error as err:
             if _refused_by_disk(err):
                 raise StoreWriteError(f"the disk refused {path}: {err}") from err
             if _code(err) in _IN_USE:  # held by another connection: not a damaged file
@@ -231,7 +208,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                 await self._db.executescript(
                     f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
                 )
-            except aiosqlite.Error:
+            except sqlite3.Error:
                 await self._db.rollback()
                 raise
             log.info("store %s migrated to schema version %d", path, version)
@@ -257,7 +234,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
             folder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await folder
-            with contextlib.suppress(aiosqlite.Error):
+            with contextlib.suppress(sqlite3.Error):
                 await self._db.execute("PRAGMA wal_autocheckpoint = 1000")
 
     async def _fold_now_and_then(self, path: Path) -> None:
@@ -309,7 +286,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         async with self._lock:
             try:
                 await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except aiosqlite.Error as err:
+            except sqlite3.Error as err:
                 raise StoreWriteError(f"checkpoint failed: {err}") from err
 
     # -- writes ------------------------------------------------------------------------------
@@ -333,8 +310,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         """
         async with self._lock:
             try:
-                result = await self._on_thread(partial(in_transaction, work))
-            except aiosqlite.Error as err:
+                result = await self._db.run(partial(in_transaction, work))
+            except sqlite3.Error as err:
                 if not _refused_by_disk(err):
                     raise
                 raise StoreWriteError(f"write refused: {err}") from err
@@ -342,11 +319,6 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         if flush:
             await self.flush()
         return result
-
-    async def _on_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work(connection)` on the thread aiosqlite runs every call of this connection on."""
-        run: Callable[[Callable[[], T]], Awaitable[T]] = self._db._execute
-        return await run(lambda: work(self._db._conn))
 
     @asynccontextmanager
     async def _transaction(self, *, flush: bool = True) -> AsyncIterator[None]:
@@ -364,7 +336,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
                     await self._rollback()
                     raise
                 await self._db.commit()
-            except aiosqlite.Error as err:
+            except sqlite3.Error as err:
                 if not _refused_by_disk(err):
                     raise
                 await self._rollback()
@@ -375,7 +347,7 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:
-            with contextlib.suppress(aiosqlite.Error):  # a failing disk may refuse this too
+            with contextlib.suppress(sqlite3.Error):  # a failing disk may refuse this too
                 await self._db.rollback()
 
     async def flush(self) -> None:
@@ -401,9 +373,8 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
     async def backup_to(self, target: Path) -> None:
         """Copy the database, consistently, while the hub keeps writing (SQLite online backup)."""
         try:
-            async with aiosqlite.connect(target) as copy:
-                await self._db.backup(copy)
-        except aiosqlite.Error as err:
+            await self._db.backup_to(target)
+        except sqlite3.Error as err:
             raise StoreError(f"backup to {target} failed: {err}") from err
 
     async def integrity(self) -> list[str]:
@@ -411,112 +382,5 @@ class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
         rows = await self._db.execute_fetchall("PRAGMA integrity_check")
         return [str(row[0]) for row in rows]
 
-    # -- reads -------------------------------------------------------------------------------
-
-    async def seen(self, mqtt_mid: int, digest: bytes) -> bool:
-        """Whether a redelivered message (same packet id and content) is already stored."""
-        rows = await self._db.execute_fetchall(
-            "SELECT 1 FROM events WHERE digest = ? AND mqtt_mid = ?"
-            " AND id > (SELECT coalesce(max(id), 0) FROM events) - ? LIMIT 1",
-            (digest, mqtt_mid, DEDUP_WINDOW_ROWS),
-        )
-        return bool(list(rows))
-
-    async def events(self, *, limit: int | None = None) -> list[StoredEvent]:
-        """Stored events, oldest first (the newest `limit` if given)."""
-        rows = await self._fetch(
-            "SELECT * FROM (SELECT * FROM events ORDER BY id DESC LIMIT ?) ORDER BY id",
-            (-1 if limit is None else limit,),
-        )
-        return [stored_event(r) for r in rows]
-
-    async def incidents(self, *, open_only: bool = False) -> list[Incident]:
-        """Incidents, oldest first; only those still open if asked."""
-        rows = await self._fetch("SELECT * FROM incidents ORDER BY opened_at, id", ())
-        found = [Incident.model_validate(without(r, "updated_at")) for r in rows]
-        return [i for i in found if i.state in OPEN_STATES] if open_only else found
-
-    async def incident(self, incident_id: str) -> Incident | None:
-        """One incident by id, or None."""
-        rows = await self._fetch("SELECT * FROM incidents WHERE id = ?", (incident_id,))
-        return Incident.model_validate(without(rows[0], "updated_at")) if rows else None
-
-    async def incident_count(self) -> int:
-        """How many incidents were ever opened (numbers the next one)."""
-        rows = list(await self._db.execute_fetchall("SELECT count(*) FROM incidents"))
-        return int(rows[0][0])
-
-    async def last_event_at(self, types: Iterable[str] | None = None) -> datetime | None:
-        """When the newest event (of the given types, if any) was received."""
-        wanted = sorted(types) if types is not None else None
-        sql = "SELECT max(received_at) FROM events"
-        if wanted is not None:
-            sql += f" WHERE type IN ({', '.join('?' * len(wanted))})"
-        rows = list(await self._db.execute_fetchall(sql, wanted or ()))
-        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
-
-    async def engine_memory(self) -> Memory | None:
-        """What the engine remembered at the last commit, if anything."""
-        rows = list(
-            await self._db.execute_fetchall(
-                "SELECT value FROM hub_state WHERE key = 'engine_memory'"
-            )
-        )
-        return Memory.model_validate_json(rows[0][0]) if rows and rows[0][0] else None
-
-    async def occupied_by(self) -> str | None:
-        """Who else is at home, as last set (None: she is on her own)."""
-        rows = list(
-            await self._db.execute_fetchall("SELECT value FROM hub_state WHERE key = 'occupied_by'")
-        )
-        return None if not rows or rows[0][0] is None else str(rows[0][0])
-
-    async def last_change_at(self) -> datetime | None:
-        """When an incident last changed (the hub was deciding then)."""
-        rows = list(await self._db.execute_fetchall("SELECT max(at) FROM incident_log"))
-        return None if rows[0][0] is None else datetime.fromisoformat(rows[0][0])
-
-    async def incident_log(self, incident_id: str) -> list[dict[str, Any]]:
-        """An incident's audit trail: every change with its reason."""
-        return await self._fetch(
-            "SELECT at, previous, state, reason FROM incident_log WHERE incident_id = ?"
-            " ORDER BY id",
-            (incident_id,),
-        )
-
-    async def notifications(
-        self, *, states: Sequence[str] | None = None, incident_id: str | None = None
-    ) -> list[OutboxEntry]:
-        """Outbox entries, oldest first, optionally only in the given states or of one incident."""
-        if incident_id is None:
-            rows = await self._fetch("SELECT * FROM notifications ORDER BY id", ())
-        else:
-            rows = await self._fetch(
-                "SELECT * FROM notifications WHERE incident_id = ? ORDER BY id", (incident_id,)
-            )
-        entries = [OutboxEntry.model_validate(r) for r in rows]
-        return [e for e in entries if states is None or e.state in states]
-
-    async def notification_keys(self, keys: Sequence[str]) -> set[str]:
-        """Which of `keys` are already in the outbox.
-
-        Raises:
-            StoreError: the disk would not even be read.
-        """
-        try:
-            rows = await self._db.execute_fetchall(
-                "SELECT key FROM notifications WHERE key IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(keys)),),
-            )
-        except aiosqlite.Error as err:
-            raise StoreError(f"cannot read the outbox: {err}") from err
-        return {str(row[0]) for row in rows}
-
-    async def pending_notifications(self) -> list[OutboxEntry]:
-        """Entries written but not yet handed to a channel."""
-        return await self.notifications(states=("pending",))
-
     async def _fetch(self, sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
-        async with self._db.execute(sql, params) as cursor:
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+        return await self._db.fetch_dicts(sql, params)

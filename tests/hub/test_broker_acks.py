@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from hub.mqtt.acks import BrokerAcks
-from hub.store.store import StoreWriteError
+from hub.store.errors import StoreWriteError
 from wire.schema import InboundMessage
 
 

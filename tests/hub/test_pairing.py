@@ -8,7 +8,8 @@ from pathlib import Path
 
 from hub.config.file import config_from_dict
 from hub.mqtt.broker import LocalBroker
-from hub.store.store import Store, StoreError
+from hub.store.errors import StoreError
+from hub.store.store import Store
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
 from tests.support.zigbee2mqtt_standin import TS0215A_SOS_DEFINITION, Zigbee2MqttStandIn
 from wire.schema import PAIRING_TOPIC, event_topic

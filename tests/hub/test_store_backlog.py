@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hub import store_backlog
+from hub.store import backlog as store_backlog
 from hub.store.backlog import UNACKED_MAX, Backlog
-from hub.store.store import AcceptedEvent, Batch, Store, StoreWriteError
+from hub.store.errors import StoreWriteError
+from hub.store.store import AcceptedEvent, Batch, Store
 from notifier.model import Delivery
 from rules.engine import Engine, EngineState
 from rules.incidents import Notify
