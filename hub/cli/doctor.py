@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.config.file import HubConfig
-from hub.mqtt.session import probe
+from hub.mqtt.oneshot import probe
 from hub.store.errors import StoreError
 from hub.store.store import Store
 from notifier.model import TransientError

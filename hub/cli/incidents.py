@@ -136,7 +136,8 @@ def _request(
     accept: Callable[[bytes], bool],
     timeout_s: float,
 ) -> bytes | None:
-    from hub.mqtt.session import BrokerUnavailableError, request_reply  # noqa: PLC0415  # fast --help
+    from hub.mqtt.client import BrokerUnavailableError  # noqa: PLC0415  # fast --help
+    from hub.mqtt.oneshot import request_reply  # noqa: PLC0415
 
     config = load_or_exit(config_path)
     try:

@@ -1,4 +1,4 @@
-"""The hub's MQTT session: the only module that touches the paho client.
+"""The hub's MQTT session: one connection to the broker, driven from the event loop.
 
 paho-mqtt is driven from the asyncio loop (its socket callbacks register readers and writers),
 so every callback runs on the loop thread. QoS 1 messages are acknowledged by hand with `ack`,
@@ -8,112 +8,25 @@ which the hub calls only after the message's outcome is committed to the store.
 import asyncio
 import contextlib
 import logging
-import os
-import queue
 import socket
 import ssl
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
 import stamina
-from paho.mqtt.enums import CallbackAPIVersion, MessageType, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hub.config.file import MqttSettings
+from hub.mqtt.client import QOS_AT_LEAST_ONCE, BrokerUnavailableError, PausableClient
 from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.mqtt")
 MISC_INTERVAL_S = 1.0
 READS_PER_WAKE = 64  # packets read each time the socket is ready (paho reads one per call)
-RECV_CHUNK = 65536  # bytes taken from the socket at once
 RECONNECT_MAX_S = 30.0
-QOS_AT_LEAST_ONCE = 1
-
-
-class BrokerUnavailableError(Exception):
-    """The broker could not be reached or refused the connection."""
-
-
-class _PausableClient(paho.Client):
-    """paho's client, reading the socket in large chunks and able to stop reading at once.
-
-    paho asks for a packet a few bytes at a time (its type, each byte of its length, then the
-    rest): a system call each. Here one call takes up to `RECV_CHUNK` bytes and paho's reads
-    are served from them, which halves the cost of reading a burst.
-
-    One `loop_read` call reads as many packets as the client has messages in flight, which can
-    be thousands; taking the reader off the event loop alone would not stop it mid-call. While
-    `reading` is off, every receive says "nothing to read yet", which paho already handles at any
-    point of a packet: it keeps what it has and carries on when reading resumes.
-
-    paho writes each queued packet with a system call of its own. The hub acknowledges a
-    committed batch all at once, hundreds of four-byte PUBACKs: waiting acknowledgements are
-    joined into one packet before paho writes them, one system call for the lot.
-    """
-
-    reading = True
-    _chunk = b""
-    _chunk_at = 0
-    _chunk_of: object = None  # the socket the chunk came from
-
-    @property
-    def buffered(self) -> bool:
-        """Whether bytes already received wait to be read (the socket will not signal them)."""
-        return self._chunk_of is self._sock and self._chunk_at < len(self._chunk)
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if not self.reading:
-            raise BlockingIOError
-        if not self.buffered:
-            chunk = super()._sock_recv(RECV_CHUNK)
-            if not chunk:
-                return chunk  # the broker closed the connection
-            self._chunk, self._chunk_at, self._chunk_of = chunk, 0, self._sock
-        start = self._chunk_at
-        self._chunk_at = start + bufsize
-        return self._chunk[start : start + bufsize]
-
-    def _handle_on_message(self, message: paho.MQTTMessage) -> None:
-        """Hand a message to `on_message`, the hub's one message callback.
-
-        paho first looks for per-topic callbacks (a topic match and two locks per message,
-        some 5 % of reading a burst); the hub registers none.
-        """
-        on_message = self.on_message
-        if on_message is not None:
-            on_message(self, self._userdata, message)
-
-    def loop_write(self) -> MQTTErrorCode:
-        self._join_acks()
-        return super().loop_write()
-
-    def _join_acks(self) -> None:
-        """Join runs of waiting PUBACKs (none of them begun) into one packet each.
-
-        paho does nothing when a PUBACK has been written but count it out, so a joined packet
-        behaves as its parts would, in the same order among the other packets.
-        """
-        queued = self._out_packet
-        if len(queued) < 2:  # noqa: PLR2004 (nothing to join)
-            return
-        joined: deque[Any] = deque()
-        for packet in queued:
-            last = joined[-1] if joined else None
-            if _fresh_ack(packet) and last is not None and _fresh_ack(last):
-                joined[-1] = {**last, "packet": last["packet"] + packet["packet"]}
-                joined[-1]["to_process"] = len(joined[-1]["packet"])
-            else:
-                joined.append(packet)
-        self._out_packet = joined
-
-
-def _fresh_ack(packet: Any) -> bool:
-    """Whether a queued packet is a PUBACK of which nothing has been written yet."""
-    return bool(packet["command"] & 0xF0 == MessageType.PUBACK and packet["pos"] == 0)
 
 
 class MqttSession:
@@ -161,8 +74,8 @@ class MqttSession:
         self._sock: Any = None
         self._client = self._make_client(will)
 
-    def _make_client(self, will: tuple[str, bytes] | None) -> _PausableClient:
-        client = _PausableClient(
+    def _make_client(self, will: tuple[str, bytes] | None) -> PausableClient:
+        client = PausableClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._settings.client_id,
             clean_session=not self._persistent,
@@ -413,7 +326,7 @@ class MqttSession:
         if self._client.reading:
             self._loop.add_reader(sock, self._read_ready, self._client)
 
-    def _read_ready(self, client: _PausableClient) -> None:
+    def _read_ready(self, client: PausableClient) -> None:
         """Read what the broker has sent: a burst reaches the event path in batches.
 
         paho reads one packet per call; one call per turn of the loop would hand a burst to the
@@ -444,100 +357,3 @@ class MqttSession:
 
     def _on_socket_unregister_write(self, _c: paho.Client, _u: Any, sock: Any) -> None:
         self._in_loop(self._loop.remove_writer, sock)
-
-
-def probe(settings: MqttSettings, *, timeout_s: float = 5.0) -> str | None:
-    """Try the hub's broker login once, under another client id; None if it is accepted.
-
-    Used by `telecare doctor`: a separate id, so a running hub's session is left alone.
-    """
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"{settings.client_id}-doctor", clean_session=True
-    )
-    if settings.username is not None:
-        secret = settings.password.get_secret_value() if settings.password else None
-        client.username_pw_set(settings.username, secret)
-    if settings.tls:
-        client.tls_set_context(ssl.create_default_context())
-    answers: list[ReasonCode] = []
-    client.on_connect = lambda _c, _u, _f, reason, _p: answers.append(reason)
-    target = f"{settings.host}:{settings.port}"
-    try:
-        client.connect(settings.host, settings.port, keepalive=10)
-    except OSError as err:
-        return f"cannot reach {target}: {err.strerror or err}"
-    deadline = time.monotonic() + timeout_s
-    while not answers and time.monotonic() < deadline:
-        client.loop(timeout=0.1)
-    client.disconnect()
-    if not answers:
-        return f"{target} did not answer within {timeout_s:.0f} s"
-    if answers[0].is_failure:
-        return f"{target} refused the hub's login: {answers[0]}"
-    return None
-
-
-def request_reply(
-    settings: MqttSettings,
-    *,
-    publish: tuple[str, bytes],
-    watch: str,
-    accept: Callable[[bytes], bool],
-    timeout_s: float,
-) -> bytes | None:
-    """Publish one message and wait for an accepted message on `watch` (a blocking one-shot).
-
-    For command-line tools talking to the running hub: a clean session with its own client id,
-    subscribed to `watch` before publishing, so a retained answer is seen too.
-
-    Returns:
-        The first payload on `watch` that `accept` takes, or None at the deadline.
-
-    Raises:
-        BrokerUnavailableError: the broker could not be reached.
-    """
-    replies: queue.Queue[bytes] = queue.Queue()
-    client = _one_shot_client(settings)
-
-    def subscribed(_c: paho.Client, _u: Any, _m: int, _r: Any, _p: Any) -> None:
-        client.publish(publish[0], publish[1], qos=QOS_AT_LEAST_ONCE)
-
-    client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(watch, qos=QOS_AT_LEAST_ONCE)
-    client.on_subscribe = subscribed
-    client.on_message = lambda _c, _u, message: replies.put(bytes(message.payload))
-    try:
-        client.connect(settings.host, settings.port, settings.keepalive_s)
-    except OSError as err:
-        raise BrokerUnavailableError(str(err)) from err
-    client.loop_start()
-    try:
-        return _first_accepted(replies, accept, timeout_s)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def _one_shot_client(settings: MqttSettings) -> paho.Client:
-    client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"telecare-cli-{os.getpid()}", clean_session=True
-    )
-    if settings.username is not None:
-        password = settings.password
-        client.username_pw_set(settings.username, password.get_secret_value() if password else None)
-    if settings.tls:
-        client.tls_set_context(ssl.create_default_context())
-    return client
-
-
-def _first_accepted(
-    replies: queue.Queue[bytes], accept: Callable[[bytes], bool], timeout_s: float
-) -> bytes | None:
-    deadline = time.monotonic() + timeout_s
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            payload = replies.get(timeout=left)
-        except queue.Empty:
-            return None
-        if accept(payload):
-            return payload
-    return None

@@ -9,7 +9,8 @@ import pytest
 import hub.mqtt.session
 from hub.config.file import MqttSettings
 from hub.mqtt.broker import LocalBroker
-from hub.mqtt.session import RECV_CHUNK, MqttSession
+from hub.mqtt.client import RECV_CHUNK
+from hub.mqtt.session import MqttSession
 from wire.schema import InboundMessage
 
 
