@@ -12,15 +12,17 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import ValidationError
 
 from hub.mqtt.acks import BrokerAcks
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.intake import Intake
+from hub.pipeline.outcomes import Outcomes
 from hub.pipeline.requests import Requests
 from hub.pipeline.supervision import SignalWatch
+from hub.pipeline.timers import Timers
 from hub.pipeline.waiting import Waiting
 from hub.service.clock import VirtualClock, WallClock
 from hub.store.backlog import Backlog
@@ -30,27 +32,19 @@ from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.incidents import (
-    OPEN_STATES,
     Action,
-    DeviceCommand,
     IncidentChanged,
-    OccupancyChanged,
 )
 from rules.policy import DeviceInfo
-from rules.timers import shift_relative_timers
-from wire.control import CONTROL_TOPICS, OCCUPANCY_TOPIC, OccupancyPayload
+from wire.control import CONTROL_TOPICS
 from wire.devices import DeviceRecord
-from wire.event import HUB_DEVICE_ID, DeviceEvent
 from wire.schema import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
     ClockPayload,
-    CommandPayload,
     HubControlPayload,
     InboundMessage,
-    IncidentPayload,
-    incident_topic,
 )
 
 log = logging.getLogger("telecare.hub")
@@ -62,14 +56,13 @@ MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
 BACKLOG_BATCH = 256
 YIELD_EVERY = 16  # messages decoded between two turns of the event loop
 ALARM_HEADSTART_S = 0.25  # telemetry waits at most this long for an alarm's first request
-MAX_TIMER_WAIT_S = 5.0
 SPECIAL_TOPICS = CONTROL_TOPICS | {HUB_CONTROL_TOPIC}  # commands, answered apart from devices
 
 Publish = Callable[[str, bytes, bool], None]
 Ack = Callable[[InboundMessage], None]
 
 
-class Pipeline(Requests):
+class Pipeline(Requests, Outcomes, Timers):
     """Owns the engine state and carries its decisions out."""
 
     def __init__(
@@ -328,39 +321,6 @@ class Pipeline(Requests):
         self.engine = Engine(config)
         log.info("device registry reloaded: %d device(s)", len(devices))
 
-    async def run_timers(self) -> None:
-        """Carry out confirm windows and escalation steps as they fall due."""
-        while True:
-            due = self.engine.next_due(self.state)
-            wait_s = MAX_TIMER_WAIT_S
-            if due is not None:
-                wait_s = min(wait_s, max(0.0, (due - self._clock()).total_seconds()))
-            try:
-                async with asyncio.timeout(wait_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            await self.tick()
-
-    async def tick(self) -> None:
-        """Carry out whatever has fallen due now."""
-        now = await self._read_clock()
-        before = self.state
-        self.state, actions = self.engine.tick(self.state, now=now)
-        batch = Batch(actions=actions)
-        stamped = self._intake.overdue(now)  # missed check-ins, stamped by the hub
-        stamped += await self._signals.check(self._intake.devices, now)  # hourly signal trends
-        for event in stamped:
-            self.state, more = self.engine.evaluate(self.state, event, now=now)
-            batch.events.append(AcceptedEvent(event))
-            batch.actions.extend(more)
-        if batch.events or batch.actions:
-            if not self.state.remembers_as(before):
-                batch.memory = self.state.memory()
-            entries, _ = await self._commit(batch, at=now)
-            self._carry_out(batch.actions, entries)
-
     async def _commit(
         self,
         batch: Batch,
@@ -397,128 +357,6 @@ class Pipeline(Requests):
         """
         for message in await self._backlog.catch_up():
             self._ack(message)
-
-    async def _read_clock(self) -> datetime:
-        """The hub's time; a step of the wall clock first moves the relative timers by it."""
-        now = self._clock()
-        step = None if self._wall is None else self._wall.step()
-        if step is not None:
-            await self._clock_stepped(step, now)
-        return now
-
-    async def _clock_stepped(self, step: timedelta, now: datetime) -> None:
-        """Keep each relative timer's remaining time; recorded as an event and on each incident."""
-        self.state, moved = shift_relative_timers(self.state, step)
-        self._intake.shift_deadlines(step)
-        step_s = step.total_seconds()
-        log.warning(
-            "wall clock stepped by %+.0f s: %d incident timer(s) and the check-in deadlines keep"
-            " their remaining time; schedules follow the corrected clock",
-            step_s,
-            len(moved),
-        )
-        reason = f"wall clock stepped by {step_s:+.0f} s: timers keep their remaining time"
-        actions: list[Action] = [
-            IncidentChanged(incident=i, previous=i.state, reason=reason, at=now) for i in moved
-        ]
-        event = DeviceEvent(
-            device_id=HUB_DEVICE_ID, type="hub.clock_stepped", received_at=now, value=step_s
-        )
-        entries, _ = await self._commit(Batch([AcceptedEvent(event)], actions), at=now)
-        self._carry_out(actions, entries)
-
-    def announce_occupancy(self, at: datetime) -> None:
-        """Publish (retained) who else is at home, as the engine holds it."""
-        occupied_by = self.state.occupied_by
-        payload = OccupancyPayload(home=occupied_by is not None, by=occupied_by, updated_at=at)
-        self._publish(OCCUPANCY_TOPIC, payload.model_dump_json().encode(), True)
-
-    async def _notify_first(
-        self, actions: Sequence[Action], entries: Sequence[OutboxEntry]
-    ) -> None:
-        """Carry out a batch's decisions, the requests of its notifications written first.
-
-        The rest (the incident's news on MQTT, the log, the live feed) follows in the next turn
-        of the event loop, once the dispatcher's workers have written their requests.
-        """
-        self._carry_out(actions, entries, at_once=not entries)
-        if entries:
-            await asyncio.sleep(0)
-            self._act_on_decided()
-
-    def _carry_out(
-        self, actions: Sequence[Action], entries: Sequence[OutboxEntry], *, at_once: bool = True
-    ) -> None:
-        """Hand the notifications to the dispatcher and act on the rest of what was decided.
-
-        With `at_once` False, the rest waits for `_act_on_decided`; whoever calls that next
-        acts on everything decided so far, in the order it was decided.
-        """
-        self._dispatcher.submit(entries)
-        self._to_act_on.extend(actions)
-        if at_once:
-            self._act_on_decided()
-
-    def _act_on_decided(self) -> None:
-        acted = bool(self._to_act_on)
-        while self._to_act_on:
-            action = self._to_act_on.popleft()
-            if isinstance(action, IncidentChanged):
-                self._announce(action)
-                self._reassure_if_acknowledged(action)
-            elif isinstance(action, DeviceCommand):
-                self._command(action)
-            elif isinstance(action, OccupancyChanged):
-                log.info("occupancy: %s (set by %s)", action.occupied_by or "on her own", action.by)
-                self.announce_occupancy(action.at)
-        if acted:
-            self._wake.set()
-
-    def _reassure_if_acknowledged(self, change: IncidentChanged) -> None:
-        """Someone is coming: the device that raised the alarm shows it (light, chime)."""
-        incident = change.incident
-        if incident.state == "acknowledged" and change.previous != "acknowledged":
-            body = CommandPayload(command="reassure", incident_id=incident.id)
-            self.send(incident.device_id, body)
-
-    def _command(self, command: DeviceCommand) -> None:
-        log.info("command %s to %s: %s", command.command, command.device_id, command.reason)
-        payload = CommandPayload(command=command.command, incident_id=command.incident_id)
-        self.send(command.device_id, payload)
-
-    def send(self, device_id: str, payload: CommandPayload) -> str | None:
-        """Publish a command in the form the device understands (Zigbee2MQTT: its `/set`).
-
-        Returns:
-            None once published, or why the device cannot be asked.
-        """
-        found = self._intake.routed(device_id, payload)
-        if isinstance(found, str):
-            return found
-        self._publish(found[0], found[1], False)
-        return None
-
-    def _announce(self, change: IncidentChanged) -> None:
-        if self._on_change is not None:
-            self._on_change(change)
-        incident = change.incident
-        log.info("incident %s %s: %s", incident.id, incident.state, change.reason)
-        payload = IncidentPayload(
-            id=incident.id,
-            cause=incident.cause,
-            severity=incident.severity,
-            state=incident.state,
-            text=incident.text,
-            updated_at=change.at,
-            acknowledged_by=incident.acknowledged_by,
-        )
-        topic = incident_topic(incident.id)
-        body = payload.model_dump_json().encode()
-        if incident.state in OPEN_STATES:
-            self._publish(topic, body, True)
-        else:
-            self._publish(topic, body, False)
-            self._publish(topic, b"", True)  # clear the retained copy of a closed incident
 
 
 def _never(_topic: str) -> bool:
