@@ -22,7 +22,7 @@ from typing import Any
 from bench.latency import Publisher, run_phase
 from bench.phones import Phones
 from bench.traffic import ALICE_TOPIC, BOB_PHONE, Household
-from hub.config.file import MqttSettings
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 from wire.schema import InboundMessage

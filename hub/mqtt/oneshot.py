@@ -14,7 +14,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.config.file import MqttSettings
+from hub.config.sections import MqttSettings
 from hub.mqtt.client import QOS_AT_LEAST_ONCE, BrokerUnavailableError
 
 

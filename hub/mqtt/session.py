@@ -19,7 +19,7 @@ import stamina
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hub.config.file import MqttSettings
+from hub.config.sections import MqttSettings
 from hub.mqtt.client import QOS_AT_LEAST_ONCE, BrokerUnavailableError, PausableClient
 from wire.schema import InboundMessage
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from hub.config.file import HeartbeatSettings
+from hub.config.sections import HeartbeatSettings
 
 log = logging.getLogger("telecare.hub")
 PING_TIMEOUT_S = 10.0

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Protocol
 
-from hub.config.file import WebSettings
+from hub.config.sections import WebSettings
 from hub.pipeline.feed import IncidentFeed
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.rejections import RejectLog

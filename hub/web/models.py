@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.config.file import WebRole
+from hub.config.sections import WebRole
 from hub.store.records import IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
 from rules.doses_today import DoseToday

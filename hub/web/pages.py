@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.config.file import WebRole
+from hub.config.sections import WebRole
 from hub.review.report import gather, render_review
 from hub.web.api import Ctx, IncidentId
 from hub.web.auth import (

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from hub.config.file import HeartbeatSettings
+from hub.config.sections import HeartbeatSettings
 from hub.mqtt.broker import LocalBroker
 from hub.service.heartbeat import ping_forever
 from tests.support.hubs import eventually, in_process_config, running_hub

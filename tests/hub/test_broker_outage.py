@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config.file import MqttSettings
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
 from hub.mqtt.session import MqttSession
 from hub.store.store import Store

@@ -7,7 +7,7 @@ import aiomqtt
 import pytest
 
 import hub.mqtt.session
-from hub.config.file import MqttSettings
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
 from hub.mqtt.client import RECV_CHUNK
 from hub.mqtt.session import MqttSession

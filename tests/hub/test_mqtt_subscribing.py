@@ -6,7 +6,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from hub.config.file import MqttSettings
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
 from hub.mqtt.client import PausableClient
 from hub.mqtt.session import MqttSession

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from hub.config.file import WebSettings
+from hub.config.sections import WebSettings
 from hub.pipeline.feed import IncidentFeed
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.intake import Intake
