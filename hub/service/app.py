@@ -5,41 +5,30 @@ import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import partial
-from pathlib import Path
+from datetime import UTC, datetime
 
 import stamina
 
-from drivers.decoding import Driver
-from drivers.gpio import GpioDriver
-from drivers.native import NativeDriver
-from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config.file import HubConfig
 from hub.mqtt.session import MqttSession
 from hub.panel.wiring import StatusPanel
 from hub.pipeline.feed import IncidentFeed
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.intake import Intake
-from hub.pipeline.pipeline import Pipeline, device_infos
+from hub.pipeline.pipeline import Pipeline
 from hub.pipeline.rejections import RejectLog
-from hub.pipeline.supervision import Supervisor
 from hub.service.clock import VirtualClock, WallClock
 from hub.service.heartbeat import ping_forever
 from hub.service.notify import Notifier
+from hub.service.restore import open_store, restore
 from hub.service.systemd import SystemdNotifier
 from hub.store.backlog import Backlog
-from hub.store.errors import StoreCorruptError, StoreWriteError
-from hub.store.store import NewDevice, Store, quarantine
+from hub.store.errors import StoreWriteError
+from hub.store.store import Store
 from hub.web.context import WebContext
 from hub.web.gate import DashboardGate
 from notifier.dispatcher import Dispatcher
-from rules.activity import ACTIVITY
-from rules.engine import Engine, EngineState
-from rules.incidents import Incident
 from wire.control import CONTROL_TOPICS
-from wire.devices import DeviceRecord
 from wire.schema import (
     CLOCK_TOPIC,
     HUB_CONTROL_TOPIC,
@@ -56,7 +45,6 @@ FINAL_WRITE_S = 1.0
 GOODBYE_S = 0.5
 STORE_RETRY_INITIAL_S = 0.5
 STORE_RETRY_MAX_S = 15.0
-SCHEDULE_CATCH_UP = timedelta(hours=12)
 
 
 def _now() -> datetime:
@@ -72,9 +60,9 @@ async def serve(
     """Run the hub until `stop` is set; returns what it rejected, by cause."""
     rejects = RejectLog()
     async with AsyncExitStack() as stack:
-        store = await _open_store(stack, config.store.path)
+        store = await open_store(stack, config.store.path)
         backlog = Backlog(store)
-        restored = await _restore(config, store, backlog, rejects)
+        restored = await restore(config, store, backlog, rejects)
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:
             log.warning("virtual clock: time moves only on %s (simulation only)", CLOCK_TOPIC)
@@ -117,33 +105,6 @@ async def serve(
             )
             await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
     return rejects
-
-
-@dataclass(frozen=True, slots=True)
-class _Restored:
-    """What the hub knows at start: its devices, the engine and where the engine left off."""
-
-    intake: Intake
-    engine: Engine
-    state: EngineState
-    open_incidents: list[Incident]
-
-
-async def _restore(
-    config: HubConfig, store: Store, backlog: Backlog, rejects: RejectLog
-) -> _Restored:
-    register = partial(_register_configured_devices, config, store)
-    try:
-        await register()
-    except StoreWriteError as err:  # the registry as stored serves until the disk takes writes
-        backlog.defer("the configured devices", register, err)
-    devices = await store.devices()
-    engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
-    open_incidents = await store.incidents(open_only=True)
-    if open_incidents:
-        log.info("resuming %d open incident(s)", len(open_incidents))
-    state = await _resume(engine, store, open_incidents)
-    return _Restored(_intake(config, devices, rejects), engine, state, open_incidents)
 
 
 def _session(
@@ -249,19 +210,6 @@ async def _watch_storage(pipeline: Pipeline) -> None:
         await pipeline.hub_event("hub.storage_back")
 
 
-async def _open_store(stack: AsyncExitStack, path: Path) -> Store:
-    """Open the store; a damaged one is moved aside, loudly, and the hub starts afresh.
-
-    Alerting matters more than history: a hub that refused to start would protect nobody.
-    """
-    try:
-        return await stack.enter_async_context(Store.open(path))
-    except StoreCorruptError as err:
-        moved = quarantine(path, stamp=_now().strftime("%Y%m%dT%H%M%SZ"))
-        log.critical("%s; moved it to %s and started with an empty database", err, moved)
-        return await stack.enter_async_context(Store.open(path))
-
-
 async def _run_until_stopped(
     pipeline: Pipeline,
     inbox: asyncio.Queue[InboundMessage | None],
@@ -330,55 +278,6 @@ async def _shut_down(
     except TimeoutError:
         log.warning("could not publish hub offline; the broker's last will says it instead")
     log.info("hub stopped")
-
-
-async def _resume(engine: Engine, store: Store, open_incidents: list[Incident]) -> EngineState:
-    """The engine's state at start: open incidents, and schedules resumed where they stopped.
-
-    Schedules (medication doses, the wellbeing check) count from when the hub last recorded
-    anything, up to 12 hours back, so a dose that fell due while it was down is still issued.
-    """
-    now = _now()
-    stamps = [t for t in (await store.last_event_at(), await store.last_change_at()) if t]
-    since = max([*stamps, now - SCHEDULE_CATCH_UP]) if stamps else now
-    return engine.restore(
-        open_incidents,
-        opened=await store.incident_count(),
-        since=min(since, now),
-        last_activity=await store.last_event_at(ACTIVITY),
-        occupied_by=await store.occupied_by(),
-        memory=await store.engine_memory(),
-    )
-
-
-async def _register_configured_devices(config: HubConfig, store: Store) -> None:
-    await store.register_devices(
-        (
-            NewDevice(
-                id=d.id,
-                name=d.name,
-                role=d.role,
-                room=d.room,
-                source=d.source,
-                friendly_name=d.friendly_name,
-                model=d.model,
-                origin="config",
-            )
-            for d in config.devices
-        ),
-        at=_now(),
-    )
-
-
-def _intake(config: HubConfig, devices: list[DeviceRecord], rejects: RejectLog) -> Intake:
-    """Every driver, each owning its topics, and the check-in deadlines."""
-    drivers: list[Driver] = [
-        NativeDriver(),
-        Zigbee2MqttDriver(config.mqtt.zigbee2mqtt_base_topic),
-        GpioDriver(),
-    ]
-    supervisor = Supervisor(config.supervision.check_in_h, started_at=_now())
-    return Intake(devices, rejects, drivers, supervisor)
 
 
 def _dashboard(ctx: WebContext) -> AbstractAsyncContextManager[object]:
