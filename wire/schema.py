@@ -16,9 +16,6 @@ PAIRING_TOPIC = f"{PREFIX}/pairing/announce"
 HUB_STATUS_TOPIC = f"{PREFIX}/hub/status"
 CLOCK_TOPIC = f"{PREFIX}/hub/clock"  # simulation only: see hub/service/clock.py
 CLOCK_DONE_TOPIC = f"{PREFIX}/hub/clock/done"
-# Told by `telecare pair` / `telecare devices` after they change the registry: the running hub
-# re-reads its devices from the store. Anyone on the broker may send it; it only causes a re-read.
-HUB_CONTROL_TOPIC = f"{PREFIX}/hub/control"
 NATIVE_SUBSCRIPTIONS = (f"{PREFIX}/+/event", f"{PREFIX}/+/status", PAIRING_TOPIC)
 _RESERVED_IDS = frozenset({"hub", "pairing"})
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
@@ -123,12 +120,6 @@ class CommandPayload(_Payload):
 
     command: Literal["reassure", "chime", "identify"]
     incident_id: str | None = None
-
-
-class HubControlPayload(_Payload):
-    """Body of `telecare/v1/hub/control`: ask the running hub to re-read its registry."""
-
-    command: Literal["reload_devices"]
 
 
 class HubStatusPayload(_Payload):

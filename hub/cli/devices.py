@@ -140,7 +140,7 @@ async def _pair(
             if device.source == "native" and logins is not None:
                 secret = await asyncio.to_thread(add_login, device.id, logins)
                 click.echo(f"Broker login for the device: user {device.id}, password {secret}")
-            if not await link.tell_hub_to_reload():
+            if not await link.tell_hub_to_reload("telecare pair"):
                 click.echo("The running hub was not told; it will use the device after a restart.")
             if verify_s:
                 click.echo(f"Now press the button or trigger the sensor ({verify_s} s)...")
@@ -350,7 +350,7 @@ def _change(ctx: click.Context, device_id: str, change: Callable[[Store], Awaita
                 return False
         try:
             async with broker_link(config, ()) as link:
-                await link.tell_hub_to_reload()
+                await link.tell_hub_to_reload("telecare devices")
         except PairingError:
             click.echo("The broker is unreachable; the hub will see the change at its next start.")
         return True

@@ -4,8 +4,9 @@ For Zigbee2MQTT: open a permit-join window (`{"time": N, "transaction": ...}`, t
 `{"value": true, "time": N}` for a 1.x bridge that refuses it),
 follow `bridge/event` through `device_joined` to `device_interview` = successful, and close the
 window (`time: 0`) however it ends. For native devices: wait for `telecare/v1/pairing/announce`.
-Then register the device, tell the running hub to re-read its registry (`telecare/v1/hub/control`)
-and wait for the installer to press the button or trigger the sensor, proving it end to end.
+Then register the device, tell the running hub to re-read its registry
+(`telecare/v1/hub/control/reload`) and wait for the installer to press the button or trigger the
+sensor, proving it end to end.
 """
 
 import asyncio
@@ -30,14 +31,13 @@ from hub.config.file import HubConfig
 from hub.mqtt.session import MqttSession
 from hub.store.records import UnpairedDevice
 from hub.store.store import NewDevice
+from wire.control import RELOAD_TOPIC, ReloadRequest
 from wire.devices import DeviceRecord
 from wire.event import DeviceEvent
 from wire.schema import (
-    HUB_CONTROL_TOPIC,
     PAIRING_TOPIC,
     AnnouncePayload,
     CommandPayload,
-    HubControlPayload,
     InboundMessage,
     command_topic,
     event_topic,
@@ -88,10 +88,9 @@ class BrokerLink:
         body = json.dumps(payload).encode()
         return await self.session.publish_and_wait(topic, body, retain=False)
 
-    async def tell_hub_to_reload(self) -> bool:
+    async def tell_hub_to_reload(self, by: str) -> bool:
         """Ask a running hub to re-read its registry; False if the broker did not take it."""
-        body = HubControlPayload(command="reload_devices").model_dump()
-        return await self.publish(HUB_CONTROL_TOPIC, body)
+        return await self.publish(RELOAD_TOPIC, ReloadRequest(by=by).model_dump())
 
 
 @asynccontextmanager

@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from pydantic import ValidationError
-
 from hub.mqtt.acks import BrokerAcks
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.intake import Intake
@@ -36,14 +34,12 @@ from rules.incidents import (
     IncidentChanged,
 )
 from rules.policy import DeviceInfo
-from wire.control import CONTROL_TOPICS
+from wire.control import CONTROL_TOPICS, ReloadRequest
 from wire.devices import DeviceRecord
 from wire.schema import (
     CLOCK_DONE_TOPIC,
     CLOCK_TOPIC,
-    HUB_CONTROL_TOPIC,
     ClockPayload,
-    HubControlPayload,
     InboundMessage,
 )
 
@@ -56,7 +52,7 @@ MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
 BACKLOG_BATCH = 256
 YIELD_EVERY = 16  # messages decoded between two turns of the event loop
 ALARM_HEADSTART_S = 0.25  # telemetry waits at most this long for an alarm's first request
-SPECIAL_TOPICS = CONTROL_TOPICS | {HUB_CONTROL_TOPIC}  # commands, answered apart from devices
+SPECIAL_TOPICS = CONTROL_TOPICS  # commands, answered apart from devices
 
 Publish = Callable[[str, bytes, bool], None]
 Ack = Callable[[InboundMessage], None]
@@ -102,6 +98,7 @@ class Pipeline(Requests, Outcomes, Timers):
         self._acks: BrokerAcks | None = None
         self._waiting: tuple[Waiting, asyncio.Queue[InboundMessage | None]] | None = None
         self.duplicates = 0
+        self.old_control_forms = 0  # reloads asked in the form before the one scheme
 
     def now(self) -> datetime:
         """The hub's time: the wall clock, or the simulation's virtual clock."""
@@ -295,9 +292,12 @@ class Pipeline(Requests, Outcomes, Timers):
     async def _take_special(self, batch: Batch, message: InboundMessage, now: datetime) -> bool:
         """A command, or a message the broker sent again; True if it asks for a reload."""
         if message.topic in CONTROL_TOPICS:
-            batch.actions.extend(self._control(message, now))
-        elif message.topic == HUB_CONTROL_TOPIC:
-            return _asks_reload(message)
+            request = self._control_request(message)
+            if isinstance(request, ReloadRequest):
+                log.info("device registry reload asked by %s", request.by)
+                return True
+            if request is not None:
+                batch.actions.extend(self._control(request, now))
         elif await self._store.seen(message.mid, digest := _digest(message)):
             self.duplicates += 1  # its first delivery was stored
         else:
@@ -379,12 +379,3 @@ def device_infos(devices: Sequence[DeviceRecord]) -> dict[str, DeviceInfo]:
         d.id: DeviceInfo.model_validate({"name": d.name, "role": d.role, "room": d.room})
         for d in devices
     }
-
-
-def _asks_reload(message: InboundMessage) -> bool:
-    try:
-        HubControlPayload.model_validate_json(message.payload[:1024])
-    except ValidationError:
-        log.warning("ignored a malformed message on %s", HUB_CONTROL_TOPIC)
-        return False
-    return True

@@ -14,7 +14,15 @@ from hub.store.store import AcceptedEvent, Batch
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.incidents import Action, IncidentChanged
-from wire.control import AckPayload, ResolvePayload, decode_control
+from wire.control import (
+    OLD_RELOAD_TOPIC,
+    RELOAD_TOPIC,
+    AckPayload,
+    ControlRequest,
+    OccupancyRequest,
+    ResolvePayload,
+    decode_control,
+)
 from wire.event import HUB_DEVICE_ID, DeviceEvent, HubEventType
 from wire.schema import InboundMessage
 
@@ -29,6 +37,7 @@ class _Core(Protocol):
     state: EngineState
     _intake: Intake
     _notes: list[IncidentNote]
+    old_control_forms: int
 
     async def _read_clock(self) -> datetime: ...
 
@@ -46,14 +55,32 @@ class _Core(Protocol):
 class Requests:
     """Acknowledgements, resolutions, occupancy and carers' settings, through the engine."""
 
-    def _control(self: _Core, message: InboundMessage, now: datetime) -> list[Action]:
-        """An acknowledgement (`telecare ack`), resolution (`telecare resolve`) or occupancy."""
+    def _control_request(self: _Core, message: InboundMessage) -> ControlRequest | None:
+        """The request on a control topic; None if refused (counted and logged as `bad_control`).
+
+        A reload in the form of releases before the one scheme is read as a reload, and counted
+        (`old_control_forms`) and logged: the tool that sent it should be upgraded.
+        """
         request = decode_control(message.topic, message.payload)
         if isinstance(request, str) or message.retain:
             # A retained request would be replayed at every reconnect: refused.
             detail = request if isinstance(request, str) else "retained requests are refused"
             self._intake.rejects.reject("bad_control", message.topic, detail)
-            return []
+            return None
+        if message.topic == OLD_RELOAD_TOPIC:
+            self.old_control_forms += 1
+            log.warning(
+                "reload asked in the old form (%s on %s): done; tools of this release ask on %s",
+                '{"command": "reload_devices"}',
+                OLD_RELOAD_TOPIC,
+                RELOAD_TOPIC,
+            )
+        return request
+
+    def _control(
+        self: _Core, request: AckPayload | ResolvePayload | OccupancyRequest, now: datetime
+    ) -> list[Action]:
+        """An acknowledgement (`telecare ack`), resolution (`telecare resolve`) or occupancy."""
         if isinstance(request, AckPayload):
             self.state, actions = self.engine.acknowledge(
                 self.state, request.incident_id, request.by, now=now

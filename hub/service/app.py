@@ -31,7 +31,6 @@ from notifier.dispatcher import Dispatcher
 from wire.control import CONTROL_TOPICS
 from wire.schema import (
     CLOCK_TOPIC,
-    HUB_CONTROL_TOPIC,
     HUB_STATUS_TOPIC,
     CommandPayload,
     HubStatusPayload,
@@ -119,7 +118,6 @@ def _session(
         config.mqtt,
         subscriptions=(
             *intake.subscriptions,
-            HUB_CONTROL_TOPIC,
             *sorted(CONTROL_TOPICS),
             *([CLOCK_TOPIC] if virtual else []),
         ),
