@@ -3,6 +3,7 @@
 from datetime import datetime, time, timedelta
 
 from rules.events import DeviceEvent
+from rules.evidence import happened_at
 from rules.lifecycle import Lifecycle
 from rules.policy import RulesConfig
 from rules.schedule import at_local
@@ -87,7 +88,7 @@ class WellbeingCheck:
                 SLOT,
                 how="cleared",
                 reason=f"{event.type} from {event.device_id}",
-                follow_up=self._texts.render(text, event.device_id, now),
+                follow_up=self._texts.render(text, event.device_id, happened_at(event)),
                 now=now,
             )
 

@@ -121,7 +121,11 @@ class Alarms:
             "severity": severity,
             "device_id": event.device_id,
             "text": self._texts.render(
-                policy.alert, event.device_id, now, value=event.value, baseline=event.baseline
+                policy.alert,
+                event.device_id,
+                happened_at(event),  # when it happened, however late the news
+                value=event.value,
+                baseline=event.baseline,
             ),
             "now": now,
         }
@@ -201,6 +205,8 @@ class Alarms:
             slot,
             how=how,
             reason=f"{how} by {event.type} from {event.device_id}",
-            follow_up=self._texts.render(template, event.device_id, now, label=policy.label),
+            follow_up=self._texts.render(
+                template, event.device_id, happened_at(event), label=policy.label
+            ),
             now=now,
         )

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from rules.events import DeviceEvent
-from rules.evidence import standing
+from rules.evidence import happened_at, standing
 from rules.incidents import DeviceCommand
 from rules.lifecycle import Lifecycle
 from rules.policy import RulesConfig
@@ -108,7 +108,7 @@ class DoseSchedule:
             slot,
             how="cleared",
             reason=f"medication.taken from {event.device_id}",
-            follow_up=self._texts.render(follow_up, event.device_id, now),
+            follow_up=self._texts.render(follow_up, event.device_id, happened_at(event)),
             now=now,
         )
 

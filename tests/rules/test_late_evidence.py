@@ -1,72 +1,199 @@
 """Evidence that arrives late, after a broker outage: only what happened after an alarm ends it.
 
-Each rule is tested both ways with the same clearing event: stamped before the alarm it would
-end, it does nothing; stamped after it, it ends the alarm as it always did.
+Each clearing rule is tested both ways with the same clearing event, delivered after the alarm:
+stamped before the alarm began it ends nothing; stamped after it, it ends the alarm as ever.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+import pytest
 
 from rules.engine import Engine, EngineState
 from rules.events import DeviceEvent, EventType
-from rules.incidents import Action, IncidentChanged, Notify
-from rules.policy import Contact, DeviceInfo, Home, RulesConfig
+from rules.incidents import Action
+from rules.routines import Medication
+from tests.support.rules import DEVICES, MOTION, clock, feed, home, later, notes, states
 
-# A Monday in January, mid-morning: Europe/London is on GMT.
-T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
-OUTAGE = timedelta(minutes=10)  # how late the backlog arrives after the fall
-DEVICES = {
-    "pendant-1": DeviceInfo(name="pendant", role="pendant", room="bedroom"),
-    "fall-1": DeviceInfo(name="fall detector", role="fall_detector", room="living room"),
-    "motion-1": DeviceInfo(name="motion sensor", role="motion", room="kitchen"),
-}
-CONFIG = RulesConfig(
-    home=Home(person="Mum", timezone="Europe/London"),
-    contacts=(Contact(name="Alice"),),
-    devices=DEVICES,
-)
+NIGHT = clock("02:00")  # a door opened now is a night exit too
+OUTAGE = timedelta(minutes=10)  # how late the backlog arrives
+HEART = Medication(name="heart", label="heart tablets", times=("08:00",), grace_min=60)
+Signal = tuple[str, EventType, float | None, int | None]  # device, type, value, battery
 
 
-def stamped(device_id: str, kind: EventType, ts: datetime, received: datetime) -> DeviceEvent:
-    return DeviceEvent(device_id=device_id, type=kind, ts=ts, received_at=received)
+def stamped(signal: Signal, ts: datetime, received: datetime) -> DeviceEvent:
+    device_id, kind, value, battery = signal
+    return DeviceEvent(
+        device_id=device_id, type=kind, ts=ts, received_at=received, value=value, battery=battery
+    )
 
 
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+def ended(actions: list[Action], cause: str) -> bool:
+    return any(c == cause and s in {"cancelled", "resolved"} for c, s in states(actions))
 
 
-def told(actions: list[Action]) -> list[Notify]:
-    return [a for a in actions if isinstance(a, Notify)]
+@pytest.fixture
+def engine() -> Engine:
+    return Engine(home(devices={**DEVICES, **MOTION}, medication=(HEART,)))
 
 
-def closed(actions: list[Action]) -> list[str]:
-    return [
-        a.incident.cause
-        for a in actions
-        if isinstance(a, IncidentChanged) and a.incident.state in {"cancelled", "resolved"}
-    ]
-
-
-def fall_then_motion(motion_offset_s: float) -> list[Action]:
-    """A fall at T0 and motion `motion_offset_s` from it, both delivered after the outage."""
-    engine = Engine(CONFIG)
-    arrival = T0 + OUTAGE
-    fall = stamped("fall-1", "fall.detected", T0, arrival)
-    motion = stamped("motion-1", "motion.detected", at(motion_offset_s), arrival)
-    state, actions = engine.evaluate(EngineState(), fall, now=arrival)
-    state, more = engine.evaluate(state, motion, now=arrival)
-    _, last = engine.tick(state, now=arrival + timedelta(minutes=5))
+def backlog(engine: Engine, opener: Signal, clearer: Signal, offset_s: float) -> list[Action]:
+    """`opener` at NIGHT and `clearer` `offset_s` from it, both arriving after the outage."""
+    arrival = NIGHT + OUTAGE
+    state, actions = feed(engine, EngineState(), stamped(opener, NIGHT, arrival))
+    state, more = engine.evaluate(
+        state, stamped(clearer, later(NIGHT, s=offset_s), arrival), now=arrival
+    )
+    _, last = engine.tick(state, now=later(arrival, m=60))
     return [*actions, *more, *last]
 
 
-def test_motion_from_before_a_fall_does_not_cancel_it() -> None:
-    actions = fall_then_motion(-60)
+RULES: list[tuple[str, Signal, Signal]] = [
+    ("fall", ("fall-1", "fall.detected", None, None), ("motion-1", "motion.detected", None, None)),
+    ("fall", ("fall-1", "fall.detected", None, None), ("fall-1", "fall.cleared", None, None)),
+    (
+        "fall",
+        ("fall-1", "fall.detected", None, None),
+        ("pendant-1", "pendant.cancelled", None, None),
+    ),
+    (
+        "help_call",
+        ("pendant-1", "pendant.pressed", None, None),
+        ("pendant-1", "pendant.cancelled", None, None),
+    ),
+    ("smoke", ("smoke-1", "smoke.detected", None, None), ("smoke-1", "smoke.clear", None, None)),
+    ("water_leak", ("water-1", "water.leak", None, None), ("water-1", "water.clear", None, None)),
+    (
+        "door_left_open",
+        ("door-1", "door.opened", None, None),
+        ("door-1", "door.closed", None, None),
+    ),
+    (
+        "night_exit",
+        ("door-1", "door.opened", None, None),
+        ("motion-1", "motion.detected", None, None),
+    ),
+    (
+        "cold",
+        ("temp-1", "temperature.reading", 6.0, None),
+        ("temp-1", "temperature.reading", 19.0, None),
+    ),
+    (
+        "device_offline",
+        ("pendant-1", "device.offline", None, None),
+        ("pendant-1", "device.heartbeat", None, None),
+    ),
+    (
+        "battery_low",
+        ("door-1", "device.battery_low", None, None),
+        ("door-1", "device.heartbeat", None, 90),
+    ),
+]
+IDS = [f"{cause}-by-{clearer[1]}" for cause, _, clearer in RULES]
 
-    assert closed(actions) == []
-    assert [n.contact for n in told(actions)] == ["Alice"]
+
+@pytest.mark.parametrize(("cause", "opener", "clearer"), RULES, ids=IDS)
+def test_evidence_stamped_before_an_alarm_does_not_end_it(
+    engine: Engine, cause: str, opener: Signal, clearer: Signal
+) -> None:
+    assert not ended(backlog(engine, opener, clearer, -60), cause)
 
 
-def test_motion_after_a_fall_within_its_window_still_drops_it() -> None:
-    actions = fall_then_motion(+10)
+@pytest.mark.parametrize(("cause", "opener", "clearer"), RULES, ids=IDS)
+def test_the_same_evidence_stamped_after_the_alarm_ends_it(
+    engine: Engine, cause: str, opener: Signal, clearer: Signal
+) -> None:
+    assert ended(backlog(engine, opener, clearer, +1), cause)
 
-    assert closed(actions) == ["fall"]
-    assert told(actions) == []
+
+def test_motion_from_before_a_fall_leaves_the_carer_told(engine: Engine) -> None:
+    fall, motion = (
+        ("fall-1", "fall.detected", None, None),
+        ("motion-1", "motion.detected", None, None),
+    )
+
+    actions = backlog(engine, fall, motion, -60)
+
+    assert {n.text for n in notes(actions)} == {
+        "Mum may have fallen (living room, 02:00) and has not got up."
+    }
+
+
+def test_motion_long_after_a_fall_does_not_drop_it_even_when_it_arrives_at_once(
+    engine: Engine,
+) -> None:
+    """She lay for longer than the window before moving: the fall reaches the carer."""
+    fall, motion = (
+        ("fall-1", "fall.detected", None, None),
+        ("motion-1", "motion.detected", None, None),
+    )
+
+    actions = backlog(engine, fall, motion, +60)
+
+    assert states(actions)[:2] == [("fall", "pending"), ("fall", "firing")]
+    assert not ended(actions, "fall")
+
+
+def test_a_leak_dry_only_after_its_window_is_told_and_then_followed_up(engine: Engine) -> None:
+    leak, dry = ("water-1", "water.leak", None, None), ("water-1", "water.clear", None, None)
+
+    actions = backlog(engine, leak, dry, +60)
+
+    assert states(actions) == [
+        ("water_leak", "pending"),
+        ("water_leak", "firing"),
+        ("water_leak", "resolved"),
+    ]
+    assert [n.text for n in notes(actions) if n.contact == "Bob"] == [
+        "Water leak in the kitchen since 02:00.",
+        "Dry again: the water leak in the kitchen stopped at 02:01.",
+    ]
+
+
+def dose_taken_at(engine: Engine, taken: datetime) -> list[Action]:
+    """The 08:00 dose issued, and a dose taken at `taken` arriving at 08:10."""
+    state, due = engine.tick(EngineState(since=clock("06:00")), now=clock("08:00"))
+    pill = ("pill-1", "medication.taken", None, None)
+    state, more = engine.evaluate(state, stamped(pill, taken, clock("08:10")), now=clock("08:10"))
+    _, last = engine.tick(state, now=clock("09:30"))
+    return [*due, *more, *last]
+
+
+def test_a_dose_taken_before_it_was_due_does_not_count_for_it(engine: Engine) -> None:
+    actions = dose_taken_at(engine, clock("07:50"))
+
+    assert not ended(actions, "medication_heart")
+    assert {n.text for n in notes(actions)} == {"Mum has not taken the heart tablets due at 08:00."}
+
+
+def test_a_dose_taken_once_due_counts_however_late_its_news(engine: Engine) -> None:
+    actions = dose_taken_at(engine, clock("08:01"))
+
+    assert ended(actions, "medication_heart")
+    assert notes(actions) == []
+
+
+def wellbeing_then_motion(engine: Engine, moved: datetime) -> list[Action]:
+    """Last seen at 11:00, a check at 16:00, then motion stamped `moved` arriving at 16:10."""
+    motion = ("motion-1", "motion.detected", None, None)
+    state, _ = feed(
+        engine, EngineState(since=clock("06:00")), stamped(motion, clock("11:00"), clock("11:00"))
+    )
+    state, raised = engine.tick(state, now=clock("16:00"))
+    _, cleared = engine.evaluate(state, stamped(motion, moved, clock("16:10")), now=clock("16:10"))
+    return [*raised, *cleared]
+
+
+def test_movement_from_before_the_last_seen_does_not_clear_a_wellbeing_check(
+    engine: Engine,
+) -> None:
+    actions = wellbeing_then_motion(engine, clock("10:50"))
+
+    assert states(actions) == [("wellbeing", "pending"), ("wellbeing", "firing")]
+
+
+def test_movement_since_the_last_seen_clears_a_wellbeing_check_however_late(
+    engine: Engine,
+) -> None:
+    actions = wellbeing_then_motion(engine, clock("13:00"))
+
+    assert ended(actions, "wellbeing")
