@@ -86,8 +86,8 @@ class Alarms:
             slot = f"{name}@{event.device_id}" if policy.per_device else name
             current = draft.open.get(slot)
             found = verdict(policy, event, role, local)
-            if found == "open" and current is not None and current.state == "pending":
-                self._hasten(draft, slot, current, policy=policy, event=event, now=now)
+            if found == "open" and current is not None:
+                self._take_in(draft, slot, current, policy=policy, event=event, now=now)
             elif found == "open" and current is None:
                 severity = (
                     policy.severity_for.get(role, policy.severity) if role else policy.severity
@@ -148,7 +148,7 @@ class Alarms:
                 **common,
             )
 
-    def _hasten(
+    def _take_in(
         self,
         draft: Draft,
         slot: str,
@@ -158,16 +158,25 @@ class Alarms:
         event: DeviceEvent,
         now: datetime,
     ) -> None:
-        """A surer sign while pending (a definite fall after a possible one) ends the window sooner.
+        """Another sign of the same cause while its incident is open (a second fall, say).
 
-        It never makes it longer.
+        It joins the open incident, and is remembered: if evidence from before it ends the
+        incident (a backlog out of order), the cause opens again for it (see `_end`).
         """
+        own = happened_at(event)
+        if own > (incident.latest_sign_at or incident.happened_at or incident.opened_at):
+            incident = incident.model_copy(update={"latest_sign_at": own})
+            draft.put(slot, incident)
+        if incident.state != "pending":
+            return
+        # A surer sign while pending (a definite fall after a possible one) ends the window
+        # sooner; it never makes it longer.
         window = timedelta(seconds=policy.confirm_s_for.get(event.type, policy.confirm_s))
         if incident.due_at is None or now + window >= incident.due_at:
             return
         update: dict[str, object] = {"due_at": now + window}
         if incident.confirm_by is not None:
-            update["confirm_by"] = min(incident.confirm_by, happened_at(event) + window)
+            update["confirm_by"] = min(incident.confirm_by, own + window)
         sooner = incident.model_copy(update=update)
         reason = f"{event.type} from {event.device_id}: window shortened"
         draft.actions.append(
@@ -188,7 +197,9 @@ class Alarms:
         """Cancel or clear the incident, or drop it while pending, if `event` counts against it.
 
         Evidence from before the incident began ends nothing. Evidence from after its confirm
-        window finds it as it would have been had the event arrived on time: fired.
+        window finds it as it would have been had the event arrived on time: fired. A sign the
+        incident took in that happened after the evidence (a second fall after she got up from
+        the first) opens the cause again: the evidence ended only what came before it.
         """
         found_as = self._life.catch_up(draft, slot, event, now)
         if found_as is None:
@@ -210,3 +221,17 @@ class Alarms:
             ),
             now=now,
         )
+        sign = found_as.latest_sign_at
+        if sign is not None and sign > happened_at(event):
+            self._life.open(
+                draft,
+                cause=found_as.cause,
+                slot=slot,
+                severity=found_as.severity,
+                device_id=found_as.device_id,
+                text=self._texts.render(policy.alert, found_as.device_id, sign),
+                window_s=policy.confirm_s,
+                reason=f"a later sign than {event.type} from {event.device_id} arrived earlier",
+                happened=sign,
+                now=now,
+            )

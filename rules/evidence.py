@@ -32,9 +32,9 @@ def standing(incident: Incident, event: DeviceEvent) -> Standing:
 
     - "before": it happened before what opened the incident (the fall, the leak, the press,
       the dose falling due): it is old news and ends nothing.
-    - "after_window": it happened after the incident's confirm window ended while the incident
-      is still waiting (it arrived late): by then the carer would have been told, so the
-      incident fires first and only then may the event close it, with its follow-up.
+    - "after_window": it happened once the incident's confirm window had ended, while the
+      incident is still waiting (it arrived late): by then the carer would have been told, so
+      the incident fires first and only then may the event close it, with its follow-up.
     - "in_time": anything else; it may end the incident as the cause's rule says.
     """
     own = happened_at(event)
@@ -43,7 +43,7 @@ def standing(incident: Incident, event: DeviceEvent) -> Standing:
     if (
         incident.state == "pending"
         and incident.confirm_by is not None
-        and own > incident.confirm_by
+        and own >= incident.confirm_by
     ):
         return "after_window"
     return "in_time"

@@ -32,6 +32,8 @@ class Incident(BaseModel):
             None for one read back after a restart, and then `opened_at` stands in (never
             earlier, so old news is still refused).
         confirm_by: The end of its confirm window on that same clock, while pending.
+        latest_sign_at: When the latest sign of the same cause it took in while open happened
+            (a second fall while the first waits), if later than `happened_at`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -51,6 +53,7 @@ class Incident(BaseModel):
     acknowledged_by: str | None = None
     happened_at: AwareDatetime | None = None
     confirm_by: AwareDatetime | None = None
+    latest_sign_at: AwareDatetime | None = None
 
 
 class IncidentChanged(BaseModel):

@@ -47,45 +47,38 @@ def backlog(engine: Engine, opener: Signal, clearer: Signal, offset_s: float) ->
     return [*actions, *more, *last]
 
 
+def signal(
+    device_id: str, kind: EventType, value: float | None = None, battery: int | None = None
+) -> Signal:
+    return (device_id, kind, value, battery)
+
+
+FALL, MOTION_SEEN = signal("fall-1", "fall.detected"), signal("motion-1", "motion.detected")
+PRESS, CANCEL = signal("pendant-1", "pendant.pressed"), signal("pendant-1", "pendant.cancelled")
+OPENED = signal("door-1", "door.opened")
 RULES: list[tuple[str, Signal, Signal]] = [
-    ("fall", ("fall-1", "fall.detected", None, None), ("motion-1", "motion.detected", None, None)),
-    ("fall", ("fall-1", "fall.detected", None, None), ("fall-1", "fall.cleared", None, None)),
-    (
-        "fall",
-        ("fall-1", "fall.detected", None, None),
-        ("pendant-1", "pendant.cancelled", None, None),
-    ),
-    (
-        "help_call",
-        ("pendant-1", "pendant.pressed", None, None),
-        ("pendant-1", "pendant.cancelled", None, None),
-    ),
-    ("smoke", ("smoke-1", "smoke.detected", None, None), ("smoke-1", "smoke.clear", None, None)),
-    ("water_leak", ("water-1", "water.leak", None, None), ("water-1", "water.clear", None, None)),
-    (
-        "door_left_open",
-        ("door-1", "door.opened", None, None),
-        ("door-1", "door.closed", None, None),
-    ),
-    (
-        "night_exit",
-        ("door-1", "door.opened", None, None),
-        ("motion-1", "motion.detected", None, None),
-    ),
+    ("fall", FALL, MOTION_SEEN),
+    ("fall", FALL, signal("fall-1", "fall.cleared")),
+    ("fall", FALL, CANCEL),
+    ("help_call", PRESS, CANCEL),
+    ("smoke", signal("smoke-1", "smoke.detected"), signal("smoke-1", "smoke.clear")),
+    ("water_leak", signal("water-1", "water.leak"), signal("water-1", "water.clear")),
+    ("door_left_open", OPENED, signal("door-1", "door.closed")),
+    ("night_exit", OPENED, MOTION_SEEN),
     (
         "cold",
-        ("temp-1", "temperature.reading", 6.0, None),
-        ("temp-1", "temperature.reading", 19.0, None),
+        signal("temp-1", "temperature.reading", 6.0),
+        signal("temp-1", "temperature.reading", 19.0),
     ),
     (
         "device_offline",
-        ("pendant-1", "device.offline", None, None),
-        ("pendant-1", "device.heartbeat", None, None),
+        signal("pendant-1", "device.offline"),
+        signal("pendant-1", "device.heartbeat"),
     ),
     (
         "battery_low",
-        ("door-1", "device.battery_low", None, None),
-        ("door-1", "device.heartbeat", None, 90),
+        signal("door-1", "device.battery_low"),
+        signal("door-1", "device.heartbeat", battery=90),
     ),
 ]
 IDS = [f"{cause}-by-{clearer[1]}" for cause, _, clearer in RULES]
@@ -134,9 +127,9 @@ def test_motion_long_after_a_fall_does_not_drop_it_even_when_it_arrives_at_once(
 
 
 def test_a_leak_dry_only_after_its_window_is_told_and_then_followed_up(engine: Engine) -> None:
-    leak, dry = ("water-1", "water.leak", None, None), ("water-1", "water.clear", None, None)
-
-    actions = backlog(engine, leak, dry, +60)
+    actions = backlog(
+        engine, signal("water-1", "water.leak"), signal("water-1", "water.clear"), +60
+    )
 
     assert states(actions) == [
         ("water_leak", "pending"),
@@ -152,7 +145,7 @@ def test_a_leak_dry_only_after_its_window_is_told_and_then_followed_up(engine: E
 def dose_taken_at(engine: Engine, taken: datetime) -> list[Action]:
     """The 08:00 dose issued, and a dose taken at `taken` arriving at 08:10."""
     state, due = engine.tick(EngineState(since=clock("06:00")), now=clock("08:00"))
-    pill = ("pill-1", "medication.taken", None, None)
+    pill = signal("pill-1", "medication.taken")
     state, more = engine.evaluate(state, stamped(pill, taken, clock("08:10")), now=clock("08:10"))
     _, last = engine.tick(state, now=clock("09:30"))
     return [*due, *more, *last]
@@ -174,7 +167,7 @@ def test_a_dose_taken_once_due_counts_however_late_its_news(engine: Engine) -> N
 
 def wellbeing_then_motion(engine: Engine, moved: datetime) -> list[Action]:
     """Last seen at 11:00, a check at 16:00, then motion stamped `moved` arriving at 16:10."""
-    motion = ("motion-1", "motion.detected", None, None)
+    motion = MOTION_SEEN
     state, _ = feed(
         engine, EngineState(since=clock("06:00")), stamped(motion, clock("11:00"), clock("11:00"))
     )
@@ -197,3 +190,22 @@ def test_movement_since_the_last_seen_clears_a_wellbeing_check_however_late(
     actions = wellbeing_then_motion(engine, clock("13:00"))
 
     assert ended(actions, "wellbeing")
+
+
+def test_a_second_fall_is_not_ended_by_what_ended_the_first(engine: Engine) -> None:
+    """A fall, her getting up, and a second fall later, all arriving together after the outage."""
+    arrival = NIGHT + OUTAGE
+    reports = [("fall.detected", 0), ("fall.detected", 200), ("fall.cleared", 100)]
+    state, actions = EngineState(), []
+    for kind, at_s in reports:
+        report = signal("fall-1", kind)
+        state, done = engine.evaluate(
+            state, stamped(report, later(NIGHT, s=at_s), arrival), now=arrival
+        )
+        actions += done
+    state, last = engine.tick(state, now=later(arrival, m=5))
+
+    assert state.open["fall"].state == "firing"
+    assert {n.text for n in notes(actions + last)} >= {
+        "Mum may have fallen (living room, 02:03) and has not got up."
+    }
