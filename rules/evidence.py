@@ -5,13 +5,16 @@ no sign that she got up; a sensor dry before the leak began says nothing about t
 event is placed on its own clock (`happened_at`) and compared with the incident it would close.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from rules.events import DeviceEvent
 from rules.incidents import Incident
 
 Standing = Literal["before", "in_time", "after_window"]
+# A stamp further back than this from its reception is a clock that was never set (a device
+# that booted without time reads 1970), not a backlog: reception is all there is to go on.
+BELIEVED_FOR = timedelta(days=1)
 
 
 def happened_at(event: DeviceEvent) -> datetime:
@@ -20,9 +23,10 @@ def happened_at(event: DeviceEvent) -> datetime:
     That is the device's own stamp (`ts`) when it sent one, else the moment the hub received
     it; the same pair the hub already uses to tell one report from another. A stamp later than
     its reception is a device clock running fast, so reception bounds it: nothing is believed
-    to have happened after the hub heard of it.
+    to have happened after the hub heard of it. A stamp more than `BELIEVED_FOR` earlier is a
+    clock never set: reception stands in.
     """
-    if event.ts is None:
+    if event.ts is None or event.ts < event.received_at - BELIEVED_FOR:
         return event.received_at
     return min(event.ts, event.received_at)
 

@@ -4,7 +4,7 @@ Each clearing rule is tested both ways with the same clearing event, delivered a
 stamped before the alarm began it ends nothing; stamped after it, it ends the alarm as ever.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -209,3 +209,15 @@ def test_a_second_fall_is_not_ended_by_what_ended_the_first(engine: Engine) -> N
     assert {n.text for n in notes(actions + last)} >= {
         "Mum may have fallen (living room, 02:03) and has not got up."
     }
+
+
+def test_a_device_clock_never_set_is_judged_by_arrival(engine: Engine) -> None:
+    """A detector that booted without time stamps 1970: its movement still drops a fall."""
+    fell = clock("02:00")
+    state, _ = feed(engine, EngineState(), stamped(FALL, fell, fell))
+    unset = datetime(1970, 1, 1, tzinfo=UTC)
+    moved = later(fell, s=5)
+
+    state, actions = engine.evaluate(state, stamped(MOTION_SEEN, unset, moved), now=moved)
+
+    assert ended(actions, "fall")
