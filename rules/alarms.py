@@ -196,11 +196,12 @@ class Alarms:
     ) -> None:
         """Cancel or clear the incident, or drop it while pending, if `event` counts against it.
 
-        Evidence from before the incident began ends nothing. Evidence from after its confirm
-        window finds it as it would have been had the event arrived on time: fired. A sign the
-        incident took in that happened after the evidence (a second fall after she got up from
-        the first) opens the cause again: the evidence ended only what came before it.
+        Evidence from before the incident began ends nothing; from after its confirm window it
+        finds it fired (`Lifecycle.catch_up`). A sign the incident took in that happened after
+        the evidence (a second fall after she got up from the first) opens the cause again:
+        the evidence ended only what came before it.
         """
+        own = happened_at(event)
         found_as = self._life.catch_up(draft, slot, event, now)
         if found_as is None:
             return
@@ -216,22 +217,34 @@ class Alarms:
             slot,
             how=how,
             reason=f"{how} by {event.type} from {event.device_id}",
-            follow_up=self._texts.render(
-                template, event.device_id, happened_at(event), label=policy.label
-            ),
+            follow_up=self._texts.render(template, event.device_id, own, label=policy.label),
             now=now,
         )
         sign = found_as.latest_sign_at
-        if sign is not None and sign > happened_at(event):
-            self._life.open(
-                draft,
-                cause=found_as.cause,
-                slot=slot,
-                severity=found_as.severity,
-                device_id=found_as.device_id,
-                text=self._texts.render(policy.alert, found_as.device_id, sign),
-                window_s=policy.confirm_s,
-                reason=f"a later sign than {event.type} from {event.device_id} arrived earlier",
-                happened=sign,
-                now=now,
-            )
+        if sign is not None and sign > own:
+            self._open_again(draft, slot, found_as, policy, sign, event=event, now=now)
+
+    def _open_again(
+        self,
+        draft: Draft,
+        slot: str,
+        ended: Incident,
+        policy: CausePolicy,
+        sign: datetime,
+        *,
+        event: DeviceEvent,
+        now: datetime,
+    ) -> None:
+        """Open the cause again for the later sign `ended` took in, with its own window."""
+        self._life.open(
+            draft,
+            cause=ended.cause,
+            slot=slot,
+            severity=ended.severity,
+            device_id=ended.device_id,
+            text=self._texts.render(policy.alert, ended.device_id, sign),
+            window_s=policy.confirm_s,
+            reason=f"a later sign than {event.type} from {event.device_id} arrived earlier",
+            happened=sign,
+            now=now,
+        )
