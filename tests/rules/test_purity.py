@@ -91,7 +91,7 @@ def clock_reads(tree: ast.AST) -> list[str]:
 def test_the_rules_package_is_found() -> None:
     names = {path.name for path in modules()}
 
-    assert {"engine.py", "causes.py", "policy.py", "incidents.py", "events.py"} <= names
+    assert {"engine.py", "causes.py", "policy.py", "incidents.py", "evidence.py"} <= names
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: p.name)
