@@ -33,6 +33,7 @@ from hub.store import NewDevice, Store, StoreCorruptError, StoreWriteError, quar
 from hub.store_backlog import Backlog
 from hub.supervision import Supervisor
 from hub.systemd import SystemdNotifier
+from hub.uplink.link import centre_link
 from hub.web.context import WebContext
 from hub.web.gate import DashboardGate
 from hub.wire import (
@@ -111,9 +112,13 @@ async def serve(
                     config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt, inbox=inbox
                 )
             )
-            await _serve_until_stopped(
-                config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+            centre = centre_link(
+                config, store, pipeline, feed=feed, rejects=rejects, publish=publish, clock=clock
             )
+            async with centre:  # beside the event path: nothing there waits on it
+                await _serve_until_stopped(
+                    config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+                )
             await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
     return rejects
 

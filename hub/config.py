@@ -30,6 +30,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from hub.uplink.settings import CentreSettings
 from hub.wire import DEVICE_ID_PATTERN, PREFIX, is_device_id
 from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
 from rules.events import Source
@@ -46,7 +47,7 @@ from rules.policy import (
 from rules.policy import Severity as SeverityName
 from rules.routines import Medication
 
-SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret"})
+SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret", "key"})
 
 
 class ConfigError(Exception):
@@ -284,6 +285,7 @@ class HubConfig(BaseSettings):
     twilio: TwilioSettings | None = None
     ntfy: NtfySettings | None = None
     apprise: AppriseSettings = AppriseSettings()
+    centre: CentreSettings | None = None
 
     @field_validator("contacts")
     @classmethod

@@ -35,6 +35,7 @@ from hub.store_dashboard import DashboardRecords
 from hub.store_deliveries import DeliveryRecords
 from hub.store_devices import DeviceRecords, NewDevice
 from hub.store_rows import stored_event, without
+from hub.store_uplink import UplinkRecords
 from notifier.model import OutboxEntry
 from rules.incidents import (
     OPEN_STATES,
@@ -144,7 +145,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(item for item in found if item[1])
 
 
-class Store(DeliveryRecords, DashboardRecords, DeviceRecords):
+class Store(DeliveryRecords, DashboardRecords, DeviceRecords, UplinkRecords):
     """Async access to the hub database; use `Store.open`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path | None = None) -> None:
