@@ -89,6 +89,7 @@ class CentreLink:
         self._tasks: list[asyncio.Task[None]] = []
         self._nc: Client | None = None
         self.reachable: bool | None = None  # None: not tried yet
+        self._closing = False
 
     async def __aenter__(self) -> Self:
         hub = self._settings.hub_id
@@ -107,6 +108,7 @@ class CentreLink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -187,7 +189,7 @@ class CentreLink:
         self._more.set()
 
     async def _down(self, why: str) -> None:
-        if self.reachable is not False:
+        if self.reachable is not False and not self._closing:
             self.reachable = False
             waiting = await self._store.uplink_waiting()
             log.warning(
