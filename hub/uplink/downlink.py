@@ -24,7 +24,7 @@ from rules.incidents import OPEN_STATES, Incident
 from wire.uplink import ActionApplied, OperatorAction, downlink_subject, verified
 
 log = logging.getLogger("telecare.uplink")
-CENTRE_VIA = "from the monitoring centre"
+CENTRE_VIA = "on the centre's console"
 
 
 class Desk(Protocol):

@@ -18,6 +18,7 @@ from hub.config import HubConfig
 from hub.store import Store
 from hub.wire import event_topic
 from tests.support.hubs import device_client, eventually, running_hub
+from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving
 from tests.uplink.engine import Engine, wait_until_up
 from tests.uplink.hubs import reporting_hub
 from wire.uplink import Heartbeat, IncidentUpdate
@@ -111,3 +112,34 @@ async def test_a_day_without_the_centre_loses_nothing_and_sends_nothing_twice(
     assert len(during) <= 1, "only the newest heartbeat of the outage is sent"
     assert all(b.started_at > outage_from for b in during)
     assert any(b.started_at >= recovered_from - timedelta(minutes=1) for b in beats)
+
+
+async def test_the_family_is_alerted_while_the_centre_is_down(
+    broker: LocalBroker, tmp_path: Path, engine: Engine
+) -> None:
+    twilio = TwilioStandIn()
+    engine.stop()
+    async with serving(twilio) as twilio_url:
+        config = reporting_hub(
+            broker,
+            tmp_path,
+            engine,
+            twilio={
+                "account_sid": ACCOUNT_SID,
+                "auth_token": AUTH_TOKEN,
+                "from_number": FROM_NUMBER,
+                "api_base": twilio_url,
+            },
+            escalation={"emergency": {"steps": [{"contact": "Alice", "channel": "sms"}]}},
+        )
+        async with running_hub(config):
+            await _press(broker, "pendant.pressed")
+
+            async def alice_texted() -> bool:
+                return bool(twilio.outbound(to="+447700900123"))
+
+            await eventually(alice_texted)
+            async with Store.open(config.store.path, readonly=True) as store:
+                waiting = await store.uplink_pending(limit=100)
+    assert "pressed the pendant" in twilio.outbound()[0]["body"]
+    assert [r.kind for r in waiting if r.kind == "incident"], "kept for the centre"
