@@ -10,6 +10,7 @@ from tests.uplink.engine import Certificates, Engine, make_certificates, wait_un
 HUB_ID = "home-1"
 HUB_PASSWORD = "hub-password-3f9a"
 HUB_KEY = "6b1f" * 16
+OTHER_HUB, OTHER_PASSWORD = "home-2", "other-password-71c2"
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,9 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 @pytest.fixture
 async def engine(tmp_path: Path, certificates: Certificates) -> AsyncIterator[Engine]:
     """The engine, running, with the centre's streams and this hub's consumer."""
-    running = Engine(tmp_path / "engine", certificates, {HUB_ID: HUB_PASSWORD})
+    running = Engine(
+        tmp_path / "engine", certificates, {HUB_ID: HUB_PASSWORD, OTHER_HUB: OTHER_PASSWORD}
+    )
     running.start()
     try:
         await wait_until_up(running)

@@ -122,7 +122,6 @@ def hub_permissions(hub_id: str) -> str:
     allow_pub = [
         f"uplink.{hub_id}.>",
         f"$JS.API.CONSUMER.MSG.NEXT.{DOWNLINK_STREAM}.{consumer}",
-        f"$JS.API.CONSUMER.INFO.{DOWNLINK_STREAM}.{consumer}",
         f"$JS.ACK.{DOWNLINK_STREAM}.{consumer}.>",
     ]
     pub = ", ".join(f'"{s}"' for s in allow_pub)
