@@ -34,6 +34,7 @@ from hub.config.sections import (
     WebSettings,
     refuse_repeats,
 )
+from hub.uplink.settings import CentreSettings
 from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
 from rules.policy import (
     Contact,
@@ -47,7 +48,7 @@ from rules.policy import (
 from rules.policy import Severity as SeverityName
 from rules.routines import Medication
 
-SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret"})
+SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret", "key"})
 
 
 class ConfigError(Exception):
@@ -83,6 +84,7 @@ class HubConfig(BaseSettings):
     twilio: TwilioSettings | None = None
     ntfy: NtfySettings | None = None
     apprise: AppriseSettings = AppriseSettings()
+    centre: CentreSettings | None = None
 
     @field_validator("contacts")
     @classmethod

@@ -25,6 +25,7 @@ from hub.service.systemd import SystemdNotifier
 from hub.store.backlog import Backlog
 from hub.store.errors import StoreWriteError
 from hub.store.store import Store
+from hub.uplink.link import centre_link
 from hub.web.context import WebContext
 from hub.web.gate import DashboardGate
 from notifier.dispatcher import Dispatcher
@@ -99,9 +100,13 @@ async def serve(
                     config, store, pipeline, feed, notifier, rejects=rejects, mqtt=mqtt, inbox=inbox
                 )
             )
-            await _serve_until_stopped(
-                config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+            centre = centre_link(
+                config, store, pipeline, feed=feed, rejects=rejects, publish=publish, clock=clock
             )
+            async with centre:  # beside the event path: nothing there waits on it
+                await _serve_until_stopped(
+                    config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+                )
             await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
     return rejects
 

@@ -31,6 +31,7 @@ from hub.store.deliveries import DeliveryRecords
 from hub.store.devices import DeviceRecords, NewDevice
 from hub.store.errors import StoreCorruptError, StoreError, StoreWriteError
 from hub.store.reads import EventPathRecords
+from hub.store.uplink import UplinkRecords
 from notifier.model import OutboxEntry
 
 __all__ = [
@@ -119,7 +120,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(item for item in found if item[1])
 
 
-class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords):
+class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, UplinkRecords):
     """Async access to the hub database; use `Store.open`."""
 
     def __init__(self, db: Connection, path: Path | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The monitoring centre: many homes' hubs, one console; family first, then the centre."""
