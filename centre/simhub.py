@@ -122,20 +122,7 @@ class SimulatedHub:
 
     async def incident(self, incident_id: str, state: str, **fields: object) -> UplinkEnvelope:
         """Send an incident snapshot (an emergency pendant press unless `fields` say otherwise)."""
-        now = _now()
-        values: dict[str, object] = {
-            "incident_id": incident_id,
-            "cause": "pendant",
-            "severity": "emergency",
-            "state": state,
-            "device_id": "pendant",
-            "room": "hall",
-            "opened_at": now,
-            "at": now,
-            "text": "Pendant pressed in the hall",
-        }
-        values.update(fields)
-        return await self.send(IncidentUpdate.model_validate(values))
+        return await self.send(incident_body(incident_id, state, **fields))
 
     async def actions(self, *, batch: int = 10, timeout_s: float = 1.0) -> list[OperatorAction]:
         """Operator actions waiting on this hub's downlink, verified and acknowledged.
@@ -172,3 +159,21 @@ class SimulatedHub:
             at=_now(),
         )
         return await self.send(body)
+
+
+def incident_body(incident_id: str, state: str, **fields: object) -> IncidentUpdate:
+    """An incident snapshot: an emergency pendant press in the hall unless `fields` say else."""
+    now = _now()
+    values: dict[str, object] = {
+        "incident_id": incident_id,
+        "cause": "pendant",
+        "severity": "emergency",
+        "state": state,
+        "device_id": "pendant",
+        "room": "hall",
+        "opened_at": now,
+        "at": now,
+        "text": "Pendant pressed in the hall",
+    }
+    values.update(fields)
+    return IncidentUpdate.model_validate(values)
