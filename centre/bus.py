@@ -6,6 +6,7 @@ of one node. Uplink messages are fetched from the one durable pull consumer `cen
 that every worker process shares; each is acknowledged only after it is written.
 """
 
+import contextlib
 import logging
 import ssl
 from collections.abc import Sequence
@@ -110,9 +111,12 @@ class CentreBus:
         return cls(client)
 
     async def close(self) -> None:
-        """Drain and close the connection."""
-        if not self._nc.is_closed:
-            await self._nc.drain()
+        """Flush what is sent (acknowledgements too) and close the connection."""
+        if self._nc.is_closed:
+            return
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self._nc.flush(timeout=5)
+        await self._nc.close()
 
     async def __aenter__(self) -> Self:
         return self

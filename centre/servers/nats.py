@@ -76,6 +76,7 @@ class NatsCluster(ManagedServer):
                 http_port=free_port(),
                 store_dir=workdir / f"n{index + 1}" / "jetstream",
                 log_file=workdir / f"n{index + 1}" / "nats.log",
+                pid_file=workdir / f"n{index + 1}" / "nats.pid",
             )
             for index in range(size)
         ]
@@ -86,6 +87,16 @@ class NatsCluster(ManagedServer):
     def servers(self) -> list[str]:
         """The client URLs of every node, `tls://127.0.0.1:<port>`."""
         return [f"tls://127.0.0.1:{node.client_port}" for node in self.nodes]
+
+    @property
+    def accounts_file(self) -> Path:
+        """The accounts file every node includes."""
+        return self.workdir / "accounts.conf"
+
+    @property
+    def pid_files(self) -> list[Path]:
+        """Each node's pid file (what `[nats] pid_files` names in production)."""
+        return [node.pid_file for node in self.nodes]
 
     @property
     def ca_file(self) -> Path:

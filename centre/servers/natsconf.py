@@ -35,6 +35,7 @@ class NodeConfig:
     http_port: int
     store_dir: Path
     log_file: Path
+    pid_file: Path
 
 
 def hub_permissions(hub_id: str) -> dict[str, dict[str, list[str]]]:
@@ -83,6 +84,7 @@ def render_node(
         "listen": f"127.0.0.1:{node.client_port}",
         "http": f"127.0.0.1:{node.http_port}",
         "log_file": str(node.log_file),
+        "pid_file": str(node.pid_file),
         "max_payload": 1024 * 1024,
         "tls": {"cert_file": str(cert[0]), "key_file": str(cert[1]), "timeout": 5},
         "jetstream": {

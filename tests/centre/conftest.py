@@ -65,6 +65,21 @@ async def centre_dsn(postgres_server: LocalPostgres) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def centre_dsn_sync(postgres_server: LocalPostgres) -> Iterator[str]:
+    """A fresh, migrated database, for tests that are not coroutines (the CLI's)."""
+    name = f"centre_test_{next(_databases)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(postgres_server.dsn())
+        await conn.execute(sql)
+        await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+    yield postgres_server.dsn(name)
+    asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
 async def centre_pool(centre_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """A connection pool on this test's database."""
     async with open_pool(centre_dsn, max_size=8) as pool:
