@@ -62,15 +62,27 @@ class Received:
 
     async def ack(self) -> None:
         """Written: the stream may forget it for this consumer."""
-        await self._msg.ack()
+        try:
+            await self._msg.ack()
+        except nats.errors.Error as err:  # the message comes again: its write is idempotent
+            msg = f"could not ack {self.subject}: {err!r}"
+            raise BusError(msg) from err
 
     async def retry(self, delay_s: float) -> None:
         """Not written (the database failed): deliver again after `delay_s`."""
-        await self._msg.nak(delay=delay_s)
+        try:
+            await self._msg.nak(delay=delay_s)
+        except nats.errors.Error as err:  # the message comes again: its write is idempotent
+            msg = f"could not retry {self.subject}: {err!r}"
+            raise BusError(msg) from err
 
     async def drop(self) -> None:
         """Refused for good (counted elsewhere): never deliver it again."""
-        await self._msg.term()
+        try:
+            await self._msg.term()
+        except nats.errors.Error as err:  # the message comes again: its write is idempotent
+            msg = f"could not drop {self.subject}: {err!r}"
+            raise BusError(msg) from err
 
 
 class CentreBus:
@@ -175,18 +187,33 @@ class CentreBus:
         )
 
     async def fetch(self, batch: int, timeout_s: float) -> list[Received]:
-        """Up to `batch` uplink messages for this worker; an empty list after `timeout_s`."""
+        """Up to `batch` uplink messages; an empty list after `timeout_s`.
+
+        Raises:
+            BusError: the cluster could not serve the request (a node failing over, say).
+        """
         if self._workers is None:
             self._workers = await self._js.pull_subscribe_bind(WORKERS_CONSUMER, UPLINK_STREAM)
         try:
             msgs = await self._workers.fetch(batch, timeout=timeout_s)
         except nats.errors.TimeoutError:
             return []
+        except nats.errors.Error as err:
+            msg = f"fetching uplink messages failed: {err!r}"
+            raise BusError(msg) from err
         return [Received(m.subject, m.data, m.metadata.num_delivered, m) for m in msgs]
 
     async def backlog(self) -> int:
-        """Uplink messages not yet written by any worker (waiting, or fetched but not acked)."""
-        info = await self._js.consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
+        """Uplink messages not yet written by any worker (waiting, or fetched but not acked).
+
+        Raises:
+            BusError: the cluster could not answer.
+        """
+        try:
+            info = await self._js.consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
+        except (nats.errors.Error, TimeoutError) as err:
+            msg = f"the workers' consumer could not be read: {err!r}"
+            raise BusError(msg) from err
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def publish_action(self, action: OperatorAction) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from centre.bus import BusError
 from centre.db import alarms, homes
 from centre.decisions import due_escalations, silence_changes
 from centre.family import FamilyMessenger, back_text, silent_text
@@ -42,7 +43,7 @@ class Timers:
         while True:
             try:
                 await self.tick(datetime.now(UTC))
-            except (OSError, asyncpg.PostgresError) as err:
+            except (OSError, asyncpg.PostgresError, BusError) as err:
                 log.warning("timers: %r; trying again", err)
             await asyncio.sleep(every_s)
 

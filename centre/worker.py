@@ -9,6 +9,7 @@ in `rejections` and never delivered again.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 import asyncpg
 from pydantic import ValidationError
 
-from centre.bus import CentreBus, Received
+from centre.bus import BusError, CentreBus, Received
 from centre.db import intake
 from wire.uplink import MAX_ENVELOPE_BYTES, UplinkEnvelope, verified
 
@@ -90,7 +91,13 @@ class Worker:
     async def run(self) -> None:
         """Fetch and handle messages until cancelled."""
         while True:
-            for received in await self._bus.fetch(self._batch, FETCH_WAIT_S):
+            try:
+                batch = await self._bus.fetch(self._batch, FETCH_WAIT_S)
+            except BusError as err:  # a node failing over: the client reconnects by itself
+                log.warning("%s; fetching again", err)
+                await asyncio.sleep(RETRY_AFTER_S)
+                continue
+            for received in batch:
                 await self.handle(received)
 
     async def handle(self, received: Received) -> str:
@@ -105,10 +112,14 @@ class Worker:
                 "could not write %s (%r); it will be delivered again", received.subject, err
             )
             self.counts["retried"] += 1
-            await received.retry(RETRY_AFTER_S)
+            with contextlib.suppress(BusError):  # unacknowledged, it comes again anyway
+                await received.retry(RETRY_AFTER_S)
             return "retried"
         self.counts[outcome] += 1
-        await received.ack()
+        try:
+            await received.ack()
+        except BusError as err:
+            log.warning("%s; it will come again and be found written", err)
         return outcome
 
     async def _write(self, received: Received) -> str:

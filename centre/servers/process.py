@@ -64,7 +64,11 @@ class ManagedServer:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()  # what did start is stopped again
+            raise
         return self
 
     def __exit__(
