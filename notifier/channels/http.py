@@ -19,6 +19,25 @@ HTTP_TOO_MANY = 429
 HTTP_SERVER_ERROR = 500
 
 
+class Pooled:
+    """An HTTP connection pool, opened on first use (inside the running loop), closed once."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What the server answered."""

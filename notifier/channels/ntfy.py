@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from notifier.channels.http import HTTP_CLIENT_ERROR, HTTP_OK, Reply, request
+from notifier.channels.http import HTTP_CLIENT_ERROR, HTTP_OK, Pooled, Reply, request
 from notifier.model import Delivery, OutboxEntry, TransientError, is_alarm
 from notifier.settings import NtfySettings
 from rules.policy import Contact, Severity
@@ -77,7 +77,7 @@ def sequence_id(incident_id: str) -> str:
     return _UNSAFE.sub("_", incident_id)[:64]
 
 
-class NtfyChannel:
+class NtfyChannel(Pooled):
     """Publishes outbox entries to each contact's ntfy topic, over one pooled HTTP session."""
 
     name = "ntfy"
@@ -89,18 +89,11 @@ class NtfyChannel:
         *,
         ack_body: AckBody | None = None,
     ) -> None:
+        super().__init__(settings.timeout_s)
         self._settings = settings
         self._contacts = contacts
-        self._session: aiohttp.ClientSession | None = None  # opened on first use, in the loop
         self._ack_body = ack_body
         self._server = settings.server.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, entry: OutboxEntry) -> Delivery:
         """Publish one entry as (or over) the incident's notification.
@@ -195,11 +188,6 @@ class NtfyChannel:
         except (aiohttp.ClientError, TimeoutError) as err:
             raise TransientError(f"ntfy subscription lost: {err!r}") from err
         raise TransientError("ntfy closed the subscription")
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
 
     def _topic(self, contact: str) -> str | None:
         found = self._contacts.get(contact)
