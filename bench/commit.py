@@ -5,7 +5,7 @@ Run: .venv/bin/python -m bench.commit [--repeat N]
 Commits batches of telemetry events (not synced, as the event path does) to a fresh database
 in a temporary directory and prints the median time per commit and per event for each batch
 size. It shows what a larger batch saves, and how long an alarm that arrives during a commit
-waits for it: the pipeline's batch sizes (hub/pipeline.py) are chosen from these figures.
+waits for it: the pipeline's batch sizes (hub/pipeline/pipeline.py) are chosen from these figures.
 """
 
 import argparse
@@ -16,8 +16,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.store import AcceptedEvent, Batch, Store
-from rules.events import DeviceEvent
+from hub.store.store import AcceptedEvent, Batch, Store
+from wire.event import DeviceEvent
 
 SIZES = (1, 16, 64, 128, 256, 512)
 DEVICES = 50

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.policy import Contact, DeviceInfo, EscalationPlan, EscalationStep, RulesConfig
 from rules.routines import Medication
+from wire.event import DeviceEvent, EventType
 
 DEVICES = 200
 START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)

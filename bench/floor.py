@@ -22,10 +22,10 @@ from typing import Any
 from bench.latency import Publisher, run_phase
 from bench.phones import Phones
 from bench.traffic import ALICE_TOPIC, BOB_PHONE, Household
-from hub.broker import LocalBroker
-from hub.config import MqttSettings
-from hub.wire import InboundMessage
+from hub.config.sections import MqttSettings
+from hub.mqtt.broker import LocalBroker
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from wire.schema import InboundMessage
 
 START_LIMIT_S = 30.0
 
@@ -46,7 +46,7 @@ def _text(message: InboundMessage) -> str | None:
 def _forward(port: int, ntfy: str, twilio: str, ready: Any) -> None:
     import aiohttp  # noqa: PLC0415  # in the child process only
 
-    from hub.mqtt import MqttSession  # noqa: PLC0415
+    from hub.mqtt.session import MqttSession  # noqa: PLC0415
 
     async def main() -> None:
         auth = {"Authorization": aiohttp.encode_basic_auth(ACCOUNT_SID, AUTH_TOKEN)}

@@ -22,10 +22,10 @@ from typing import Any
 from firmware_sim.player import play_virtual, schedule
 from firmware_sim.scenario import load_scenario, shipped_names
 from firmware_sim.scoring import Score, score
-from hub.app import serve
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.store import Store
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.service.app import serve
+from hub.store.store import Store
 
 
 async def run_one(name: str, broker: LocalBroker, workdir: Path) -> Score:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.hubproc import HubUnderTest
-from hub.broker import LocalBroker
+from hub.mqtt.broker import LocalBroker
 
 CONFIG = """\
 [mqtt]

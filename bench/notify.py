@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from hub.store import Batch, Store
+from hub.store.store import Batch, Store
 from notifier.budget import Budget, Budgets
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import TwilioChannel, TwilioGateway

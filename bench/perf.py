@@ -40,7 +40,7 @@ from bench.latency import Outcome, Publisher, run_phase
 from bench.phones import Phones
 from bench.report import print_table
 from bench.traffic import Household, config_toml
-from hub.broker import LocalBroker, free_port
+from hub.mqtt.broker import LocalBroker, free_port
 
 SETTLE_S = 2.0
 SUSTAINED_RATES = (1000, 2000, 3000, 4000, 5000, 5500, 6000, 6500, 7000, 8000, 10000, 15000)

@@ -30,13 +30,13 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import HubProcess, device_client
 from tests.support.load import Message, dashboard_url, memory_mib, publish_paced, read_metrics
 from tests.support.reliability import record
 from tests.support.standins import NtfyStandIn, serving
+from wire.schema import event_topic
 
 DEADLINE_S = 60.0
 PENDANTS = 20

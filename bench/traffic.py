@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hub.wire import event_topic
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from wire.schema import event_topic
 
 AlertKind = Literal["press", "cancel", "smoke", "smoke_clear"]
 ALERT_CYCLE: tuple[AlertKind, ...] = ("press", "cancel", "smoke", "smoke_clear")

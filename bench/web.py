@@ -16,9 +16,9 @@ import aiomqtt
 import httpx
 
 from bench.hubproc import HubUnderTest
-from hub.broker import LocalBroker, free_port
+from hub.mqtt.broker import LocalBroker, free_port
 from hub.web.passcodes import hash_passcode
-from hub.wire import event_topic
+from wire.schema import event_topic
 
 PASSCODE = "bench-passcode"
 CONFIG = """\

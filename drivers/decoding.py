@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from hub.records import DeviceRecord
-from hub.wire import AnnouncePayload, InboundMessage
-from rules.events import DeviceEvent
+from wire.devices import DeviceRecord
+from wire.event import DeviceEvent
+from wire.schema import AnnouncePayload, InboundMessage
 
 RejectCause = Literal[
     "oversized",

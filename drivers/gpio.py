@@ -18,10 +18,10 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from drivers.decoding import Decoded, Rejected
-from hub.config import GpioButtonConfig, GpioSettings
-from hub.records import DeviceRecord
-from hub.wire import InboundMessage
-from rules.events import EVENT_TYPES, DeviceEvent, EventType
+from drivers.gpio_settings import GpioButtonConfig, GpioSettings
+from wire.devices import DeviceRecord
+from wire.event import EVENT_TYPES, DeviceEvent, EventType
+from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.gpio")
 BLINK_S = 0.5

@@ -7,8 +7,9 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from drivers.decoding import Announcement, Decoded, Rejected, StatusReport, Unregistered
-from hub.records import DeviceRecord
-from hub.wire import (
+from wire.devices import DeviceRecord
+from wire.event import EVENT_TYPES, DeviceEvent
+from wire.schema import (
     MAX_PAYLOAD_BYTES,
     NATIVE_SUBSCRIPTIONS,
     PAIRING_TOPIC,
@@ -19,7 +20,6 @@ from hub.wire import (
     StatusPayload,
     parse_device_topic,
 )
-from rules.events import EVENT_TYPES, DeviceEvent
 
 M = TypeVar("M", bound=BaseModel)
 HUB_TOPICS = f"{PREFIX}/hub/"

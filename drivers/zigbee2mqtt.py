@@ -33,9 +33,9 @@ from drivers.zigbee_payloads import (
     mapped_properties,
     translate,
 )
-from hub.records import DeviceRecord
-from hub.wire import MAX_PAYLOAD_BYTES, InboundMessage
-from rules.events import DeviceEvent
+from wire.devices import DeviceRecord
+from wire.event import DeviceEvent
+from wire.schema import MAX_PAYLOAD_BYTES, InboundMessage
 
 log = logging.getLogger("telecare.zigbee2mqtt")
 BRIDGE_DEVICES_MAX_BYTES = 4 * 1024 * 1024  # a large network's device list, exposes and all

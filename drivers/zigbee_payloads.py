@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_args
 
-from rules.events import EventType
 from rules.policy import Role
+from wire.event import EventType
 
 ACTION_REPEAT_S = 2.0
 LOW_BATTERY_PERCENT = 15

@@ -7,8 +7,8 @@ device's encoder; offsets are seconds of scenario time after the step's moment.
 from dataclasses import dataclass
 from typing import get_args
 
-from rules.events import EventType
 from rules.policy import Role
+from wire.event import EventType
 
 ANY_ROLE: frozenset[str] = frozenset(get_args(Role))
 PRESSABLE = frozenset({"pendant", "pull_cord"})

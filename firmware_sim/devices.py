@@ -7,8 +7,8 @@ from typing import Self
 
 import aiomqtt
 
-from hub.wire import EventPayload, StatusPayload, event_topic, status_topic
-from rules.events import EventType
+from wire.event import EventType
+from wire.schema import EventPayload, StatusPayload, event_topic, status_topic
 
 QOS_AT_LEAST_ONCE = 1
 

@@ -22,8 +22,8 @@ from firmware_sim.behaviours import BEHAVIOURS
 from firmware_sim.devices import QOS_AT_LEAST_ONCE, NativeDevice
 from firmware_sim.scenario import Scenario, SimDevice, Step
 from firmware_sim.zigbee import ZigbeeState, bridge_device
-from hub.wire import CLOCK_DONE_TOPIC, CLOCK_TOPIC, ClockPayload
-from rules.events import EventType
+from wire.event import EventType
+from wire.schema import CLOCK_DONE_TOPIC, CLOCK_TOPIC, ClockPayload
 
 log = logging.getLogger("telecare.sim")
 MALFORMED = b'{"type": "pendant.pre'

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from firmware_sim.behaviours import BEHAVIOURS
-from hub.wire import DEVICE_ID_PATTERN
 from rules.policy import Contact, Home, Role
+from wire.schema import DEVICE_ID_PATTERN
 
 Label = Literal["emergency", "needs_carer", "not_at_work", "digest"]
 Schema = Literal["native", "zigbee2mqtt"]

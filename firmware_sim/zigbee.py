@@ -8,7 +8,7 @@ notes): every state message repeats all cached attributes, an `action` is an edg
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules.events import EventType
+from wire.event import EventType
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,12 @@
 
 from datetime import datetime, time, timedelta
 
-from rules.events import DeviceEvent
 from rules.lifecycle import Lifecycle
 from rules.policy import RulesConfig
 from rules.schedule import at_local
 from rules.state import Draft, EngineState
 from rules.texts import Texts
+from wire.event import DeviceEvent
 
 SLOT = "wellbeing"
 FALL_SLOT = "fall"

@@ -9,10 +9,10 @@ from typing import Literal
 
 from rules.door import door_causes
 from rules.environment import temperature_causes
-from rules.events import DeviceEvent
 from rules.health import health_causes
 from rules.policy import CausePolicy, Policies, Role
 from rules.schedule import in_window
+from wire.event import DeviceEvent
 
 Verdict = Literal["open", "cancel", "clear", "drop"]
 

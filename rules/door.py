@@ -1,8 +1,8 @@
 """Doors: someone leaving at night and not coming back, a door left open, daytime visits."""
 
-from rules.events import EventType
 from rules.policy import CausePolicy
 from rules.routines import DoorPolicy
+from wire.event import EventType
 
 
 def door_causes(policy: DoorPolicy) -> dict[str, CausePolicy]:

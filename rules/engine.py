@@ -11,7 +11,6 @@ from rules.activity import ACTIVITY, WellbeingCheck
 from rules.causes import causes, verdict
 from rules.digest import Digests
 from rules.doses_today import DoseToday, doses_today
-from rules.events import DeviceEvent
 from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
 from rules.inhibition import Inhibitor
 from rules.ladder import Ladder
@@ -22,6 +21,7 @@ from rules.settings import CarerSettings
 from rules.state import Draft, EngineState, Memory
 from rules.summary import DailySummary
 from rules.texts import Texts
+from wire.event import DeviceEvent
 
 __all__ = ["Engine", "EngineState"]
 Cause = tuple[str, CausePolicy]

@@ -3,7 +3,6 @@
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from rules.events import DeviceEvent
 from rules.incidents import DeviceCommand
 from rules.lifecycle import Lifecycle
 from rules.policy import RulesConfig
@@ -11,6 +10,7 @@ from rules.routines import Medication
 from rules.schedule import next_time
 from rules.state import Draft, EngineState
 from rules.texts import Texts
+from wire.event import DeviceEvent
 
 CAUSE_PREFIX = "medication_"
 HUB_DEVICE = "hub"

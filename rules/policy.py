@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rules.events import EventType, HubEventType
 from rules.routines import (
     ActivityPolicy,
     DoorPolicy,
@@ -20,6 +19,7 @@ from rules.routines import (
     TemperaturePolicy,
 )
 from rules.schedule import DailyWindow, TimeOfDay, WorkHours
+from wire.event import EventType, HubEventType
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 Severity = Literal["emergency", "urgent", "info"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
+from hub.mqtt.broker import LocalBroker
 from tests.support.hubs import HubProcess
 
 

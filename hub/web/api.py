@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from hub.feed import Missed
-from hub.records import Presence, StoreTallies
+from hub.pipeline.feed import Missed
+from hub.store.records import Presence, StoreTallies
 from hub.web.auth import Session, api_session, changing
 from hub.web.context import WebContext
 from hub.web.metrics import CONTENT_TYPE, render_metrics

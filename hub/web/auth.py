@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, status
 
-from hub.config import WebRole
+from hub.config.sections import WebRole
 
 SESSION_COOKIE = "telecare_session"
 LOGIN_CSRF_COOKIE = "telecare_login_csrf"

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Protocol
 
-from hub.config import WebSettings
-from hub.feed import IncidentFeed
-from hub.inbox import Inbox
-from hub.rejections import RejectLog
-from hub.store import Store
+from hub.config.sections import WebSettings
+from hub.pipeline.feed import IncidentFeed
+from hub.pipeline.inbox import Inbox
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import Store
 from rules.engine import Engine, EngineState
 
 if TYPE_CHECKING:  # the Twilio SDK is loaded only where Twilio is configured

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.store import Store
+from hub.store.store import Store
 from hub.web.passcodes import HASHER
 
 LINK_PATH = "/login/link/"

@@ -3,8 +3,8 @@
 from collections.abc import Mapping
 from typing import get_args
 
-from hub.inbox import Inbox
-from hub.records import StoreTallies
+from hub.pipeline.inbox import Inbox
+from hub.store.records import StoreTallies
 from notifier.model import DeliveryState
 from rules.incidents import IncidentState
 

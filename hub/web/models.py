@@ -7,15 +7,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from hub.config import WebRole
-from hub.control import MAX_NOTE_CHARS
-from hub.records import DeviceRecord, IncidentNote
+from hub.config.sections import WebRole
+from hub.store.records import IncidentNote
 from notifier.model import DeliveryState, OutboxEntry
 from rules.doses_today import DoseToday
 from rules.incidents import Incident, IncidentState
 from rules.policy import Severity
 from rules.schedule import TimeOfDay
 from rules.settings import MAX_DIGEST_TIMES
+from wire.control import MAX_NOTE_CHARS
+from wire.devices import DeviceRecord
 
 LOW_BATTERY_PERCENT = 20
 VerdictLevel = Literal["well", "checking", "help", "handled"]

@@ -10,9 +10,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hub.config import WebRole
-from hub.control import MAX_NOTE_CHARS
-from hub.review import gather, render_review
+from hub.config.sections import WebRole
+from hub.review.report import gather, render_review
 from hub.web.api import Ctx, IncidentId
 from hub.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -38,6 +37,7 @@ from hub.web.views import (
     set_presence,
     status_view,
 )
+from wire.control import MAX_NOTE_CHARS
 
 log = logging.getLogger("telecare.web")
 T = TypeVar("T")

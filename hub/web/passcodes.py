@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.config import WebLogin
+from hub.config.sections import WebLogin
 
 # OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): affordable on a Pi Zero 2 W with 512 MB.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)

@@ -7,7 +7,7 @@ from datetime import time as clock_time
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from hub.records import IncidentNote, Presence
+from hub.store.records import IncidentNote, Presence
 from hub.web.context import WebContext
 from hub.web.models import (
     Activity,
@@ -22,12 +22,12 @@ from hub.web.models import (
     timeline,
     verdict,
 )
-from hub.wire import is_device_id
 from rules.doses_today import DoseToday
 from rules.engine import RESOLVED_BY
 from rules.incidents import OPEN_STATES
 from rules.medication import CAUSE_PREFIX
 from rules.schedule import at_local
+from wire.schema import is_device_id
 
 MAX_LISTED_INCIDENTS = 200
 PROBE_EVERY_S = 1.0

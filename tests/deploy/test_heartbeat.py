@@ -9,9 +9,9 @@ from typing import ClassVar
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.config import HeartbeatSettings
-from hub.heartbeat import ping_forever
+from hub.config.sections import HeartbeatSettings
+from hub.mqtt.broker import LocalBroker
+from hub.service.heartbeat import ping_forever
 from tests.support.hubs import eventually, in_process_config, running_hub
 
 

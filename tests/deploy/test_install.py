@@ -11,9 +11,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from hub.broker import free_port
-from hub.wire import command_topic, event_topic
+from hub.mqtt.broker import free_port
 from tests.support.reliability import record
+from wire.schema import command_topic, event_topic
 
 DEPLOY = Path(__file__).parents[2] / "deploy" / "raspberrypi"
 SCRIPTS = [DEPLOY / "install.sh", DEPLOY / "add-device.sh", DEPLOY.parents[1] / ".ci" / "run"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from hub.backup import back_up
-from hub.broker import LocalBroker, free_port
 from hub.cli import main
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker, free_port
+from hub.store.backup import back_up
+from hub.store.store import Store
 from tests.support.hubs import config_data, write_toml
 
 DEPLOY = Path(__file__).parents[2] / "deploy" / "raspberrypi"

@@ -7,7 +7,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory  # noqa: TID251  # tests drive the mock pins
 
 from drivers.gpio import GpioPanel, GpioUnavailableError
-from hub.config import GpioButtonConfig, GpioSettings
+from drivers.gpio_settings import GpioButtonConfig, GpioSettings
 from tests.support.hubs import eventually
 
 CORD_PIN, CANCEL_PIN, RED_PIN, GREEN_PIN, BUZZER_PIN = 17, 27, 5, 6, 22

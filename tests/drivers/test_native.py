@@ -7,14 +7,8 @@ import pytest
 
 from drivers.decoding import Announcement, Rejected, StatusReport
 from drivers.native import decode
-from hub.wire import (
-    MAX_PAYLOAD_BYTES,
-    PAIRING_TOPIC,
-    InboundMessage,
-    event_topic,
-    status_topic,
-)
-from rules.events import DeviceEvent
+from wire.event import DeviceEvent
+from wire.schema import MAX_PAYLOAD_BYTES, PAIRING_TOPIC, InboundMessage, event_topic, status_topic
 
 RECEIVED = datetime(2025, 1, 6, 9, 30, 0, 125000, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from drivers.decoding import Capabilities, Health, Rejected, StatusReport, Unregistered
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from drivers.zigbee_payloads import VERIFIED_MODELS, parse_battery
-from hub.records import DeviceRecord
-from hub.wire import InboundMessage
-from rules.events import DeviceEvent
+from wire.devices import DeviceRecord
+from wire.event import DeviceEvent
+from wire.schema import InboundMessage
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "payloads"
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from drivers.decoding import Capabilities
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from drivers.zigbee_commands import COMMANDS, set_payload, settable_exposures, supported_commands
-from hub.wire import InboundMessage
 from tests.drivers.test_zigbee2mqtt import START, record
+from wire.schema import InboundMessage
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "exposes"
 MODELS = sorted(p.stem for p in FIXTURES.glob("*.json"))

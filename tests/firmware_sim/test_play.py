@@ -5,9 +5,9 @@ from pathlib import Path
 
 from firmware_sim.player import play_live, play_virtual
 from firmware_sim.scenario import load_scenario
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.store import Store
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import eventually, in_process_config, running_hub
 
 SCENARIO = """

@@ -12,8 +12,8 @@ from firmware_sim.devices import NativeDevice
 from firmware_sim.player import schedule
 from firmware_sim.scenario import ScenarioError, load_scenario, shipped_names
 from firmware_sim.zigbee import MODELS, ZigbeeState, bridge_device
-from hub.wire import InboundMessage
-from rules.events import DeviceEvent
+from wire.event import DeviceEvent
+from wire.schema import InboundMessage
 
 REQUIRED = {
     "typical-day",

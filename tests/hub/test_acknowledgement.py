@@ -7,11 +7,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.control import ACK_TOPIC
-from hub.store import Batch, Store
-from hub.wire import event_topic
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Batch, Store
 from rules.incidents import Incident, IncidentChanged
 from tests.support.hubs import (
     config_data,
@@ -20,6 +18,8 @@ from tests.support.hubs import (
     running_hub,
     write_toml,
 )
+from wire.control import ACK_TOPIC
+from wire.schema import event_topic
 
 CONTACTS = [{"name": "Alice", "phone": "+447700900123"}, {"name": "Bob"}]
 

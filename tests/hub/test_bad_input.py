@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.control import ACK_TOPIC
-from hub.store import Store
-from hub.wire import MAX_PAYLOAD_BYTES, PAIRING_TOPIC, event_topic, status_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.reliability import record
+from wire.control import ACK_TOPIC
+from wire.schema import MAX_PAYLOAD_BYTES, PAIRING_TOPIC, event_topic, status_topic
 
 CASES = [
     ("malformed_json", event_topic("pendant-1"), b'{"type": "pendant.pressed"'),

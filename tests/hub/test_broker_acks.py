@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from hub.broker_acks import BrokerAcks
-from hub.store import StoreWriteError
-from hub.wire import InboundMessage
+from hub.mqtt.acks import BrokerAcks
+from hub.store.errors import StoreWriteError
+from wire.schema import InboundMessage
 
 
 def _message(mid: int) -> InboundMessage:
@@ -64,7 +64,7 @@ async def test_a_failure_leaves_unsynced_messages_for_the_broker_to_resend() -> 
 async def test_a_refused_sync_holds_the_acknowledgements_until_the_disk_takes_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("hub.broker_acks.RETRY_S", 0.0)
+    monkeypatch.setattr("hub.mqtt.acks.RETRY_S", 0.0)
     acked: list[int] = []
     refusals = [StoreWriteError("sync refused: [Errno 5] Input/output error")]
 

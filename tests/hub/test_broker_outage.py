@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.config import MqttSettings
-from hub.mqtt import MqttSession
-from hub.store import Store
-from hub.wire import event_topic
+from hub.config.sections import MqttSettings
+from hub.mqtt.broker import LocalBroker
+from hub.mqtt.session import MqttSession
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.reliability import record
+from wire.schema import event_topic
 
 OUTAGE_S = 60.0 if os.environ.get("TELECARE_CRASH_SCALE") == "full" else 0.0
 

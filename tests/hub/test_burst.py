@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx  # noqa: TID251  # reads the hub's /metrics as a monitor would
 import pytest
 
-from hub.broker import LocalBroker
-from hub.inbox import HIGH_WATER
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.pipeline.inbox import HIGH_WATER
+from hub.store.store import Store
 from tests.support.hubs import DEVICES, HubProcess, config_data, device_client, write_toml
 from tests.support.load import Message, dashboard_url, memory_mib, publish_paced, read_metrics
 from tests.support.reliability import record
+from wire.schema import event_topic
 
 SUSTAINED_PER_S = 200  # the soak's rate: 500 devices in a busy home network
 BURST_PER_S = 10 * SUSTAINED_PER_S

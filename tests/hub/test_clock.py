@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hub.clock import WallClock
+from hub.service.clock import WallClock
 
 
 class _Monotonic:

@@ -1,6 +1,6 @@
 """NTP steps the running hub's wall clock by an hour: escalation keeps its pace, digests their time.
 
-The step is injected through the test-only clock offset file (`hub.clock` says why it is not
+The step is injected through the test-only clock offset file (`hub.service.clock` says why it is not
 libfaketime): the hub's wall clock jumps while its monotonic clock runs on, as under NTP.
 """
 
@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.clock import OFFSET_FILE_ENV
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.service.clock import OFFSET_FILE_ENV
+from hub.store.store import Store
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
+from wire.schema import event_topic
 
 ALICE = "+447700900123"
 BOB = "+447700900456"

@@ -21,7 +21,7 @@ def test_start_up_s_objects_are_frozen_and_later_garbage_is_still_collected() ->
     out = run_python(
         """
         import gc, weakref
-        from hub.collector import settle_after_start
+        from hub.service.collector import settle_after_start
 
         class Node:
             pass

@@ -9,10 +9,10 @@ import pytest
 
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.intake import Intake
-from hub.records import DeviceRecord
-from hub.rejections import RejectLog
-from hub.wire import CommandPayload, InboundMessage
+from hub.pipeline.intake import Intake
+from hub.pipeline.rejections import RejectLog
+from wire.devices import DeviceRecord
+from wire.schema import CommandPayload, InboundMessage
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 EXPOSES = Path(__file__).parents[1] / "fixtures" / "exposes"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
 from tests.support.hubs import (
     HubProcess,
     config_data,
@@ -21,6 +20,7 @@ from tests.support.hubs import (
     stored_counts,
     write_toml,
 )
+from wire.schema import event_topic
 
 
 def _telecare(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:

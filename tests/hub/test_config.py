@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.config import ConfigError, config_from_dict, load_config
+from hub.config.file import ConfigError, config_from_dict, load_config
 
 MINIMAL = """\
 [[contacts]]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, load_config
+from hub.config.file import ConfigError, load_config
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "raspberrypi" / "hub.example.toml"
 

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.config import ConfigError, load_config
+from hub.config.file import ConfigError, load_config
 
 WITH_SECRET = (
     '[mqtt]\nusername = "telecare-hub"\npassword = "hunter2-secret"\n[[contacts]]\nname = "A"\n'

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from notifier.model import OutboxEntry
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
+from wire.schema import event_topic
 
 STEP_S = 4.0
 FULL = os.environ.get("TELECARE_CRASH_SCALE") == "full"

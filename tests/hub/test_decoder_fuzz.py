@@ -19,15 +19,15 @@ from hypothesis import strategies as st
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC, AckPayload, decode_control
-from hub.intake import Intake
-from hub.rejections import RejectLog
-from hub.wire import InboundMessage
+from hub.pipeline.intake import Intake
+from hub.pipeline.rejections import RejectLog
 from notifier.acks import AckTokens
 from notifier.replies import parse_reply
 from tests.hub.test_intake_properties import REGISTERED, registry
 from tests.notifier.entries import entry
 from tests.support.reliability import record
+from wire.control import ACK_TOPIC, OCCUPANCY_CONTROL_TOPIC, AckPayload, decode_control
+from wire.schema import InboundMessage
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 EXAMPLES = 500

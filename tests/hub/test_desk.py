@@ -4,13 +4,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from hub.desk import HubDesk
-from hub.store import AcceptedEvent, Batch, NewDevice, Store
+from hub.pipeline.desk import HubDesk
+from hub.store.store import AcceptedEvent, Batch, NewDevice, Store
 from notifier.acks import Acknowledgement
 from notifier.replies import not_taken_text
-from rules.events import DeviceEvent
 from rules.incidents import IncidentChanged
 from tests.notifier.outbox import add_alert
+from wire.event import DeviceEvent
 
 
 class Published:

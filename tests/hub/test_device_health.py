@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.records import DeviceHealth
-from hub.store import Batch, NewDevice, Store
+from hub.store.records import DeviceHealth
+from hub.store.store import Batch, NewDevice, Store
 
 HOUR = timedelta(hours=1)
 

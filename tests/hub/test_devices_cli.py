@@ -7,13 +7,13 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from hub.broker import LocalBroker
 from hub.cli import main
-from hub.config import config_from_dict
-from hub.store import NewDevice, Store
-from hub.wire import event_topic
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import NewDevice, Store
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
 from tests.support.zigbee2mqtt_standin import Zigbee2MqttStandIn
+from wire.schema import event_topic
 
 PAIRED = NewDevice(
     id="pendant-0542eb",

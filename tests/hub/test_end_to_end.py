@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import HUB_STATUS_TOPIC, event_topic, status_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
+from wire.schema import HUB_STATUS_TOPIC, event_topic, status_topic
 
 
 async def test_pendant_press_opens_incident_and_lands_in_outbox(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import load_config
+from hub.config.file import load_config
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "raspberrypi" / "hub.example.toml"
 

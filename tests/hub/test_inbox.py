@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.inbox import Inbox
-from hub.wire import InboundMessage
+from hub.pipeline.inbox import Inbox
+from wire.schema import InboundMessage
 
 
 def message(number: int) -> InboundMessage:

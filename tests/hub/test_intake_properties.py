@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.intake import Intake
-from hub.records import DeviceRecord
-from hub.rejections import RejectLog
-from hub.wire import InboundMessage
+from hub.pipeline.intake import Intake
+from hub.pipeline.rejections import RejectLog
+from wire.devices import DeviceRecord
+from wire.schema import InboundMessage
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 REGISTERED = {"pendant-1": "native", "sos-1": "zigbee2mqtt", "cord-1": "gpio"}

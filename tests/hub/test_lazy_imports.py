@@ -23,9 +23,9 @@ NEVER = ("rich", "pygments")  # terminal colouring, pulled in by httpx
 
 BUILD_CHANNELS = """
 import asyncio, contextlib, json, sys
-import hub.cli, hub.app
-from hub.config import config_from_dict
-from hub.notify import open_channels
+import hub.cli, hub.service.app
+from hub.config.file import config_from_dict
+from hub.service.notify import open_channels
 
 config = config_from_dict(json.loads(sys.argv[1]))
 

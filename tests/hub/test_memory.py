@@ -4,15 +4,15 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.intake import Intake
-from hub.pipeline import Pipeline
-from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
-from hub.wire import InboundMessage, event_topic
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from wire.schema import InboundMessage, event_topic
 
 MORNING = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday; London is on GMT
 LUNCH = datetime(2026, 11, 23, 12, 30, tzinfo=UTC)

@@ -6,11 +6,12 @@ import socket
 import aiomqtt
 import pytest
 
-import hub.mqtt
-from hub.broker import LocalBroker
-from hub.config import MqttSettings
-from hub.mqtt import RECV_CHUNK, MqttSession
-from hub.wire import InboundMessage
+import hub.mqtt.session
+from hub.config.sections import MqttSettings
+from hub.mqtt.broker import LocalBroker
+from hub.mqtt.client import RECV_CHUNK
+from hub.mqtt.session import MqttSession
+from wire.schema import InboundMessage
 
 
 async def _publish_all(broker: LocalBroker, messages: list[tuple[str, bytes]]) -> None:
@@ -45,7 +46,7 @@ async def test_a_burst_read_a_packet_per_turn_arrives_whole_and_in_order(
 ) -> None:
     # One packet per turn of the loop: the rest of each chunk waits in the client, where the
     # socket no longer signals it, and must still be read.
-    monkeypatch.setattr(hub.mqtt, "READS_PER_WAKE", 1)
+    monkeypatch.setattr(hub.mqtt.session, "READS_PER_WAKE", 1)
     sent = [(f"t/{n % 7}", f'{{"n": {n}}}'.encode()) for n in range(600)]
     got, _ = await _receive(broker, sent)
     assert [(m.topic, m.payload) for m in got] == sent

@@ -6,10 +6,11 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from hub.broker import LocalBroker
-from hub.config import MqttSettings
-from hub.mqtt import MqttSession, _PausableClient
-from hub.wire import InboundMessage
+from hub.config.sections import MqttSettings
+from hub.mqtt.broker import LocalBroker
+from hub.mqtt.client import PausableClient
+from hub.mqtt.session import MqttSession
+from wire.schema import InboundMessage
 
 
 async def test_subscribed_waits_for_the_brokers_acknowledgement(
@@ -19,17 +20,17 @@ async def test_subscribed_waits_for_the_brokers_acknowledgement(
     # finds no subscriber and is gone: "hub ready" waits for the acknowledgement, not the
     # connection alone. Here the SUBSCRIBE packets are held in the client after connecting.
     held = asyncio.Event()
-    real_write = _PausableClient.loop_write
+    real_write = PausableClient.loop_write
     real_connect = MqttSession._on_connect
 
-    def write(self: _PausableClient) -> Any:
+    def write(self: PausableClient) -> Any:
         return 0 if held.is_set() else real_write(self)  # 0: paho's "success", nothing written
 
     def connect(self: MqttSession, *args: Any) -> None:
         real_connect(self, *args)
         held.set()  # the subscriptions are queued: keep them there for now
 
-    monkeypatch.setattr(_PausableClient, "loop_write", write)
+    monkeypatch.setattr(PausableClient, "loop_write", write)
     monkeypatch.setattr(MqttSession, "_on_connect", connect)
     got: list[InboundMessage] = []
     arrived = asyncio.Event()

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import (
@@ -16,6 +15,7 @@ from tests.support.standins import (
     TwilioStandIn,
     twilio_toml,
 )
+from wire.schema import event_topic
 
 
 def hub_with_twilio(broker: LocalBroker, workdir: Path, twilio_url: str) -> HubProcess:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import CommandPayload, command_topic, event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
 from tests.support.standins import (
     ACCOUNT_SID,
@@ -22,6 +21,7 @@ from tests.support.standins import (
     TwilioStandIn,
     serving,
 )
+from wire.schema import CommandPayload, command_topic, event_topic
 
 ACK_TOPIC = "hub-acks-0c5d2f8e9a1b7c36"
 BEN_PHONE = "+447700900456"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, config_from_dict
-from hub.notify import budgets_for, unreachable_steps
+from hub.config.file import ConfigError, config_from_dict
+from hub.service.notify import budgets_for, unreachable_steps
 
 
 def test_steps_that_cannot_be_carried_out_are_named(tmp_path: Path) -> None:

@@ -5,11 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import HubConfig, config_from_dict
-from hub.store import Store
-from hub.wire import event_topic
+from hub.config.file import HubConfig, config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
+from wire.schema import event_topic
 
 
 def _occupancy(config_path: Path, where: str) -> subprocess.CompletedProcess[str]:

@@ -6,12 +6,13 @@ import signal
 import sys
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.store import Store, StoreError
-from hub.wire import PAIRING_TOPIC, event_topic
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.errors import StoreError
+from hub.store.store import Store
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
 from tests.support.zigbee2mqtt_standin import TS0215A_SOS_DEFINITION, Zigbee2MqttStandIn
+from wire.schema import PAIRING_TOPIC, event_topic
 
 SOS_JOINING = ("mum/hall/sos", "0x847127fffe0542eb", TS0215A_SOS_DEFINITION)
 

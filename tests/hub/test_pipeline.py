@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
-import hub.pipeline
-from hub.inbox import Inbox
-from hub.intake import RECENT_SEQS, Intake
-from hub.pipeline import YIELD_EVERY, Pipeline
-from hub.rejections import RejectLog
-from hub.store import Batch, NewDevice, Store
-from hub.wire import InboundMessage, event_topic
+import hub.pipeline.pipeline
+from hub.pipeline.inbox import Inbox
+from hub.pipeline.intake import RECENT_SEQS, Intake
+from hub.pipeline.pipeline import YIELD_EVERY, Pipeline
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import Batch, NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from notifier.model import Delivery, OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
 from tests.support.hubs import eventually
+from wire.schema import InboundMessage, event_topic
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
@@ -275,7 +275,7 @@ async def test_a_batch_of_alarms_waits_for_no_earlier_alarm_s_answer(
 ) -> None:
     # Telemetry waits (within a bound) for the alarms before it to be answered; alarms must not:
     # with that bound at an hour, a batch of alarms waiting for it would never be committed.
-    monkeypatch.setattr(hub.pipeline, "ALARM_HEADSTART_S", 3600.0)
+    monkeypatch.setattr(hub.pipeline.pipeline, "ALARM_HEADSTART_S", 3600.0)
     acked: list[InboundMessage] = []
     channel, press = _Provider(answers=False), {"type": "pendant.pressed"}
     async with (

@@ -4,16 +4,16 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.intake import Intake
-from hub.pipeline import Pipeline
-from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
-from hub.wire import command_topic
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine
 from rules.policy import Contact, DeviceInfo, RulesConfig
 from rules.routines import Medication
+from wire.schema import command_topic
 
 STARTED = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 DUE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

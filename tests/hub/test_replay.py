@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from rules.engine import Engine, EngineState
 from rules.incidents import IncidentChanged
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
+from wire.schema import event_topic
 
 SCENARIO = [
     ("pendant-1", "pendant.pressed"),

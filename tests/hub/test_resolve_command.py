@@ -4,10 +4,9 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.config import config_from_dict
-from hub.store import Store
-from hub.wire import event_topic
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import (
     config_data,
     device_client,
@@ -16,6 +15,7 @@ from tests.support.hubs import (
     telecare,
     write_toml,
 )
+from wire.schema import event_topic
 
 CONTACTS = [{"name": "Alice", "phone": "+447700900123"}, {"name": "Bob"}]
 

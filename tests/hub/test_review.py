@@ -13,19 +13,19 @@ from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
 
-from hub.charts import MARK_COLOUR, trend_chart
 from hub.cli import main
-from hub.intake import Intake
-from hub.pipeline import Pipeline
-from hub.records import DeviceHealth, HealthHour
-from hub.rejections import RejectLog
-from hub.review import ReviewData, battery_trends, signal_trends
-from hub.store import Batch, NewDevice, Store
-from hub.wire import InboundMessage, event_topic
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline
+from hub.pipeline.rejections import RejectLog
+from hub.review.charts import MARK_COLOUR, trend_chart
+from hub.review.report import ReviewData, battery_trends, signal_trends
+from hub.store.records import DeviceHealth, HealthHour
+from hub.store.store import Batch, NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from wire.schema import InboundMessage, event_topic
 
 LONDON = ZoneInfo("Europe/London")
 DEVICES = [

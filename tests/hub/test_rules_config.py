@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, load_config
+from hub.config.file import ConfigError, load_config
 
 MINIMAL = '[[contacts]]\nname = "Alice"\n'
 WORKING = '[[contacts]]\nname = "Alice"\nwork_hours = ["{hours}"]\n'

@@ -14,17 +14,18 @@ from hypothesis import strategies as st
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.cli import main
-from hub.intake import Intake
-from hub.pipeline import Pipeline, device_infos
-from hub.records import DeviceHealth, DeviceRecord, HealthHour
-from hub.rejections import RejectLog
-from hub.store import Batch, NewDevice, Store
-from hub.store_devices import HISTORY_DAYS
-from hub.wire import InboundMessage
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline, device_infos
+from hub.pipeline.rejections import RejectLog
+from hub.store.devices import HISTORY_DAYS
+from hub.store.records import DeviceHealth, HealthHour
+from hub.store.store import Batch, NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, Home, RulesConfig
+from wire.devices import DeviceRecord
+from wire.schema import InboundMessage
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from gpiozero import Device  # noqa: TID251  # tests reach the mock pins
 
-from hub.broker import LocalBroker
-from hub.status_light import IncidentLights
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.panel.light import IncidentLights
+from hub.store.store import Store
 from tests.support.hubs import DEVICES, device_client, eventually, in_process_config, running_hub
+from wire.schema import event_topic
 
 CORD, CANCEL, RED, GREEN = 17, 27, 5, 6
 WIRED = [

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.broker import LocalBroker
-from hub.store import Store
-from hub.wire import event_topic
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.disks import fill, mount
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
+from wire.schema import event_topic
 
 ALICE = "+447700900123"
 FAILING_TEXT = "cannot save to its memory card"

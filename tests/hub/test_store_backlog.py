@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from hub import store_backlog
-from hub.store import AcceptedEvent, Batch, Store, StoreWriteError
-from hub.store_backlog import UNACKED_MAX, Backlog
-from hub.wire import InboundMessage, event_topic
+from hub.store import backlog as store_backlog
+from hub.store.backlog import UNACKED_MAX, Backlog
+from hub.store.errors import StoreWriteError
+from hub.store.store import AcceptedEvent, Batch, Store
 from notifier.model import Delivery
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent
 from rules.incidents import Notify
 from tests.support.disks import fill
 from tests.support.rules import clock, home
+from wire.event import DeviceEvent
+from wire.schema import InboundMessage, event_topic
 
 ENGINE = Engine(home())
 NOW = clock("10:00")

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.app import serve
-from hub.broker import LocalBroker
-from hub.store import Store, StoreCorruptError, StoreError
+from hub.mqtt.broker import LocalBroker
+from hub.service.app import serve
+from hub.store.errors import StoreCorruptError, StoreError
+from hub.store.store import Store
 from tests.support.disks import fill
 from tests.support.hubs import in_process_config, running_hub
 from tests.support.reliability import record

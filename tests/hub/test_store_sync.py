@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import hub.store
-from hub.store import AcceptedEvent, Batch, Store
-from rules.events import DeviceEvent
+import hub.store.store
+from hub.store.store import AcceptedEvent, Batch, Store
 from rules.incidents import Notify
+from wire.event import DeviceEvent
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
@@ -24,14 +24,14 @@ async def test_deferred_commits_share_one_sync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     synced: list[Path] = []
-    real_sync = hub.store._sync_file
+    real_sync = hub.store.store._sync_file
 
     def counting_sync(path: Path) -> None:
         synced.append(path)
         real_sync(path)
 
     async with Store.open(tmp_path / "hub.db") as store:
-        monkeypatch.setattr(hub.store, "_sync_file", counting_sync)
+        monkeypatch.setattr(hub.store.store, "_sync_file", counting_sync)
         await store.commit(_batch(), at=NOW, flush=False)
         await store.commit(_batch(), at=NOW, flush=False)
         assert synced == [], "committed, not yet synced"
@@ -70,15 +70,15 @@ async def test_a_batch_that_fails_part_way_keeps_none_of_itself(tmp_path: Path) 
 async def test_the_log_is_folded_beside_the_writer_not_by_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub.store, "FOLD_EVERY_S", 0.05)
+    monkeypatch.setattr(hub.store.store, "FOLD_EVERY_S", 0.05)
     folds: list[Path] = []
-    real_fold = hub.store._fold_log
+    real_fold = hub.store.store._fold_log
 
     def counting_fold(path: Path) -> int:
         folds.append(path)
         return real_fold(path)
 
-    monkeypatch.setattr(hub.store, "_fold_log", counting_fold)
+    monkeypatch.setattr(hub.store.store, "_fold_log", counting_fold)
     db = tmp_path / "hub.db"
     async with Store.open(db) as store:
         async with store.folding_log():
@@ -103,8 +103,8 @@ async def test_a_steady_stream_of_commits_does_not_grow_the_log_without_end(
     # A fold beside the writer folds what was committed when it began; the writer restarts the
     # log only at a write that finds all of it folded. With commits back to back that never
     # happens unless writes are held once the log is long.
-    monkeypatch.setattr(hub.store, "FOLD_EVERY_S", 0.02)
-    monkeypatch.setattr(hub.store, "LOG_LIMIT_BYTES", 256 * 1024)
+    monkeypatch.setattr(hub.store.store, "FOLD_EVERY_S", 0.02)
+    monkeypatch.setattr(hub.store.store, "LOG_LIMIT_BYTES", 256 * 1024)
     caplog.set_level(logging.INFO, logger="telecare.store")
     db = tmp_path / "hub.db"
     wal = tmp_path / "hub.db-wal"

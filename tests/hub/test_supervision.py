@@ -6,17 +6,17 @@ from pathlib import Path
 
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
-from hub.intake import Intake
-from hub.pipeline import Pipeline
-from hub.records import DeviceRecord
-from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
-from hub.supervision import Supervisor
-from hub.wire import InboundMessage
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline
+from hub.pipeline.rejections import RejectLog
+from hub.pipeline.supervision import Supervisor
+from hub.store.store import NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, RulesConfig
+from wire.devices import DeviceRecord
+from wire.schema import InboundMessage
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -2,9 +2,9 @@
 
 import asyncio
 
-from hub.inbox import Inbox
-from hub.waiting import WINDOW, Waiting
-from hub.wire import InboundMessage
+from hub.pipeline.inbox import Inbox
+from hub.pipeline.waiting import WINDOW, Waiting
+from wire.schema import InboundMessage
 
 ALARMS = frozenset({"telecare/v1/pendant-1/event"})
 

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from hub.broker import LocalBroker
-from hub.store import Store
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import DEVICES, device_client, eventually, in_process_config, running_hub
 
 BASE = "home/z2m"

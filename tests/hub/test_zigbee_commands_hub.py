@@ -11,12 +11,12 @@ import aiomqtt
 import pytest
 from click.testing import CliRunner
 
-from hub.broker import LocalBroker
 from hub.cli import main
-from hub.control import ACK_TOPIC
-from hub.store import Store
-from hub.wire import HUB_STATUS_TOPIC
+from hub.mqtt.broker import LocalBroker
+from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
+from wire.control import ACK_TOPIC
+from wire.schema import HUB_STATUS_TOPIC
 
 EXPOSES = Path(__file__).parents[1] / "fixtures" / "exposes"
 NAME = "mum/hall/sos"  # a friendly name with slashes, used whole

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from hub.store import Batch, Store
+from hub.store.store import Batch, Store
 from notifier.model import OutboxEntry
 from rules.incidents import Incident, IncidentChanged, Notify
 from rules.policy import Channel, Severity

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.store_rows import new_outbox_entry
+from hub.store.rows import new_outbox_entry
 from notifier.budget import Budget, Budgets
 from notifier.model import OutboxEntry
 from rules.incidents import Notify

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.store import Store
+from hub.store.store import Store
 from notifier.budget import Budget, Budgets
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import TwilioChannel, TwilioGateway

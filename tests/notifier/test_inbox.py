@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.store import Store
+from hub.store.store import Store
 from notifier.acks import Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import TwilioGateway

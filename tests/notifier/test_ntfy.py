@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.broker import free_port
+from hub.mqtt.broker import free_port
 from notifier.channels.ntfy import NtfyChannel, sequence_id
 from notifier.model import TransientError
 from notifier.settings import NtfySettings

@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.incidents import Action, IncidentChanged, Notify
 from rules.policy import Contact, DeviceInfo, EscalationPlan, EscalationStep, Home, RulesConfig
 from rules.routines import Medication
+from wire.event import DeviceEvent, EventType
 
 T0 = datetime(2025, 3, 29, 21, 0, tzinfo=UTC)  # the evening before the UK clocks go forward
 PROPERTY = settings(max_examples=75, deadline=None)

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.incidents import Action, IncidentChanged, Notify
 from rules.policy import (
     Contact,
@@ -17,6 +16,7 @@ from rules.policy import (
     Policies,
     RulesConfig,
 )
+from wire.event import DeviceEvent, EventType
 
 # A Monday in January: Europe/London is on GMT, so alert texts show the UTC clock time.
 T0 = datetime(2025, 1, 6, 9, 30, tzinfo=UTC)
@@ -510,7 +510,7 @@ def test_the_same_inputs_give_the_same_outputs() -> None:
 
 
 def test_an_alarm_reopened_in_the_same_batch_gets_fresh_keys(engine: Engine) -> None:
-    # The hub stamps every message of one batch with the same `now` (hub/pipeline.py).
+    # The hub stamps every message of one batch with the same `now` (hub/pipeline/pipeline.py).
     state, first = press(engine, EngineState(), T0)
     state, cancel = engine.evaluate(state, event("pendant-1", "pendant.cancelled", T0), now=T0)
     state, second = press(engine, state, T0)

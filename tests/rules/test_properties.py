@@ -7,7 +7,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.incidents import Action, IncidentChanged, Notify
 from rules.policy import (
     Contact,
@@ -19,6 +18,7 @@ from rules.policy import (
     RulesConfig,
     WaterPolicy,
 )
+from wire.event import DeviceEvent, EventType
 
 T0 = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)  # the night the UK clocks go forward
 PROPERTY = settings(max_examples=100, deadline=None)

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.incidents import Notify
 from rules.policy import EscalationPlan, EscalationStep
 from rules.timers import STEP_THRESHOLD_S, clock_step, shift_deadline, shift_relative_timers
 from tests.support.rules import clock, home
+from wire.event import DeviceEvent, EventType
 
 PROPERTY = settings(max_examples=60, deadline=None)
 LADDER = EscalationPlan(

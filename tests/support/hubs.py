@@ -13,11 +13,11 @@ from typing import Any
 
 import aiomqtt
 
-from hub.app import serve
-from hub.broker import LocalBroker
-from hub.config import HubConfig, config_from_dict
-from hub.rejections import RejectLog
-from hub.store import Store
+from hub.config.file import HubConfig, config_from_dict
+from hub.mqtt.broker import LocalBroker
+from hub.pipeline.rejections import RejectLog
+from hub.service.app import serve
+from hub.store.store import Store
 
 DEVICES = [
     {"id": "pendant-1", "name": "pendant", "role": "pendant", "room": "Bedroom"},

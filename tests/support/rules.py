@@ -3,9 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 from rules.engine import Engine, EngineState
-from rules.events import DeviceEvent, EventType
 from rules.incidents import Action, DeviceCommand, IncidentChanged, Notify
 from rules.policy import Contact, DeviceInfo, Home, RulesConfig
+from wire.event import DeviceEvent, EventType
 
 # A Monday in January: Europe/London is on GMT, so local times read as UTC.
 MONDAY = datetime(2025, 1, 6, tzinfo=UTC)

@@ -12,22 +12,22 @@ from typing import Any
 
 import httpx
 
-from hub.config import WebSettings
-from hub.feed import IncidentFeed
-from hub.inbox import Inbox
-from hub.intake import Intake
-from hub.pipeline import Pipeline
-from hub.rejections import RejectLog
-from hub.store import NewDevice, Store
+from hub.config.sections import WebSettings
+from hub.pipeline.feed import IncidentFeed
+from hub.pipeline.inbox import Inbox
+from hub.pipeline.intake import Intake
+from hub.pipeline.pipeline import Pipeline
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import NewDevice, Store
 from hub.web.app import build_app
 from hub.web.context import WebContext
 from hub.web.login_links import make_link
 from hub.web.passcodes import hash_passcode
-from hub.wire import InboundMessage, event_topic
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
 from rules.engine import Engine, EngineState
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from wire.schema import InboundMessage, event_topic
 
 CARER_PASSCODE = "246810"
 INSTALLER_PASSCODE = "135799"

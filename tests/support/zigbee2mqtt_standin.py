@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import aiomqtt
 
-from hub.broker import LocalBroker
+from hub.mqtt.broker import LocalBroker
 
 # TS0215A_sos as Zigbee2MQTT reports its interview (https://github.com/Koenkk/zigbee2mqtt/issues/7184).
 TS0215A_SOS_DEFINITION = {

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from hub.feed import LISTENER_QUEUE, IncidentFeed, Item, Missed
+from hub.pipeline.feed import LISTENER_QUEUE, IncidentFeed, Item, Missed
 from rules.incidents import Incident, IncidentChanged
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)

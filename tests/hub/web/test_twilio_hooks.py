@@ -25,15 +25,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from hub.broker import LocalBroker, free_port
-from hub.config import ConfigError, config_from_dict
-from hub.rejections import RejectLog
-from hub.store import Store
-from hub.wire import CommandPayload, command_topic, event_topic
+from hub.config.file import ConfigError, config_from_dict
+from hub.mqtt.broker import LocalBroker, free_port
+from hub.pipeline.rejections import RejectLog
+from hub.store.store import Store
 from notifier.channels.twilio import ENTRY_PARAM, SMS_HOOK, STATUS_HOOK, VOICE_HOOK
 from tests.support.hubs import config_data, device_client, eventually, running_hub
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving
 from tests.support.web import Hub
+from wire.schema import CommandPayload, command_topic, event_topic
 
 PUBLIC_URL = "https://carers.example.org/mums-hub"
 ALICE_PHONE = "+447700900123"

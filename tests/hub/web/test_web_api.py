@@ -6,8 +6,8 @@ import json
 import pytest
 
 from hub.web.views import Recent
-from hub.wire import InboundMessage, event_topic
 from tests.support.web import CARER_PASSCODE, INSTALLER_PASSCODE, Hub, log_in
+from wire.schema import InboundMessage, event_topic
 
 
 async def test_every_api_endpoint_refuses_a_caller_who_has_not_logged_in(hub: Hub) -> None:

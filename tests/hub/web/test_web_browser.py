@@ -15,11 +15,11 @@ import aiomqtt
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from hub.broker import LocalBroker, free_port
-from hub.config import config_from_dict
-from hub.wire import event_topic
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker, free_port
 from tests.support.hubs import config_data, device_client, running_hub
 from tests.support.web import CARER_PASSCODE, logins
+from wire.schema import event_topic
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.config import ConfigError, config_from_dict, load_config
+from hub.config.file import ConfigError, config_from_dict, load_config
 from tests.support.web import logins
 
 EXAMPLE = Path(__file__).parents[3] / "deploy" / "raspberrypi" / "hub.example.toml"
@@ -65,7 +65,7 @@ def test_https_needs_both_certificate_and_key(tmp_path: Path) -> None:
 
 
 def test_the_web_stack_is_loaded_only_when_the_dashboard_is_on() -> None:
-    check = "import sys, hub.app; print(sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
+    check = "import sys, hub.service.app; print(sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.store import Store
+from hub.store.store import Store
 from tests.support.hubs import telecare, write_toml
 from tests.support.web import Hub, login_link, use_login_link
 

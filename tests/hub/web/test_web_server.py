@@ -15,13 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.broker import LocalBroker, free_port
-from hub.config import config_from_dict
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker, free_port
 from hub.web.app import WebServer
 from hub.web.auth import SESSION_COOKIE
 from hub.web.gate import DashboardGate
 from hub.web.passcodes import match_login
-from hub.wire import command_topic, event_topic
 from tests.support.hubs import config_data, device_client, eventually, running_hub, stored_counts
 from tests.support.web import (
     CARER_PASSCODE,
@@ -31,6 +30,7 @@ from tests.support.web import (
     log_in,
     logins,
 )
+from wire.schema import command_topic, event_topic
 
 
 async def _events(stream: httpx.Response) -> AsyncIterator[str]:

@@ -4,8 +4,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from hub.store import NewDevice
-from hub.wire import InboundMessage, event_topic
+from hub.store.store import NewDevice
 from rules.engine import Engine
 from rules.policy import Contact
 from tests.support.web import (
@@ -17,6 +16,7 @@ from tests.support.web import (
     login_link,
     use_login_link,
 )
+from wire.schema import InboundMessage, event_topic
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from typing import Any
 import aiomqtt
 import httpx
 
-from hub.broker import LocalBroker, free_port
-from hub.config import config_from_dict
-from hub.store import Store
+from hub.config.file import config_from_dict
+from hub.mqtt.broker import LocalBroker, free_port
+from hub.store.store import Store
 from tests.support.hubs import config_data, eventually, running_hub
 from tests.support.web import INSTALLER_PASSCODE, form_csrf, log_in, logins
 from tests.support.zigbee2mqtt_standin import TS0215A_SOS_DEFINITION, Zigbee2MqttStandIn

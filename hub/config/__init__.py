@@ -1,0 +1,1 @@
+"""The hub's configuration: the TOML file, its sections, validated at start."""

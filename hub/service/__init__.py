@@ -1,0 +1,1 @@
+"""The running hub process: composition, clock, notifier, console, systemd and heartbeat."""

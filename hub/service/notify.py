@@ -1,0 +1,230 @@
+"""The notifier of a running hub, built from its configuration.
+
+Channels, the dispatcher, delivery tracking and the acknowledgement inbox are entered and left
+together. With `[twilio] public_url` set, Twilio's web hooks (`twilio_hooks`, served by the web
+app) hear key presses, replies and delivery reports; inbound SMS are then no longer polled.
+"""
+
+import logging
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+from zoneinfo import ZoneInfo
+
+from hub.config.file import HubConfig
+from hub.pipeline.desk import CarerControl, HubDesk, Publish
+from hub.store.backlog import Backlog
+from hub.store.store import Store
+from notifier.acks import AckTokens
+from notifier.budget import Budget, Budgets
+from notifier.channels.ntfy import AckBody, NtfyChannel
+from notifier.channels.outbox import LocalOutbox
+from notifier.dispatcher import Channel, Dispatcher
+from notifier.failover import Failover, routes_for
+from notifier.inbox import Inbox
+from notifier.settings import TwilioSettings
+from notifier.tracking import StatusChannel, StatusTracker
+from rules.policy import Contact
+
+if TYPE_CHECKING:  # channel SDKs (Twilio, Apprise) are loaded only when configured
+    from notifier.channels.twilio import TwilioGateway
+    from notifier.twilio_hooks import TwilioHooks
+
+log = logging.getLogger("telecare.hub")
+
+
+def budgets_for(twilio: TwilioSettings) -> list[Budget]:
+    """SMS and WhatsApp share the message budget; calls have their own."""
+    return [
+        Budget("messages", ("sms", "whatsapp"), twilio.sms_per_hour, twilio.sms_per_day),
+        Budget("calls", ("voice",), twilio.calls_per_hour, twilio.calls_per_day),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenChannels:
+    """The configured channels, and the clients behind them that other parts also use."""
+
+    channels: dict[str, Channel]
+    gateway: "TwilioGateway | None"
+    ntfy: NtfyChannel | None
+
+
+def open_channels(
+    config: HubConfig, stack: AsyncExitStack, *, ack_body: AckBody | None
+) -> OpenChannels:
+    """Build every configured channel; `stack` closes their clients."""
+    contacts = {c.name: c for c in config.contacts}
+    channels: dict[str, Channel] = {"outbox": LocalOutbox()}
+    gateway = ntfy = None
+    if config.twilio is not None:
+        gateway = _twilio_channels(config.twilio, stack, contacts, channels, ack_body)
+    if config.ntfy is not None:
+        ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
+        stack.push_async_callback(ntfy.close)
+        channels["ntfy"] = ntfy
+    if config.apprise.urls:
+        # Apprise and its plugins cost some 12 MB of memory: loaded only when configured.
+        from notifier.channels.apprise import AppriseChannel  # noqa: PLC0415
+
+        channels["apprise"] = AppriseChannel(config.apprise)
+    return OpenChannels(channels, gateway, ntfy)
+
+
+def _twilio_channels(
+    settings: TwilioSettings,
+    stack: AsyncExitStack,
+    contacts: dict[str, Contact],
+    channels: dict[str, Channel],
+    ack_body: AckBody | None,
+) -> "TwilioGateway":
+    """SMS, WhatsApp and voice on one gateway, added to `channels`; returns the gateway."""
+    # The Twilio SDK (with requests and aiohttp) costs some 18 MB: loaded only when configured.
+    from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind  # noqa: PLC0415
+
+    gateway = TwilioGateway(settings)
+    stack.push_async_callback(gateway.close)
+    kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
+    for kind in kinds:
+        channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body)
+    return gateway
+
+
+def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
+    """Escalation steps that cannot be carried out as configured (they will fail over)."""
+    contacts = {c.name: c for c in config.contacts}
+    routes = routes_for(contacts, channels, set(config.apprise.urls))
+    problems: list[str] = []
+    for severity, plan in config.escalation.items():
+        for index, step in enumerate(plan.steps):
+            if step.channel not in routes.get(step.contact, ()):
+                why = "is not configured" if step.channel not in channels else "has no address"
+                problems.append(
+                    f"escalation.{severity}.steps[{index}]: {step.channel} for {step.contact}"
+                    f" {why}; the alert will fail over"
+                )
+    return problems
+
+
+class Notifier:
+    """Everything that reaches carers and hears back from them.
+
+    Its outbox records (deliveries, replies, provider reports) go through `outbox`, the hub's
+    backlog, so they are held in memory while the disk refuses writes.
+    """
+
+    def __init__(
+        self,
+        config: HubConfig,
+        store: Store,
+        *,
+        publish: Publish,
+        clock: Callable[[], datetime],
+        outbox: Backlog | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._outbox = outbox or Backlog(store)
+        self._publish = publish
+        self._clock = clock
+        self._stack = AsyncExitStack()
+        self.channels: dict[str, Channel] = {"outbox": LocalOutbox()}
+        self.inbox: Inbox | None = None
+        self.twilio_hooks: TwilioHooks | None = None
+        self._tracker: StatusTracker | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._desk: HubDesk | None = None
+
+    def bind(self, control: CarerControl) -> None:
+        """The pipeline that carries out carers' replies (acknowledgements, HOME/AWAY)."""
+        assert self._desk is not None, "enter the Notifier first"
+        self._desk.bind(control)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The running dispatcher (only while entered)."""
+        assert self._dispatcher is not None, "enter the Notifier first"
+        return self._dispatcher
+
+    async def __aenter__(self) -> Self:
+        contacts = {c.name: c for c in self._config.contacts}
+        tokens = AckTokens(await self._store.ack_key())
+        opened = open_channels(self._config, self._stack, ack_body=tokens.token)
+        self.channels = opened.channels
+        gateway, ntfy = opened.gateway, opened.ntfy
+        await self._start_delivery(contacts, gateway)
+        await self._start_inbox(contacts, tokens, gateway, ntfy)
+        self.twilio_hooks = self._hooks()
+        log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
+        for problem in unreachable_steps(self._config, set(self.channels)):
+            log.warning("%s", problem)
+        return self
+
+    async def _start_delivery(
+        self, contacts: dict[str, Contact], gateway: "TwilioGateway | None"
+    ) -> None:
+        config = self._config
+        routes = routes_for(contacts, set(self.channels), set(config.apprise.urls))
+        budgets = None
+        if config.twilio is not None:
+            budgets = Budgets(self._store, budgets_for(config.twilio))
+        dispatcher = Dispatcher(
+            self._outbox, self.channels, failover=Failover(routes), budgets=budgets
+        )
+        self._dispatcher = await self._stack.enter_async_context(dispatcher)
+        if gateway is not None:
+            from notifier.channels.twilio import TwilioChannel, TwilioKind  # noqa: PLC0415
+
+            kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")  # calls: callbacks only
+            tracked: dict[str, StatusChannel] = {
+                k: TwilioChannel(k, gateway, contacts) for k in kinds
+            }
+            tracker = StatusTracker(
+                self._outbox, tracked, dispatcher.fail_over, poll_s=gateway.settings.poll_s
+            )
+            self._tracker = await self._stack.enter_async_context(tracker)
+
+    async def _start_inbox(
+        self,
+        contacts: dict[str, Contact],
+        tokens: AckTokens,
+        gateway: "TwilioGateway | None",
+        ntfy: NtfyChannel | None,
+    ) -> None:
+        zone = ZoneInfo(self._config.home.timezone)
+        desk = HubDesk(self._store, self._publish, zone=zone, clock=self._clock)
+        self._desk = desk
+        ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
+        listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
+        webhooks = gateway is not None and gateway.settings.public_url is not None
+        self.inbox = Inbox(
+            desk, self._outbox, tokens, contacts, ntfy=listen, twilio=gateway, webhooks=webhooks
+        )
+        await self._stack.enter_async_context(self.inbox)
+
+    def _hooks(self) -> "TwilioHooks | None":
+        """Twilio's web hooks, when Twilio can reach the hub."""
+        settings = self._config.twilio
+        if settings is None or settings.public_url is None:
+            return None
+        assert self.inbox is not None and self._tracker is not None  # built with Twilio
+        from notifier.twilio_hooks import TwilioHooks  # noqa: PLC0415  # loads the Twilio SDK
+
+        return TwilioHooks(
+            settings,
+            settings.public_url,
+            self.inbox,
+            self._tracker,
+            person=self._config.home.person,
+        )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()

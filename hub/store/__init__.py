@@ -1,0 +1,1 @@
+"""The hub's SQLite store: the one owner of the database file, its schema and its backups."""
