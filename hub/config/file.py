@@ -34,7 +34,7 @@ from hub.config.sections import (
     WebSettings,
     refuse_repeats,
 )
-from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
+from notifier.settings import AppriseSettings, NtfySettings, PushoverSettings, TwilioSettings
 from rules.policy import (
     Contact,
     DeviceInfo,
@@ -47,7 +47,7 @@ from rules.policy import (
 from rules.policy import Severity as SeverityName
 from rules.routines import Medication
 
-SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret"})
+SECRET_KEYS = frozenset({"password", "auth_token", "token", "app_token", "passcode_hash", "secret"})
 
 
 class ConfigError(Exception):
@@ -82,6 +82,7 @@ class HubConfig(BaseSettings):
     medication: tuple[Medication, ...] = ()
     twilio: TwilioSettings | None = None
     ntfy: NtfySettings | None = None
+    pushover: PushoverSettings | None = None
     apprise: AppriseSettings = AppriseSettings()
 
     @field_validator("contacts")
