@@ -42,7 +42,7 @@ from bench.delivery_standins import (
     decision,
     serve_stand_ins,
 )
-from hub.store import Store
+from hub.store.store import Store
 from notifier.acks import Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.pushover import PushoverChannel

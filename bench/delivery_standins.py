@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.store import Batch
+from hub.store.store import Batch
 from rules.incidents import Incident, IncidentChanged, Notify
 from rules.policy import Contact
 from tests.support.pushover_standin import ALICE_USER, BEN_USER, PushoverStandIn

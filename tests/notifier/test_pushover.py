@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hub.store import Store
+from hub.store.store import Store
 from notifier.channels.pushover import PushoverChannel
 from notifier.channels.twilio import TwilioChannel, TwilioGateway
 from notifier.dispatcher import Dispatcher
