@@ -35,7 +35,7 @@ from drivers.zigbee_payloads import (
 )
 from wire.devices import DeviceRecord
 from wire.event import DeviceEvent
-from wire.schema import MAX_PAYLOAD_BYTES, InboundMessage
+from wire.schema import MAX_PAYLOAD_BYTES, InboundMessage, load_json
 
 log = logging.getLogger("telecare.zigbee2mqtt")
 BRIDGE_DEVICES_MAX_BYTES = 4 * 1024 * 1024  # a large network's device list, exposes and all
@@ -67,7 +67,7 @@ class _Registered:
 def parse_bridge_devices(payload: bytes) -> list[BridgeDevice] | None:
     """Read the retained `bridge/devices` array; None if it is not one."""
     try:
-        data: Any = json.loads(payload)
+        data: Any = load_json(payload)
     except (UnicodeDecodeError, ValueError):
         return None
     if not isinstance(data, list):
@@ -116,7 +116,7 @@ def parse_online(payload: bytes) -> bool | None:
     if text in {"online", "offline"}:
         return text == "online"
     try:
-        data: Any = json.loads(text)
+        data: Any = load_json(text)
     except ValueError:
         return None
     state = data.get("state") if isinstance(data, dict) else None
@@ -246,7 +246,7 @@ class Zigbee2MqttDriver:
     def _decode_bridge_event(self, payload: bytes) -> list[Decoded]:
         """A registered device that left the Zigbee network will not be heard again: offline."""
         try:
-            event: Any = json.loads(payload)
+            event: Any = load_json(payload)
         except (UnicodeDecodeError, ValueError):
             return [Rejected("malformed_json", "bridge/event is not JSON")]
         if not isinstance(event, dict) or event.get("type") != "device_leave":
@@ -268,7 +268,7 @@ class Zigbee2MqttDriver:
     def _decode_state(self, name: str, payload: bytes, received_at: datetime) -> list[Decoded]:
         device = self._by_name[name]
         try:
-            data: Any = json.loads(payload)
+            data: Any = load_json(payload)
         except (UnicodeDecodeError, ValueError) as err:
             return [Rejected("malformed_json", str(err)[:120])]
         if not isinstance(data, dict):

@@ -2,6 +2,7 @@
 
 from datetime import datetime, time, timedelta
 
+from rules.evidence import happened_at
 from rules.lifecycle import Lifecycle
 from rules.policy import RulesConfig
 from rules.schedule import at_local
@@ -31,8 +32,9 @@ class WellbeingCheck:
     """No sign of life when there should be one: the carer is asked to look in.
 
     Nothing has moved by the morning's `up_by` time, or for `quiet_h` hours in the day: a
-    wellbeing check (urgent) asks the carer to look in. Any movement clears it. While a fall is
-    open the check waits: the carer is already on her way for the fall.
+    wellbeing check (urgent) asks the carer to look in. Any movement since the last one seen
+    clears it, even arriving late; movement from before then is old news and clears nothing.
+    While a fall is open the check waits: the carer is already on her way for the fall.
     """
 
     def __init__(self, config: RulesConfig, texts: Texts, life: Lifecycle) -> None:
@@ -75,18 +77,18 @@ class WellbeingCheck:
         return deadline is not None and deadline <= now
 
     def observe(self, draft: Draft, event: DeviceEvent, now: datetime) -> None:
-        """Movement: remember it, and clear a check that is open."""
+        """Movement: remember it, and clear a check that is open if it came after the last seen."""
         if not self.enabled or event.type not in ACTIVITY:
             return
         draft.last_activity = now
-        if SLOT in draft.open:
+        if SLOT in draft.open and self._life.catch_up(draft, SLOT, event, now) is not None:
             text = f"All clear: {self._person} is up and about ({{room}}, {{time}})."
             self._life.close(
                 draft,
                 SLOT,
                 how="cleared",
                 reason=f"{event.type} from {event.device_id}",
-                follow_up=self._texts.render(text, event.device_id, now),
+                follow_up=self._texts.render(text, event.device_id, happened_at(event)),
                 now=now,
             )
 
@@ -114,6 +116,7 @@ class WellbeingCheck:
             device_id="hub",
             text=self._texts.render(text, "hub", seen or draft.since),
             window_s=0,
+            happened=seen or draft.since,
             reason=f"no activity by {deadline.astimezone(self._texts.zone):%H:%M}",
             now=now,
         )

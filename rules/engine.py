@@ -1,22 +1,26 @@
 """The rules engine: a pure function from (state, input, now) to (new state, actions).
 
 It never sends, sleeps or reads the clock: the hub passes `now` in and carries the actions out.
-Replaying the same inputs at the same times gives the same actions.
+Replaying the same inputs at the same times gives the same actions. This module owns the
+engine's entry points (events, timers, a carer's acknowledgement, resolution and settings, the
+state restored at start) and hands each to the part that decides it: the declared causes
+(`rules.alarms`), doses, the wellbeing check, digests and summaries.
 """
 
 from collections.abc import Iterable, Mapping, Sequence, Set
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from rules.activity import ACTIVITY, WellbeingCheck
-from rules.causes import causes, verdict
+from rules.alarms import Alarms
+from rules.causes import causes
 from rules.digest import Digests
 from rules.doses_today import DoseToday, doses_today
-from rules.incidents import Action, Incident, IncidentChanged, OccupancyChanged
+from rules.incidents import Action, Incident, OccupancyChanged
 from rules.inhibition import Inhibitor
 from rules.ladder import Ladder
-from rules.lifecycle import Facts, Lifecycle
+from rules.lifecycle import Lifecycle
 from rules.medication import DoseSchedule
-from rules.policy import CausePolicy, RulesConfig, Severity
+from rules.policy import CausePolicy, RulesConfig
 from rules.settings import CarerSettings
 from rules.state import Draft, EngineState, Memory
 from rules.summary import DailySummary
@@ -24,8 +28,6 @@ from rules.texts import Texts
 from wire.event import DeviceEvent
 
 __all__ = ["Engine", "EngineState"]
-Cause = tuple[str, CausePolicy]
-MIDNIGHT = time(0, 0)
 RESOLVED_BY = "resolved by "  # how the audit trail starts a carer's resolution
 
 
@@ -44,22 +46,17 @@ class Engine:
         self._digests = Digests(config, self.texts)
         self._summary = DailySummary(config, self.texts, self._doses)
         self._settings = CarerSettings(config, self.causes.values(), self.texts)
-        self._by_type: dict[str, list[Cause]] = {}
-        for name, policy in self.causes.items():
-            for kind in policy.opened_by | policy.cancelled_by | policy.cleared_by:
-                self._by_type.setdefault(kind, []).append((name, policy))
-            for kind in policy.drops_pending:
-                self._by_type.setdefault(kind, []).append((name, policy))
+        self._alarms = Alarms(
+            config,
+            self.causes,
+            texts=self.texts,
+            life=self._life,
+            inhibitor=self._inhibitor,
+            settings=self._settings,
+        )
         self._watched = {"medication.taken", *(ACTIVITY if self._wellbeing.enabled else ())}
-        self._timed = {
-            kind
-            for policy in self.causes.values()
-            if policy.only_in is not None or policy.except_in is not None
-            for kind in policy.opened_by
-        }
         self._due_cache: tuple[Mapping[str, Incident] | None, datetime | None] = (None, None)
         self._keyfobs = {i for i, d in config.devices.items() if d.role == "keyfob"}
-        self._by_battery = [(n, p) for n, p in self.causes.items() if p.clears_above_battery]
 
     def evaluate(
         self, state: EngineState, event: DeviceEvent, *, now: datetime
@@ -67,20 +64,19 @@ class Engine:
         """Apply one event: open, repeat, cancel or clear incidents.
 
         Timers that fell due before `now` are carried out first, so the outcome does not depend
-        on how often the hub ticks.
+        on how often the hub ticks. Only an event that happened after an incident began may end
+        it, whatever order the events arrive in (see `rules.evidence`).
         """
         if event.device_id in self._keyfobs and event.type == "pendant.pressed":
             return self._keyfob(state, event, now)
         state, actions = self.tick(state, now=now)
-        candidates = self._by_type.get(event.type, [])
-        if event.battery is not None and self._by_battery:
-            candidates = [*candidates, *self._by_battery]
+        candidates = self._alarms.candidates(event)
         watched = event.type in self._watched
-        if not watched and not self._relevant(state, event, candidates, now):
+        if not watched and not self._alarms.relevant(state, event, candidates):
             return state, actions  # the usual case: a heartbeat, a reading in range
         draft = Draft.of(state)
         draft.actions, timed = actions, len(actions)
-        self._apply(draft, event, candidates, now)
+        self._alarms.apply(draft, event, candidates, now)
         self._wellbeing.observe(draft, event, now)
         self._doses.observe(draft, event, now)
         self._digests.route(draft, timed, now)
@@ -277,142 +273,6 @@ class Engine:
             last_activity=last_activity,
             occupied_by=occupied_by,
             **(memory.model_dump() if memory is not None else {}),
-        )
-
-    def _relevant(
-        self, state: EngineState, event: DeviceEvent, candidates: list[Cause], now: datetime
-    ) -> bool:
-        """Whether any candidate cause has an incident to act on, or would open one."""
-        for name, policy in candidates:
-            slot = f"{name}@{event.device_id}" if policy.per_device else name
-            if slot in state.open:
-                return True
-            if event.type in policy.opened_by:
-                info = self.config.devices.get(event.device_id)
-                role = info.role if info is not None else None
-                timed = event.type in self._timed
-                local = now.astimezone(self.texts.zone).time() if timed else MIDNIGHT
-                if verdict(policy, event, role, local) == "open":
-                    return True
-        return False
-
-    def _apply(
-        self, draft: Draft, event: DeviceEvent, candidates: list[Cause], now: datetime
-    ) -> None:
-        info = self.config.devices.get(event.device_id)
-        role = info.role if info is not None else None
-        # The local time matters only to rules with hours (night exits); worked out only then.
-        local = now.astimezone(self.texts.zone).time() if event.type in self._timed else MIDNIGHT
-        for name, policy in candidates:
-            slot = f"{name}@{event.device_id}" if policy.per_device else name
-            current = draft.open.get(slot)
-            found = verdict(policy, event, role, local)
-            if found == "open" and current is not None and current.state == "pending":
-                self._hasten(draft, slot, current, policy=policy, event=event, now=now)
-            elif found == "open" and current is None:
-                severity = (
-                    policy.severity_for.get(role, policy.severity) if role else policy.severity
-                )
-                self._open(
-                    draft,
-                    name=name,
-                    slot=slot,
-                    policy=policy,
-                    severity=severity,
-                    event=event,
-                    now=now,
-                )
-            elif (
-                current is None
-                or found in {None, "open"}
-                or (found == "drop" and current.state != "pending")
-            ):
-                continue
-            else:
-                cancelled = found == "cancel"
-                self._close(
-                    draft, slot=slot, policy=policy, cancelled=cancelled, event=event, now=now
-                )
-
-    def _open(
-        self,
-        draft: Draft,
-        *,
-        name: str,
-        slot: str,
-        policy: CausePolicy,
-        severity: Severity,
-        event: DeviceEvent,
-        now: datetime,
-    ) -> None:
-        """Open the cause's incident: suppressed if something holds it back, noted if one-shot."""
-        common: Facts = {
-            "cause": name,
-            "severity": severity,
-            "device_id": event.device_id,
-            "text": self.texts.render(
-                policy.alert, event.device_id, now, value=event.value, baseline=event.baseline
-            ),
-            "now": now,
-        }
-        held = self._inhibitor.holds(draft, name) or self._settings.holds(
-            draft.base, event.device_id, severity, now
-        )
-        reason = f"{event.type} from {event.device_id}"
-        if held is not None:
-            self._life.suppress(draft, reason=held, **common)
-        elif policy.one_shot:
-            self._life.note(draft, reason=reason, **common)
-        else:
-            window_s = policy.confirm_s_for.get(event.type, policy.confirm_s)
-            self._life.open(draft, slot=slot, window_s=window_s, reason=reason, **common)
-
-    def _hasten(
-        self,
-        draft: Draft,
-        slot: str,
-        incident: Incident,
-        *,
-        policy: CausePolicy,
-        event: DeviceEvent,
-        now: datetime,
-    ) -> None:
-        """A surer sign while pending (a definite fall after a possible one) ends the window sooner.
-
-        It never makes it longer.
-        """
-        window = timedelta(seconds=policy.confirm_s_for.get(event.type, policy.confirm_s))
-        if incident.due_at is None or now + window >= incident.due_at:
-            return
-        sooner = incident.model_copy(update={"due_at": now + window})
-        reason = f"{event.type} from {event.device_id}: window shortened"
-        draft.actions.append(
-            IncidentChanged(incident=sooner, previous=incident.state, reason=reason, at=now)
-        )
-        draft.put(slot, sooner)
-
-    def _close(
-        self,
-        draft: Draft,
-        *,
-        slot: str,
-        policy: CausePolicy,
-        cancelled: bool,
-        event: DeviceEvent,
-        now: datetime,
-    ) -> None:
-        how = "cancelled" if cancelled else "cleared"
-        if cancelled:
-            template = "All OK: {person} cancelled the {label} at {time}."
-        else:
-            template = policy.clear_text
-        self._life.close(
-            draft,
-            slot,
-            how=how,
-            reason=f"{how} by {event.type} from {event.device_id}",
-            follow_up=self.texts.render(template, event.device_id, now, label=policy.label),
-            now=now,
         )
 
 

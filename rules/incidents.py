@@ -27,6 +27,13 @@ class Incident(BaseModel):
         text: The alert text sent to contacts.
         round: How many times it re-fired after an acknowledgement that did not resolve it.
         acknowledged_by: Who said they are handling it, while acknowledged.
+        happened_at: When what opened it happened by its own stamp (see
+            `rules.evidence.happened_at`); evidence from before it ends nothing. Not stored:
+            None for one read back after a restart, and then `opened_at` stands in (never
+            earlier, so old news is still refused).
+        confirm_by: The end of its confirm window on that same clock, while pending.
+        latest_sign_at: When the latest sign of the same cause it took in while open happened
+            (a second fall while the first waits), if later than `happened_at`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -44,6 +51,9 @@ class Incident(BaseModel):
     text: str
     round: int = Field(default=0, ge=0)
     acknowledged_by: str | None = None
+    happened_at: AwareDatetime | None = None
+    confirm_by: AwareDatetime | None = None
+    latest_sign_at: AwareDatetime | None = None
 
 
 class IncidentChanged(BaseModel):

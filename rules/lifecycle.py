@@ -4,10 +4,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypedDict
 
+from rules.evidence import standing
 from rules.incidents import Action, Incident, IncidentChanged
 from rules.ladder import Ladder, notify
 from rules.policy import Severity
 from rules.state import Draft
+from wire.event import DeviceEvent
 
 Throttle = Callable[[Draft, Incident, datetime], str | None]
 
@@ -46,9 +48,16 @@ class Lifecycle:
         reason: str,
         now: datetime,
         start: datetime | None = None,
+        happened: datetime | None = None,
     ) -> Incident:
-        """Open an incident, pending until `start + window_s`; fired at once if that is now."""
+        """Open an incident, pending until `start + window_s`; fired at once if that is now.
+
+        `happened` is when what opened it happened by its own stamp (else `start`): evidence
+        from before it, or from after the window counted from it, does not end the incident
+        quietly (see `rules.evidence`).
+        """
         start = start or now
+        happened = happened or start
         incident = Incident(
             id=draft.new_id(cause),
             cause=cause,
@@ -58,6 +67,8 @@ class Lifecycle:
             opened_at=now,
             due_at=start + timedelta(seconds=window_s),
             text=text,
+            happened_at=happened,
+            confirm_by=happened + timedelta(seconds=window_s),
         )
         draft.actions.append(
             IncidentChanged(incident=incident, previous=None, reason=reason, at=now)
@@ -66,6 +77,26 @@ class Lifecycle:
             draft.put(slot, incident)
             return incident
         return self._fire(draft, slot, incident, reason="no confirm window", fired_at=now, now=now)
+
+    def catch_up(
+        self, draft: Draft, slot: str, event: DeviceEvent, now: datetime
+    ) -> Incident | None:
+        """The open incident in `slot` as `event` finds it, for `event` to end if its rule says.
+
+        Every clearing rule asks this first (see `rules.evidence.standing`): an event from
+        before the incident began finds nothing to end (None); one from after its confirm
+        window, arriving while it still waits, finds it fired, as it would have been had the
+        event come on time, so the carer is told and then hears that it is over.
+        """
+        incident = draft.open[slot]
+        place = standing(incident, event)
+        if place == "before":
+            return None
+        if place == "in_time":
+            return incident
+        reason = f"confirm window ended ({event.type} from {event.device_id} arrived late)"
+        fired = self._fire(draft, slot, incident, reason=reason, fired_at=now, now=now)
+        return fired if fired.state == "firing" else None  # else held back as it fired
 
     def _fire(
         self,

@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from rules.evidence import happened_at, standing
 from rules.incidents import DeviceCommand
 from rules.lifecycle import Lifecycle
 from rules.policy import RulesConfig
@@ -30,7 +31,9 @@ class DoseSchedule:
     Each dose is due at its time: the person is reminded (a chime on the dispenser) and an
     incident waits through the grace period. `medication.taken` within it closes the incident
     quietly; otherwise the carer is told the dose was missed (urgent), and hears if it is taken
-    late after all.
+    late after all. A dose taken counts for a dose only if it was taken once that dose was due
+    (by the dispenser's own stamp, however late it arrives): an earlier dose taken late is not
+    this one taken; and one taken after the grace period is late even if its news came sooner.
     """
 
     def __init__(self, config: RulesConfig, texts: Texts, life: Lifecycle) -> None:
@@ -84,13 +87,19 @@ class DoseSchedule:
                 self._issue(draft, medication, due, now)
 
     def observe(self, draft: Draft, event: DeviceEvent, now: datetime) -> None:
-        """A dose taken closes the earliest dose still open."""
+        """A dose taken closes the earliest dose still open that was due when it was taken."""
         if event.type != "medication.taken":
             return
-        waiting = [(i.opened_at, s) for s, i in draft.open.items() if s.startswith(CAUSE_PREFIX)]
+        waiting = [
+            (i.happened_at or i.opened_at, s)
+            for s, i in draft.open.items()
+            if s.startswith(CAUSE_PREFIX) and standing(i, event) != "before"
+        ]
         if not waiting:
             return
         _, slot = min(waiting)
+        if self._life.catch_up(draft, slot, event, now) is None:
+            return
         draft.taken = (*(t for t in draft.taken if now - t < DAY), now)
         label = self._label(slot.removeprefix(CAUSE_PREFIX))
         follow_up = f"Taken late: {self._person} took the {label} at {{time}}."
@@ -99,7 +108,7 @@ class DoseSchedule:
             slot,
             how="cleared",
             reason=f"medication.taken from {event.device_id}",
-            follow_up=self._texts.render(follow_up, event.device_id, now),
+            follow_up=self._texts.render(follow_up, event.device_id, happened_at(event)),
             now=now,
         )
 

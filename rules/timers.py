@@ -16,6 +16,7 @@ from rules.incidents import Incident
 from rules.state import EngineState
 
 STEP_THRESHOLD_S = 5.0
+MOVED = ("due_at", "fired_at", "happened_at", "confirm_by", "latest_sign_at")
 
 
 def clock_step(
@@ -36,7 +37,10 @@ def shift_relative_timers(
     """Move every open incident's timer by the clock's step, so its remaining time is unchanged.
 
     The ladder counts its steps from `fired_at`, so that moves too; `opened_at` is a record of
-    when the alarm came and stays as written.
+    when the alarm came and stays as written. The times later evidence is judged against
+    (`happened_at`, `confirm_by`, `latest_sign_at`: see `rules.evidence`) move as well: they
+    were read off the clock before its correction, and the evidence will be read off the
+    corrected one, so movement seconds after a fall still ends it within its window.
 
     Returns:
         The new state, and the incidents whose timers moved.
@@ -44,7 +48,7 @@ def shift_relative_timers(
     moved = {
         slot: _shifted(incident, step)
         for slot, incident in state.open.items()
-        if incident.due_at is not None or incident.fired_at is not None
+        if any(getattr(incident, name) is not None for name in MOVED)
     }
     if not moved:
         return state, []
@@ -62,7 +66,7 @@ def shift_deadline(due: datetime, step: timedelta) -> datetime:
 def _shifted(incident: Incident, step: timedelta) -> Incident:
     update = {
         name: getattr(incident, name) + step
-        for name in ("due_at", "fired_at")
+        for name in MOVED
         if getattr(incident, name) is not None
     }
     return incident.model_copy(update=update)

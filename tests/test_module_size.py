@@ -10,7 +10,6 @@ MAX_LINES = 400
 # Modules still over the limit, each with the length it may not exceed while it is split. An
 # entry that is back within the limit fails the test too, so that it is removed.
 OVER_LIMIT = {
-    "rules/engine.py": 420,
     "notifier/channels/twilio.py": 402,
 }
 

@@ -11,12 +11,11 @@ store itself: it publishes on the local broker, and the hub carries the acknowle
 its event path, committed with everything else before the message is acknowledged.
 """
 
-import json
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from wire.schema import PREFIX
+from wire.schema import PREFIX, load_json
 
 ACK_TOPIC = f"{PREFIX}/hub/control/ack"
 OCCUPANCY_CONTROL_TOPIC = f"{PREFIX}/hub/control/occupancy"
@@ -99,8 +98,8 @@ def decode_control(topic: str, payload: bytes) -> ControlRequest | str:
     """The request on a control topic, or why it is refused."""
     model = _MODELS[topic]
     try:
-        request = model.model_validate(json.loads(payload))
-    except (ValueError, ValidationError, RecursionError) as err:  # RecursionError: deep JSON
+        request = model.model_validate(load_json(payload))
+    except (ValueError, ValidationError) as err:
         first = err.errors()[0]["msg"] if isinstance(err, ValidationError) else str(err)
         return f"bad control request: {first[:120]}"
     if isinstance(request, OldReloadPayload):

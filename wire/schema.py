@@ -3,9 +3,10 @@
 Pure: no I/O. `firmware_sim` and any native device (an ESP32, say) speak exactly this.
 """
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -145,3 +146,16 @@ class ClockPayload(_Payload):
     """Body of the simulation clock topics: the moment the simulation has reached."""
 
     now: AwareDatetime
+
+
+def load_json(payload: bytes | str) -> Any:  # any JSON document
+    """The JSON document in a payload from the broker.
+
+    Raises:
+        ValueError: Not UTF-8, not JSON, or nested deeper than the parser can follow: a few
+            kilobytes of "[[[[" make `json` raise RecursionError, which must not end a loop.
+    """
+    try:
+        return json.loads(payload)
+    except RecursionError as err:
+        raise ValueError("JSON nested too deeply") from err

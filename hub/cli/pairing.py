@@ -42,6 +42,7 @@ from wire.schema import (
     command_topic,
     event_topic,
     is_device_id,
+    load_json,
 )
 
 CONNECT_TIMEOUT_S = 10.0
@@ -362,7 +363,7 @@ def _as_record(device: NewDevice) -> DeviceRecord:
 
 def _json_object(payload: bytes) -> dict[str, Any]:
     try:
-        data: Any = json.loads(payload)
+        data: Any = load_json(payload)
     except (UnicodeDecodeError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

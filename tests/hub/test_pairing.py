@@ -96,6 +96,28 @@ async def test_window_closes_when_nothing_joins(broker: LocalBroker, tmp_path: P
     assert "door" not in " ".join(await device_ids(config_from_dict(data).store.path))
 
 
+async def test_deeply_nested_json_from_the_bridge_does_not_stop_pairing(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    """A bridge (or anyone on the broker) sending "[[[[..." is ignored, as the hub's intake does."""
+    data = config_data(broker, tmp_path)
+    path = write_toml(tmp_path / "hub.toml", data)
+    deep = b"[" * 100_000
+    async with device_client(broker, "garbage") as garbage:
+        # Retained, so the pairing command reads them first, whenever it subscribes.
+        for sub in ("bridge/info", "bridge/event", "bridge/response/permit_join"):
+            await garbage.publish(f"zigbee2mqtt/{sub}", deep, qos=1, retain=True)
+    async with Zigbee2MqttStandIn(broker, joining=SOS_JOINING):
+        cli = await start_cli(
+            "pair", "--config", str(path), "--role", "pendant", "--timeout", "30",
+            "--verify-timeout", "1",
+        )  # fmt: skip
+        output, _ = await asyncio.wait_for(cli.communicate(), 60)
+    text = output.decode()
+    assert "RecursionError" not in text
+    assert "pendant-0542eb" in await device_ids(config_from_dict(data).store.path), text
+
+
 async def test_ctrl_c_closes_the_window_and_registers_nothing(
     broker: LocalBroker, tmp_path: Path
 ) -> None:

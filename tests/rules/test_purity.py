@@ -1,4 +1,4 @@
-"""`rules/` stays pure: stdlib and pydantic only, no I/O libraries, never reads the clock."""
+"""`rules/` and the wire contract below it stay pure: stdlib and pydantic only, no I/O, no clock."""
 
 import ast
 import sys
@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 import rules
+import wire
 
 RULES_DIR = Path(rules.__file__).parent
-ALLOWED_THIRD_PARTY = frozenset({"pydantic", "pydantic_core", "rules"})
+WIRE_DIR = Path(wire.__file__).parent
+ALLOWED_THIRD_PARTY = frozenset({"pydantic", "pydantic_core", "rules", "wire"})
 BANNED = frozenset(
     {
         "asyncio",
@@ -46,7 +48,7 @@ CLOCK_CALLS = frozenset(
 
 
 def modules() -> list[Path]:
-    return sorted(RULES_DIR.rglob("*.py"))
+    return sorted(RULES_DIR.rglob("*.py")) + sorted(WIRE_DIR.rglob("*.py"))
 
 
 def imported_roots(tree: ast.AST) -> set[str]:
@@ -91,17 +93,17 @@ def clock_reads(tree: ast.AST) -> list[str]:
 def test_the_rules_package_is_found() -> None:
     names = {path.name for path in modules()}
 
-    assert {"engine.py", "causes.py", "policy.py", "incidents.py", "events.py"} <= names
+    assert {"engine.py", "causes.py", "policy.py", "incidents.py", "evidence.py"} <= names
 
 
-@pytest.mark.parametrize("path", modules(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", modules(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_imports_only_stdlib_and_pydantic(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
     assert unpure_imports(tree) == set()
 
 
-@pytest.mark.parametrize("path", modules(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", modules(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_never_reads_the_clock(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 

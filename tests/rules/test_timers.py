@@ -108,3 +108,21 @@ def test_a_deadline_already_at_the_end_of_time_stays_there() -> None:
     never = datetime.max.replace(tzinfo=clock("00:00").tzinfo)
     assert shift_deadline(never, timedelta(hours=1)) == never
     assert shift_deadline(clock("10:00"), timedelta(hours=-1)) == clock("09:00")
+
+
+def test_a_cancel_just_after_a_fall_still_ends_it_quietly_across_a_clock_step() -> None:
+    fell = clock("10:00")
+    state, _ = ENGINE.evaluate(
+        EngineState(),
+        DeviceEvent(device_id="fall-1", type="fall.detected", received_at=fell),
+        now=fell,
+    )
+    step = timedelta(hours=1)  # NTP corrects a stale clock while the fall waits
+    state, _ = shift_relative_timers(state, step)
+    later = fell + step + timedelta(seconds=5)
+    cancel = DeviceEvent(device_id="pendant-1", type="pendant.cancelled", received_at=later)
+
+    state, actions = ENGINE.evaluate(state, cancel, now=later)
+
+    assert "fall" not in state.open
+    assert not [a for a in actions if isinstance(a, Notify)]
