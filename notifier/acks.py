@@ -19,7 +19,7 @@ from notifier.model import OutboxEntry
 
 TOKEN_MAC_BYTES = 16
 MAX_ID_DIGITS = 18
-AckChannel = Literal["ntfy", "sms", "whatsapp", "voice", "cli", "web", "centre"]
+AckChannel = Literal["ntfy", "pushover", "sms", "whatsapp", "voice", "cli", "web", "centre"]
 
 
 class Acknowledgement(BaseModel):

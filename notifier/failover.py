@@ -1,9 +1,11 @@
 """Where an alert goes when its channel has failed for good, and the notice that says so.
 
 A permanent failure (a bad number, a refused request, retries spent, the budget exhausted, a
-message Twilio reports undelivered) never ends an emergency or urgent alert: it moves to the
-contact's next channel at once, and a "delivery failing" notice is put on the local outbox, where
-the dashboard and the installer see it. Information is not re-routed; only the notice is raised.
+message Twilio reports undelivered, a call nobody answered, a Pushover alarm no phone received)
+never ends an emergency or urgent alert: it moves to the contact's next channel at once, without
+waiting for the ladder's next step, and a "delivery failing" notice is put on the local outbox,
+where the dashboard and the installer see it. Information is not re-routed; only the notice is
+raised.
 """
 
 from collections.abc import Mapping
@@ -14,7 +16,17 @@ from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
 from rules.policy import Channel, Contact
 
-FAILOVER_ORDER: tuple[Channel, ...] = ("ntfy", "sms", "whatsapp", "voice", "apprise", "outbox")
+# Pushover comes straight after ntfy: an emergency on it rings until acknowledged, through a
+# silenced iPhone too (critical alerts), which nothing after it can promise.
+FAILOVER_ORDER: tuple[Channel, ...] = (
+    "ntfy",
+    "pushover",
+    "sms",
+    "whatsapp",
+    "voice",
+    "apprise",
+    "outbox",
+)
 NOTICE_CHANNEL: Channel = "outbox"
 VIA = "via-"
 NOTICE_SUFFIX = "/notice"
@@ -33,6 +45,8 @@ def routes_for(
             if channel in {"sms", "whatsapp", "voice"} and contact.phone is None:
                 continue
             if channel == "ntfy" and contact.ntfy_topic is None:
+                continue
+            if channel == "pushover" and contact.pushover_user is None:
                 continue
             if channel == "apprise" and name not in apprise_contacts:
                 continue

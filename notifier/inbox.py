@@ -8,6 +8,8 @@ cannot be about any of its alarms.
 
 Only registered contacts' numbers are obeyed; anyone else gets no answer at all, so the hub's
 number gives nothing away. An ntfy acknowledgement counts only with a token the hub signed.
+Acknowledgements a provider heard itself (Pushover's, read from its receipts by delivery
+tracking) come in through `accept_delivery`; every kind ends in the same `accept`.
 """
 
 import asyncio
@@ -128,13 +130,25 @@ class Inbox:
         if entry is None:
             log.warning("ignored an acknowledgement with a token the hub did not issue")
             return "not genuine"
+        taken = await self.accept(entry.incident_id, entry.contact, channel=channel)
+        return "acknowledged" if taken else "not open"
+
+    async def accept_delivery(
+        self, entry: OutboxEntry, contact: str, *, channel: AckChannel
+    ) -> bool:
+        """A provider heard `contact` accept the alarm `entry` raised (Pushover's Acknowledge)."""
+        return await self.accept(entry.incident_id, contact, channel=channel)
+
+    async def accept(self, incident_id: str, contact: str, *, channel: AckChannel) -> bool:
+        """`contact` is dealing with the incident: the ladder stops and the others are told.
+
+        Returns:
+            False if it was not open, or someone had it already.
+        """
         ack = Acknowledgement(
-            incident_id=entry.incident_id,
-            contact=entry.contact,
-            channel=channel,
-            at=datetime.now(UTC),
+            incident_id=incident_id, contact=contact, channel=channel, at=datetime.now(UTC)
         )
-        return "acknowledged" if await self._desk.acknowledge(ack) else "not open"
+        return await self._desk.acknowledge(ack)
 
     async def answer_sms(self, message: "SentMessage") -> str | None:
         """Act on an SMS from a phone; returns the reply sent, None for unknown numbers."""
@@ -165,10 +179,7 @@ class Inbox:
                 if number is None
                 else (f"There is no open alarm number {number}.")
             )
-        ack = Acknowledgement(
-            incident_id=incident, contact=contact, channel=by, at=datetime.now(UTC)
-        )
-        if not await self._desk.acknowledge(ack):
+        if not await self.accept(incident, contact, channel=by):
             return not_taken_text(await self._desk.standing(incident), contact)
         return f"Thank you, {contact}: you are down as dealing with it. The others are told."
 

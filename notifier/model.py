@@ -1,5 +1,6 @@
 """What the notifier stores and reports: outbox entries and delivery outcomes."""
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,6 +10,9 @@ from rules.policy import Channel, Severity
 
 DeliveryState = Literal["pending", "sent", "delivered", "failed"]
 SEVERITY_RANK: dict[Severity, int] = {"emergency": 0, "urgent": 1, "info": 2}
+# The engine keys each rung of the ladder `<incident>/step<n>/...` (`r<round>.step<n>` when it
+# starts again); other parts (`ack`, `resolved`, `note` ...) are news about the alarm.
+_STEP_PART = re.compile(r"^(?:r\d+\.)?step\d+$")
 
 
 class OutboxEntry(BaseModel):
@@ -44,11 +48,15 @@ class Delivery:
         state: sent (the provider took it), delivered (it reached the phone) or failed.
         detail: The provider's words for a failure, or a note.
         ref: The provider's id for what was sent (a Twilio SID, an ntfy message id).
+        accepted_by: The contact who accepted the alarm through the provider itself (pressed
+            "Acknowledge" in the Pushover app). Never set for a call that was answered or a
+            message that was read: only an explicit answer is an acceptance.
     """
 
     state: Literal["sent", "delivered", "failed"]
     detail: str | None = None
     ref: str | None = None
+    accepted_by: str | None = None
 
 
 class TransientError(Exception):
@@ -73,3 +81,15 @@ def retry_after_s(header: str | None) -> float | None:
     except ValueError:
         return None
     return value if value >= 0 else None
+
+
+def is_alarm(entry: OutboxEntry) -> bool:
+    """Whether `entry` raises its alarm (a rung of the ladder, or one failed over from it).
+
+    News about an alarm (who is dealing with it, that it is over) is not: it must not wail or
+    ring through Do Not Disturb, as the alarm itself does.
+    """
+    if entry.severity == "info":
+        return False
+    part = entry.key.removeprefix(f"{entry.incident_id}/").split("/", 1)[0]
+    return bool(_STEP_PART.match(part))

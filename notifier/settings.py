@@ -1,8 +1,8 @@
-"""The `[twilio]`, `[ntfy]` and `[apprise]` sections of the hub's configuration.
+"""The `[twilio]`, `[ntfy]`, `[pushover]` and `[apprise]` sections of the hub's configuration.
 
 Secrets come from the environment in production: `TELECARE_TWILIO__AUTH_TOKEN`,
-`TELECARE_NTFY__TOKEN`, `TELECARE_APPRISE__URLS` (a JSON object), so the TOML file can be shared
-with an installer without giving away the accounts.
+`TELECARE_NTFY__TOKEN`, `TELECARE_PUSHOVER__APP_TOKEN`, `TELECARE_APPRISE__URLS` (a JSON
+object), so the TOML file can be shared with an installer without giving away the accounts.
 """
 
 import re
@@ -94,3 +94,52 @@ class AppriseSettings(_Section):
     """
 
     urls: dict[str, tuple[SecretStr, ...]] = Field(default_factory=dict)
+
+
+_PUSHOVER_TOKEN = re.compile(r"^[A-Za-z0-9]{30}$")
+PUSHOVER_RETRY_MIN_S = 30  # Pushover refuses a shorter retry
+PUSHOVER_EXPIRE_MAX_S = 10800  # and an emergency that repeats for longer than 3 hours
+
+
+class PushoverSettings(_Section):
+    """`[pushover]`: emergencies that ring until acknowledged, through the Pushover app.
+
+    Each contact who uses it gives her own user key as `pushover_user` under `[[contacts]]`.
+
+    Attributes:
+        app_token: The application's API token (better: TELECARE_PUSHOVER__APP_TOKEN).
+        api_base: Pushover's API; tests point it at a local stand-in.
+        retry_s: How often an unacknowledged emergency rings again (at least 30 s).
+        expire_s: How long it keeps ringing, unless acknowledged (at most 10800 s). By default
+            half an hour: as long as an acknowledged alarm is given to be resolved.
+        sound: The sound of an emergency (a Pushover sound name; `persistent` is its longest).
+        delivery_window_s: An emergency no phone has received this long after it was sent has
+            not got through: it is withdrawn and the alert moves to the contact's next channel.
+        poll_s: How often receipts are read (Pushover asks for no more than once every 5 s).
+        timeout_s: Seconds one request may take before it counts as a transient failure.
+    """
+
+    app_token: SecretStr
+    api_base: str = Field(default="https://api.pushover.net", pattern=_HTTP_URL)
+    retry_s: int = Field(default=60, ge=PUSHOVER_RETRY_MIN_S, le=PUSHOVER_EXPIRE_MAX_S)
+    expire_s: int = Field(default=1800, ge=PUSHOVER_RETRY_MIN_S, le=PUSHOVER_EXPIRE_MAX_S)
+    sound: str = Field(default="persistent", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    delivery_window_s: float = Field(default=20.0, ge=5, le=600)
+    poll_s: float = Field(default=5.0, ge=5, le=60)
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("app_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _PUSHOVER_TOKEN.match(value.get_secret_value()):
+            # The token itself is not repeated: error messages end up in logs.
+            msg = "is not a Pushover application token: 30 letters and digits"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _rings_more_than_once(self) -> "PushoverSettings":
+        if self.expire_s < self.retry_s:
+            msg = "expire_s is shorter than retry_s: the emergency would never ring again"
+            raise ValueError(msg)
+        return self

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from notifier.channels.twilio import (
-    SentMessage,
+from notifier.channels.twilio_gateway import SentMessage
+from notifier.channels.twiml import (
     callback_verdict,
     hook_url,
     silent_reply,

@@ -23,7 +23,9 @@ from wire.event import EventType, HubEventType
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 Severity = Literal["emergency", "urgent", "info"]
-Channel = Literal["outbox", "sms", "whatsapp", "voice", "ntfy", "apprise"]
+Channel = Literal["outbox", "sms", "whatsapp", "voice", "ntfy", "pushover", "apprise"]
+# Pushover user (and application) keys: 30 letters and digits.
+_PUSHOVER_KEY = re.compile(r"^[A-Za-z0-9]{30}$")
 Role = Literal[
     "pendant",
     "pull_cord",
@@ -70,6 +72,20 @@ class Contact(_Frozen):
     name: str = Field(min_length=1, max_length=60)
     phone: str | None = None
     ntfy_topic: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # The contact's own Pushover user key (from the Pushover app), for emergencies that ring
+    # until she acknowledges them.
+    pushover_user: str | None = None
+
+    @field_validator("pushover_user")
+    @classmethod
+    def _pushover_key(cls, value: str | None) -> str | None:
+        if value is not None and not _PUSHOVER_KEY.match(value):
+            msg = (
+                "is not a Pushover user key: 30 letters and digits, as shown at the top of"
+                " the Pushover app's settings"
+            )
+            raise ValueError(msg)
+        return value
 
     @field_validator("phone")
     @classmethod

@@ -9,9 +9,7 @@ PACKAGES = ("wire", "rules", "drivers", "notifier", "firmware_sim", "hub", "cent
 MAX_LINES = 400
 # Modules still over the limit, each with the length it may not exceed while it is split. An
 # entry that is back within the limit fails the test too, so that it is removed.
-OVER_LIMIT = {
-    "notifier/channels/twilio.py": 402,
-}
+OVER_LIMIT: dict[str, int] = {}
 
 
 def line_counts(root: Path) -> dict[str, int]:

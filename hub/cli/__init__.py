@@ -73,12 +73,20 @@ def config() -> None:
 @config.command("check")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 def config_check(file: Path) -> None:
-    """Validate FILE; print every problem with the key that caused it (exit 2 if any)."""
+    """Validate FILE; print every problem with the key that caused it (exit 2 if any).
+
+    Warnings (exit 0) name what is valid but would not get through: an SMS sender UK networks
+    block, WhatsApp alarms outside its 24-hour window.
+    """
+    from hub.config.phones import sender_warnings  # noqa: PLC0415  # keep `--help` fast
+
     loaded = _load_or_exit(file)
     click.echo(
         f"{file}: OK ({len(loaded.contacts)} contact(s), {len(loaded.devices)} device(s),"
         f" store {loaded.store.path})"
     )
+    for warning in sender_warnings(loaded):
+        click.echo(f"warning: {warning}")
 
 
 @main.command()

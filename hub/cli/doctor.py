@@ -171,6 +171,30 @@ def _an_ntfy_topic(config: HubConfig) -> str | None:
     return next((c.ntfy_topic for c in config.contacts if c.ntfy_topic), None)
 
 
+def check_silenced_phones(config: HubConfig) -> Finding:
+    """Per contact, which paths can ring her phone when it is silenced (docs/PHONES.md).
+
+    Once phone channels are configured, a contact with none that can is a problem: an
+    emergency could sit unheard in her meeting.
+    """
+    from hub.config.phones import silenced_paths  # noqa: PLC0415
+
+    configured = {"voice", "sms", "whatsapp"} if config.twilio is not None else set()
+    configured |= {n for n, s in (("ntfy", config.ntfy), ("pushover", config.pushover)) if s}
+    lines = silenced_paths(config, configured)
+    unheard = [
+        c.name
+        for c in config.contacts
+        if not (c.pushover_user and "pushover" in configured)
+        and not (c.phone and "voice" in configured)
+    ]
+    if unheard and configured:  # with no phone channel yet, alarms stay on the hub's outbox
+        names = ", ".join(unheard)
+        fix = f"give {names} a Pushover user key or a phone for voice calls (docs/PHONES.md)"
+        return Finding("silenced phones", False, " | ".join(lines), fix)
+    return Finding("silenced phones", True, " | ".join(lines))
+
+
 CHECKS: tuple[Check, ...] = (
     check_broker,
     check_store,
@@ -178,6 +202,7 @@ CHECKS: tuple[Check, ...] = (
     check_clock,
     check_gpio,
     check_channels,
+    check_silenced_phones,
 )
 
 

@@ -26,7 +26,15 @@ from rules.policy import Channel as ChannelName
 EXIT_FAILED = 1
 TEST_RETRY = RetryPolicy(attempts=3, timeout_s=30, emergency_timeout_s=30, wait_max_s=5)
 STATUS_POLL_S = 1.0
-CHANNELS: tuple[ChannelName, ...] = ("ntfy", "sms", "whatsapp", "voice", "apprise", "outbox")
+CHANNELS: tuple[ChannelName, ...] = (
+    "ntfy",
+    "pushover",
+    "sms",
+    "whatsapp",
+    "voice",
+    "apprise",
+    "outbox",
+)
 
 
 @dataclass(frozen=True, slots=True)

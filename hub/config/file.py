@@ -35,7 +35,7 @@ from hub.config.sections import (
     refuse_repeats,
 )
 from hub.uplink.settings import CentreSettings
-from notifier.settings import AppriseSettings, NtfySettings, TwilioSettings
+from notifier.settings import AppriseSettings, NtfySettings, PushoverSettings, TwilioSettings
 from rules.policy import (
     Contact,
     DeviceInfo,
@@ -48,7 +48,9 @@ from rules.policy import (
 from rules.policy import Severity as SeverityName
 from rules.routines import Medication
 
-SECRET_KEYS = frozenset({"password", "auth_token", "token", "passcode_hash", "secret", "key"})
+SECRET_KEYS = frozenset(
+    {"password", "auth_token", "token", "app_token", "passcode_hash", "secret", "key"}
+)
 
 
 class ConfigError(Exception):
@@ -83,6 +85,7 @@ class HubConfig(BaseSettings):
     medication: tuple[Medication, ...] = ()
     twilio: TwilioSettings | None = None
     ntfy: NtfySettings | None = None
+    pushover: PushoverSettings | None = None
     apprise: AppriseSettings = AppriseSettings()
     centre: CentreSettings | None = None
 

@@ -22,9 +22,11 @@ from notifier.acks import AckTokens
 from notifier.budget import Budget, Budgets
 from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
+from notifier.channels.pushover import PushoverChannel
 from notifier.dispatcher import Channel, Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
+from notifier.model import OutboxEntry
 from notifier.settings import TwilioSettings
 from notifier.tracking import StatusChannel, StatusTracker
 from rules.policy import Contact
@@ -66,6 +68,10 @@ def open_channels(
         ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
         stack.push_async_callback(ntfy.close)
         channels["ntfy"] = ntfy
+    if config.pushover is not None:
+        push = PushoverChannel(config.pushover, contacts, dashboard_url=_dashboard(config))
+        stack.push_async_callback(push.close)
+        channels["pushover"] = push
     if config.apprise.urls:
         # Apprise and its plugins cost some 12 MB of memory: loaded only when configured.
         from notifier.channels.apprise import AppriseChannel  # noqa: PLC0415
@@ -91,6 +97,10 @@ def _twilio_channels(
     for kind in kinds:
         channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body)
     return gateway
+
+
+def _dashboard(config: HubConfig) -> str | None:
+    return None if config.ntfy is None else config.ntfy.dashboard_url
 
 
 def unreachable_steps(config: HubConfig, channels: set[str]) -> list[str]:
@@ -157,6 +167,7 @@ class Notifier:
         gateway, ntfy = opened.gateway, opened.ntfy
         await self._start_delivery(contacts, gateway)
         await self._start_inbox(contacts, tokens, gateway, ntfy)
+        await self._start_receipts()
         self.twilio_hooks = self._hooks()
         log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
         for problem in unreachable_steps(self._config, set(self.channels)):
@@ -178,7 +189,7 @@ class Notifier:
         if gateway is not None:
             from notifier.channels.twilio import TwilioChannel, TwilioKind  # noqa: PLC0415
 
-            kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")  # calls: callbacks only
+            kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")  # calls polled too
             tracked: dict[str, StatusChannel] = {
                 k: TwilioChannel(k, gateway, contacts) for k in kinds
             }
@@ -204,6 +215,31 @@ class Notifier:
             desk, self._outbox, tokens, contacts, ntfy=listen, twilio=gateway, webhooks=webhooks
         )
         await self._stack.enter_async_context(self.inbox)
+
+    async def _start_receipts(self) -> None:
+        """Pushover emergencies' receipts: acceptance, no phone reached, or no longer wanted."""
+        push = self.channels.get("pushover")
+        if not isinstance(push, PushoverChannel) or self.inbox is None:
+            return
+        inbox, store = self.inbox, self._store
+
+        async def accept(entry: OutboxEntry, contact: str) -> None:
+            await inbox.accept_delivery(entry, contact, channel="pushover")
+
+        async def wanted(entry: OutboxEntry) -> bool:
+            incident = await store.incident(entry.incident_id)
+            return incident is not None and incident.state == "firing"
+
+        tracker = StatusTracker(
+            self._outbox,
+            {"pushover": push},
+            self.dispatcher.fail_over,
+            poll_s=push.settings.poll_s,
+            accept=accept,
+            wanted=wanted,
+            name="notify-receipts",
+        )
+        await self._stack.enter_async_context(tracker)
 
     def _hooks(self) -> "TwilioHooks | None":
         """Twilio's web hooks, when Twilio can reach the hub."""

@@ -1,9 +1,11 @@
 """Push through ntfy: the carer installs the public ntfy app and subscribes to her topic.
 
-The only module that talks to an ntfy server. Each incident is one notification on the phone:
-later steps and changes publish under the same sequence id, which updates it in place, and
-`clear` dismisses it. After a crash, the topic is polled for the message before it is published
-again.
+The only module that talks to an ntfy server. An alarm goes at its severity's priority (an
+emergency at 5, ntfy's max, tagged with a rotating light); news about it at the default priority.
+Each incident is one notification on the phone: later steps and changes publish under the same
+sequence id, which updates it in place, and `clear` dismisses it. After a crash, the topic is
+polled for the message before it is published again. docs/PHONES.md says which phone settings
+let it through Do Not Disturb.
 
 The text goes in the `X-Message` header (RFC 2047-encoded where it is not plain ASCII; ntfy
 2.4 and later decode it), not in a body: a request without a body is written to the socket by
@@ -21,26 +23,29 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from notifier.model import Delivery, OutboxEntry, TransientError, retry_after_s
+from notifier.channels.http import HTTP_CLIENT_ERROR, HTTP_OK, Pooled, Reply, request
+from notifier.model import Delivery, OutboxEntry, TransientError, is_alarm
 from notifier.settings import NtfySettings
 from rules.policy import Contact, Severity
 
 log = logging.getLogger("telecare.notify.ntfy")
+# 5 is ntfy's "max": on Android a long vibration burst and a pop-over, and it is what the app's
+# per-topic "override Do Not Disturb" and "insistent" (ring until dismissed) settings act on.
 PRIORITY: dict[Severity, str] = {"emergency": "5", "urgent": "4", "info": "3"}
 TAGS: dict[Severity, str] = {
     "emergency": "rotating_light,sos",
     "urgent": "warning",
     "info": "information_source",
 }
+# News about an alarm (who has it, that it is over) updates its notification without ringing
+# through Do Not Disturb again.
+NEWS_PRIORITY = "3"
+NEWS_TAGS = "white_check_mark"
 TITLE: dict[Severity, str] = {"emergency": "EMERGENCY", "urgent": "Urgent", "info": "For info"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-HTTP_CLIENT_ERROR = 400
-HTTP_TOO_MANY = 429
-HTTP_SERVER_ERROR = 500
 
 POLL_SLACK_S = 60  # clock difference tolerated between the hub and the server
 SUBSCRIBE_READ_S = 120.0  # ntfy sends a keepalive every 45 s
-HTTP_OK = 200
 
 AckBody = Callable[[OutboxEntry], str]
 
@@ -72,7 +77,7 @@ def sequence_id(incident_id: str) -> str:
     return _UNSAFE.sub("_", incident_id)[:64]
 
 
-class NtfyChannel:
+class NtfyChannel(Pooled):
     """Publishes outbox entries to each contact's ntfy topic, over one pooled HTTP session."""
 
     name = "ntfy"
@@ -84,18 +89,11 @@ class NtfyChannel:
         *,
         ack_body: AckBody | None = None,
     ) -> None:
+        super().__init__(settings.timeout_s)
         self._settings = settings
         self._contacts = contacts
-        self._session: aiohttp.ClientSession | None = None  # opened on first use, in the loop
         self._ack_body = ack_body
         self._server = settings.server.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, entry: OutboxEntry) -> Delivery:
         """Publish one entry as (or over) the incident's notification.
@@ -106,10 +104,11 @@ class NtfyChannel:
         topic = self._topic(entry.contact)
         if topic is None:
             return Delivery("failed", f"{entry.contact} has no ntfy_topic")
+        alarm = is_alarm(entry) or entry.severity == "info"
         headers = {
             "X-Title": f"{TITLE[entry.severity]}: telecare",
-            "X-Priority": PRIORITY[entry.severity],
-            "X-Tags": TAGS[entry.severity],
+            "X-Priority": PRIORITY[entry.severity] if alarm else NEWS_PRIORITY,
+            "X-Tags": TAGS[entry.severity] if alarm else NEWS_TAGS,
             "X-Sequence-ID": sequence_id(entry.incident_id),
             **self._auth(),
         }
@@ -190,11 +189,6 @@ class NtfyChannel:
             raise TransientError(f"ntfy subscription lost: {err!r}") from err
         raise TransientError("ntfy closed the subscription")
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
     def _topic(self, contact: str) -> str | None:
         found = self._contacts.get(contact)
         return None if found is None else found.ntfy_topic
@@ -216,13 +210,13 @@ class NtfyChannel:
             buttons.append(f"view, Open dashboard, {self._settings.dashboard_url}")
         return "; ".join(buttons[:3])
 
-    async def _poll(self, topic: str, since: str, *, unreachable: str) -> "_Reply":
+    async def _poll(self, topic: str, since: str, *, unreachable: str) -> Reply:
         """The messages cached on `topic` since `since`, in one answer (no stream)."""
         url = f"{self._server}/{topic}/json"
         params = {"poll": "1", "since": since}
         try:
             async with self._open().get(url, params=params, headers=self._auth()) as response:
-                return _Reply(response.status, await response.text(), None)
+                return Reply(response.status, await response.text(), None)
         except TimeoutError as err:
             raise TransientError(f"{unreachable}: timed out") from err
         except aiohttp.ClientError as err:
@@ -230,37 +224,8 @@ class NtfyChannel:
 
     async def _request(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> "_Reply":
-        try:
-            async with self._open().request(method, url, headers=headers, data=body) as response:
-                text = await response.text()
-                reply = _Reply(response.status, text, response.headers.get("Retry-After"))
-        except TimeoutError as err:
-            raise TransientError(f"ntfy timed out: {type(err).__name__}") from err
-        except aiohttp.ClientError as err:
-            raise TransientError(f"ntfy unreachable: {err}") from err
-        if reply.status == HTTP_TOO_MANY:
-            after = retry_after_s(reply.retry_after)
-            raise TransientError("ntfy: too many requests (429)", retry_after_s=after)
-        if reply.status >= HTTP_SERVER_ERROR:
-            raise TransientError(f"ntfy server error {reply.status}")
-        return reply
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    """What the server answered, read in full while the connection was ours."""
-
-    status: int
-    text: str
-    retry_after: str | None
-
-    def json_field(self, name: str) -> object:
-        try:
-            data = json.loads(self.text)
-        except ValueError:
-            return None
-        return data.get(name) if isinstance(data, dict) else None
+    ) -> Reply:
+        return await request(self._open(), method, url, provider="ntfy", headers=headers, data=body)
 
 
 def _parse_line(line: str) -> NtfyMessage | None:
@@ -276,7 +241,7 @@ def _parse_line(line: str) -> NtfyMessage | None:
     return NtfyMessage(id=str(data.get("id", "")), message=str(data.get("message", "")))
 
 
-def _outcome(reply: _Reply) -> Delivery:
+def _outcome(reply: Reply) -> Delivery:
     if reply.status >= HTTP_CLIENT_ERROR:
         message = reply.json_field("error")
         said = str(message) if message else reply.text[:200]

@@ -41,6 +41,7 @@ class Rig:
         self.twilio = twilio
         self.ntfy = ntfy
         self.channels: dict[str, Channel] = {}
+        self.gateway: TwilioGateway | None = None
 
     def dispatcher(self, *, budgets: Budgets | None = None, **extra: Channel) -> Dispatcher:
         channels = {**self.channels, **extra}
@@ -72,6 +73,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         stack.push_async_callback(push.close)
         found = Rig(store, twilio, ntfy)
         found.channels = {"sms": TwilioChannel("sms", gateway, CONTACTS), "ntfy": push}
+        found.gateway = gateway
         yield found
 
 
@@ -501,3 +503,24 @@ async def test_messages_older_than_a_day_are_no_longer_followed(rig: Rig) -> Non
 
 async def _never(entry: OutboxEntry, delivery: Delivery) -> None:
     raise AssertionError("nothing should fail over")
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no-answer"])
+async def test_a_call_nobody_answered_moves_on_at_the_next_poll(rig: Rig, outcome: str) -> None:
+    entry = await add_alert(rig.store, "pendant-1", channel="voice")
+    assert rig.gateway is not None
+    voice = TwilioChannel("voice", rig.gateway, CONTACTS)
+
+    async with rig.dispatcher(voice=voice, outbox=_Recorder()) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        tracker = StatusTracker(rig.store, {"voice": voice}, dispatcher.fail_over, poll_s=60)
+        assert await tracker.check_once() == 0  # still ringing
+        rig.twilio.call_outcome[str(ALICE.phone)] = outcome
+        assert await tracker.check_once() == 1
+        await dispatcher.drain()
+
+    notes = {e.key: e for e in await rig.store.notifications()}
+    assert notes[entry.key].state == "failed"
+    assert [m["message"] for m in rig.ntfy.on_topic("alice-phone")] == [entry.text]
+    assert f"call {outcome}" in notes[f"{entry.key}/notice"].text

@@ -187,3 +187,23 @@ async def test_find_recognises_a_push_published_before_a_restart(ntfy: NtfyStand
     assert found.ref == sent.ref
     assert other is None
     assert later is None
+
+
+async def test_news_about_an_emergency_updates_it_without_ringing_at_max_priority(
+    ntfy: NtfyStandIn,
+) -> None:
+    push = channel(ntfy.url)
+    try:
+        await push.send(entry(channel="ntfy", key="pendant-1/step0/Alice/ntfy"))
+        await push.send(entry(channel="ntfy", key="pendant-1/step3/Alice/ntfy/via-ntfy"))
+        await push.send(entry(id=2, channel="ntfy", key="pendant-1/ack/Alice/ntfy"))
+        await push.send(entry(id=3, channel="ntfy", key="pendant-1/resolved/Alice/ntfy"))
+    finally:
+        await push.close()
+
+    alarm, failed_over, taken, over = [m["headers"] for m in ntfy.on_topic("alice-phone")]
+    assert (alarm["X-Priority"], failed_over["X-Priority"]) == ("5", "5")
+    assert "rotating_light" in alarm["X-Tags"]
+    assert (taken["X-Priority"], over["X-Priority"]) == ("3", "3")
+    assert "rotating_light" not in taken["X-Tags"]
+    assert taken["X-Sequence-ID"] == alarm["X-Sequence-ID"]  # the same notification, updated

@@ -5,12 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.channels.twilio import (
-    TwilioChannel,
-    TwilioGateway,
-    callback_verdict,
-    webhook_signed,
-)
+from notifier.channels.twilio import TwilioChannel, TwilioGateway
+from notifier.channels.twiml import callback_verdict, webhook_signed
 from notifier.model import TransientError
 from notifier.settings import TwilioSettings
 from tests.notifier.entries import ALICE, CONTACTS, entry
@@ -245,6 +241,37 @@ async def test_status_follows_the_message_to_delivered_or_undelivered(
     assert undelivered.state == "failed"
     assert "undelivered" in (undelivered.detail or "")
     assert "30003" in (undelivered.detail or "")
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed", "canceled"])
+async def test_a_polled_call_nobody_answered_is_a_failed_delivery(
+    twilio: TwilioStandIn, gateway: TwilioGateway, outcome: str
+) -> None:
+    channel = TwilioChannel("voice", gateway, CONTACTS)
+    sent = await channel.send(entry(channel="voice"))
+    assert sent.ref is not None
+    assert await channel.status(sent.ref) is None  # still ringing
+
+    twilio.call_outcome[str(ALICE.phone)] = outcome
+    verdict = await channel.status(sent.ref)
+
+    assert verdict is not None
+    assert (verdict.state, verdict.detail) == ("failed", f"Twilio: call {outcome}")
+    assert verdict.accepted_by is None
+
+
+async def test_a_polled_call_that_was_answered_is_delivered_but_never_an_acceptance(
+    twilio: TwilioStandIn, gateway: TwilioGateway
+) -> None:
+    channel = TwilioChannel("voice", gateway, CONTACTS)
+    sent = await channel.send(entry(channel="voice"))
+    assert sent.ref is not None
+    twilio.call_outcome[str(ALICE.phone)] = "completed"  # she, or her voicemail, answered
+
+    verdict = await channel.status(sent.ref)
+
+    assert verdict is not None
+    assert (verdict.state, verdict.accepted_by) == ("delivered", None)
 
 
 async def test_find_recognises_a_message_sent_before_a_restart(

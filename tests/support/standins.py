@@ -76,6 +76,7 @@ class TwilioStandIn(_Server):
         self.calls: dict[str, dict[str, Any]] = {}
         self.bad_numbers: set[str] = set()
         self.final_status: dict[str, tuple[str, int | None]] = {}
+        self.call_outcome: dict[str, str] = {}  # number -> how its calls end ("no-answer" ...)
         self.hold_after_create = False
         self.status_callbacks: dict[str, str] = {}
         self.created = asyncio.Event()
@@ -89,6 +90,7 @@ class TwilioStandIn(_Server):
         app.router.add_get(f"{base}/Messages/{{sid}}.json", self._fetch_message)
         app.router.add_post(f"{base}/Calls.json", self._create_call)
         app.router.add_get(f"{base}/Calls.json", self._list_calls)
+        app.router.add_get(f"{base}/Calls/{{sid}}.json", self._fetch_call)
         return app
 
     def outbound(self, to: str | None = None) -> list[dict[str, Any]]:
@@ -99,9 +101,7 @@ class TwilioStandIn(_Server):
     def receive(
         self, sender: str, body: str, *, to: str = FROM_NUMBER, at: datetime | None = None
     ) -> dict[str, Any]:
-        """A message from a phone to the hub's number (`whatsapp:` addresses for WhatsApp),
-        received now or at `at`.
-        """
+        """A message from a phone to the hub's number (`whatsapp:` for WhatsApp), now or at `at`."""
         return self._store_message(sender, to, body, "inbound", "received", at=at)
 
     def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
@@ -208,6 +208,11 @@ class TwilioStandIn(_Server):
             self.status_callbacks[sid] = str(form["StatusCallback"])
         self.created.set()
         return web.json_response(call, status=201)
+
+    async def _fetch_call(self, request: web.Request) -> web.StreamResponse:
+        call = self.calls[request.match_info["sid"]]
+        call["status"] = self.call_outcome.get(call["to"], call["status"])
+        return web.json_response(call)
 
     async def _list_calls(self, request: web.Request) -> web.StreamResponse:
         query = request.query

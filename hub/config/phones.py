@@ -1,0 +1,69 @@
+"""What a configuration promises about phones: UK sender rules, WhatsApp's window, silent mode.
+
+Pure reading of the configuration, for `telecare config check` (warnings: the file is valid, but
+some alarms would not get through as written) and `telecare doctor` (which of each contact's
+paths can ring a phone that is silenced). docs/PHONES.md explains the phone settings.
+"""
+
+from hub.config.file import HubConfig
+from rules.policy import Contact
+
+UK = "+44"
+# What each path can do against silent mode and Do Not Disturb (docs/PHONES.md).
+SILENCED: dict[str, str] = {
+    "pushover": "pushover: yes (emergency priority; iOS critical alerts once allowed in the app)",
+    "voice": "voice: depends on the phone's settings (the hub's number let through Focus / DND)",
+    "ntfy": "ntfy: Android only, with the topic set to override Do Not Disturb; never on iOS",
+    "sms": "sms: no",
+    "whatsapp": "whatsapp: no",
+    "apprise": "apprise: depends on the service",
+}
+
+
+def sender_warnings(config: HubConfig) -> list[str]:
+    """Warnings about senders that cannot take carers' replies or reach them as configured."""
+    warnings: list[str] = []
+    twilio = config.twilio
+    if twilio is None:
+        return warnings
+    uk_contacts = [c.name for c in config.contacts if c.phone and c.phone.startswith(UK)]
+    if uk_contacts and not twilio.from_number.startswith(UK):
+        warnings.append(
+            f"twilio.from_number: {twilio.from_number} is an international (non-UK) long code;"
+            " UK networks have blocked SMS from those since July 2024, so"
+            f" {', '.join(uk_contacts)} may never get the alarm or be able to reply OK:"
+            " use a UK (+44) number (an alphanumeric sender ID cannot take replies either)"
+        )
+    steps = [
+        f"escalation.{severity}.steps[{index}]"
+        for severity, plan in config.escalation.items()
+        for index, step in enumerate(plan.steps)
+        if step.channel == "whatsapp"
+    ]
+    if steps:
+        warnings.append(
+            f"{', '.join(steps)}: WhatsApp delivers the hub's free-form messages only within 24"
+            " hours of the contact's last message to it; outside that window it needs an"
+            " approved template, which the hub does not send, so such an alarm fails and moves"
+            " to the next channel: prefer sms or voice for alarms"
+        )
+    return warnings
+
+
+def silenced_paths(config: HubConfig, channels: set[str]) -> list[str]:
+    """Per contact, which of her configured paths can ring a silenced phone."""
+    return [
+        f"{contact.name}: {'; '.join(_paths(contact, channels))}" for contact in config.contacts
+    ]
+
+
+def _paths(contact: Contact, channels: set[str]) -> list[str]:
+    usable = {
+        "pushover": contact.pushover_user is not None,
+        "voice": contact.phone is not None,
+        "ntfy": contact.ntfy_topic is not None,
+        "sms": contact.phone is not None,
+        "whatsapp": contact.phone is not None,
+    }
+    found = [SILENCED[c] for c, ok in usable.items() if ok and c in channels]
+    return found or ["no phone path configured"]

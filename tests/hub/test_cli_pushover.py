@@ -1,0 +1,103 @@
+"""Pushover from the CLI (`test-alert`, `doctor`) and the UK sender warnings of `config check`."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub.cli import main
+from tests.hub.test_cli_notify import ALICE_PHONE, run, write_config
+from tests.support.pushover_standin import ALICE_USER, APP_TOKEN, PushoverStandIn
+from tests.support.standins import FROM_NUMBER, NtfyStandIn, ThreadedStandIn, TwilioStandIn
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Iterator[tuple[Path, PushoverStandIn]]:
+    pushover, twilio, ntfy = PushoverStandIn(), TwilioStandIn(), NtfyStandIn()
+    with (
+        ThreadedStandIn(pushover) as pushover_url,
+        ThreadedStandIn(twilio) as twilio_url,
+        ThreadedStandIn(ntfy) as ntfy_url,
+    ):
+        path = write_config(tmp_path / "hub.toml", twilio_url, ntfy_url)
+        text = path.read_text().replace(
+            f'phone = "{ALICE_PHONE}"', f'phone = "{ALICE_PHONE}"\npushover_user = "{ALICE_USER}"'
+        )
+        path.write_text(
+            f'{text}\n[pushover]\napp_token = "{APP_TOKEN}"\napi_base = "{pushover_url}"\n'
+        )
+        yield path, pushover
+
+
+def test_test_alert_reaches_the_carer_s_pushover_app(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, pushover = config
+
+    code, rows = run(path, "--contact", "Alice", "--channel", "pushover")
+
+    [row] = rows
+    assert (row["contact"], row["channel"], row["outcome"]) == ("Alice", "pushover", "sent")
+    assert code == 0
+    [sent] = pushover.to(ALICE_USER)
+    assert sent.form["message"].startswith("TEST from the telecare hub")
+
+
+def test_doctor_says_which_paths_ring_a_silenced_phone(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, pushover = config
+
+    result = CliRunner().invoke(main, ["doctor", "--config", str(path)])
+
+    line = next(x for x in result.output.splitlines() if "silenced phones" in x)
+    assert line.startswith("ok"), result.output
+    assert "Alice: pushover: yes" in line
+    assert "ntfy: Android only" in line
+    assert "voice: depends on the phone's settings" in line
+    assert "sms: no" in line
+    assert pushover.messages == [], "the doctor sends nothing"
+
+
+def test_a_bad_pushover_user_key_is_refused_naming_the_key(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    path.write_text(path.read_text().replace(ALICE_USER, "not-a-key"))
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 2
+    assert "contacts[0].pushover_user: is not a Pushover user key" in result.output
+
+
+def test_config_check_warns_of_senders_uk_networks_block_and_whatsapp_s_window(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    text = path.read_text().replace(
+        f'from_number = "{FROM_NUMBER}"', 'from_number = "+12025550123"'
+    )
+    path.write_text(
+        text + '\n[escalation.emergency]\nsteps = [{contact = "Alice", channel = "whatsapp"}]\n'
+    )
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 0, result.output
+    warnings = [x for x in result.output.splitlines() if x.startswith("warning: ")]
+    assert len(warnings) == 2, result.output
+    assert "international (non-UK) long code" in warnings[0]
+    assert "July 2024" in warnings[0]
+    assert "escalation.emergency.steps[0]" in warnings[1]
+    assert "24 hours" in warnings[1]
+
+
+def test_config_check_is_quiet_about_a_uk_number(config: tuple[Path, PushoverStandIn]) -> None:
+    path, _ = config
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
