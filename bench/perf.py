@@ -1,6 +1,6 @@
 """The hub end to end, on a Pi budget: latency, priority, throughput and footprint.
 
-Run: .venv/bin/python -m bench.perf [--json] [--idle-s 30] [--step-s 3] [--floor]
+Run: .venv/bin/python -m bench.perf [--json] [--idle-s 30] [--step-s 3] [--floor] [--node-red]
 
 A real Mosquitto on a free loopback port (QoS 1), the real hub process with 50 paired devices
 (native and Zigbee2MQTT), and the ntfy and Twilio stand-ins in a child process. Each alert is
@@ -21,6 +21,10 @@ With --floor, the steady, burst and priority phases are run again through a bare
 (bench.floor: the same MQTT session, one request per channel, nothing decided or stored), and
 its figures printed beside the hub's: the least any Python hub could do on this machine.
 
+With --node-red, the steady, burst and priority phases and a back-to-back sustained run go
+through a Node-RED flow doing the same forwarding (bench.nodered), and the hub's figures are
+printed as ratios to both peers, beside the goals (bench.ratios).
+
 The machine may be shared: figures are noisy. Re-run to compare; never read one run alone.
 """
 
@@ -37,6 +41,7 @@ from typing import Any
 from bench.floor import measure_floor
 from bench.hubproc import HubUnderTest
 from bench.latency import Outcome, Publisher, run_phase
+from bench.nodered import measure_node_red
 from bench.phones import Phones
 from bench.report import print_table
 from bench.traffic import Household, config_toml
@@ -175,12 +180,23 @@ def main() -> None:
         action="store_true",
         help="also run the latency phases through a bare forwarder that stores nothing",
     )
+    parser.add_argument(
+        "--node-red",
+        action="store_true",
+        help="also run the phases through a Node-RED flow doing the same job (bench.nodered)",
+    )
     args = parser.parse_args()
     logging.getLogger("telecare").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         results = measure(args, Path(tmp))
     if args.floor:
         results["floor"] = measure_floor()
+    if args.node_red:
+        node_red = measure_node_red()
+        if "skipped" in node_red:
+            results["node_red_skipped"] = node_red["skipped"]
+        else:
+            results["node_red"] = node_red
     if args.json:
         print(json.dumps(results))
     else:

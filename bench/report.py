@@ -6,6 +6,8 @@ same kind of machine with Mosquitto 2.0.11 on loopback and QoS 1. It stores noth
 
 from typing import Any
 
+from bench.ratios import print_ratios
+
 # (label, where in the results, target as text, target test, Node-RED's figure)
 Row = tuple[str, tuple[str, ...], str, Any, str]
 LATENCY_ROWS: list[Row] = [
@@ -120,4 +122,6 @@ def print_table(results: dict[str, Any]) -> None:
             " for each alert, through the same MQTT session. What it cannot reach, no Python hub"
             " on this machine can."
         )
+    print()
+    print_ratios(results, messages)
     print("Shared or busy machines give noisy figures: re-run `python -m bench.perf` to compare.")
