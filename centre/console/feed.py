@@ -62,6 +62,7 @@ class Feed:
         self._listeners: set[asyncio.Queue[Change | None]] = set()
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._watch(), name="console-feed")
@@ -83,7 +84,8 @@ class Feed:
         self._poke.set()
 
     def close(self) -> None:
-        """End every listener's stream (the server is stopping)."""
+        """End every listener's stream, and those opened later (the server is stopping)."""
+        self._closed = True
         for listener in self._listeners:
             while listener.full():
                 listener.get_nowait()
@@ -94,7 +96,10 @@ class Feed:
     async def listen(self) -> AsyncIterator[AsyncIterator[Change]]:
         """Changes from now on, until the feed closes or the block ends."""
         queue: asyncio.Queue[Change | None] = asyncio.Queue(MAX_PENDING)
-        self._listeners.add(queue)
+        if self._closed:
+            queue.put_nowait(None)
+        else:
+            self._listeners.add(queue)
 
         async def stream() -> AsyncIterator[Change]:
             while (change := await queue.get()) is not None:
