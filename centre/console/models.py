@@ -24,7 +24,10 @@ class Alarm(_View):
     """One alarm of the queue: a home needs an operator.
 
     Attributes:
-        what: In a few words: the incident's cause ("Pendant") or "Hub silent".
+        what: In a few words: the incident's cause ("Help call") or "Hub silent".
+        raised_at: When the centre raised the alarm.
+        since: How long the home has waited from: the incident's opening (the press), or the
+            alarm's raising for a silent hub.
         family_exhausted: The hub tried every family contact without an acceptance (None for a
             silent hub, which has no incident).
         accepted_by: Who took it: an operator, or the family after the centre was alerted.
@@ -41,6 +44,7 @@ class Alarm(_View):
     text: str
     why: str
     raised_at: AwareDatetime
+    since: AwareDatetime
     state: AlarmState
     accepted_by: str | None
     accepted_at: AwareDatetime | None

@@ -27,7 +27,8 @@ RECENT_INCIDENTS = 20
 _ALARM_COLUMNS = """
     a.id, a.home_id, h.name AS home_name, a.hub_id, a.kind, a.severity, a.why, a.raised_at,
     a.state, a.accepted_by, a.accepted_at, a.resolved_at, a.incident_id,
-    i.cause, i.room, i.text, i.state AS incident_state, i.family_exhausted
+    i.cause, i.room, i.text, i.state AS incident_state, i.family_exhausted,
+    coalesce(i.opened_at, a.raised_at) AS since
 FROM alarms a
 JOIN homes h ON h.id = a.home_id
 LEFT JOIN incidents i ON i.hub_id = a.hub_id AND i.id = a.incident_id
@@ -37,9 +38,9 @@ _PRIORITY = """CASE WHEN a.kind = 'hub_silent' THEN 1 WHEN a.severity = 'emergen
     WHEN a.severity = 'urgent' THEN 2 ELSE 3 END"""
 _IN_QUEUE = "a.state <> 'resolved' AND a.cleared_at IS NULL"
 _QUEUE = f"""SELECT {_ALARM_COLUMNS} WHERE {_IN_QUEUE}
-ORDER BY {_PRIORITY}, a.raised_at, a.id LIMIT {MAX_QUEUE}"""
+ORDER BY {_PRIORITY}, since, a.id LIMIT {MAX_QUEUE}"""
 _HOME_ALARMS = f"""SELECT {_ALARM_COLUMNS} WHERE {_IN_QUEUE} AND a.home_id = $1
-ORDER BY {_PRIORITY}, a.raised_at, a.id"""
+ORDER BY {_PRIORITY}, since, a.id"""
 _ONE_ALARM = f"SELECT {_ALARM_COLUMNS} WHERE a.id = $1"
 _HOMES = f"""
 SELECT h.id, h.name, h.timezone, b.id AS hub_id, b.version, b.started_at, b.last_heartbeat,
@@ -96,6 +97,7 @@ def alarm_of(row: Mapping[str, Any]) -> Alarm:
         text=row["text"] or row["why"],
         why=row["why"],
         raised_at=row["raised_at"],
+        since=row["since"],
         state=row["state"],
         accepted_by=row["accepted_by"],
         accepted_at=row["accepted_at"],
@@ -107,7 +109,7 @@ def alarm_of(row: Mapping[str, Any]) -> Alarm:
 
 
 async def queue(db: asyncpg.Pool) -> tuple[Alarm, ...]:
-    """The open and accepted alarms across homes: by priority, then the longest waiting."""
+    """The open and accepted alarms across homes: by priority, then the longest waiting first."""
     return tuple(alarm_of(row) for row in await db.fetch(_QUEUE))
 
 

@@ -147,9 +147,7 @@ async def log_in(
     )
 
 
-async def logged_in(
-    client: httpx.AsyncClient, who: tuple[str, str, str, str] = OPERATOR
-) -> str:
+async def logged_in(client: httpx.AsyncClient, who: tuple[str, str, str, str] = OPERATOR) -> str:
     """Log in as `who`; returns the session's CSRF token for API calls."""
     response = await log_in(client, who)
     assert response.status_code == 303, response.text
