@@ -4,10 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check setup clean
+.PHONY: demo centre-demo test check setup clean
 
 demo: $(STAMP)  ## set up, then play the household demo
 	$(BIN)/telecare demo
+
+centre-demo: $(STAMP)  ## set up, then play the monitoring centre's demo (needs nats-server, postgresql)
+	PATH="$$PATH:/usr/sbin" $(BIN)/telecare centre demo
 
 test: check  ## set up, lint, type-check, run the whole test suite
 	$(BIN)/pytest

@@ -1,1 +1,1 @@
-"""The monitoring centre: many homes' hubs, one operators' console, family first, then the centre."""
+"""The monitoring centre: many homes' hubs, one operators' console; family first, then centre."""

@@ -1,6 +1,7 @@
 """The `telecare` command."""
 
 import json
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,3 +138,5 @@ from hub.cli_notify import test_alert  # noqa: E402  # commands in their own mod
 main.add_command(test_alert)
 main.add_command(web)
 main.add_command(report)
+for _entry in entry_points(group="telecare.commands"):  # `telecare centre` and other groups
+    main.add_command(_entry.load(), _entry.name)

@@ -1,0 +1,220 @@
+"""The centre's side of NATS JetStream: streams, consumers, fetching uplink, publishing downlink.
+
+The only centre module that touches nats-py; its messages and errors do not leave here. The
+streams are replicated on every node (R3): a message the stream acknowledged survives the loss
+of one node. Uplink messages are fetched from the one durable pull consumer `centre-workers`
+that every worker process shares; each is acknowledged only after it is written.
+"""
+
+import contextlib
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+
+from wire.uplink import (
+    DOWNLINK_STREAM,
+    DOWNLINK_SUBJECTS,
+    UPLINK_STREAM,
+    UPLINK_SUBJECTS,
+    OperatorAction,
+    downlink_consumer,
+    downlink_subject,
+)
+
+log = logging.getLogger("telecare.centre.bus")
+WORKERS_CONSUMER = "centre-workers"
+DUPLICATE_WINDOW_S = 120.0
+ACK_WAIT_S = 30.0
+MAX_ACK_PENDING = 10_000
+DOWNLINK_MAX_AGE_S = 7 * 24 * 3600.0  # an action for a hub that never comes back expires
+
+
+class BusError(Exception):
+    """NATS could not be reached or refused a request; the message says which."""
+
+
+def tls_context(ca_file: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts only the centre's CA."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+@dataclass(slots=True)
+class Received:
+    """One uplink message as fetched: acknowledge it once it is written, or give it back."""
+
+    subject: str
+    data: bytes
+    deliveries: int
+    _msg: Msg
+
+    async def ack(self) -> None:
+        """Written: the stream may forget it for this consumer."""
+        await self._msg.ack()
+
+    async def retry(self, delay_s: float) -> None:
+        """Not written (the database failed): deliver again after `delay_s`."""
+        await self._msg.nak(delay=delay_s)
+
+    async def drop(self) -> None:
+        """Refused for good (counted elsewhere): never deliver it again."""
+        await self._msg.term()
+
+
+class CentreBus:
+    """One connection of the centre to the cluster, with its own user (full rights)."""
+
+    def __init__(self, client: Client) -> None:
+        self._nc = client
+        self._js = client.jetstream(timeout=10)
+        self._workers: nats.js.JetStreamContext.PullSubscription | None = None
+
+    @classmethod
+    async def connect(
+        cls, servers: Sequence[str], *, user: str, password: str, ca_file: Path, name: str
+    ) -> Self:
+        """Connect over TLS; reconnects to any node for as long as the centre runs.
+
+        Raises:
+            BusError: no node could be reached or the credentials were refused.
+        """
+        try:
+            client = await nats.connect(
+                servers=list(servers),
+                user=user,
+                password=password,
+                tls=tls_context(ca_file),
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=5,
+                allow_reconnect=True,
+                error_cb=_log_error,
+                disconnected_cb=_log_disconnected,
+                reconnected_cb=_log_reconnected,
+            )
+        except (OSError, nats.errors.Error) as err:
+            msg = f"NATS unreachable at {', '.join(servers)}: {err!r}"
+            raise BusError(msg) from err
+        return cls(client)
+
+    async def close(self) -> None:
+        """Flush what is sent (acknowledgements too) and close the connection."""
+        if self._nc.is_closed:
+            return
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
+            await self._nc.flush(timeout=5)
+        await self._nc.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def ensure_streams(self, replicas: int = 3) -> None:
+        """Create (or update) UPLINK, DOWNLINK and the workers' consumer; idempotent."""
+        uplink = StreamConfig(
+            name=UPLINK_STREAM,
+            subjects=[UPLINK_SUBJECTS],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        )
+        downlink = StreamConfig(
+            name=DOWNLINK_STREAM,
+            subjects=[DOWNLINK_SUBJECTS],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            max_age=DOWNLINK_MAX_AGE_S,
+        )
+        for config in (uplink, downlink):
+            try:
+                await self._js.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                await self._js.update_stream(config)  # it exists with other settings
+        await self._js.add_consumer(
+            UPLINK_STREAM,
+            ConsumerConfig(
+                durable_name=WORKERS_CONSUMER,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=ACK_WAIT_S,
+                max_ack_pending=MAX_ACK_PENDING,
+                max_deliver=-1,
+            ),
+        )
+
+    async def ensure_hub_consumer(self, hub_id: str) -> None:
+        """The durable pull consumer `hub-<hub>` on DOWNLINK, filtered to that hub's actions."""
+        await self._js.add_consumer(
+            DOWNLINK_STREAM,
+            ConsumerConfig(
+                durable_name=downlink_consumer(hub_id),
+                filter_subject=downlink_subject(hub_id),
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=ACK_WAIT_S,
+                max_deliver=-1,
+            ),
+        )
+
+    async def fetch(self, batch: int, timeout_s: float) -> list[Received]:
+        """Up to `batch` uplink messages for this worker; an empty list after `timeout_s`."""
+        if self._workers is None:
+            self._workers = await self._js.pull_subscribe_bind(WORKERS_CONSUMER, UPLINK_STREAM)
+        try:
+            msgs = await self._workers.fetch(batch, timeout=timeout_s)
+        except nats.errors.TimeoutError:
+            return []
+        return [Received(m.subject, m.data, m.metadata.num_delivered, m) for m in msgs]
+
+    async def backlog(self) -> int:
+        """Uplink messages not yet written by any worker (waiting, or fetched but not acked)."""
+        info = await self._js.consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def publish_action(self, action: OperatorAction) -> None:
+        """Publish a signed operator action on its hub's downlink, once (by action id).
+
+        Raises:
+            BusError: the stream did not acknowledge it.
+        """
+        payload = action.model_dump_json().encode()
+        try:
+            await self._js.publish(
+                downlink_subject(action.hub_id),
+                payload,
+                stream=DOWNLINK_STREAM,
+                headers={"Nats-Msg-Id": action.action_id},
+            )
+        except (nats.errors.Error, TimeoutError) as err:
+            msg = f"the downlink did not take action {action.action_id}: {err!r}"
+            raise BusError(msg) from err
+
+
+async def _log_error(err: Exception) -> None:
+    log.warning("NATS: %r", err)
+
+
+async def _log_disconnected() -> None:
+    log.warning("NATS unreachable; reconnecting")
+
+
+async def _log_reconnected() -> None:
+    log.info("NATS reachable again")

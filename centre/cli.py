@@ -1,0 +1,217 @@
+"""`telecare centre ...`: run the monitoring centre, register homes and operators, the demo.
+
+Loaded by the `telecare` command through the `telecare.commands` entry point, so the hub's
+code never imports the centre's.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from argon2 import PasswordHasher
+
+from centre.app import open_centre, run_worker
+from centre.config import CentreConfig, ConfigError, load_config
+from centre.db import homes as homes_db
+from centre.db.homes import RegistrationError
+from centre.db.models import ContactRow, HomeRow, HubCredentials
+from centre.db.pool import DatabaseError, open_pool
+
+T = TypeVar("T")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("centre.toml"),
+    show_default=True,
+    help="The centre's configuration file.",
+)
+
+
+def _load(path: Path) -> CentreConfig:
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    try:
+        return asyncio.run(work())
+    except (DatabaseError, RegistrationError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.group()
+def centre() -> None:
+    """The monitoring centre: many homes' hubs, the operators' queue, escalation."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("telecare").setLevel(logging.INFO)
+
+
+@centre.command()
+@config_option
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.")
+def run(config_path: Path, workers: int | None) -> None:
+    """Run the centre: workers, timers (silent hubs, escalation), until stopped."""
+    config = _load(config_path)
+    count = workers or config.workers
+    command = [sys.executable, "-m", "centre.cli", "worker", "--config", str(config_path)]
+    extra = [subprocess.Popen(command) for _ in range(count - 1)]  # noqa: S603
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            _run(lambda: _serve(config))
+    finally:
+        for process in extra:
+            process.send_signal(signal.SIGINT)
+        for process in extra:
+            process.wait(30)
+
+
+async def _serve(config: CentreConfig) -> None:
+    async with open_centre(config) as running:
+        click.echo(f"centre running on {', '.join(config.nats.servers)}", err=True)
+        await running.run()
+
+
+@centre.command(hidden=True)
+@config_option
+def worker(config_path: Path) -> None:
+    """One extra worker process (started by `run --workers N`)."""
+    config = _load(config_path)
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(lambda: run_worker(config, "centre-worker"))
+
+
+@centre.group(invoke_without_command=True)
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per home.")
+@click.pass_context
+def homes(ctx: click.Context, config_path: Path, as_json: bool) -> None:
+    """List the homes and their hubs (or `homes add`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    config = _load(config_path)
+
+    async def listing() -> list[HomeRow]:
+        dsn = config.postgres.dsn.get_secret_value()
+        async with open_pool(dsn, max_size=1) as pool, pool.acquire() as conn:
+            return await homes_db.homes(conn)
+
+    for home in _run(listing):
+        if as_json:
+            click.echo(home.model_dump_json())
+            continue
+        heard = f"{home.last_heartbeat:%Y-%m-%d %H:%M}" if home.last_heartbeat else "never heard"
+        silent = "  SILENT" if home.silent_since else ""
+        click.echo(f"{home.id:<24} {home.name:<30} {heard:<17} {home.open_alarms} open{silent}")
+
+
+def _contact(home_id: str, text: str) -> ContactRow:
+    name, _, rest = text.partition(":")
+    phone, _, topic = rest.partition(":")
+    if not name:
+        msg = f"{text!r} is not NAME[:PHONE[:NTFY_TOPIC]]"
+        raise click.BadParameter(msg, param_hint="--contact")
+    return ContactRow(home_id=home_id, name=name, phone=phone or None, ntfy_topic=topic or None)
+
+
+def _escalation(pairs: tuple[str, ...]) -> dict[str, int] | None:
+    found: dict[str, int] = {}
+    for pair in pairs:
+        key, _, seconds = pair.partition("=")
+        if not key or not seconds.isdigit():
+            msg = f"{pair!r} is not CAUSE_OR_SEVERITY=SECONDS"
+            raise click.BadParameter(msg, param_hint="--escalation")
+        found[key] = int(seconds)
+    return found or None
+
+
+@homes.command("add")
+@config_option
+@click.argument("home_id")
+@click.option("--name", required=True, help="The home as operators see it.")
+@click.option("--contact", "contacts", multiple=True, help="NAME[:PHONE[:NTFY_TOPIC]], repeatable.")
+@click.option("--escalation", multiple=True, help="CAUSE_OR_SEVERITY=SECONDS (emergency=180).")
+def add_home(
+    config_path: Path,
+    home_id: str,
+    name: str,
+    contacts: tuple[str, ...],
+    escalation: tuple[str, ...],
+) -> None:
+    """Register a home and its hub; prints the hub's [centre] block, once."""
+    config = _load(config_path)
+    family = tuple(_contact(home_id, c) for c in contacts)
+
+    async def register() -> HubCredentials:
+        async with open_centre(config, name="centre-admin") as running:
+            return await running.registry.add_home(
+                home_id, name, contacts=family, escalation=_escalation(escalation)
+            )
+
+    credentials = _run(register)
+    click.echo(hub_block(config, credentials))
+
+
+def hub_block(config: CentreConfig, credentials: HubCredentials) -> str:
+    """The `[centre]` section of the hub's hub.toml (the only copy of its secrets)."""
+    servers = ", ".join(json.dumps(s) for s in config.nats.servers)
+    return (
+        f"# Home {credentials.home_id}: add to the hub's hub.toml (shown once).\n"
+        "[centre]\n"
+        f"servers = [{servers}]\n"
+        f"hub_id = {json.dumps(credentials.hub_id)}\n"
+        f"password = {json.dumps(credentials.nats_password)}\n"
+        f"key = {json.dumps(credentials.key_hex)}\n"
+        f"ca_file = {json.dumps(str(config.nats.ca_file))}  # copy this CA file to the hub\n"
+    )
+
+
+@centre.group()
+def operators() -> None:
+    """The centre's operators."""
+
+
+@operators.command("add")
+@config_option
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="As families are told it ('Sam').")
+@click.option("--role", type=click.Choice(["operator", "supervisor"]), default="operator")
+@click.password_option(help="The console password (asked for if not given).")
+def add_operator(
+    config_path: Path, username: str, display_name: str, role: str, password: str
+) -> None:
+    """Add an operator who can log in to the console."""
+    config = _load(config_path)
+    hashed = PasswordHasher().hash(password)
+
+    async def add() -> None:
+        dsn = config.postgres.dsn.get_secret_value()
+        async with open_pool(dsn, max_size=1) as pool, pool.acquire() as conn:
+            await homes_db.add_operator(conn, username, display_name, role, hashed)
+
+    _run(add)
+    click.echo(f"operator {username} ({display_name}, {role}) added")
+
+
+@centre.command()
+def demo() -> None:
+    """Start a cluster, PostgreSQL and the centre; play a pendant press nobody answers."""
+    from centre.demo import run_demo  # noqa: PLC0415 - the demo's servers load only when asked
+
+    logging.getLogger("telecare").setLevel(logging.ERROR)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    run_demo()
+
+
+if __name__ == "__main__":
+    centre()

@@ -1,0 +1,199 @@
+"""A NATS JetStream cluster of three nodes on free loopback ports, TLS on the client ports.
+
+Used by the tests, the demo and the bench. Each node has its own server name, client, route and
+monitoring port and its own JetStream folder; every node includes the same `accounts.conf`,
+which `set_hubs` rewrites before telling each node to reload it (SIGHUP, as
+`nats-server --signal reload=<pid>` does).
+"""
+
+import functools
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from centre.servers.natsconf import (
+    NodeConfig,
+    password_hash,
+    render_accounts,
+    render_node,
+    write_accounts,
+)
+from centre.servers.process import ManagedServer, ServerStartError, free_port, stop, wait_for
+from centre.servers.tls import ServerCertificate, make_certificates
+
+START_TIMEOUT_S = 60.0
+CENTRE_USER = "centre"
+
+
+def nats_server_binary() -> str:
+    """The nats-server executable (Debian installs it in /usr/sbin).
+
+    Raises:
+        ServerStartError: it is not installed.
+    """
+    found = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin:/sbin")
+    if found is None:
+        msg = "nats-server is not installed (apt-get install nats-server)"
+        raise ServerStartError(msg)
+    return found
+
+
+def _http_json(port: int, path: str) -> dict[str, object] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
+            data: dict[str, object] = json.loads(reply.read())
+            return data
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+class NatsCluster(ManagedServer):
+    """Three (or `size`) nats-server processes forming one JetStream cluster.
+
+    Attributes:
+        centre_password: The centre's own NATS password (full rights).
+        certificate: The CA and server certificate; clients trust `certificate.ca_file`.
+    """
+
+    def __init__(self, workdir: Path, *, size: int = 3) -> None:
+        self.workdir = workdir
+        self.centre_password = secrets.token_urlsafe(24)
+        self._centre_hash = password_hash(self.centre_password)
+        self._route_password = secrets.token_urlsafe(24)
+        self._hubs: dict[str, str] = {}
+        self.nodes = [
+            NodeConfig(
+                name=f"n{index + 1}",
+                client_port=free_port(),
+                cluster_port=free_port(),
+                http_port=free_port(),
+                store_dir=workdir / f"n{index + 1}" / "jetstream",
+                log_file=workdir / f"n{index + 1}" / "nats.log",
+                pid_file=workdir / f"n{index + 1}" / "nats.pid",
+            )
+            for index in range(size)
+        ]
+        self._processes: list[subprocess.Popen[bytes] | None] = [None] * size
+        self.certificate: ServerCertificate | None = None
+
+    @property
+    def servers(self) -> list[str]:
+        """The client URLs of every node, `tls://127.0.0.1:<port>`."""
+        return [f"tls://127.0.0.1:{node.client_port}" for node in self.nodes]
+
+    @property
+    def accounts_file(self) -> Path:
+        """The accounts file every node includes."""
+        return self.workdir / "accounts.conf"
+
+    @property
+    def pid_files(self) -> list[Path]:
+        """Each node's pid file (what `[nats] pid_files` names in production)."""
+        return [node.pid_file for node in self.nodes]
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients must trust."""
+        if self.certificate is None:
+            msg = "the cluster has not been started"
+            raise ServerStartError(msg)
+        return self.certificate.ca_file
+
+    def start(self) -> None:
+        """Write the configurations, start every node, wait until JetStream is healthy."""
+        self.certificate = make_certificates(self.workdir / "tls")
+        write_accounts(self.workdir, self._accounts())
+        for index in range(len(self.nodes)):
+            self.start_node(index, wait=False)
+        for index in range(len(self.nodes)):
+            self._wait_healthy(index)
+
+    def start_node(self, index: int, *, wait: bool = True) -> None:
+        """Start one node (again, after `stop_node`), keeping its JetStream folder."""
+        node = self.nodes[index]
+        node.store_dir.mkdir(parents=True, exist_ok=True)
+        assert self.certificate is not None  # set by start()
+        others = [n.cluster_port for n in self.nodes if n is not node]
+        cert = (self.certificate.cert_file, self.certificate.key_file)
+        conf = self.workdir / f"{node.name}.conf"
+        conf.write_text(render_node(node, others, route_password=self._route_password, cert=cert))
+        conf.chmod(0o600)
+        command = [nats_server_binary(), "-c", str(conf)]
+        self._processes[index] = subprocess.Popen(  # noqa: S603
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        if wait:
+            self._wait_healthy(index)
+
+    def stop_node(self, index: int, *, kill: bool = False) -> None:
+        """Stop one node (SIGKILL when `kill`: as a machine that loses power)."""
+        stop(self._processes[index], signal.SIGKILL if kill else signal.SIGTERM)
+        self._processes[index] = None
+
+    def pid(self, index: int) -> int | None:
+        """The process id of a running node."""
+        process = self._processes[index]
+        return None if process is None or process.poll() is not None else process.pid
+
+    def set_hubs(self, hubs: Mapping[str, str]) -> None:
+        """Make these hubs (id to bcrypt password hash) the cluster's hub users, and reload."""
+        self._hubs = dict(hubs)
+        write_accounts(self.workdir, self._accounts())
+        for index, node in enumerate(self.nodes):
+            pid = self.pid(index)
+            if pid is None:
+                continue  # a stopped node reads the new file when it starts
+            before = self._load_time(node)
+            os.kill(pid, signal.SIGHUP)
+            wait_for(
+                functools.partial(self._reloaded, node, before),
+                timeout_s=START_TIMEOUT_S,
+                what=f"NATS node {node.name} reloading its accounts",
+            )
+
+    def _reloaded(self, node: NodeConfig, before: object) -> bool:
+        return self._load_time(node) not in (None, before)
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for index in range(len(self.nodes)):
+            self.stop_node(index)
+
+    def _accounts(self) -> str:
+        return render_accounts(CENTRE_USER, self._centre_hash, self._hubs)
+
+    @staticmethod
+    def _load_time(node: NodeConfig) -> object:
+        varz = _http_json(node.http_port, "/varz")
+        return None if varz is None else varz.get("config_load_time")
+
+    def _wait_healthy(self, index: int) -> None:
+        node = self.nodes[index]
+        process = self._processes[index]
+
+        def healthy() -> bool:
+            if process is not None and process.poll() is not None:
+                msg = f"NATS node {node.name} exited: {self._log_tail(node)}"
+                raise ServerStartError(msg)
+            reply = _http_json(node.http_port, "/healthz")
+            return reply is not None and reply.get("status") == "ok"
+
+        try:
+            wait_for(healthy, timeout_s=START_TIMEOUT_S, what=f"NATS node {node.name}")
+        except ServerStartError as err:
+            msg = f"{err}: {self._log_tail(node)}"
+            raise ServerStartError(msg) from err
+
+    @staticmethod
+    def _log_tail(node: NodeConfig) -> str:
+        try:
+            return " | ".join(node.log_file.read_text().splitlines()[-5:])
+        except OSError:
+            return "(no log)"

@@ -1,0 +1,93 @@
+"""The centre's timers: silent hubs, incidents the family did not take, and telling the family.
+
+Each `tick(now)` reads the rows, asks `decisions` what is due at `now`, and carries it out; the
+loop only calls it every few seconds with the clock's time, so tests pass `now` themselves.
+"""
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from centre.db import alarms, homes
+from centre.decisions import due_escalations, silence_changes
+from centre.family import FamilyMessenger, back_text, silent_text
+
+log = logging.getLogger("telecare.centre.timers")
+CAUGHT_UP_BELOW = 1000  # uplink messages still unwritten, under which silence is judged
+TICK_S = 5.0
+
+
+class Timers:
+    """Raises and clears alarms on time, and tells families about silent hubs."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        backlog: Callable[[], Awaitable[int]],
+        family: FamilyMessenger,
+        *,
+        silent_after_s: float,
+    ) -> None:
+        self._pool = pool
+        self._backlog = backlog
+        self._family = family
+        self._silent_after_s = silent_after_s
+
+    async def run(self, every_s: float = TICK_S) -> None:
+        """Tick every `every_s` seconds until cancelled; a failed tick is logged and retried."""
+        while True:
+            try:
+                await self.tick(datetime.now(UTC))
+            except (OSError, asyncpg.PostgresError) as err:
+                log.warning("timers: %r; trying again", err)
+            await asyncio.sleep(every_s)
+
+    async def tick(self, now: datetime) -> Counter[str]:
+        """Carry out what is due at `now`; counts of what was done."""
+        done: Counter[str] = Counter()
+        caught_up = await self._backlog() < CAUGHT_UP_BELOW
+        async with self._pool.acquire() as conn:
+            hubs = await alarms.liveness(conn)
+            for change in silence_changes(
+                hubs, now=now, silent_after_s=self._silent_after_s, caught_up=caught_up
+            ):
+                if change.change == "raise":
+                    if await alarms.raise_silent(conn, change.hub, now=now) is not None:
+                        log.warning("hub %s is silent", change.hub.hub_id)
+                        done["silent"] += 1
+                elif change.hub.silent_alarm is not None:
+                    await alarms.clear_silent(conn, change.hub.silent_alarm, now=now)
+                    log.info("hub %s is heard again", change.hub.hub_id)
+                    done["back"] += 1
+            for due in due_escalations(await alarms.unescalated(conn), now=now):
+                if await alarms.raise_incident(conn, due, now=now) is not None:
+                    log.warning("incident %s to the centre: %s", due.incident.incident_id, due.why)
+                    done["escalated"] += 1
+            done["family_told"] += await self._tell_families(conn, now)
+        return done
+
+    async def _tell_families(self, conn: asyncpg.Connection, now: datetime) -> int:
+        told = 0
+        for alarm, news in await alarms.family_news(conn):
+            home = await homes.home(conn, alarm.home_id)
+            if home is None:
+                continue
+            text = (
+                back_text(home.name)
+                if news == "back"
+                else silent_text(home.name, home.silent_since)
+            )
+            contacts = await homes.contacts(conn, alarm.home_id)
+            outcomes = await self._family.tell(alarm, contacts, text, now=now)
+            failed = [o.detail for o in outcomes if o.state == "failed"]
+            if failed:
+                log.warning(
+                    "family of %s not all told: %s", alarm.home_id, "; ".join(map(str, failed))
+                )
+            await alarms.family_told(conn, alarm.id, news, now=now)
+            told += len(outcomes) - len(failed)
+        return told

@@ -1,0 +1,48 @@
+"""Helpers of the centre's tests: waiting on a condition, running workers for a test."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from centre.bus import CentreBus
+from centre.worker import Worker
+
+DEADLINE_S = 30.0
+
+
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = DEADLINE_S
+) -> None:
+    """Wait until `check()` is true; fail naming `what` after `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await check():  # noqa: ASYNC110 - the condition is a database query
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"not within {timeout_s} s: {what}") from None
+
+
+async def count(pool: asyncpg.Pool, sql: str, *args: object) -> int:
+    """The single number `sql` returns."""
+    async with pool.acquire() as conn:
+        value = await conn.fetchval(sql, *args)
+    return int(value or 0)
+
+
+@asynccontextmanager
+async def running(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
+    """Run workers in the background for the block."""
+    tasks = [asyncio.create_task(w.run(), name=f"test-worker-{i}") for i, w in enumerate(workers)]
+    try:
+        yield workers
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def workers_on(pool: asyncpg.Pool, buses: list[CentreBus]) -> list[Worker]:
+    """One worker per bus connection."""
+    return [Worker(pool, bus, batch=16) for bus in buses]
