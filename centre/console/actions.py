@@ -1,17 +1,18 @@
-"""Operator actions on an alarm: accept and resolve, each recorded in the audit.
+"""Operator actions on an alarm: accept and resolve, through the centre's downlink.
 
-The console calls them through `Actions`, so the centre can hand it the implementation that
-also tells the home's hub on the downlink.
+The centre's `Downlink` writes the audit row, moves the alarm on and publishes the signed action
+to the home's hub in one transaction; this module puts its answers in the console's terms.
 """
 
-import uuid
-from datetime import datetime
 from typing import Literal, Protocol
 
 import asyncpg
 
+from centre.bus import BusError
 from centre.console import queries
 from centre.console.models import ActionDone
+from centre.db.actions import ActionRefused
+from centre.downlink import Downlink
 
 ActionKind = Literal["accept", "resolve"]
 
@@ -24,79 +25,47 @@ class AlarmClosedError(Exception):
     """The alarm cannot take this action now (already resolved, or accepted by someone)."""
 
 
+class HubUnreachableError(Exception):
+    """The downlink did not take the action; nothing was recorded, the operator may retry."""
+
+
 class Actions(Protocol):
     """Carries out an operator's action on an alarm and records it."""
 
     async def act(
-        self, alarm_id: int, action: ActionKind, *, operator: str, name: str, note: str
+        self, alarm_id: int, action: ActionKind, *, operator: str, note: str
     ) -> ActionDone:
-        """Accept or resolve alarm `alarm_id` as `operator` (username; `name` to show).
+        """Accept or resolve alarm `alarm_id` as `operator` (a username).
 
         Raises:
             NoSuchAlarmError: no such alarm.
             AlarmClosedError: the alarm is resolved, or (to accept) already accepted.
+            HubUnreachableError: the downlink did not take it; nothing was recorded.
         """
         ...
 
 
-def refusal(state: str, accepted_by: str | None, action: ActionKind) -> str | None:
-    """Why an alarm in `state` cannot take `action`, or None if it can."""
-    if state == "resolved":
-        return "this alarm is already resolved"
-    if action == "accept" and state == "accepted":
-        return f"this alarm is already accepted by {accepted_by or 'someone'}"
-    return None
+class DownlinkActions:
+    """The console's actions carried out by the centre's `Downlink`."""
 
-
-class DatabaseActions:
-    """Records the action and the alarm's new state in one transaction."""
-
-    def __init__(self, db: asyncpg.Pool, clock: "Clock") -> None:
+    def __init__(self, db: asyncpg.Pool, downlink: Downlink) -> None:
         self._db = db
-        self._clock = clock
+        self._downlink = downlink
 
     async def act(
-        self, alarm_id: int, action: ActionKind, *, operator: str, name: str, note: str
+        self, alarm_id: int, action: ActionKind, *, operator: str, note: str
     ) -> ActionDone:
         """See `Actions.act`."""
-        now = self._clock()
-        action_id = uuid.uuid4().hex
-        async with self._db.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT state, accepted_by FROM alarms WHERE id = $1 FOR UPDATE", alarm_id
-            )
-            if row is None:
-                raise NoSuchAlarmError(alarm_id)
-            if (why := refusal(row["state"], row["accepted_by"], action)) is not None:
-                raise AlarmClosedError(why)
-            await conn.execute(_UPDATES[action], alarm_id, name, now)
-            await conn.execute(
-                "INSERT INTO operator_actions (action_id, operator, alarm_id, action, note, at)"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                action_id,
-                operator,
-                alarm_id,
-                action,
-                note,
-                now,
-            )
-            done = await queries.alarm(conn, alarm_id)
-        assert done is not None  # locked above, in the same transaction
-        return ActionDone(action_id=action_id, alarm=done)
-
-
-class Clock(Protocol):
-    """Now, timezone-aware."""
-
-    def __call__(self) -> datetime:
-        """The current time."""
-        ...
-
-
-_UPDATES: dict[ActionKind, str] = {
-    "accept": "UPDATE alarms SET state = 'accepted', accepted_by = $2, accepted_at = $3"
-    " WHERE id = $1",
-    "resolve": "UPDATE alarms SET state = 'resolved', resolved_at = $3,"
-    " accepted_by = coalesce(accepted_by, $2), accepted_at = coalesce(accepted_at, $3)"
-    " WHERE id = $1",
-}
+        if await queries.alarm(self._db, alarm_id) is None:
+            raise NoSuchAlarmError(alarm_id)
+        take = self._downlink.accept if action == "accept" else self._downlink.resolve
+        try:
+            row = await take(alarm_id, operator, note)
+        except ActionRefused as err:
+            raise AlarmClosedError(str(err)) from err
+        except BusError as err:
+            msg = "the home's hub could not be told, so nothing was recorded: try again"
+            raise HubUnreachableError(msg) from err
+        done = await queries.alarm(self._db, alarm_id)
+        assert done is not None  # it existed above, and alarms are never deleted by actions
+        return ActionDone(action_id=row.action_id, alarm=done)

@@ -8,7 +8,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from centre.console import queries
 from centre.console.access import Caller, Changer, Ctx, Supervisor
-from centre.console.actions import ActionKind, AlarmClosedError, NoSuchAlarmError
+from centre.console.actions import (
+    ActionKind,
+    AlarmClosedError,
+    HubUnreachableError,
+    NoSuchAlarmError,
+)
 from centre.console.auth import Session
 from centre.console.context import ConsoleContext
 from centre.console.models import (
@@ -60,15 +65,18 @@ async def home(ctx: Ctx, _: Caller, home_id: HomeId) -> Home:
 async def take(
     ctx: ConsoleContext, session: Session, alarm_id: int, action: ActionKind, note: str
 ) -> ActionDone:
-    """Carry out an action for `session`; 404 if no such alarm, 409 if it cannot take it."""
+    """Carry out an action for `session`.
+
+    404 if no such alarm, 409 if it cannot take it, 503 if the hub's downlink did not take it.
+    """
     try:
-        done = await ctx.actions.act(
-            alarm_id, action, operator=session.username, name=session.name, note=note
-        )
+        done = await ctx.actions.act(alarm_id, action, operator=session.username, note=note)
     except NoSuchAlarmError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alarm") from None
     except AlarmClosedError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    except HubUnreachableError as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from None
     ctx.feed.poke()
     return done
 

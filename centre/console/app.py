@@ -127,7 +127,7 @@ async def serve_console(
     db: asyncpg.Pool,
     settings: ConsoleSettings,
     *,
-    actions: Actions | None = None,
+    actions: Actions,
     clock: Callable[[], datetime] = utc_now,
 ) -> AsyncIterator[RunningConsole]:
     """Serve the console on `settings.host:port` while the block runs.

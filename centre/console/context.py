@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from centre.console import queries
-from centre.console.actions import Actions, DatabaseActions
+from centre.console.actions import Actions
 from centre.console.auth import LoginLimiter, Signer
 from centre.console.feed import Feed, Snapshot
 from centre.console.settings import ConsoleSettings
@@ -35,7 +35,7 @@ class ConsoleContext:
 def console_context(
     db: asyncpg.Pool,
     settings: ConsoleSettings,
-    actions: Actions | None = None,
+    actions: Actions,
     clock: Callable[[], datetime] = utc_now,
 ) -> ConsoleContext:
     """The console's parts over one database pool.
@@ -43,7 +43,7 @@ def console_context(
     Args:
         db: The centre's database pool.
         settings: The `[console]` settings.
-        actions: How accept/resolve are carried out; by default recorded in the database only.
+        actions: How accept/resolve are carried out (`DownlinkActions` over the centre's).
         clock: Now, timezone-aware.
     """
 
@@ -59,7 +59,7 @@ def console_context(
     return ConsoleContext(
         db=db,
         settings=settings,
-        actions=actions or DatabaseActions(db, clock),
+        actions=actions,
         feed=Feed(read, settings.poll_s),
         signer=Signer(
             key.get_secret_value().encode() if key else secrets.token_bytes(32),

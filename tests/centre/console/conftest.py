@@ -1,51 +1,31 @@
-"""Fixtures for the console's tests: a real PostgreSQL, a fresh database per test, the app."""
+"""Fixtures for the console's tests: the app over the centre's database and downlink."""
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 
+from centre.bus import CentreBus
+from centre.console.actions import DownlinkActions
 from centre.console.app import build_app
 from centre.console.context import ConsoleContext, console_context
 from centre.console.settings import ConsoleSettings
-from tests.centre.console.pg import local_postgres, migrations
+from centre.downlink import Downlink
 from tests.centre.console.seed import seed_operators
 
-_numbers = itertools.count(1)
 
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    with local_postgres() as dsn:
-        yield dsn
+@pytest.fixture
+async def db(centre_pool: asyncpg.Pool) -> asyncpg.Pool:
+    """This test's migrated database, with the test operators in it."""
+    await seed_operators(centre_pool)
+    return centre_pool
 
 
 @pytest.fixture
-async def db(postgres: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a fresh, migrated database with the test operators in it."""
-    name = f"console_{next(_numbers)}"
-    admin = await asyncpg.connect(postgres)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    pool = await asyncpg.create_pool(postgres.rsplit("/", 1)[0] + f"/{name}", min_size=1)
-    try:
-        async with pool.acquire() as conn:
-            for script in migrations():
-                async with conn.transaction():
-                    await conn.execute(script)
-        await seed_operators(pool)
-        yield pool
-    finally:
-        await pool.close()
-
-
-@pytest.fixture
-async def ctx(db: asyncpg.Pool) -> AsyncIterator[ConsoleContext]:
-    context = console_context(db, ConsoleSettings(port=0, poll_s=0.05))
+async def ctx(db: asyncpg.Pool, centre_bus: CentreBus) -> AsyncIterator[ConsoleContext]:
+    actions = DownlinkActions(db, Downlink(db, centre_bus))
+    context = console_context(db, ConsoleSettings(port=0, poll_s=0.05), actions)
     async with context.feed:
         yield context
 
