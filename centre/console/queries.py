@@ -72,8 +72,7 @@ FROM operators o LEFT JOIN operator_actions oa ON oa.operator = o.username
 GROUP BY o.username ORDER BY o.display_name, o.username
 """
 _STAMPS = "SELECT home_id, last_seq, last_heartbeat, silent_since FROM hubs"
-_AUDIT_STAMP = """SELECT coalesce(max(id), 0), count(applied_at) + count(applied_detail)
-FROM operator_actions"""
+_AUDIT_STAMP = "SELECT coalesce(max(id), 0), count(applied_at) FROM operator_actions"
 
 
 def what_of(kind: str, cause: str | None) -> str:
@@ -172,10 +171,9 @@ async def home(db: asyncpg.Pool, home_id: str) -> Home | None:
 
 
 def _applied(row: Mapping[str, Any]) -> str:
+    # The workers record a hub's refusal as its report with the detail "refused: why".
     if row["applied_at"] is not None:
-        return "applied"
-    if row["applied_detail"] is not None:
-        return "refused"
+        return "refused" if (row["applied_detail"] or "").startswith("refused") else "applied"
     return "not_sent" if row["kind"] == "hub_silent" else "waiting"
 
 

@@ -139,7 +139,8 @@ def form_csrf(html: str) -> str:
 async def log_in(
     client: httpx.AsyncClient, who: tuple[str, str, str, str] = OPERATOR, password: str = ""
 ) -> httpx.Response:
-    """Log in through the form as `who`; the answer to the form."""
+    """Log in through the form as `who` (a fresh browser); the answer to the form."""
+    client.cookies.clear()
     page = await client.get("/login")
     return await client.post(
         "/login",
