@@ -21,7 +21,7 @@ class ConsoleSettings(BaseModel):
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=8470, ge=0, le=65535)
+    port: int = Field(default=8480, ge=0, le=65535)
     certfile: Path | None = None
     keyfile: Path | None = None
     secret_key: SecretStr | None = Field(default=None, min_length=32)
