@@ -1,0 +1,70 @@
+"""What the console's routes work with: the database, the actions, the feed, the signer."""
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from centre.console import queries
+from centre.console.actions import Actions
+from centre.console.auth import LoginLimiter, Signer
+from centre.console.feed import Feed, Snapshot
+from centre.console.settings import ConsoleSettings
+
+
+def utc_now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleContext:
+    """The console's parts, shared by every request."""
+
+    db: asyncpg.Pool
+    settings: ConsoleSettings
+    actions: Actions
+    feed: Feed
+    signer: Signer
+    limiter: LoginLimiter
+    clock: Callable[[], datetime]
+
+
+def console_context(
+    db: asyncpg.Pool,
+    settings: ConsoleSettings,
+    actions: Actions,
+    clock: Callable[[], datetime] = utc_now,
+) -> ConsoleContext:
+    """The console's parts over one database pool.
+
+    Args:
+        db: The centre's database pool.
+        settings: The `[console]` settings.
+        actions: How accept/resolve are carried out (`DownlinkActions` over the centre's).
+        clock: Now, timezone-aware.
+    """
+
+    async def read() -> Snapshot:
+        try:
+            alarms = await queries.queue(db)
+            homes, audit = await queries.stamps(db)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as err:
+            raise ConnectionError(str(err)) from err
+        return Snapshot(alarms, frozenset(a.home_id for a in alarms), dict(homes), audit)
+
+    key = settings.secret_key
+    return ConsoleContext(
+        db=db,
+        settings=settings,
+        actions=actions,
+        feed=Feed(read, settings.poll_s),
+        signer=Signer(
+            key.get_secret_value().encode() if key else secrets.token_bytes(32),
+            settings.session_hours * 3600,
+        ),
+        limiter=LoginLimiter(),
+        clock=clock,
+    )
