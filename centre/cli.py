@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from argon2 import PasswordHasher
 
 from centre.app import open_centre, run_worker
 from centre.config import CentreConfig, ConfigError, load_config
+from centre.console.actions import DownlinkActions
+from centre.console.app import serve_console
+from centre.console.passwords import WeakPasswordError, hash_password
 from centre.db import homes as homes_db
 from centre.db.homes import RegistrationError
 from centre.db.models import ContactRow, HomeRow, HubCredentials
@@ -77,8 +79,14 @@ def run(config_path: Path, workers: int | None) -> None:
 
 
 async def _serve(config: CentreConfig) -> None:
-    async with open_centre(config) as running:
-        click.echo(f"centre running on {', '.join(config.nats.servers)}", err=True)
+    async with (
+        open_centre(config) as running,
+        serve_console(
+            running.pool, config.console, actions=DownlinkActions(running.pool, running.downlink)
+        ) as console,
+    ):
+        where = f"console on port {console.port}" if console.port else "console disabled"
+        click.echo(f"centre running on {', '.join(config.nats.servers)}; {where}", err=True)
         await running.run()
 
 
@@ -192,7 +200,10 @@ def add_operator(
 ) -> None:
     """Add an operator who can log in to the console."""
     config = _load(config_path)
-    hashed = PasswordHasher().hash(password)
+    try:
+        hashed = hash_password(password)
+    except WeakPasswordError as err:
+        raise click.BadParameter(str(err), param_hint="--password") from err
 
     async def add() -> None:
         dsn = config.postgres.dsn.get_secret_value()

@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from centre.console.settings import ConsoleSettings
 from notifier.settings import NtfySettings, TwilioSettings
 
 
@@ -58,13 +59,6 @@ class PostgresSection(_Section):
     dsn: SecretStr
 
 
-class ConsoleSection(_Section):
-    """`[console]`: where the operators' console listens."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(default=8480, ge=1, le=65535)
-
-
 class SilenceSection(_Section):
     """`[silence]`: seconds without a heartbeat before a hub is silent, and how often to look."""
 
@@ -89,7 +83,7 @@ class CentreConfig(BaseSettings):
 
     nats: NatsSection
     postgres: PostgresSection
-    console: ConsoleSection = ConsoleSection()
+    console: ConsoleSettings = ConsoleSettings()
     silence: SilenceSection = SilenceSection()
     notify: NotifySection = NotifySection()
     workers: int = Field(default=1, ge=1, le=64)

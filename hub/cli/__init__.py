@@ -23,7 +23,31 @@ from hub.store.errors import StoreError
 T = TypeVar("T")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _WithPlugins(click.Group):
+    """`telecare` and the command groups of other packages, loaded only when asked for.
+
+    Packages add a group through the entry-point group `telecare.commands` (the monitoring
+    centre's `telecare centre`), so hub/ never imports them, and `telecare run` never loads them.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        plugins = {entry.name for entry in entry_points(group=PLUGIN_GROUP)}
+        return sorted({*super().list_commands(ctx), *plugins})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        for entry in entry_points(group=PLUGIN_GROUP, name=cmd_name):
+            loaded: click.Command = entry.load()
+            return loaded
+        return None
+
+
+PLUGIN_GROUP = "telecare.commands"
+
+
+@click.group(cls=_WithPlugins, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
 def main(verbose: bool) -> None:
     """Telecare hub: sensors in, the right person told, nothing else interrupts them."""
@@ -146,5 +170,3 @@ from hub.cli.notify import test_alert  # noqa: E402  # commands in their own mod
 main.add_command(test_alert)
 main.add_command(web)
 main.add_command(report)
-for _entry in entry_points(group="telecare.commands"):  # `telecare centre` and other groups
-    main.add_command(_entry.load(), _entry.name)

@@ -2,15 +2,20 @@
 
 import asyncio
 import json
+import signal
+import sys
 from pathlib import Path
 
+import httpx
 import nats
 import nats.errors
 from click.testing import CliRunner
 
 from centre.bus import tls_context
 from centre.servers.nats import NatsCluster
+from centre.servers.process import free_port
 from hub.cli import main
+from tests.centre.support import until
 
 
 def _config(tmp_path: Path, cluster: NatsCluster, dsn: str) -> Path:
@@ -92,3 +97,42 @@ async def _hub_connects(cluster: NatsCluster, hub_id: str, password: str) -> boo
                 continue
             await client.close()
             return True
+
+
+def test_a_short_operator_password_is_refused(
+    tmp_path: Path, nats_cluster: NatsCluster, centre_dsn_sync: str
+):
+    config = _config(tmp_path, nats_cluster, centre_dsn_sync)
+    refused = CliRunner().invoke(
+        main, ["centre", "operators", "add", "--config", str(config), "sam", "--name", "Sam",
+               "--password", "short"],
+    )  # fmt: skip
+    assert refused.exit_code != 0
+    assert "at least 10 characters" in refused.output
+
+
+async def test_centre_run_serves_the_operators_console(
+    tmp_path: Path, nats_cluster: NatsCluster, centre_dsn_sync: str
+):
+    config = _config(tmp_path, nats_cluster, centre_dsn_sync)
+    port = free_port()
+    config.write_text(config.read_text() + f'[console]\nhost = "127.0.0.1"\nport = {port}\n')
+    centre = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub", "centre", "run", "--config", str(config),
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def login_page() -> bool:
+                try:
+                    page = await client.get("/login")
+                except httpx.TransportError:
+                    return False
+                return page.status_code == 200 and "password" in page.text.lower()
+
+            await until(login_page, "the console answering", timeout_s=60)
+    finally:
+        centre.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(centre.communicate(), 30)
+    assert f"console on port {port}" in err.decode()
