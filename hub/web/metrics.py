@@ -1,5 +1,6 @@
 """`/metrics` in the Prometheus text exposition format (version 0.0.4)."""
 
+import asyncio
 from collections.abc import Mapping
 from typing import get_args
 
@@ -41,6 +42,8 @@ def render_metrics(
     _inbox(lines, inbox)
     _family(lines, "telecare_broker_connected", "gauge", "1 while the MQTT broker is reachable.")
     lines.append(f"telecare_broker_connected {int(broker_connected)}")
+    _family(lines, "telecare_tasks", "gauge", "Asyncio tasks alive in the hub (a leak grows it).")
+    lines.append(f"telecare_tasks {len(asyncio.all_tasks())}")
     return "\n".join(lines) + "\n"
 
 

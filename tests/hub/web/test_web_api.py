@@ -144,6 +144,8 @@ async def test_metrics_in_prometheus_text(hub: Hub) -> None:
     (note,) = await hub.store.notifications()
     expected = (note.updated_at - note.created_at).total_seconds()
     assert abs(float(latency.split()[1]) - expected) < 0.01
+    tasks = next(x for x in lines if x.startswith("telecare_tasks "))
+    assert int(tasks.split()[1]) >= 1  # this request runs in one
 
 
 async def test_openapi_schema_describes_the_api(hub: Hub) -> None:
