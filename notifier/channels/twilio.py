@@ -76,6 +76,8 @@ class TwilioChannel:
 
     def _sender(self) -> str:
         settings = self._gateway.settings
+        if self._kind == "sms":
+            return settings.sms_sender
         return self._address(settings.whatsapp_from or settings.from_number)
 
     async def send(self, entry: OutboxEntry) -> Delivery:
