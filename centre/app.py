@@ -19,6 +19,7 @@ from centre.db.pool import open_pool
 from centre.downlink import Downlink
 from centre.family import FamilyMessenger
 from centre.registry import AccountsFile, Registry, UsersChanged
+from centre.relay import CallRelay
 from centre.timers import Timers
 from centre.worker import Worker
 
@@ -55,6 +56,7 @@ class Centre:
         bus: The process's NATS connection.
         registry: Adds homes (database, consumer, NATS user).
         downlink: What the console calls to accept or resolve an alarm.
+        relay: What the console calls to pass a key press on an alert call to its hub.
         timers: Silence, escalation and family messages.
     """
 
@@ -66,6 +68,7 @@ class Centre:
         self.config = config
         self.registry = Registry(pool, bus, users or _users_unmanaged)
         self.downlink = Downlink(pool, bus)
+        self.relay = CallRelay(pool, bus, wait_s=config.console.relay_wait_s)
         self.family = FamilyMessenger(config.notify.ntfy, config.notify.twilio)
         self.timers = Timers(
             pool, bus.backlog, self.family, silent_after_s=config.silence.silent_after_s

@@ -29,6 +29,7 @@ from wire.uplink import (
     UPLINK_STREAM,
     UPLINK_SUBJECTS,
     OperatorAction,
+    RelayedVoice,
     downlink_consumer,
     downlink_subject,
 )
@@ -238,16 +239,26 @@ class CentreBus:
         Raises:
             BusError: the stream did not acknowledge it.
         """
-        payload = action.model_dump_json().encode()
+        await self._publish_downlink(action.hub_id, action.model_dump_json(), action.action_id)
+
+    async def publish_relay(self, relayed: RelayedVoice) -> None:
+        """Publish a signed relayed key press on its hub's downlink, once (by relay id).
+
+        Raises:
+            BusError: the stream did not acknowledge it.
+        """
+        await self._publish_downlink(relayed.hub_id, relayed.model_dump_json(), relayed.relay_id)
+
+    async def _publish_downlink(self, hub_id: str, payload: str, msg_id: str) -> None:
         try:
             await self._js.publish(
-                downlink_subject(action.hub_id),
-                payload,
+                downlink_subject(hub_id),
+                payload.encode(),
                 stream=DOWNLINK_STREAM,
-                headers={"Nats-Msg-Id": action.action_id},
+                headers={"Nats-Msg-Id": msg_id},
             )
         except (nats.errors.Error, TimeoutError) as err:
-            msg = f"the downlink did not take action {action.action_id}: {err!r}"
+            msg = f"the downlink did not take {msg_id}: {err!r}"
             raise BusError(msg) from err
 
 

@@ -82,7 +82,10 @@ async def _serve(config: CentreConfig) -> None:
     async with (
         open_centre(config) as running,
         serve_console(
-            running.pool, config.console, actions=DownlinkActions(running.pool, running.downlink)
+            running.pool,
+            config.console,
+            actions=DownlinkActions(running.pool, running.downlink),
+            relay=running.relay,
         ) as console,
     ):
         where = f"console on port {console.port}" if console.port else "console disabled"

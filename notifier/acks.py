@@ -19,6 +19,8 @@ from notifier.model import OutboxEntry
 
 TOKEN_MAC_BYTES = 16
 MAX_ID_DIGITS = 18
+NOT_ACKNOWLEDGED = "Nothing was acknowledged, so the alarm stays with the others. Goodbye."
+"""What a caller hears when the key pressed (or none) accepted nothing."""
 AckChannel = Literal["ntfy", "pushover", "sms", "whatsapp", "voice", "cli", "web", "centre"]
 
 

@@ -10,6 +10,15 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# Twilio's alphanumeric sender ID: 1 to 11 letters, digits and spaces, at least one letter.
+_ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+
+def is_alphanumeric_sender(sender: str) -> bool:
+    """Whether `sender` is an alphanumeric sender ID (which nobody can reply to)."""
+    return bool(_ALPHANUMERIC.match(sender))
+
+
 _HTTP_URL = r"^https?://[^\s/]+(/[^\s]*)?$"
 
 
@@ -23,7 +32,11 @@ class TwilioSettings(_Section):
     Attributes:
         account_sid: The account (starts with AC).
         auth_token: Better given as TELECARE_TWILIO__AUTH_TOKEN.
-        from_number: The hub's Twilio number for SMS and calls.
+        from_number: The hub's Twilio number for calls, and for SMS unless `sms_from` is set.
+        sms_from: The SMS sender, if not `from_number`: another number, or an alphanumeric
+            sender ID (`TELECARE`: 1-11 letters, digits and spaces, at least one letter),
+            which Twilio allows for one-way SMS in the UK. Nobody can reply to one: `telecare
+            config check` warns when an alarm's SMS asks for "Reply OK" from it.
         whatsapp_from: The WhatsApp sender, if WhatsApp is used (defaults to from_number).
         api_base: Twilio's REST API; tests point it at a local stand-in.
         public_url: Where Twilio can reach the hub's web hooks over a tunnel or reverse proxy,
@@ -38,6 +51,7 @@ class TwilioSettings(_Section):
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr
     from_number: str
+    sms_from: str | None = None
     whatsapp_from: str | None = None
     api_base: str = Field(default="https://api.twilio.com", pattern=_HTTP_URL)
     public_url: str | None = Field(default=None, pattern=_HTTP_URL)
@@ -55,6 +69,22 @@ class TwilioSettings(_Section):
             msg = f"{value!r} is not an international number such as +447700900123"
             raise ValueError(msg)
         return value
+
+    @field_validator("sms_from")
+    @classmethod
+    def _number_or_sender_id(cls, value: str | None) -> str | None:
+        if value is not None and not (_E164.match(value) or _ALPHANUMERIC.match(value)):
+            msg = (
+                f"{value!r} is neither an international number such as +447700900123 nor an"
+                " alphanumeric sender ID (1-11 letters, digits and spaces, at least one letter)"
+            )
+            raise ValueError(msg)
+        return value
+
+    @property
+    def sms_sender(self) -> str:
+        """Who the hub's SMS come from."""
+        return self.sms_from or self.from_number
 
     @model_validator(mode="after")
     def _budgets_consistent(self) -> "TwilioSettings":

@@ -14,8 +14,10 @@ or tunnel passes on), the path and the form, made with the account's auth token.
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from notifier.acks import NOT_ACKNOWLEDGED
 from notifier.channels.twilio_gateway import SentMessage
 from notifier.channels.twiml import (
     callback_verdict,
@@ -31,8 +33,40 @@ from notifier.tracking import StatusTracker
 
 log = logging.getLogger("telecare.notify.hooks")
 ACK_DIGIT = "1"
-NOT_ACKNOWLEDGED = "Nothing was acknowledged, so the alarm stays with the others. Goodbye."
 ALREADY_ANSWERED = "Thank you. This alarm has already been answered or has ended. Goodbye."
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPress:
+    """What came of the key pressed (or none) on an alert's call.
+
+    Attributes:
+        accepted: The press accepted the incident for the contact the call went to.
+        say: What the caller is told.
+    """
+
+    accepted: bool
+    say: str
+
+
+async def hear_press(
+    inbox: Inbox, token: str | None, form: Mapping[str, str], *, person: str
+) -> KeyPress:
+    """Act on a key press whose request is known to come from Twilio.
+
+    Only 1, with a token the hub issued for the call, accepts: any other key, none
+    (voicemail, a plain answer) or a forged token leaves the alarm with the others.
+    """
+    digits = form.get("Digits", "")
+    if digits != ACK_DIGIT or token is None:
+        log.info("call %s ended without an acknowledgement", form.get("CallSid", "?"))
+        return KeyPress(accepted=False, say=NOT_ACKNOWLEDGED)
+    outcome = await inbox.accept_token(token, channel="voice")
+    if outcome == "acknowledged":
+        return KeyPress(accepted=True, say=f"Thank you. {person} will be told you are on your way.")
+    if outcome == "not open":
+        return KeyPress(accepted=False, say=ALREADY_ANSWERED)
+    return KeyPress(accepted=False, say=NOT_ACKNOWLEDGED)
 
 
 class TwilioHooks:
@@ -60,16 +94,8 @@ class TwilioHooks:
 
     async def voice(self, token: str | None, form: Mapping[str, str]) -> str:
         """The TwiML that answers a key press (or none) on an alert's call."""
-        digits = form.get("Digits", "")
-        if digits != ACK_DIGIT or token is None:
-            log.info("call %s ended without an acknowledgement", form.get("CallSid", "?"))
-            return voice_reply(NOT_ACKNOWLEDGED)
-        outcome = await self._inbox.accept_token(token, channel="voice")
-        if outcome == "acknowledged":
-            return voice_reply(f"Thank you. {self._person} will be told you are on your way.")
-        if outcome == "not open":
-            return voice_reply(ALREADY_ANSWERED)
-        return voice_reply(NOT_ACKNOWLEDGED)
+        press = await hear_press(self._inbox, token, form, person=self._person)
+        return voice_reply(press.say)
 
     async def sms(self, form: Mapping[str, str]) -> str:
         """Act on a message to the hub's number; the TwiML is always empty."""

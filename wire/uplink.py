@@ -9,6 +9,13 @@ Every envelope is signed with the hub's own key (HMAC-SHA256 over its canonical 
 signature), so a message the broker let through under one hub's name but built by anyone else is
 refused, and a sequence number the centre already holds with a different body is refused as a
 replay. Both are counted.
+
+A key pressed on an alert's call reaches a hub behind NAT through the centre: Twilio posts it to
+the centre's public relay route (`relay_voice_path`), the centre forwards the request untouched
+as a `RelayedVoice` on the hub's downlink, and the hub answers with an `ActionApplied` under the
+relay's id, its `detail` being what the caller is told. The hub checks Twilio's own signature
+(with its own auth token) and its own token in the URL: the centre can carry a press, never make
+one.
 """
 
 import hashlib
@@ -25,7 +32,8 @@ UPLINK_SUBJECTS = "uplink.*.*"
 DOWNLINK_SUBJECTS = "downlink.*.*"
 HEARTBEAT_EVERY_S = 60
 MAX_ENVELOPE_BYTES = 64 * 1024
-Signed = TypeVar("Signed", "UplinkEnvelope", "OperatorAction")
+MAX_RELAY_FIELDS = 64
+Signed = TypeVar("Signed", "UplinkEnvelope", "OperatorAction", "RelayedVoice")
 
 
 def uplink_subject(hub_id: str, kind: str) -> str:
@@ -36,6 +44,11 @@ def uplink_subject(hub_id: str, kind: str) -> str:
 def downlink_subject(hub_id: str) -> str:
     """`downlink.<hub>.action`: operator actions for one hub."""
     return f"downlink.{hub_id}.action"
+
+
+def relay_voice_path(hub_id: str) -> str:
+    """The centre's public route that takes the key pressed on a call to `hub_id`'s carer."""
+    return f"/relay/twilio/{hub_id}/voice"
 
 
 def downlink_consumer(hub_id: str) -> str:
@@ -104,7 +117,11 @@ class IncidentUpdate(_Model):
 
 
 class ActionApplied(_Model):
-    """The hub carried out an operator action from the downlink (or refused it, with why)."""
+    """The hub carried out an operator action from the downlink (or refused it, with why).
+
+    For a relayed key press (`RelayedVoice`), `action_id` is the relay's id, `applied` says
+    whether the press accepted the incident, and `detail` is what the caller is to be told.
+    """
 
     kind: Literal["action_applied"] = "action_applied"
     action_id: str = Field(min_length=1, max_length=64)
@@ -147,12 +164,38 @@ class OperatorAction(_Model):
     sig: str = Field(default="", max_length=64)
 
 
-def _canonical(model: UplinkEnvelope | OperatorAction) -> bytes:
+class RelayedVoice(_Model):
+    """A key press Twilio posted to the centre's relay route, for the hub to check and act on.
+
+    Attributes:
+        relay_id: Unique per request; the hub acts on each once and reports `ActionApplied`.
+        url: The full URL Twilio requested (its query holds the hub's own token), as the
+            centre is configured to be reached: what Twilio signed.
+        form: The POST's form fields, as Twilio sent them.
+        twilio_signature: The request's `X-Twilio-Signature` ("" when it had none).
+    """
+
+    v: Literal[1] = 1
+    kind: Literal["twilio_voice"] = "twilio_voice"
+    relay_id: str = Field(min_length=1, max_length=64)
+    hub_id: str = Field(pattern=HUB_ID_PATTERN)
+    url: str = Field(min_length=1, max_length=2000)
+    form: dict[str, Annotated[str, Field(max_length=1000)]] = Field(max_length=MAX_RELAY_FIELDS)
+    twilio_signature: str = Field(default="", max_length=200)
+    at: AwareDatetime
+    sig: str = Field(default="", max_length=64)
+
+
+DownlinkMessage = OperatorAction | RelayedVoice
+"""What the hub's downlink carries; both kinds on its one subject and durable consumer."""
+
+
+def _canonical(model: UplinkEnvelope | OperatorAction | RelayedVoice) -> bytes:
     data = model.model_dump(mode="json", exclude={"sig"})
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
-def signature(model: UplinkEnvelope | OperatorAction, key: bytes) -> str:
+def signature(model: UplinkEnvelope | OperatorAction | RelayedVoice, key: bytes) -> str:
     """HMAC-SHA256 of the model's canonical JSON (without `sig`), hex."""
     return hmac.new(key, _canonical(model), hashlib.sha256).hexdigest()
 
@@ -162,6 +205,6 @@ def signed(model: Signed, key: bytes) -> Signed:
     return model.model_copy(update={"sig": signature(model, key)})
 
 
-def verified(model: UplinkEnvelope | OperatorAction, key: bytes) -> bool:
+def verified(model: UplinkEnvelope | OperatorAction | RelayedVoice, key: bytes) -> bool:
     """Whether the model's signature is the one `key` makes (constant-time)."""
     return hmac.compare_digest(model.sig, signature(model, key))

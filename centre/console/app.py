@@ -18,11 +18,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from centre.console import api, pages
+from centre.console import api, pages, relay
 from centre.console.access import LoginRequiredError, WrongRoleError
 from centre.console.actions import Actions
 from centre.console.context import ConsoleContext, console_context, utc_now
 from centre.console.settings import ConsoleSettings
+from centre.relay import CallRelay
 
 log = logging.getLogger("telecare.centre.console")
 STOP_S = 2
@@ -49,6 +50,8 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
     app.state.templates = _templates(ZoneInfo(ctx.settings.timezone), ctx.clock)
     app.include_router(api.router)
     app.include_router(pages.router)
+    if ctx.relay is not None and ctx.settings.public_url is not None:
+        app.include_router(relay.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(WrongRoleError, _wrong_role)
@@ -129,6 +132,7 @@ async def serve_console(
     *,
     actions: Actions,
     clock: Callable[[], datetime] = utc_now,
+    relay: CallRelay | None = None,
 ) -> AsyncIterator[RunningConsole]:
     """Serve the console on `settings.host:port` while the block runs.
 
@@ -137,6 +141,7 @@ async def serve_console(
         settings: The `[console]` settings.
         actions: How accept/resolve are carried out (the centre's, which also tell the hub).
         clock: Now (tests pass a fixed one).
+        relay: Passes key presses on homes' alert calls to their hubs (with `public_url`).
 
     Yields:
         The console's parts and the port it listens on (useful with port 0; None if disabled).
@@ -145,7 +150,7 @@ async def serve_console(
         OSError: the port cannot be bound.
         ssl.SSLError: the certificate or key cannot be read.
     """
-    ctx = console_context(db, settings, actions, clock)
+    ctx = console_context(db, settings, actions, clock, relay)
     if not settings.enabled:
         yield RunningConsole(ctx, None)
         return

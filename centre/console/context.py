@@ -12,6 +12,7 @@ from centre.console.actions import Actions
 from centre.console.auth import LoginLimiter, Signer
 from centre.console.feed import Feed, Snapshot
 from centre.console.settings import ConsoleSettings
+from centre.relay import CallRelay, RelayLimiter
 
 
 def utc_now() -> datetime:
@@ -30,6 +31,8 @@ class ConsoleContext:
     signer: Signer
     limiter: LoginLimiter
     clock: Callable[[], datetime]
+    relay: CallRelay | None
+    relay_limiter: RelayLimiter
 
 
 def console_context(
@@ -37,6 +40,7 @@ def console_context(
     settings: ConsoleSettings,
     actions: Actions,
     clock: Callable[[], datetime] = utc_now,
+    relay: CallRelay | None = None,
 ) -> ConsoleContext:
     """The console's parts over one database pool.
 
@@ -45,6 +49,7 @@ def console_context(
         settings: The `[console]` settings.
         actions: How accept/resolve are carried out (`DownlinkActions` over the centre's).
         clock: Now, timezone-aware.
+        relay: Passes key presses on alert calls to hubs (served with `public_url`).
     """
 
     async def read() -> Snapshot:
@@ -67,4 +72,6 @@ def console_context(
         ),
         limiter=LoginLimiter(),
         clock=clock,
+        relay=relay,
+        relay_limiter=RelayLimiter(settings.relay_per_minute),
     )

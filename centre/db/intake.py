@@ -138,6 +138,16 @@ async def _incident(conn: asyncpg.Connection, hub_id: str, seq: int, body: Incid
 
 
 async def _applied(conn: asyncpg.Connection, body: ActionApplied) -> bool:
+    answered = await conn.fetchval(  # a relayed key press: what its caller is to be told
+        "UPDATE relay_requests SET answered_at = $2, accepted = $3, say = $4"
+        " WHERE relay_id = $1 AND answered_at IS NULL RETURNING relay_id",
+        body.action_id,
+        body.at,
+        body.applied,
+        body.detail,
+    )
+    if answered is not None:
+        return True
     detail = body.detail if body.applied else f"refused: {body.detail}"
     done = await conn.fetchval(
         "UPDATE operator_actions SET applied_at = $2, applied_detail = $3"

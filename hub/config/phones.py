@@ -6,6 +6,7 @@ paths can ring a phone that is silenced). docs/PHONES.md explains the phone sett
 """
 
 from hub.config.file import HubConfig
+from notifier.settings import TwilioSettings, is_alphanumeric_sender
 from rules.policy import Contact
 
 UK = "+44"
@@ -22,24 +23,11 @@ SILENCED: dict[str, str] = {
 
 def sender_warnings(config: HubConfig) -> list[str]:
     """Warnings about senders that cannot take carers' replies or reach them as configured."""
-    warnings: list[str] = []
     twilio = config.twilio
     if twilio is None:
-        return warnings
-    uk_contacts = [c.name for c in config.contacts if c.phone and c.phone.startswith(UK)]
-    if uk_contacts and not twilio.from_number.startswith(UK):
-        warnings.append(
-            f"twilio.from_number: {twilio.from_number} is an international (non-UK) long code;"
-            " UK networks have blocked SMS from those since July 2024, so"
-            f" {', '.join(uk_contacts)} may never get the alarm or be able to reply OK:"
-            " use a UK (+44) number (an alphanumeric sender ID cannot take replies either)"
-        )
-    steps = [
-        f"escalation.{severity}.steps[{index}]"
-        for severity, plan in config.escalation.items()
-        for index, step in enumerate(plan.steps)
-        if step.channel == "whatsapp"
-    ]
+        return []
+    warnings = _sms_sender_warnings(config, twilio)
+    steps = _steps_on(config, "whatsapp")
     if steps:
         warnings.append(
             f"{', '.join(steps)}: WhatsApp delivers the hub's free-form messages only within 24"
@@ -48,6 +36,41 @@ def sender_warnings(config: HubConfig) -> list[str]:
             " to the next channel: prefer sms or voice for alarms"
         )
     return warnings
+
+
+def _sms_sender_warnings(config: HubConfig, twilio: TwilioSettings) -> list[str]:
+    sender = twilio.sms_sender
+    key = "twilio.sms_from" if twilio.sms_from is not None else "twilio.from_number"
+    if is_alphanumeric_sender(sender):
+        # Alarms (not info) ask for "Reply OK": the reply to a sender ID goes nowhere.
+        steps = _steps_on(config, "sms", replies=True)
+        if not steps:
+            return []
+        return [
+            f"{key}: {sender!r} is an alphanumeric sender ID, which nobody can reply to, but"
+            f' {", ".join(steps)} send alarms by SMS that ask for "Reply OK": those replies'
+            " never reach the hub (UK networks also block replies to international long"
+            " codes): send alarms from a UK (+44) number, keep the sender ID for info"
+        ]
+    uk_contacts = [c.name for c in config.contacts if c.phone and c.phone.startswith(UK)]
+    if uk_contacts and not sender.startswith(UK):
+        return [
+            f"{key}: {sender} is an international (non-UK) long code;"
+            " UK networks have blocked SMS from those since July 2024, so"
+            f" {', '.join(uk_contacts)} may never get the alarm or be able to reply OK:"
+            " use a UK (+44) number (an alphanumeric sender ID cannot take replies either)"
+        ]
+    return []
+
+
+def _steps_on(config: HubConfig, channel: str, *, replies: bool = False) -> list[str]:
+    """The escalation steps on `channel` (only alarms that ask for a reply, if `replies`)."""
+    return [
+        f"escalation.{severity}.steps[{index}]"
+        for severity, plan in config.escalation.items()
+        for index, step in enumerate(plan.steps)
+        if step.channel == channel and not (replies and severity == "info")
+    ]
 
 
 def silenced_paths(config: HubConfig, channels: set[str]) -> list[str]:

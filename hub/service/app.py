@@ -101,8 +101,9 @@ async def serve(
                 )
             )
             centre = centre_link(
-                config, store, pipeline, feed=feed, rejects=rejects, publish=publish, clock=clock
-            )
+                config, store, pipeline, feed=feed, rejects=rejects, publish=publish,
+                clock=clock, relay=notifier.voice_relay,
+            )  # fmt: skip
             async with centre:  # beside the event path: nothing there waits on it
                 await _serve_until_stopped(
                     config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready

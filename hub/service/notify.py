@@ -3,6 +3,8 @@
 Channels, the dispatcher, delivery tracking and the acknowledgement inbox are entered and left
 together. With `[twilio] public_url` set, Twilio's web hooks (`twilio_hooks`, served by the web
 app) hear key presses, replies and delivery reports; inbound SMS are then no longer polled.
+Without it, but with `[centre] relay_url`, a call's key press reaches the hub through the
+centre (`voice_relay`, fed by the downlink).
 """
 
 import logging
@@ -34,6 +36,7 @@ from rules.policy import Contact
 if TYPE_CHECKING:  # channel SDKs (Twilio, Apprise) are loaded only when configured
     from notifier.channels.twilio import TwilioGateway
     from notifier.twilio_hooks import TwilioHooks
+    from notifier.voice_relay import VoiceRelay
 
 log = logging.getLogger("telecare.hub")
 
@@ -55,6 +58,14 @@ class OpenChannels:
     ntfy: NtfyChannel | None
 
 
+def relay_hook(config: HubConfig) -> str | None:
+    """The centre's route for a call's key press, when Twilio cannot reach the hub itself."""
+    twilio, centre = config.twilio, config.centre
+    if twilio is None or twilio.public_url is not None or centre is None:
+        return None  # with a public URL, calls post to the hub's own hook
+    return centre.relay_hook()
+
+
 def open_channels(
     config: HubConfig, stack: AsyncExitStack, *, ack_body: AckBody | None
 ) -> OpenChannels:
@@ -63,7 +74,8 @@ def open_channels(
     channels: dict[str, Channel] = {"outbox": LocalOutbox()}
     gateway = ntfy = None
     if config.twilio is not None:
-        gateway = _twilio_channels(config.twilio, stack, contacts, channels, ack_body)
+        hook = relay_hook(config)
+        gateway = _twilio_channels(config.twilio, stack, contacts, channels, ack_body, hook)
     if config.ntfy is not None:
         ntfy = NtfyChannel(config.ntfy, contacts, ack_body=ack_body)
         stack.push_async_callback(ntfy.close)
@@ -80,12 +92,13 @@ def open_channels(
     return OpenChannels(channels, gateway, ntfy)
 
 
-def _twilio_channels(
+def _twilio_channels(  # noqa: PLR0917 - the parts open_channels has built so far
     settings: TwilioSettings,
     stack: AsyncExitStack,
     contacts: dict[str, Contact],
     channels: dict[str, Channel],
     ack_body: AckBody | None,
+    hook: str | None,
 ) -> "TwilioGateway":
     """SMS, WhatsApp and voice on one gateway, added to `channels`; returns the gateway."""
     # The Twilio SDK (with requests and aiohttp) costs some 18 MB: loaded only when configured.
@@ -95,7 +108,7 @@ def _twilio_channels(
     stack.push_async_callback(gateway.close)
     kinds: tuple[TwilioKind, ...] = ("sms", "whatsapp", "voice")
     for kind in kinds:
-        channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body)
+        channels[kind] = TwilioChannel(kind, gateway, contacts, ack_token=ack_body, voice_hook=hook)
     return gateway
 
 
@@ -144,6 +157,7 @@ class Notifier:
         self.channels: dict[str, Channel] = {"outbox": LocalOutbox()}
         self.inbox: Inbox | None = None
         self.twilio_hooks: TwilioHooks | None = None
+        self.voice_relay: VoiceRelay | None = None
         self._tracker: StatusTracker | None = None
         self._dispatcher: Dispatcher | None = None
         self._desk: HubDesk | None = None
@@ -169,6 +183,7 @@ class Notifier:
         await self._start_inbox(contacts, tokens, gateway, ntfy)
         await self._start_receipts()
         self.twilio_hooks = self._hooks()
+        self.voice_relay = self._relay()
         log.info("notifier channels: %s", ", ".join(sorted(self.channels)))
         for problem in unreachable_steps(self._config, set(self.channels)):
             log.warning("%s", problem)
@@ -256,6 +271,17 @@ class Notifier:
             self._tracker,
             person=self._config.home.person,
         )
+
+    def _relay(self) -> "VoiceRelay | None":
+        """Key presses relayed by the centre, when Twilio cannot reach the hub itself."""
+        hook = relay_hook(self._config)
+        if hook is None or self._config.twilio is None:
+            return None
+        assert self.inbox is not None  # built with Twilio
+        from notifier.voice_relay import VoiceRelay  # noqa: PLC0415  # loads the Twilio SDK
+
+        person = self._config.home.person
+        return VoiceRelay(self._config.twilio, self.inbox, hook=hook, person=person)
 
     async def __aexit__(
         self,

@@ -8,23 +8,40 @@ in one transaction, before the engine's message is acknowledged: a redelivered a
 acknowledged again and not carried out again. An action the engine redelivers because the hub
 died after carrying it out, but before remembering it, finds the incident as it left it, and is
 reported applied.
+
+A key press relayed from an alert call (`RelayedVoice`) is checked by the notifier as Twilio's
+own request to this hub (`VoiceRelay`) and reported, under the relay's id, with what the caller
+is to be told; a relay that Twilio did not sign for this hub is refused and counted by cause.
 """
 
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from hub.pipeline.rejections import RejectLog
 from hub.store.uplink import CentreActionRecord
-from notifier.acks import Acknowledgement
+from notifier.acks import NOT_ACKNOWLEDGED, Acknowledgement
 from rules.incidents import OPEN_STATES, Incident
-from wire.uplink import ActionApplied, OperatorAction, downlink_subject, verified
+from wire.uplink import (
+    ActionApplied,
+    DownlinkMessage,
+    OperatorAction,
+    RelayedVoice,
+    downlink_subject,
+    verified,
+)
+
+if TYPE_CHECKING:  # the relay loads the Twilio SDK: only when Twilio is configured
+    from notifier.voice_relay import VoiceRelay
 
 log = logging.getLogger("telecare.uplink")
 CENTRE_VIA = "on the centre's console"
+RELAY_ACTION = "voice relay"
+RELAY_BY = "a call's key press"
+DOWNLINK: TypeAdapter[DownlinkMessage] = TypeAdapter(DownlinkMessage)
 
 
 class Desk(Protocol):
@@ -109,6 +126,7 @@ class Downlink:
         rejects: RejectLog,
         clock: Callable[[], datetime],
         reported: Callable[[], None],
+        relay: "VoiceRelay | None" = None,
     ) -> None:
         self._store = store
         self._desk = desk
@@ -118,34 +136,61 @@ class Downlink:
         self._rejects = rejects
         self._clock = clock
         self._reported = reported
+        self._relay = relay
         self.applied = 0
         self.refused = 0
 
     async def take(self, message: Message) -> None:
         """Check one message, carry it out unless already done, then acknowledge it."""
-        action = self._genuine(message.data)
-        if action is None:
+        found = self._genuine(message.data)
+        if found is None:
             self.refused += 1
             await message.term()  # never to be delivered again
             return
-        if await self._store.centre_action(action.action_id) is None:
-            applied, detail = await self._apply(action)
-            await self._remember(action, applied=applied, detail=detail)
+        if isinstance(found, RelayedVoice):
+            if await self._store.centre_action(found.relay_id) is None:
+                await self._hear(found)
+        elif await self._store.centre_action(found.action_id) is None:
+            applied, detail = await self._apply(found)
+            await self._remember(found, applied=applied, detail=detail)
         await message.ack()
 
-    def _genuine(self, data: bytes) -> OperatorAction | None:
-        """The action, if it is well formed, for this hub, and signed with its key."""
+    def _genuine(self, data: bytes) -> DownlinkMessage | None:
+        """The message, if it is well formed, for this hub, and signed with its key."""
         subject = downlink_subject(self._hub_id)
         try:
-            action = OperatorAction.model_validate_json(data)
+            found = DOWNLINK.validate_json(data)
         except ValidationError as err:
             self._rejects.reject("centre_malformed", subject, str(err.errors()[0]["msg"])[:120])
             return None
-        if action.hub_id != self._hub_id or not verified(action, self._key):
-            detail = f"action {action.action_id}: bad signature or another hub's"
+        if found.hub_id != self._hub_id or not verified(found, self._key):
+            name = found.relay_id if isinstance(found, RelayedVoice) else found.action_id
+            detail = f"{name}: bad signature or another hub's"
             self._rejects.reject("centre_forged", subject, detail)
             return None
-        return action
+        return found
+
+    async def _hear(self, relayed: RelayedVoice) -> None:
+        """A key press relayed by the centre: acted on only if Twilio made it, for this hub."""
+        refused: str | None
+        if self._relay is None:
+            accepted, say, refused = False, NOT_ACKNOWLEDGED, "relay_not_configured"
+        else:
+            heard = await self._relay.hear(relayed.url, relayed.form, relayed.twilio_signature)
+            accepted, say, refused = heard.accepted, heard.say, heard.refused
+        if refused is not None:
+            self.refused += 1
+            subject = downlink_subject(self._hub_id)
+            self._rejects.reject(refused, subject, f"relayed key press {relayed.relay_id}")
+        at = self._clock()
+        report = ActionApplied(
+            action_id=relayed.relay_id, incident_id="", applied=accepted, detail=say[:200], at=at
+        )
+        record = CentreActionRecord(relayed.relay_id, "", accepted, refused or "")
+        await self._store.record_centre_action(
+            record, action=RELAY_ACTION, operator=RELAY_BY, report=report.model_dump_json(), at=at
+        )
+        self._reported()
 
     async def _apply(self, action: OperatorAction) -> tuple[bool, str]:
         by = operator_name(action)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 from zoneinfo import ZoneInfo
 
 import nats
@@ -34,6 +34,9 @@ from hub.uplink.settings import CentreSettings
 from hub.uplink.summary import heartbeat, hub_version
 from rules.policy import RulesConfig, Severity
 from wire.uplink import DOWNLINK_STREAM, downlink_consumer, inbox_prefix
+
+if TYPE_CHECKING:
+    from notifier.voice_relay import VoiceRelay
 
 log = logging.getLogger("telecare.uplink")
 RECONNECT_WAIT_S = 5
@@ -266,8 +269,12 @@ async def centre_link(  # the composition root's parts it is built from
     rejects: RejectLog,
     publish: Publish,
     clock: Callable[[], datetime],
+    relay: "VoiceRelay | None" = None,
 ) -> AsyncIterator[CentreLink | None]:
-    """The link to the centre if `[centre]` is configured; else None, and the outbox emptied."""
+    """The link to the centre if `[centre]` is configured; else None, and the outbox emptied.
+
+    `relay` checks and acts on the key presses the centre relays from alert calls.
+    """
     settings = config.centre
     if settings is None:
         if await store.unlink_uplink():
@@ -291,6 +298,7 @@ async def centre_link(  # the composition root's parts it is built from
         rejects=rejects,
         clock=clock,
         reported=reported,
+        relay=relay,
     )
     ladders = ladder_steps(config.rules())
     async with CentreLink(

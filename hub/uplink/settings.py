@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from wire.uplink import HEARTBEAT_EVERY_S, HUB_ID_PATTERN
+from wire.uplink import HEARTBEAT_EVERY_S, HUB_ID_PATTERN, relay_voice_path
 
 MIN_KEY_BYTES = 16
 SCHEMES = frozenset({"nats", "tls"})
@@ -35,6 +35,9 @@ class CentreSettings(BaseModel):
         heartbeat_s: Seconds between heartbeats.
         ack_timeout_s: How long the engine may take to confirm a message before the link is
             taken to be down (and every unconfirmed message is sent again later).
+        relay_url: The centre console's public address (`https://centre.example.org`). With
+            it, and no `[twilio] public_url`, an alert call's "press 1" is posted there and
+            relayed to the hub over the downlink (see docs/PHONES.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +50,7 @@ class CentreSettings(BaseModel):
     ca_file: FilePath | None = None
     heartbeat_s: float = Field(default=float(HEARTBEAT_EVERY_S), ge=1.0, le=3600.0)
     ack_timeout_s: float = Field(default=10.0, ge=0.5, le=300.0)
+    relay_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
     @field_validator("servers")
     @classmethod
@@ -93,6 +97,12 @@ class CentreSettings(BaseModel):
             return self.password.get_secret_value()
         assert self.password_file is not None
         return Path(self.password_file).read_text(encoding="utf-8").strip()
+
+    def relay_hook(self) -> str | None:
+        """Where Twilio posts a call's key press for the centre to relay, if it relays."""
+        if self.relay_url is None:
+            return None
+        return self.relay_url.rstrip("/") + relay_voice_path(self.hub_id)
 
     def key_bytes(self) -> bytes:
         """The signing key."""

@@ -42,7 +42,11 @@ TwilioKind = Literal["sms", "whatsapp", "voice"]
 
 
 class TwilioChannel:
-    """One of Twilio's three ways to reach a contact, on a shared gateway."""
+    """One of Twilio's three ways to reach a contact, on a shared gateway.
+
+    A call's key press is posted to `voice_hook`: by default the hub's own hook under
+    `public_url`; behind NAT, the centre's relay route for this hub.
+    """
 
     def __init__(
         self,
@@ -51,12 +55,17 @@ class TwilioChannel:
         contacts: Mapping[str, Contact],
         *,
         ack_token: Callable[[OutboxEntry], str] | None = None,
+        voice_hook: str | None = None,
     ) -> None:
         self.name: str = kind
         self._kind = kind
         self._gateway = gateway
         self._contacts = contacts
         self._ack_token = ack_token
+        public_url = gateway.settings.public_url
+        if voice_hook is None and public_url is not None:
+            voice_hook = hook_url(public_url, VOICE_HOOK)
+        self._voice_hook = voice_hook
 
     def _status_callback(self) -> str | None:
         public_url = self._gateway.settings.public_url
@@ -67,6 +76,8 @@ class TwilioChannel:
 
     def _sender(self) -> str:
         settings = self._gateway.settings
+        if self._kind == "sms":
+            return settings.sms_sender
         return self._address(settings.whatsapp_from or settings.from_number)
 
     async def send(self, entry: OutboxEntry) -> Delivery:
@@ -81,7 +92,7 @@ class TwilioChannel:
         callback = self._status_callback()
         if self._kind == "voice":
             token = None if self._ack_token is None else self._ack_token(entry)
-            twiml = voice_twiml(entry, self._gateway.settings.public_url, token)
+            twiml = voice_twiml(entry, self._voice_hook, token)
             return await self._gateway.place_call(contact.phone, twiml, status_callback=callback)
         to = self._address(contact.phone)
         body = message_body(entry)

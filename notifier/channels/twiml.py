@@ -58,17 +58,18 @@ def hook_url(public_url: str, path: str) -> str:
     return public_url.rstrip("/") + path
 
 
-def voice_twiml(entry: OutboxEntry, public_url: str | None, token: str | None = None) -> str:
+def voice_twiml(entry: OutboxEntry, hook: str | None, token: str | None = None) -> str:
     """The call: say the alert twice, then ask for 1 (heard by the hook when one is reachable).
 
-    The key press is posted to the voice hook with `token` (the hub's signature over this
-    outbox entry) in the URL, which Twilio's own signature then covers: the hook learns which
-    alert, and so which incident and contact, the call was about from the hub itself.
+    The key press is posted to `hook` (the hub's own voice hook, or the centre's relay route
+    for it) with `token` (the hub's signature over this outbox entry) in the URL, which
+    Twilio's own signature then covers: the hub learns which alert, and so which incident and
+    contact, the call was about from its own token, not from anything the caller can choose.
     """
     response = VoiceResponse()
     action = None
-    if public_url is not None and token is not None:
-        action = f"{hook_url(public_url, VOICE_HOOK)}?{urlencode({ENTRY_PARAM: token})}"
+    if hook is not None and token is not None:
+        action = f"{hook}?{urlencode({ENTRY_PARAM: token})}"
     gather = response.gather(num_digits=1, timeout=10, action=action, method="POST")
     gather.say(f"This is the telecare hub. {entry.text}", language="en-GB")
     gather.say(VOICE_ACK_PROMPT, language="en-GB")

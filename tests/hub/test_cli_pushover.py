@@ -101,3 +101,54 @@ def test_config_check_is_quiet_about_a_uk_number(config: tuple[Path, PushoverSta
 
     assert result.exit_code == 0, result.output
     assert "warning" not in result.output
+
+
+def _with(path: Path, twilio: str, escalation: str) -> None:
+    text = path.read_text().replace(
+        f'from_number = "{FROM_NUMBER}"', f'from_number = "{FROM_NUMBER}"\n{twilio}'
+    )
+    path.write_text(f"{text}\n{escalation}")
+
+
+def test_config_check_warns_when_alarms_by_sms_ask_for_replies_to_a_sender_id(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    steps = '[{contact = "Alice", channel = "voice"}, {contact = "Alice", channel = "sms"}]'
+    _with(path, 'sms_from = "TELECARE"', f"[escalation.emergency]\nsteps = {steps}\n")
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 0, result.output
+    [warning] = [x for x in result.output.splitlines() if x.startswith("warning: ")]
+    assert warning.startswith("warning: twilio.sms_from: 'TELECARE' is an alphanumeric sender ID")
+    assert "escalation.emergency.steps[1]" in warning
+    assert "Reply OK" in warning
+
+
+def test_config_check_is_quiet_about_a_sender_id_for_info_only(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    _with(
+        path,
+        'sms_from = "TELECARE"',
+        '[escalation.info]\nsteps = [{contact = "Alice", channel = "sms"}]\n',
+    )
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
+def test_config_check_refuses_a_sender_that_is_neither_naming_the_key(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    _with(path, 'sms_from = "TELE-CARE"', "")
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 2
+    assert "twilio.sms_from:" in result.output

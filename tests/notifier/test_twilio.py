@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from notifier.channels.twilio import TwilioChannel, TwilioGateway
 from notifier.channels.twiml import callback_verdict, webhook_signed
@@ -83,6 +84,25 @@ async def test_voice_call_speaks_the_alert_and_asks_for_1(
     assert "Mum pressed her pendant" in call["twiml"]
     assert "Press 1" in call["twiml"]
     assert delivery.ref == call["sid"]
+
+
+async def test_an_alphanumeric_sender_sends_the_sms_and_the_number_places_the_call(
+    twilio: TwilioStandIn,
+) -> None:
+    async with TwilioGateway(settings(twilio.url, sms_from="Mums Hub")) as gateway:
+        await TwilioChannel("sms", gateway, CONTACTS).send(entry())
+        await TwilioChannel("whatsapp", gateway, CONTACTS).send(entry(channel="whatsapp"))
+        await TwilioChannel("voice", gateway, CONTACTS).send(entry(channel="voice"))
+
+    assert [m["from"] for m in twilio.outbound()] == ["Mums Hub", f"whatsapp:{FROM_NUMBER}"]
+    [call] = twilio.calls.values()
+    assert call["from"] == FROM_NUMBER
+
+
+@pytest.mark.parametrize("sender", ["", "12345", "TwelveChars1", "Mum's hub", "+44 7700"])
+def test_an_sms_sender_is_a_number_or_an_alphanumeric_sender_id(sender: str) -> None:
+    with pytest.raises(ValidationError, match="alphanumeric sender ID"):
+        settings("http://twilio.test", sms_from=sender)
 
 
 async def test_with_a_public_url_sends_ask_for_status_callbacks_and_the_call_names_its_alert(

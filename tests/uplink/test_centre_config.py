@@ -87,6 +87,7 @@ def test_the_example_block_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert config.centre is not None
     assert config.centre.hub_id == "home-0042"
     assert config.centre.secret() == "pw"
+    assert config.centre.relay_hook() == "https://centre.example.org/relay/twilio/home-0042/voice"
 
 
 def test_a_secret_in_a_world_readable_file_is_refused(tmp_path: Path) -> None:

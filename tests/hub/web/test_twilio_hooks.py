@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 import aiomqtt
@@ -30,6 +29,7 @@ from hub.mqtt.broker import LocalBroker, free_port
 from hub.pipeline.rejections import RejectLog
 from hub.store.store import Store
 from notifier.channels.twilio import ENTRY_PARAM, SMS_HOOK, STATUS_HOOK, VOICE_HOOK
+from tests.support.calls import call_form, gather_action, spoken, twilio_section
 from tests.support.hubs import config_data, device_client, eventually, running_hub
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving
 from tests.support.web import Hub
@@ -98,13 +98,7 @@ async def hooked_hub(
             tmp_path,
             web={"port": port},
             contacts=[{"name": "Alice", "phone": ALICE_PHONE}, {"name": "Ben", "phone": BEN_PHONE}],
-            twilio={
-                "account_sid": ACCOUNT_SID,
-                "auth_token": AUTH_TOKEN,
-                "from_number": FROM_NUMBER,
-                "api_base": twilio_url,
-                "public_url": PUBLIC_URL,
-            },
+            twilio=twilio_section(twilio_url, public_url=PUBLIC_URL),
             escalation={"emergency": {"steps": steps}},
         )
         config = config_from_dict(data)
@@ -117,17 +111,6 @@ async def hooked_hub(
         yield Rig(twilio, web, device, config.store.path, rejects)
 
 
-def call_form(call: dict[str, Any], **extra: str) -> dict[str, str]:
-    return {
-        "AccountSid": ACCOUNT_SID,
-        "CallSid": call["sid"],
-        "From": FROM_NUMBER,
-        "To": call["to"],
-        "CallStatus": "in-progress",
-        **extra,
-    }
-
-
 def sms_form(sid: str, sender: str, body: str) -> dict[str, str]:
     return {
         "AccountSid": ACCOUNT_SID,
@@ -136,17 +119,6 @@ def sms_form(sid: str, sender: str, body: str) -> dict[str, str]:
         "To": FROM_NUMBER,
         "Body": body,
     }
-
-
-def gather_action(call: dict[str, Any]) -> str:
-    """Where the call's TwiML tells Twilio to post the key pressed."""
-    gather = ElementTree.fromstring(call["twiml"]).find("Gather")
-    assert gather is not None
-    return str(gather.get("action"))
-
-
-def spoken(twiml: str) -> str:
-    return " ".join(say.text or "" for say in ElementTree.fromstring(twiml).iter("Say"))
 
 
 VOICE_THEN_SMS = [
