@@ -139,7 +139,7 @@ async def test_the_session_says_when_it_is_down_without_being_asked_again(
         await asyncio.wait_for(session.wait_connected(), 30)
 
 
-async def test_a_broker_away_for_long_is_tried_again_at_least_every_one_and_a_half_seconds() -> None:
+async def test_a_broker_away_for_long_is_tried_again_every_one_and_a_half_seconds_at_most() -> None:
     """However long the broker has been away, the hub finds it back within some 1.5 s.
 
     The hub is deaf until it reconnects, and every message queued for it waits that long: with
