@@ -26,7 +26,12 @@ from wire.schema import InboundMessage
 log = logging.getLogger("telecare.mqtt")
 MISC_INTERVAL_S = 1.0
 READS_PER_WAKE = 64  # packets read each time the socket is ready (paho reads one per call)
-RECONNECT_MAX_S = 30.0
+# The longest wait between two attempts to reach the broker, and so the longest the hub stays
+# deaf once the broker is back: its broker is on the same machine or the same network, and a
+# failed attempt costs one refused connection. With 30 s, the hub found a broker back from a
+# 60 s outage 24 s late, and every message queued for it meanwhile waited as long.
+RECONNECT_MAX_S = 1.0
+RECONNECT_JITTER_S = 0.1  # one hub per broker: no crowd of clients to spread out
 
 
 class MqttSession:
@@ -215,6 +220,7 @@ class MqttSession:
             timeout=None,
             wait_initial=0.2,
             wait_max=RECONNECT_MAX_S,
+            wait_jitter=RECONNECT_JITTER_S,
         ):
             with attempt:
                 try:

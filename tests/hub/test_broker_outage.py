@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from hub.config.sections import MqttSettings
-from hub.mqtt.broker import LocalBroker
+from hub.mqtt.broker import LocalBroker, free_port
+from hub.mqtt.client import BrokerUnavailableError
 from hub.mqtt.session import MqttSession
 from hub.store.store import Store
 from tests.support.hubs import device_client, eventually, in_process_config, running_hub
@@ -22,6 +24,7 @@ from tests.support.reliability import record
 from wire.schema import event_topic
 
 OUTAGE_S = 60.0 if os.environ.get("TELECARE_CRASH_SCALE") == "full" else 0.0
+QUEUED = 1000  # published once the broker is back, before the hub may be
 
 
 async def _stored_seqs(db: Path) -> list[int]:
@@ -53,13 +56,13 @@ async def test_hub_reconnects_after_a_broker_restart_and_keeps_its_session(
         await asyncio.sleep(OUTAGE_S)
         mosquitto.start()  # same port, same persistence: the hub's session is still there
         back_at = time.monotonic()
-        async with device_client(mosquitto) as device:
-            for seq in (2, 3):
-                body = {"type": "door.closed" if seq == 2 else "door.opened", "seq": seq}
+        async with device_client(mosquitto) as device:  # queued for the hub until it is back
+            for seq in range(2, 2 + QUEUED):
+                body = {"type": "door.closed" if seq % 2 else "door.opened", "seq": seq}
                 await device.publish(event_topic("door-1"), json.dumps(body), qos=1)
 
         async def all_stored() -> bool:
-            return await _stored_seqs(db) == [1, 2, 3]
+            return await _stored_seqs(db) == list(range(1, 2 + QUEUED))
 
         await eventually(all_stored, timeout_s=40 + OUTAGE_S)
         caught_up_s = time.monotonic() - back_at
@@ -69,9 +72,9 @@ async def test_hub_reconnects_after_a_broker_restart_and_keeps_its_session(
     record(
         "faults",
         f"broker stopped for {OUTAGE_S:.0f} s once noticed, restarted with its persistence",
-        sent=3,
+        sent=1 + QUEUED,
         stored=len(stored),
-        lost=3 - len(set(stored)),
+        lost=1 + QUEUED - len(set(stored)),
         stored_twice=len(stored) - len(set(stored)),
         caught_up_s=round(caught_up_s, 2),
     )
@@ -134,3 +137,31 @@ async def test_the_session_says_when_it_is_down_without_being_asked_again(
         finally:
             mosquitto.start()
         await asyncio.wait_for(session.wait_connected(), 30)
+
+
+async def test_a_broker_away_for_long_is_tried_again_every_one_and_a_half_seconds_at_most() -> None:
+    """However long the broker has been away, the hub finds it back within some 1.5 s.
+
+    The hub is deaf until it reconnects, and every message queued for it waits that long: with
+    waits doubling up to 30 s it found a broker back from a 60 s outage 24 s late.
+    """
+    waits: list[float] = []
+
+    def note(details: RetryDetails) -> None:
+        if isinstance(details.caused_by, BrokerUnavailableError):
+            waits.append(details.wait_for)
+
+    settings = MqttSettings(host="127.0.0.1", port=free_port(), client_id="nobody-listens")
+    session = MqttSession(settings, subscriptions=[], deliver=lambda _m: None, persistent=False)
+    hooks = get_on_retry_hooks()
+    set_on_retry_hooks([note])
+    try:
+        async with session:
+
+            async def ramp_done_or_too_long() -> bool:
+                return len(waits) >= 7 or any(w > 1.5 for w in waits)
+
+            await eventually(ramp_done_or_too_long, timeout_s=30)
+    finally:
+        set_on_retry_hooks(hooks)
+    assert max(waits) <= 1.5, [round(w, 2) for w in waits]
