@@ -213,7 +213,7 @@ class CentreBus:
             self._workers = await self._js.pull_subscribe_bind(WORKERS_CONSUMER, UPLINK_STREAM)
         try:
             msgs = await self._workers.fetch(batch, timeout=timeout_s)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py raises its own and, mid-failover, the plain one: no messages
             return []
         except nats.errors.Error as err:
             msg = f"fetching uplink messages failed: {err!r}"

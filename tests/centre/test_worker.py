@@ -169,3 +169,29 @@ async def _publish_as_centre(
         subject, envelope.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id}
     )
     await client.close()
+
+
+async def test_a_worker_goes_on_fetching_after_the_plain_timeout_of_a_failover(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    """While a node fails over, nats-py's fetch raises asyncio's own TimeoutError, not its own."""
+    hub = await make_hub("home-t")
+    assert await centre_bus.fetch(1, 0.1) == []  # binds the pull subscription
+    subscription = centre_bus._workers
+    assert subscription is not None
+    real_fetch, failures = subscription.fetch, [0]
+
+    async def failing_over(*args: object, **kwargs: object) -> list[nats.aio.msg.Msg]:
+        if failures[0] < 3:  # noqa: PLR2004 - three fetches during the election
+            failures[0] += 1
+            raise TimeoutError
+        return await real_fetch(*args, **kwargs)  # type: ignore[arg-type]
+
+    subscription.fetch = failing_over  # type: ignore[method-assign]
+    await hub.heartbeat()
+    async with running(workers_on(centre_pool, [centre_bus])):
+        await until(
+            lambda: count(centre_pool, "SELECT count(*) FROM uplink_messages WHERE hub_id='home-t'"),
+            "the heartbeat sent during the failover is written",
+        )
+    assert failures[0] == 3  # noqa: PLR2004
