@@ -182,7 +182,7 @@ async def test_a_worker_goes_on_fetching_after_the_plain_timeout_of_a_failover(
     real_fetch, failures = subscription.fetch, [0]
 
     async def failing_over(*args: object, **kwargs: object) -> list[nats.aio.msg.Msg]:
-        if failures[0] < 3:  # noqa: PLR2004 - three fetches during the election
+        if failures[0] < 3:
             failures[0] += 1
             raise TimeoutError
         return await real_fetch(*args, **kwargs)  # type: ignore[arg-type]
@@ -191,7 +191,7 @@ async def test_a_worker_goes_on_fetching_after_the_plain_timeout_of_a_failover(
     await hub.heartbeat()
     async with running(workers_on(centre_pool, [centre_bus])):
         await until(
-            lambda: count(centre_pool, "SELECT count(*) FROM uplink_messages WHERE hub_id='home-t'"),
+            lambda: count(centre_pool, "SELECT count(*) FROM uplink_messages"),
             "the heartbeat sent during the failover is written",
         )
-    assert failures[0] == 3  # noqa: PLR2004
+    assert failures[0] == 3
