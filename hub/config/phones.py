@@ -26,7 +26,7 @@ def sender_warnings(config: HubConfig) -> list[str]:
     twilio = config.twilio
     if twilio is None:
         return []
-    warnings = _sms_sender_warnings(config, twilio)
+    warnings = _sms_sender_warnings(config, twilio) + _key_press_warnings(config, twilio)
     steps = _steps_on(config, "whatsapp")
     if steps:
         warnings.append(
@@ -61,6 +61,20 @@ def _sms_sender_warnings(config: HubConfig, twilio: TwilioSettings) -> list[str]
             " use a UK (+44) number (an alphanumeric sender ID cannot take replies either)"
         ]
     return []
+
+
+def _key_press_warnings(config: HubConfig, twilio: TwilioSettings) -> list[str]:
+    """A call's "press 1" needs a way back to the hub: its own public URL or the centre's relay."""
+    relayed = config.centre is not None and config.centre.relay_url is not None
+    steps = _steps_on(config, "voice")
+    if not steps or twilio.public_url is not None or relayed:
+        return []
+    return [
+        f"{', '.join(steps)}: the call rings and says the alarm, but nothing can bring the"
+        ' carer\'s "press 1" back to the hub: set [twilio] public_url (a tunnel or proxy to the'
+        " hub's web port) or [centre] relay_url (the monitoring centre's console); until then"
+        " a carer accepts by SMS reply, ntfy or Pushover only"
+    ]
 
 
 def _steps_on(config: HubConfig, channel: str, *, replies: bool = False) -> list[str]:

@@ -12,6 +12,15 @@ from tests.support.pushover_standin import ALICE_USER, APP_TOKEN, PushoverStandI
 from tests.support.standins import FROM_NUMBER, NtfyStandIn, ThreadedStandIn, TwilioStandIn
 
 
+CENTRE_WITH_RELAY = f"""[centre]
+servers = ["tls://centre.example.org:4222"]
+hub_id = "home-1"
+password = "hub-password-3f9a"
+key = "{"6b1f" * 16}"
+relay_url = "https://centre.example.org"
+"""
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Iterator[tuple[Path, PushoverStandIn]]:
     pushover, twilio, ntfy = PushoverStandIn(), TwilioStandIn(), NtfyStandIn()
@@ -120,10 +129,31 @@ def test_config_check_warns_when_alarms_by_sms_ask_for_replies_to_a_sender_id(
     result = CliRunner().invoke(main, ["config", "check", str(path)])
 
     assert result.exit_code == 0, result.output
-    [warning] = [x for x in result.output.splitlines() if x.startswith("warning: ")]
-    assert warning.startswith("warning: twilio.sms_from: 'TELECARE' is an alphanumeric sender ID")
-    assert "escalation.emergency.steps[1]" in warning
-    assert "Reply OK" in warning
+    sender, key_press = [x for x in result.output.splitlines() if x.startswith("warning: ")]
+    assert sender.startswith("warning: twilio.sms_from: 'TELECARE' is an alphanumeric sender ID")
+    assert "escalation.emergency.steps[1]" in sender
+    assert "Reply OK" in sender
+    assert key_press.startswith("warning: escalation.emergency.steps[0]: the call rings")
+
+
+@pytest.mark.parametrize(
+    ("twilio", "centre"),
+    [
+        ('public_url = "https://carers.example.org/mums-hub"', ""),
+        ("", CENTRE_WITH_RELAY),
+    ],
+)
+def test_config_check_is_quiet_about_key_presses_with_a_way_back(
+    config: tuple[Path, PushoverStandIn], twilio: str, centre: str
+) -> None:
+    path, _ = config
+    steps = '[{contact = "Alice", channel = "voice"}]'
+    _with(path, twilio, f"[escalation.emergency]\nsteps = {steps}\n{centre}")
+
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
 
 
 def test_config_check_is_quiet_about_a_sender_id_for_info_only(
