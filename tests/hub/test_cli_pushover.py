@@ -11,7 +11,6 @@ from tests.hub.test_cli_notify import ALICE_PHONE, run, write_config
 from tests.support.pushover_standin import ALICE_USER, APP_TOKEN, PushoverStandIn
 from tests.support.standins import FROM_NUMBER, NtfyStandIn, ThreadedStandIn, TwilioStandIn
 
-
 CENTRE_WITH_RELAY = f"""[centre]
 servers = ["tls://centre.example.org:4222"]
 hub_id = "home-1"
