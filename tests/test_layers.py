@@ -18,12 +18,13 @@ MARKER = "<!-- layers: read by tests/test_layers.py -->"
 # Mirrors docs/ARCHITECTURE.md: each package and the packages of the project it may import.
 ALLOWED: dict[str, frozenset[str]] = {
     "wire": frozenset(),
+    "webguard": frozenset(),
     "rules": frozenset({"wire"}),
     "drivers": frozenset({"wire", "rules"}),
     "notifier": frozenset({"wire", "rules"}),
     "firmware_sim": frozenset({"wire", "rules", "notifier"}),
-    "hub": frozenset({"wire", "rules", "drivers", "notifier", "firmware_sim"}),
-    "centre": frozenset({"wire", "rules", "notifier"}),
+    "hub": frozenset({"wire", "webguard", "rules", "drivers", "notifier", "firmware_sim"}),
+    "centre": frozenset({"wire", "webguard", "rules", "notifier"}),
 }
 
 

@@ -24,6 +24,7 @@ from centre.console.actions import Actions
 from centre.console.context import ConsoleContext, console_context, utc_now
 from centre.console.settings import ConsoleSettings
 from centre.relay import CallRelay
+from webguard.limits import BodyLimit
 
 log = logging.getLogger("telecare.centre.console")
 STOP_S = 2
@@ -57,6 +58,7 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
     app.add_exception_handler(WrongRoleError, _wrong_role)
     app.add_exception_handler(HTTPException, _refused)
     app.middleware("http")(_security_headers)
+    app.add_middleware(BodyLimit)  # a note or a login form is far smaller; outermost, read first
     return app
 
 

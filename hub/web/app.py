@@ -23,8 +23,9 @@ from hub.web import api, carer_settings, hooks, link_pages, pages
 from hub.web.auth import LoginLimiter, Sessions
 from hub.web.context import WebContext
 from hub.web.gate import listening_socket
-from hub.web.limits import BodyLimit, RejectCounter, where
+from hub.web.limits import RejectCounter, where
 from hub.web.views import Recent
+from webguard.limits import BodyLimit
 
 log = logging.getLogger("telecare.web")
 STOP_S = 2

@@ -1,7 +1,9 @@
-"""What the web layer refuses: bodies over a size limit, and every 4xx answer, counted by cause.
+"""What the web layer refuses, counted by cause: every 4xx answer.
 
-Both are plain ASGI wrappers around the app, so they see every route, present and future.
-Counts go to the hub's reject log, so `/metrics` shows them beside refused MQTT messages.
+Bodies over the size limit of `webguard.limits.BodyLimit` (413) are counted among them.
+
+A plain ASGI wrapper around the app, so it sees every route, present and future. Counts go to
+the hub's reject log, so `/metrics` shows them beside refused MQTT messages.
 """
 
 from collections.abc import Callable
@@ -9,7 +11,6 @@ from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY_BYTES = 64 * 1024  # a note is at most 500 characters; a login form far less
 CAUSES = {
     400: "http_bad_request",
     401: "http_not_logged_in",
@@ -31,51 +32,6 @@ def where(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None) or "(no route)"
     return f"{scope.get('method', '?')} {path}"
-
-
-class BodyLimit:
-    """Refuses (413) a request body over `max_bytes`, declared or streamed, before the app reads it.
-
-    A body within the limit is read here and handed on whole, so the app never buffers more.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the body within the limit, then run the app on it."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
-            return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its body
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._refuse(send)
-                return
-        await self.app(scope, _replay(bytes(body), receive), send)
-
-    async def _refuse(self, send: Send) -> None:
-        code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-        text = f"{code.phrase}: a request body may be at most {self.max_bytes} bytes"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": code,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-            }
-        )
-        await send({"type": "http.response.body", "body": text.encode()})
 
 
 class RejectCounter:
@@ -100,17 +56,3 @@ class RejectCounter:
             await send(message)
 
         await self.app(scope, receive, counting)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body as one message, then the client's own messages (a disconnect, for streams)."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay

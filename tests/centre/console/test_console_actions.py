@@ -13,6 +13,7 @@ from centre.worker import Worker
 from tests.centre.conftest import HubFactory
 from tests.centre.console.seed import SUPERVISOR, add_home, add_silent_alarm, logged_in
 from tests.centre.support import count, running, until
+from webguard.limits import MAX_BODY_BYTES
 
 
 async def _alarm_from_a_press(
@@ -100,3 +101,18 @@ async def test_resolving_from_the_home_page_needs_a_note_and_a_silent_hub_sends_
         "not_sent",
         "ringing Alice",
     )
+
+
+async def test_an_oversize_body_is_refused_unread_and_changes_nothing(
+    client: httpx.AsyncClient, db: asyncpg.Pool, centre_bus: CentreBus, make_hub: HubFactory
+) -> None:
+    async with running([Worker(db, centre_bus)]):
+        _, alarm_id = await _alarm_from_a_press(make_hub, db, centre_bus)
+    headers = {"X-CSRF-Token": await logged_in(client)}
+    note = "x" * (MAX_BODY_BYTES + 1)
+    refused = await client.post(
+        f"/api/alarms/{alarm_id}/accept", json={"note": note}, headers=headers
+    )
+    assert refused.status_code == 413
+    assert await count(db, "SELECT count(*) FROM operator_actions") == 0
+    assert await count(db, "SELECT count(*) FROM alarms WHERE state = 'open'") == 1

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from starlette.routing import BaseRoute, Mount, Route
 
 from hub.web.auth import CSRF_HEADER, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Sessions
-from hub.web.limits import CAUSES, MAX_BODY_BYTES
+from hub.web.limits import CAUSES
 from tests.support.reliability import record
 from tests.support.web import Hub, open_hub
+from webguard.limits import MAX_BODY_BYTES
 
 EXAMPLES = 600
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
