@@ -243,7 +243,7 @@ class CentreLink:
         while True:
             try:
                 messages = await sub.fetch(batch=FETCH_BATCH, timeout=FETCH_WAIT_S)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py's own or asyncio's plain one (a subclass of OSError)
                 continue  # nothing for this hub meanwhile
             except (nats.errors.Error, OSError) as err:
                 if failing is None:

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from nats.js.client import JetStreamContext
+
 from hub.config.file import HubConfig
 from hub.mqtt.broker import LocalBroker
 from hub.pipeline.rejections import RejectLog
@@ -20,6 +23,7 @@ from tests.uplink.hubs import reporting_hub
 from wire.schema import CommandPayload, command_topic, event_topic
 from wire.uplink import ActionApplied, OperatorAction, signed
 
+PullSubscription = JetStreamContext.PullSubscription
 KEY = bytes.fromhex(HUB_KEY)
 ALICE, BEN = "+447700900123", "+447700900456"
 
@@ -155,3 +159,45 @@ async def test_a_resolve_closes_the_incident_and_an_unknown_one_is_refused(
     assert twilio.outbound(to=ALICE)[-1]["body"].startswith(
         "Resolved by Sam at the monitoring centre"
     )
+
+
+async def test_a_fetch_that_runs_out_of_time_is_not_taken_for_a_centre_out_of_reach(
+    broker: LocalBroker,
+    tmp_path: Path,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """nats-py's fetch raises asyncio's plain TimeoutError (an OSError) when its wait runs out
+    before the server answers: that is an empty downlink, not a failure to back off from."""
+    real_fetch, timeouts = PullSubscription.fetch, [0]
+
+    async def running_out(self: PullSubscription, *args: Any, **kwargs: Any) -> Any:
+        if timeouts[0] < 3:
+            timeouts[0] += 1
+            raise TimeoutError
+        return await real_fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(PullSubscription, "fetch", running_out)
+    twilio = TwilioStandIn()
+    async with AsyncExitStack() as stack:
+        config = _home(broker, tmp_path, engine, await stack.enter_async_context(serving(twilio)))
+        await stack.enter_async_context(running_hub(config))
+        device = await stack.enter_async_context(device_client(broker))
+        await device.publish(event_topic("pendant-1"), json.dumps({"type": "pendant.pressed"}))
+
+        async def alice_alerted() -> bool:
+            return bool(twilio.outbound(to=ALICE))
+
+        await eventually(alice_alerted)
+        async with Store.open(config.store.path, readonly=True) as store:
+            [incident] = await store.incidents()
+        await engine.send_action(HUB_ID, _action(incident.id, "act-1"))
+
+        async def reported() -> bool:
+            return [r.action_id for r in await _reports(engine)] == ["act-1"]
+
+        await eventually(reported)
+
+    assert timeouts[0] == 3
+    assert not [r for r in caplog.records if "not readable" in r.getMessage()]
