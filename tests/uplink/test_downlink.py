@@ -15,6 +15,7 @@ from hub.config.file import HubConfig
 from hub.mqtt.broker import LocalBroker
 from hub.pipeline.rejections import RejectLog
 from hub.store.store import Store
+from rules.incidents import Incident
 from tests.support.hubs import device_client, eventually, running_hub
 from tests.support.standins import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioStandIn, serving
 from tests.uplink.conftest import HUB_ID, HUB_KEY
@@ -66,6 +67,33 @@ def _home(broker: LocalBroker, tmp_path: Path, engine: Engine, twilio_url: str) 
     )
 
 
+async def _alerted(config: HubConfig, twilio: TwilioStandIn) -> Incident:
+    """The one incident of the home, once Alice has been sent its alert."""
+
+    async def alice_alerted() -> bool:
+        return bool(twilio.outbound(to=ALICE))
+
+    await eventually(alice_alerted)
+    async with Store.open(config.store.path, readonly=True) as store:
+        [incident] = await store.incidents()
+    return incident
+
+
+async def _pressed(
+    stack: AsyncExitStack,
+    broker: LocalBroker,
+    tmp_path: Path,
+    engine: Engine,
+    twilio: TwilioStandIn,
+) -> tuple[HubConfig, Incident]:
+    """A running hub whose pendant was pressed, once Alice has its alert."""
+    config = _home(broker, tmp_path, engine, await stack.enter_async_context(serving(twilio)))
+    await stack.enter_async_context(running_hub(config))
+    device = await stack.enter_async_context(device_client(broker))
+    await device.publish(event_topic("pendant-1"), json.dumps({"type": "pendant.pressed"}))
+    return config, await _alerted(config, twilio)
+
+
 async def _reports(engine: Engine) -> list[ActionApplied]:
     return [e.body for e in await engine.envelopes() if isinstance(e.body, ActionApplied)]
 
@@ -82,12 +110,7 @@ async def test_an_accept_stops_the_ladder_tells_the_family_and_reassures_once(
         await device.subscribe(command_topic("pendant-1"), qos=1)
         await device.publish(event_topic("pendant-1"), json.dumps({"type": "pendant.pressed"}))
 
-        async def alice_alerted() -> bool:
-            return bool(twilio.outbound(to=ALICE))
-
-        await eventually(alice_alerted)
-        async with Store.open(config.store.path, readonly=True) as store:
-            [incident] = await store.incidents()
+        incident = await _alerted(config, twilio)
         forged = _action(incident.id, "act-forged", key=bytes(32))
         await engine.send_action(HUB_ID, forged)
         accept = _action(incident.id, "act-1")
@@ -127,17 +150,7 @@ async def test_a_resolve_closes_the_incident_and_an_unknown_one_is_refused(
 ) -> None:
     twilio = TwilioStandIn()
     async with AsyncExitStack() as stack:
-        config = _home(broker, tmp_path, engine, await stack.enter_async_context(serving(twilio)))
-        await stack.enter_async_context(running_hub(config))
-        device = await stack.enter_async_context(device_client(broker))
-        await device.publish(event_topic("pendant-1"), json.dumps({"type": "pendant.pressed"}))
-
-        async def alice_alerted() -> bool:
-            return bool(twilio.outbound(to=ALICE))
-
-        await eventually(alice_alerted)
-        async with Store.open(config.store.path, readonly=True) as store:
-            [incident] = await store.incidents()
+        config, incident = await _pressed(stack, broker, tmp_path, engine, twilio)
         await engine.send_action(HUB_ID, _action("help_call-404", "act-unknown"))
         resolve = _action(incident.id, "act-resolve", "resolve", note="Spoke to her: a slip")
         await engine.send_action(HUB_ID, resolve)
@@ -181,17 +194,7 @@ async def test_a_fetch_that_runs_out_of_time_is_not_taken_for_a_centre_out_of_re
     monkeypatch.setattr(PullSubscription, "fetch", running_out)
     twilio = TwilioStandIn()
     async with AsyncExitStack() as stack:
-        config = _home(broker, tmp_path, engine, await stack.enter_async_context(serving(twilio)))
-        await stack.enter_async_context(running_hub(config))
-        device = await stack.enter_async_context(device_client(broker))
-        await device.publish(event_topic("pendant-1"), json.dumps({"type": "pendant.pressed"}))
-
-        async def alice_alerted() -> bool:
-            return bool(twilio.outbound(to=ALICE))
-
-        await eventually(alice_alerted)
-        async with Store.open(config.store.path, readonly=True) as store:
-            [incident] = await store.incidents()
+        _, incident = await _pressed(stack, broker, tmp_path, engine, twilio)
         await engine.send_action(HUB_ID, _action(incident.id, "act-1"))
 
         async def reported() -> bool:
