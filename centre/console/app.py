@@ -58,7 +58,8 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
     app.add_exception_handler(WrongRoleError, _wrong_role)
     app.add_exception_handler(HTTPException, _refused)
     app.middleware("http")(_security_headers)
-    app.add_middleware(BodyLimit)  # a note or a login form is far smaller; outermost, read first
+    # A note or a login form is far smaller; outermost, so bounded before anything reads it.
+    app.add_middleware(BodyLimit, under={relay.RELAY_PREFIX: relay.RELAY_MAX_BODY_BYTES})
     return app
 
 
