@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from centre.console import queries
-from centre.console.auth import CSRF_HEADER, SESSION_COOKIE, Role, Session, same_token
+from centre.console.auth import CSRF_HEADER, SESSION_COOKIE, Role, Session
 from centre.console.context import ConsoleContext
+from webguard.logins import same_token
 
 
 class LoginRequiredError(Exception):

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -12,7 +12,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,16 +24,10 @@ from centre.console.context import ConsoleContext, console_context, utc_now
 from centre.console.settings import ConsoleSettings
 from centre.relay import CallRelay
 from webguard.limits import BodyLimit
+from webguard.serving import STOP_S, security_headers, server_for
 
 log = logging.getLogger("telecare.centre.console")
-STOP_S = 2
 _HERE = Path(str(resources.files("centre.console")))
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def build_app(ctx: ConsoleContext) -> FastAPI:
@@ -57,7 +50,7 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
     app.add_exception_handler(LoginRequiredError, _to_login)
     app.add_exception_handler(WrongRoleError, _wrong_role)
     app.add_exception_handler(HTTPException, _refused)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(security_headers)
     # A note or a login form is far smaller; outermost, so bounded before anything reads it.
     app.add_middleware(BodyLimit, under={relay.RELAY_PREFIX: relay.RELAY_MAX_BODY_BYTES})
     return app
@@ -103,29 +96,12 @@ async def _refused(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    for name, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
 @dataclass(frozen=True, slots=True)
 class RunningConsole:
     """A console being served: its parts and where it listens."""
 
     context: ConsoleContext
     port: int | None
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the centre owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @contextlib.asynccontextmanager
@@ -157,20 +133,9 @@ async def serve_console(
     if not settings.enabled:
         yield RunningConsole(ctx, None)
         return
-    config = uvicorn.Config(
-        build_app(ctx),
-        ssl_certfile=settings.certfile,
-        ssl_keyfile=settings.keyfile,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=STOP_S,
-        server_header=False,
-    )
-    config.load()  # reads the certificate now, so a bad one is reported here
+    server = server_for(build_app(ctx), settings.certfile, settings.keyfile)
     sock = socket.create_server((settings.host, settings.port), reuse_port=False)
     port: int = sock.getsockname()[1]
-    server = _Server(config)
     async with ctx.feed:
         task = asyncio.create_task(server.serve([sock]), name="console")
         scheme = "https" if settings.certfile else "http"

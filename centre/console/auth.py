@@ -15,10 +15,11 @@ import hmac
 import json
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+from webguard.logins import same_token
 
 Role = Literal["operator", "supervisor"]
 SESSION_COOKIE = "centre_session"
@@ -26,7 +27,6 @@ LOGIN_CSRF_COOKIE = "centre_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_FAILURES_PER_CLIENT = 5
 MAX_FAILURES_OVERALL = 30
-FAILURE_WINDOW_S = 15 * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,33 +89,3 @@ class Signer:
 
     def _mac(self, data: bytes) -> str:
         return hmac.new(self._key, data, hashlib.sha256).hexdigest()
-
-
-def same_token(given: str, expected: str) -> bool:
-    """Compare a token from a request in constant time, whatever characters it holds."""
-    return secrets.compare_digest(given.encode(), expected.encode())
-
-
-@dataclass(slots=True)
-class LoginLimiter:
-    """Refuses login attempts after too many failures, per client and overall, in a window."""
-
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _overall: deque[float] = field(default_factory=deque)
-
-    def allows(self, client: str) -> bool:
-        """Whether `client` may try a password now."""
-        cutoff = self.clock() - FAILURE_WINDOW_S
-        for attempts in (*self._failures.values(), self._overall):
-            while attempts and attempts[0] < cutoff:
-                attempts.popleft()
-        self._failures = {k: v for k, v in self._failures.items() if v}
-        mine = self._failures.get(client, ())
-        return len(mine) < MAX_FAILURES_PER_CLIENT and len(self._overall) < MAX_FAILURES_OVERALL
-
-    def failed(self, client: str) -> None:
-        """Count a wrong username or password."""
-        now = self.clock()
-        self._failures.setdefault(client, deque()).append(now)
-        self._overall.append(now)

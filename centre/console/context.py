@@ -9,10 +9,11 @@ import asyncpg
 
 from centre.console import queries
 from centre.console.actions import Actions
-from centre.console.auth import LoginLimiter, Signer
+from centre.console.auth import MAX_FAILURES_OVERALL, MAX_FAILURES_PER_CLIENT, Signer
 from centre.console.feed import Feed, Snapshot
 from centre.console.settings import ConsoleSettings
 from centre.relay import CallRelay, RelayLimiter
+from webguard.logins import LoginLimiter
 
 
 def utc_now() -> datetime:
@@ -70,7 +71,7 @@ def console_context(
             key.get_secret_value().encode() if key else secrets.token_bytes(32),
             settings.session_hours * 3600,
         ),
-        limiter=LoginLimiter(),
+        limiter=LoginLimiter(MAX_FAILURES_PER_CLIENT, MAX_FAILURES_OVERALL),
         clock=clock,
         relay=relay,
         relay_limiter=RelayLimiter(settings.relay_per_minute),

@@ -19,9 +19,10 @@ from centre.console.access import (
 )
 from centre.console.actions import ActionKind
 from centre.console.api import AlarmId, HomeId, take
-from centre.console.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, same_token
+from centre.console.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session
 from centre.console.models import MAX_NOTE_CHARS, Home
 from centre.console.passwords import password_matches
+from webguard.logins import same_token
 
 log = logging.getLogger("telecare.centre.console")
 router = APIRouter(include_in_schema=False)

@@ -1,18 +1,15 @@
 """The web app and its server, run inside the hub's process on the hub's event loop."""
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 from zoneinfo import ZoneInfo
 
-import uvicorn
 from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -20,22 +17,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from hub.web import api, carer_settings, hooks, link_pages, pages
-from hub.web.auth import LoginLimiter, Sessions
+from hub.web.auth import MAX_FAILURES_OVERALL, MAX_FAILURES_PER_CLIENT, Sessions
 from hub.web.context import WebContext
 from hub.web.gate import listening_socket
 from hub.web.limits import RejectCounter, where
 from hub.web.views import Recent
 from webguard.limits import BodyLimit
+from webguard.logins import LoginLimiter
+from webguard.serving import STOP_S, ServiceServer, security_headers, server_for
 
 log = logging.getLogger("telecare.web")
-STOP_S = 2
 _HERE = Path(str(resources.files("hub.web")))
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 
 def build_app(ctx: WebContext) -> FastAPI:
@@ -49,7 +41,7 @@ def build_app(ctx: WebContext) -> FastAPI:
     )
     app.state.context = ctx
     app.state.sessions = Sessions(ctx.settings.session_hours * 3600)
-    app.state.limiter = LoginLimiter()
+    app.state.limiter = LoginLimiter(MAX_FAILURES_PER_CLIENT, MAX_FAILURES_OVERALL)
     app.state.login_gate = asyncio.Lock()
     app.state.writable = Recent(ctx.store.writable)
     app.state.tallies = Recent(ctx.store.tallies)
@@ -64,7 +56,7 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.add_exception_handler(pages.LoginRequiredError, _to_login)
     app.add_exception_handler(RequestValidationError, _invalid)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(security_headers)
     app.add_middleware(BodyLimit)
     app.add_middleware(RejectCounter, reject=ctx.rejects.reject)  # outermost: sees every 4xx
     return app
@@ -98,23 +90,6 @@ async def _to_login(request: Request, exc: Exception) -> Response:
     return RedirectResponse("/login", status.HTTP_303_SEE_OTHER)
 
 
-async def _security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    for name, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its signal handlers: the hub owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class WebServer:
     """Serves the dashboard while the block runs.
 
@@ -125,7 +100,7 @@ class WebServer:
     def __init__(self, ctx: WebContext, sock: socket.socket | None = None) -> None:
         self._ctx = ctx
         self._sock = sock  # already bound and listening (the hub's gate), or bound here
-        self._server: _Server | None = None
+        self._server: ServiceServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.port: int | None = None
 
@@ -133,25 +108,15 @@ class WebServer:
         settings = self._ctx.settings
         if not settings.enabled:
             return self
-        config = uvicorn.Config(
-            build_app(self._ctx),
-            ssl_certfile=settings.certfile,
-            ssl_keyfile=settings.keyfile,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=STOP_S,
-            server_header=False,
-        )
         where = f"{settings.host}:{settings.port}"
         try:
-            config.load()  # reads the certificate now, so a bad one is reported here
+            server = server_for(build_app(self._ctx), settings.certfile, settings.keyfile)
             sock = self._sock or listening_socket(settings.host, settings.port)
         except (OSError, ssl.SSLError) as err:
             log.error("dashboard not started on %s: %s", where, err.strerror or err)
             return self
         self.port = sock.getsockname()[1]
-        self._server = _Server(config)
+        self._server = server
         self._task = asyncio.create_task(self._server.serve([sock]), name="web")
         scheme = "https" if settings.certfile else "http"
         log.info("dashboard on %s://%s:%d/", scheme, settings.host, self.port)

@@ -7,21 +7,20 @@ SameSite=Strict cookie. Every state change carries the session's CSRF token: in 
 
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request, status
 
 from hub.config.sections import WebRole
+from webguard.logins import same_token
 
 SESSION_COOKIE = "telecare_session"
 LOGIN_CSRF_COOKIE = "telecare_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_FAILURES_PER_CLIENT = 5
 MAX_FAILURES_OVERALL = 20
-FAILURE_WINDOW_S = 15 * 60.0
 MAX_SESSIONS = 64
 
 
@@ -78,31 +77,6 @@ class Sessions:
         self._open.pop(token, None)
 
 
-@dataclass(slots=True)
-class LoginLimiter:
-    """Refuses login attempts after too many failures, per client and overall, in a window."""
-
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _overall: deque[float] = field(default_factory=deque)
-
-    def allows(self, client: str) -> bool:
-        """Whether `client` may try a passcode now."""
-        cutoff = self.clock() - FAILURE_WINDOW_S
-        for attempts in (*self._failures.values(), self._overall):
-            while attempts and attempts[0] < cutoff:
-                attempts.popleft()
-        self._failures = {k: v for k, v in self._failures.items() if v}
-        mine = self._failures.get(client, ())
-        return len(mine) < MAX_FAILURES_PER_CLIENT and len(self._overall) < MAX_FAILURES_OVERALL
-
-    def failed(self, client: str) -> None:
-        """Count a wrong passcode."""
-        now = self.clock()
-        self._failures.setdefault(client, deque()).append(now)
-        self._overall.append(now)
-
-
 def client_of(request: Request) -> str:
     """The address a request came from (for rate limiting only; never logged)."""
     return request.client.host if request.client else "unknown"
@@ -120,11 +94,6 @@ def api_session(request: Request) -> Session:
     if session is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in first")
     return session
-
-
-def same_token(given: str, expected: str) -> bool:
-    """Compare a token from a request in constant time, whatever characters it holds."""
-    return secrets.compare_digest(given.encode(), expected.encode())
 
 
 async def check_csrf(request: Request, session: Session) -> None:

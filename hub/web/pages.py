@@ -16,13 +16,11 @@ from hub.web.api import Ctx, IncidentId
 from hub.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
-    LoginLimiter,
     Session,
     Sessions,
     changing,
     check_csrf,
     client_of,
-    same_token,
     session_of,
 )
 from hub.web.context import WebContext
@@ -37,6 +35,7 @@ from hub.web.views import (
     set_presence,
     status_view,
 )
+from webguard.logins import LoginLimiter, same_token
 from wire.control import MAX_NOTE_CHARS
 
 log = logging.getLogger("telecare.web")
