@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from centre.bus import CentreBus
 from centre.console.actions import DownlinkActions
@@ -26,26 +26,15 @@ from centre.worker import Worker
 from tests.centre.conftest import HubFactory
 from tests.centre.console.seed import OPERATOR, SUPERVISOR
 from tests.centre.support import count, running, until
+from tests.support.browser import chromium
 
-CHROMIUM = "/usr/bin/chromium"
 DESK = {"width": 1280, "height": 800}
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must test the console in Chromium, and /usr/bin/chromium is missing")
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium("the console") as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -13,15 +13,15 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from hub.config.file import config_from_dict
 from hub.mqtt.broker import LocalBroker, free_port
+from tests.support.browser import chromium
 from tests.support.hubs import config_data, device_client, running_hub
 from tests.support.web import CARER_PASSCODE, logins
 from wire.schema import event_topic
 
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 MIN_TARGET_PX = 44
@@ -55,19 +55,8 @@ _COLOURS = """() => {
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must test the dashboard in Chromium, and /usr/bin/chromium is missing")
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium("the dashboard") as launched:
+        yield launched
 
 
 @asynccontextmanager
