@@ -133,10 +133,13 @@ def record_sightings(
             for h in health
         ],
     )
-    # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages.
+    # A device only listed by Zigbee2MQTT (not heard) is recorded with no messages. One heard
+    # before the hub reloaded its adoption is registered already: no stranger.
     db.executemany(
-        "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen,"
-        " messages) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, address) DO UPDATE SET"
+        "INSERT INTO unpaired_devices (source, address, model, first_seen, last_seen, messages)"
+        " SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS"
+        " (SELECT 1 FROM devices WHERE id = ?2 OR friendly_name = ?2)"
+        " ON CONFLICT (source, address) DO UPDATE SET"
         " model = coalesce(excluded.model, model), messages = messages + excluded.messages,"
         " last_seen = CASE excluded.messages WHEN 0 THEN last_seen ELSE excluded.last_seen END",
         [(u.source, u.address, u.model, iso(u.at), iso(u.at), int(u.spoke)) for u in unpaired],

@@ -4,12 +4,14 @@ import asyncio
 import json
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.config.file import config_from_dict
 from hub.mqtt.broker import LocalBroker
 from hub.store.errors import StoreError
-from hub.store.store import Store
+from hub.store.records import UnpairedSighting
+from hub.store.store import Batch, NewDevice, Store
 from tests.support.hubs import config_data, device_client, eventually, running_hub, write_toml
 from tests.support.zigbee2mqtt_standin import TS0215A_SOS_DEFINITION, Zigbee2MqttStandIn
 from wire.schema import PAIRING_TOPIC, event_topic
@@ -264,3 +266,25 @@ async def test_native_pairing_gives_the_device_its_own_broker_login(
     out, _ = await asyncio.wait_for(removed.communicate(), 60)
     assert removed.returncode == 0, out.decode()
     assert "pendant-9" not in logins.read_text()
+
+
+async def test_a_sighting_written_after_its_device_was_adopted_lists_no_stranger(
+    tmp_path: Path,
+) -> None:
+    """The hub may hear a device in the moment before it reloads the adoption (the leak the
+    installer sets off to verify it): that sighting must not list the device as a stranger."""
+    at = datetime.now(UTC)
+    address = "0x00158d000405cfee"
+    heard = UnpairedSighting(source="zigbee2mqtt", address=address, model="SJCGQ11LM", at=at)
+    async with Store.open(tmp_path / "hub.db") as store:
+        await store.commit(Batch(unpaired=[heard]), at=at)
+        adopted = NewDevice(
+            f"water-{address}", "Kitchen leak", "water", "Kitchen", "zigbee2mqtt", address,
+            "SJCGQ11LM", "paired",
+        )  # fmt: skip
+        await store.register_devices([adopted], at=at)
+        await store.commit(Batch(unpaired=[heard]), at=at)  # heard before the hub reloaded
+        stranger = UnpairedSighting(source="zigbee2mqtt", address="0xbeef", model=None, at=at)
+        await store.commit(Batch(unpaired=[stranger]), at=at)
+        listed = [u.address for u in await store.unpaired_devices()]
+    assert listed == ["0xbeef"]
