@@ -61,7 +61,7 @@ async def serve(
     rejects = RejectLog()
     async with AsyncExitStack() as stack:
         store = await open_store(stack, config.store.path)
-        backlog = Backlog(store)
+        backlog = Backlog(store, broker_window=config.mqtt.broker_max_inflight)
         restored = await restore(config, store, backlog, rejects)
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:

@@ -8,10 +8,12 @@ not acknowledged, so the broker keeps them (persistent session) and a crash lose
 messages that may now be acknowledged.
 
 Memory stays bounded. The broker stops sending after a window of unacknowledged messages
-(Mosquitto's `max_inflight_messages`, 20 by default), which would deafen the hub: beyond
-`UNACKED_MAX` the oldest held messages are acknowledged, their events kept here only. Beyond
-`EVENTS_MAX` held events the oldest ones are let go (counted, logged once); the decisions and
-notifications of their batches are still written.
+(Mosquitto's `max_inflight_messages`: 1000 as the hub ships it, `[mqtt] broker_max_inflight`),
+which would deafen the hub. So the hub leaves all but `UNACKED_HEADROOM` of that window
+unacknowledged, and only beyond it acknowledges the oldest held messages, their events then
+kept here alone (a crash of the hub before the disk takes writes again loses those; it is
+logged once). Beyond `EVENTS_MAX` held events the oldest ones are let go (counted, logged
+once); the decisions and notifications of their batches are still written.
 """
 
 import asyncio
@@ -31,7 +33,8 @@ from rules.incidents import Notify
 from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.store")
-UNACKED_MAX = 16
+BROKER_WINDOW = 1000  # Mosquitto's max_inflight_messages in the shipped configuration
+UNACKED_HEADROOM = 4  # of the broker's window, kept free so that it never stops sending
 EVENTS_MAX = 10_000
 
 
@@ -57,8 +60,10 @@ class _Memory:
 class Backlog:
     """The store as the hub writes to it: straight through, or held while the disk refuses."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, broker_window: int = BROKER_WINDOW) -> None:
+        """Hold writes for `store`; `broker_window` is the broker's `max_inflight_messages`."""
         self._store = store
+        self._unacked_max = max(1, broker_window - UNACKED_HEADROOM)
         self._held: deque[_Held] = deque()
         self._memory = _Memory()
         self._lock = asyncio.Lock()
@@ -69,6 +74,7 @@ class Backlog:
         self._writers: set[asyncio.Task[None]] = set()
         self._deferred: list[Callable[[], Awaitable[None]]] = []
         self.dropped_events = 0
+        self._acked_unstored = 0  # in this fault: acknowledged while held in memory only
 
     @property
     def failing(self) -> bool:
@@ -107,7 +113,9 @@ class Backlog:
                     return await self._store.commit(batch, at=at, flush=flush), list(messages)
                 except StoreWriteError as err:
                     self._refused("a write", err)
-            self._held.append(_Held(batch, at, list(messages)))
+            # Only the packet id is needed to acknowledge a message later: not its payload.
+            waiting = [replace(m, payload=b"") for m in messages]
+            self._held.append(_Held(batch, at, waiting))
             self._events += len(batch.events)
             return await self._in_memory(batch.actions, at), self._release_over_bounds()
 
@@ -136,6 +144,7 @@ class Backlog:
                 self._link(written)
             await self._write_outcomes()
             log.warning("store takes writes again: everything held in memory is written")
+            self._acked_unstored = 0
             self._failing.clear()
             return released
 
@@ -161,9 +170,16 @@ class Backlog:
         released: list[InboundMessage] = []
         unacked = sum(len(h.messages) for h in self._held)
         for held in self._held:
-            while held.messages and unacked > UNACKED_MAX:
+            while held.messages and unacked > self._unacked_max:
                 released.append(held.messages.pop(0))
                 unacked -= 1
+        if released and not self._acked_unstored:
+            log.error(
+                "over %d messages unacknowledged: acknowledging the oldest, held in memory only"
+                " (a crash before the disk takes writes loses them)",
+                self._unacked_max,
+            )
+        self._acked_unstored += len(released)
         for held in self._held:
             if self._events <= EVENTS_MAX:
                 break
