@@ -151,7 +151,7 @@ async def _serve_until_stopped(
     background: list[asyncio.Task[None]] = []
 
     def ready() -> None:
-        systemd.notify("READY=1", "STATUS=connected to the broker; watching the home")
+        systemd.notify("READY=1", _status(pipeline))
         background.append(asyncio.create_task(systemd.keep_alive(), name="watchdog"))
         heartbeat = ping_forever(config.heartbeat, lambda: mqtt.connected)
         background.append(asyncio.create_task(heartbeat, name="heartbeat"))
@@ -161,7 +161,8 @@ async def _serve_until_stopped(
     pipeline.announce_occupancy(pipeline.now())
     watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
     background.append(watch)
-    background.append(asyncio.create_task(_watch_storage(pipeline), name="storage-watch"))
+    watch_storage = _watch_storage(pipeline, systemd)
+    background.append(asyncio.create_task(watch_storage, name="storage-watch"))
     try:
         async with web:  # stops once ingest has drained, before the outbox drains
             await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -191,15 +192,23 @@ async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -
         await pipeline.hub_event("hub.broker_back")
 
 
-async def _watch_storage(pipeline: Pipeline) -> None:
+def _status(pipeline: Pipeline) -> str:
+    """The hub's line in `systemctl status`."""
+    if pipeline.backlog.failing:
+        return "STATUS=cannot save to its memory card: alarms still go out, records wait in memory"
+    return "STATUS=connected to the broker; watching the home"
+
+
+async def _watch_storage(pipeline: Pipeline, systemd: SystemdNotifier) -> None:
     """Tell the carers once when the disk refuses writes, and again once it has caught up.
 
     Alerting goes on from memory meanwhile (see `hub.store.backlog`); the store is retried with
-    backoff, so a disk that stays full costs little.
+    backoff, so a disk that stays full costs little. systemd's status line says it meanwhile.
     """
     while True:
         await pipeline.backlog.wait_failing()
         log.error("store writes failing: alerting continues from memory; telling the contacts")
+        systemd.notify(_status(pipeline))
         await pipeline.hub_event("hub.storage_failing")
         async for attempt in stamina.retry_context(
             on=StoreWriteError,
@@ -211,6 +220,7 @@ async def _watch_storage(pipeline: Pipeline) -> None:
             with attempt:
                 await pipeline.catch_up()
         await pipeline.reload_devices()  # devices configured while the disk refused are in now
+        systemd.notify(_status(pipeline))
         await pipeline.hub_event("hub.storage_back")
 
 

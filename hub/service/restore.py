@@ -55,6 +55,7 @@ async def restore(
         await register()
     except StoreWriteError as err:  # the registry as stored serves until the disk takes writes
         backlog.defer("the configured devices", register, err)
+        await store.seed_stand_in(register)  # with no database yet: the configured devices
     devices = await store.devices()
     engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
     open_incidents = await store.incidents(open_only=True)

@@ -94,6 +94,15 @@ def _count(twilio: TwilioStandIn, words: str) -> int:
     return sum(words in text for text in _texts(twilio))
 
 
+async def _told_once(twilio: TwilioStandIn, words: str, *, timeout_s: float = 20.0) -> None:
+    """Wait until the carer has had a text saying `words`, once."""
+
+    async def told_once() -> bool:
+        return _count(twilio, words) == 1
+
+    await eventually(told_once, timeout_s=timeout_s)
+
+
 def _duplicates(twilio: TwilioStandIn) -> int:
     return sum(n - 1 for n in Counter(_texts(twilio)).values())
 
@@ -145,10 +154,7 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
         await _publish(mosquitto, "leak-1", _heartbeats(range(11, 51)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
-        async def told_failing() -> bool:
-            return _count(twilio, FAILING_TEXT) == 1
-
-        await eventually(told_failing)
+        await _told_once(twilio, FAILING_TEXT)
         assert await _stored_seqs(db, "leak-1") == list(range(1, 11)), "nothing fits on the disk"
         filler.unlink()
 
@@ -157,10 +163,7 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
 
         await eventually(caught_up, timeout_s=40)
 
-        async def told_back() -> bool:
-            return _count(twilio, BACK_TEXT) == 1
-
-        await eventually(told_back, timeout_s=40)
+        await _told_once(twilio, BACK_TEXT, timeout_s=40)
         assert hub.terminate() == 0
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
     assert _count(twilio, ALARM_TEXT) == 1
@@ -252,10 +255,7 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
         await _publish(mosquitto, "leak-1", _heartbeats(range(6, 16)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
-        async def told_failing() -> bool:
-            return _count(twilio, FAILING_TEXT) == 1
-
-        await eventually(told_failing)
+        await _told_once(twilio, FAILING_TEXT)
         assert hub.terminate() == 0
         _repair(ext4_disk, tmp_path / "card.img")
         assert await _stored_seqs(db, "leak-1") == list(range(1, 6))
@@ -296,16 +296,10 @@ async def test_a_hub_started_on_a_full_disk_still_alerts_and_catches_up(
         await _publish(mosquitto, "leak-1", _heartbeats(range(4, 9)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
-        async def told_failing() -> bool:
-            return _count(twilio, FAILING_TEXT) == 1
-
-        await eventually(told_failing)
+        await _told_once(twilio, FAILING_TEXT)
         filler.unlink()
 
-        async def told_back() -> bool:
-            return _count(twilio, BACK_TEXT) == 1
-
-        await eventually(told_back, timeout_s=40)
+        await _told_once(twilio, BACK_TEXT, timeout_s=40)
         assert hub.terminate() == 0
     # Opened for the hub alone (no room for the WAL index): read once it has stopped.
     assert await _stored_seqs(db, "leak-1") == list(range(1, 9))
@@ -313,3 +307,45 @@ async def test_a_hub_started_on_a_full_disk_still_alerts_and_catches_up(
     assert _count(twilio, ALARM_TEXT) == 1
     assert _duplicates(twilio) == 0, _texts(twilio)
     await _record("hub started on a full disk", db, 9, _duplicates(twilio), worst_s)
+
+
+@pytest.mark.slow
+async def test_a_new_hub_on_a_full_disk_alerts_and_stores_once_there_is_room(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    small_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """A hub's first start, on a card already full: no database yet, and no room to create one.
+
+    It starts all the same, says so loudly, and alarms go out from memory; once space is freed
+    it creates its database and stores what it held. Before, it could not start at all.
+    """
+    twilio = TwilioStandIn()
+    db = small_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        filler = fill(small_disk)
+        hub = _hub(mosquitto, tmp_path, db, url)
+        hub_processes.append(hub)
+        hub.start()
+        assert "cannot create" in hub.log_path.read_text()
+        await _publish(mosquitto, "leak-1", _heartbeats(range(1, 6)))
+        worst_s = await _press_and_time(mosquitto, twilio)
+
+        await _told_once(twilio, FAILING_TEXT)
+        filler.unlink()
+
+        async def caught_up() -> bool:
+            return db.exists() and await _stored_seqs(db, "leak-1") == list(range(1, 6))
+
+        await eventually(caught_up, timeout_s=40)
+
+        await _told_once(twilio, BACK_TEXT, timeout_s=40)
+        assert hub.terminate() == 0
+    assert await _stored_seqs(db, "pendant-1") == [1]
+    assert _count(twilio, ALARM_TEXT) == 1
+    assert _duplicates(twilio) == 0, _texts(twilio)
+    async with Store.open(db, readonly=True) as store:
+        assert {d.id for d in await store.devices()} == {"pendant-1", "door-1", "leak-1"}
+        assert await store.pending_notifications() == [], "a restart would send them again"
+    await _record("new hub started on a full disk", db, 6, _duplicates(twilio), worst_s)
