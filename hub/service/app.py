@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import UTC, datetime
+from functools import partial
 
 import stamina
 
@@ -20,7 +21,7 @@ from hub.pipeline.rejections import RejectLog
 from hub.service.clock import VirtualClock, WallClock
 from hub.service.heartbeat import ping_forever
 from hub.service.notify import Notifier
-from hub.service.restore import open_store, restore
+from hub.service.restore import open_store, restore, sent_before
 from hub.service.systemd import SystemdNotifier
 from hub.store.backlog import Backlog
 from hub.store.errors import StoreWriteError
@@ -33,6 +34,7 @@ from wire.control import CONTROL_TOPICS
 from wire.schema import (
     CLOCK_TOPIC,
     HUB_STATUS_TOPIC,
+    SENT_TOPIC,
     CommandPayload,
     HubStatusPayload,
     InboundMessage,
@@ -61,7 +63,8 @@ async def serve(
     rejects = RejectLog()
     async with AsyncExitStack() as stack:
         store = await open_store(stack, config.store.path)
-        backlog = Backlog(store, broker_window=config.mqtt.broker_max_inflight)
+        sent = await sent_before(config.mqtt)
+        backlog = Backlog(store, broker_window=config.mqtt.broker_max_inflight, sent=sent)
         restored = await restore(config, store, backlog, rejects)
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:
@@ -71,6 +74,7 @@ async def serve(
         inbox = Inbox(urgent=restored.intake.is_priority)
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
         inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading, unread=mqtt.has_unread)
+        sent.publish_to(partial(mqtt.publish, SENT_TOPIC, retain=True))
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
 
         def publish(topic: str, body: bytes, retain: bool) -> None:

@@ -3,7 +3,9 @@
 A full, read-only or failing disk must not silence an alarm. While writes fail, each batch is
 still evaluated and its notifications go out at once from memory (entries with negative ids);
 the batch, and the outcome of every send, wait here in order. The messages of a held batch are
-not acknowledged, so the broker keeps them (persistent session) and a crash loses nothing.
+not acknowledged, so the broker keeps them (persistent session) and a crash loses nothing; each
+send from memory is recorded on the broker too (`hub.store.sent`), so that a hub restarted
+before the disk took its writes does not send again what the broker delivers again.
 `catch_up` writes everything held, in order, once the disk takes writes; it then hands back the
 messages that may now be acknowledged.
 
@@ -22,11 +24,12 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hub.store.deliveries import AwaitingStatus, Outcome
 from hub.store.errors import StoreError, StoreWriteError
 from hub.store.rows import new_outbox_entry
+from hub.store.sent import SentLedger
 from hub.store.store import Batch, Store
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
@@ -60,9 +63,18 @@ class _Memory:
 class Backlog:
     """The store as the hub writes to it: straight through, or held while the disk refuses."""
 
-    def __init__(self, store: Store, *, broker_window: int = BROKER_WINDOW) -> None:
-        """Hold writes for `store`; `broker_window` is the broker's `max_inflight_messages`."""
+    def __init__(
+        self, store: Store, *, broker_window: int = BROKER_WINDOW, sent: SentLedger | None = None
+    ) -> None:
+        """Hold writes for `store`.
+
+        Args:
+            store: The store.
+            broker_window: The broker's `max_inflight_messages`.
+            sent: Where the sends from memory are recorded, and known again after a restart.
+        """
         self._store = store
+        self._sent = sent or SentLedger(now=datetime.now(UTC))
         self._unacked_max = max(1, broker_window - UNACKED_HEADROOM)
         self._held: deque[_Held] = deque()
         self._memory = _Memory()
@@ -108,16 +120,21 @@ class Backlog:
             acknowledged.
         """
         async with self._lock:
+            self._sent.mark(batch, messages)
             if not self._held:
                 try:
-                    return await self._store.commit(batch, at=at, flush=flush), list(messages)
+                    written = await self._store.commit(batch, at=at, flush=flush)
                 except StoreWriteError as err:
                     self._refused("a write", err)
+                else:
+                    self._sent.written(batch)
+                    return written, list(messages)
+            self._sent.hold(batch)
             # Only the packet id is needed to acknowledge a message later: not its payload.
             waiting = [replace(m, payload=b"") for m in messages]
             self._held.append(_Held(batch, at, waiting))
             self._events += len(batch.events)
-            return await self._in_memory(batch.actions, at), self._release_over_bounds()
+            return await self._in_memory(batch, at), self._release_over_bounds()
 
     def defer(self, what: str, write: Callable[[], Awaitable[None]], err: StoreWriteError) -> None:
         """A write the disk refused outside the event path (at start): made first at catch-up."""
@@ -142,15 +159,17 @@ class Backlog:
                 self._events -= len(held.batch.events)
                 released.extend(held.messages)
                 self._link(written)
+                self._sent.written(held.batch)
             await self._write_outcomes()
+            self._sent.caught_up()
             log.warning("store takes writes again: everything held in memory is written")
             self._acked_unstored = 0
             self._failing.clear()
             return released
 
-    async def _in_memory(self, actions: Sequence[object], at: datetime) -> list[OutboxEntry]:
+    async def _in_memory(self, batch: Batch, at: datetime) -> list[OutboxEntry]:
         """Outbox entries for a held batch's notifications, each key once, never re-sent."""
-        notes = [a for a in actions if isinstance(a, Notify)]
+        notes = [a for a in batch.actions if isinstance(a, Notify) and a.key not in batch.sent]
         try:
             known = await self._store.notification_keys([n.key for n in notes])
         except StoreError as err:  # a repeat is better than silence
@@ -273,6 +292,8 @@ class Backlog:
         for outcome in outcomes:
             written = self._memory.real_ids.get(outcome.entry_id, outcome.entry_id) > 0
             (direct if written else later).append(outcome)
+            if not written and outcome.is_send:  # a restart before it is written must know it
+                self._sent.sent(outcome)
         if direct and not self._held:
             try:
                 await self._store.record_outcomes(direct)

@@ -4,6 +4,7 @@ The disk is real: the database lives on a filesystem of its own, mounted for the
 only, as on CI; elsewhere the tests are skipped). Nothing in the hub is told about the fault.
 """
 
+import asyncio
 import json
 import subprocess
 from collections import Counter
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
+from hub.mqtt.oneshot import retained
 from hub.store.store import Store
 from tests.support.disks import fill, mount
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
-from wire.schema import event_topic
+from wire.schema import SENT_TOPIC, SentPayload, event_topic
 
 ALICE = "+447700900123"
 FAILING_TEXT = "cannot save to its memory card"
@@ -103,6 +106,33 @@ async def _told_once(twilio: TwilioStandIn, words: str, *, timeout_s: float = 20
     await eventually(told_once, timeout_s=timeout_s)
 
 
+async def _ledger(broker: LocalBroker) -> SentPayload | None:
+    """What the broker keeps of the alerts the hub sent with no record on its card."""
+    settings = MqttSettings(host=broker.host, port=broker.port, client_id="ledger-reader")
+    body = await asyncio.to_thread(retained, settings, SENT_TOPIC, timeout_s=5)
+    return None if body is None else SentPayload.model_validate_json(body)
+
+
+async def _broker_keeps_the_send(broker: LocalBroker, cause: str) -> None:
+    """Wait until the broker holds the hub's record of having sent an alert for `cause`."""
+
+    async def kept() -> bool:
+        ledger = await _ledger(broker)
+        return ledger is not None and any(
+            i.incident_id.startswith(f"{cause}-") and i.sent for i in ledger.incidents
+        )
+
+    await eventually(kept)
+
+
+async def _alarm_recorded_as_sent(db: Path) -> None:
+    """The pendant's alarm is on the card as sent, with its outcome: a restart sends nothing."""
+    async with Store.open(db, readonly=True) as store:
+        alarms = [n for n in await store.notifications() if n.incident_id.startswith("help_call")]
+        assert [n.state for n in alarms] == ["sent"], alarms
+        assert await store.pending_notifications() == []
+
+
 def _duplicates(twilio: TwilioStandIn) -> int:
     return sum(n - 1 for n in Counter(_texts(twilio)).values())
 
@@ -165,6 +195,7 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
 
         await _told_once(twilio, BACK_TEXT, timeout_s=40)
         assert hub.terminate() == 0
+        assert await _ledger(mosquitto) is None, "all on the card: the broker keeps no record"
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
     assert _count(twilio, ALARM_TEXT) == 1
     assert _duplicates(twilio) == 0, _texts(twilio)
@@ -186,6 +217,7 @@ async def test_a_crash_during_a_disk_fault_loses_nothing_it_could_not_write(
     What the hub could not write was never acknowledged (40 is well within the 1000 messages
     the broker lets be in flight): the broker delivers it all again to the restarted hub.
     Before, all but 16 were acknowledged while held in memory alone, and the crash lost them.
+    The alarm went out from memory, and the broker kept the record of it: it goes out once.
     """
     twilio = TwilioStandIn()
     db = small_disk / "hub.db"
@@ -200,6 +232,7 @@ async def test_a_crash_during_a_disk_fault_loses_nothing_it_could_not_write(
             return _count(twilio, ALARM_TEXT) >= 1
 
         await eventually(alarm_sent)
+        await _broker_keeps_the_send(mosquitto, "help_call")
         hub.kill()
         filler.unlink()
         hub.start()
@@ -210,6 +243,8 @@ async def test_a_crash_during_a_disk_fault_loses_nothing_it_could_not_write(
         await eventually(caught_up, timeout_s=40)
         assert hub.terminate() == 0
     assert await _stored_seqs(db, "leak-1") == [1]
+    assert _count(twilio, ALARM_TEXT) == 1, "not raised again after the crash"
+    await _alarm_recorded_as_sent(db)
 
 
 def _turn_read_only(disk: Path) -> None:
@@ -242,9 +277,9 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
 
     A card that went read-only needs checking before it takes writes again, so the recovery is
     a restart. What the hub could not write was never acknowledged: the broker delivers it again
-    to the restarted hub, which stores it. The card kept no record that the alarm was sent, so
-    the restarted hub raises it once more: the one repeat, and a safe one (nobody had said they
-    were dealing with it).
+    to the restarted hub, which stores it. The card kept no record that the alarm was sent, but
+    the broker kept the hub's (retained on `telecare/v1/hub/sent`): the restarted hub writes the
+    alarm as sent, with its outcome, and does not send it again. Before, the carer got it twice.
     """
     twilio = TwilioStandIn()
     db = ext4_disk / "hub.db"
@@ -256,6 +291,7 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
         worst_s = await _press_and_time(mosquitto, twilio)
 
         await _told_once(twilio, FAILING_TEXT)
+        await _broker_keeps_the_send(mosquitto, "help_call")
         assert hub.terminate() == 0
         _repair(ext4_disk, tmp_path / "card.img")
         assert await _stored_seqs(db, "leak-1") == list(range(1, 6))
@@ -267,11 +303,12 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
         await eventually(caught_up, timeout_s=40)
         assert await _stored_seqs(db, "pendant-1") == [1]
         assert hub.terminate() == 0
+        assert await _ledger(mosquitto) is None, "all on the card now: the broker keeps nothing"
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
-    assert _count(twilio, ALARM_TEXT) == 2, "sent from memory, raised again after the restart"
-    repeats = _count(twilio, ALARM_TEXT) - 1
-    assert len(_texts(twilio)) == 1 + 1 + repeats, _texts(twilio)
-    await _record("read-only card, restart after repair", db, 16, repeats, worst_s)
+    assert _count(twilio, ALARM_TEXT) == 1, "sent from memory, and not again after the restart"
+    assert len(_texts(twilio)) == 2, _texts(twilio)
+    await _alarm_recorded_as_sent(db)
+    await _record("read-only card, restart after repair", db, 16, _duplicates(twilio), worst_s)
 
 
 @pytest.mark.slow
