@@ -100,7 +100,7 @@ class SentLedger:
             if record.opened_by is None:  # the store holds it: its id is its own
                 self._bound.setdefault(record.incident_id, []).append(record)
         self._publish: Callable[[bytes], None] | None = None
-        self._on_broker = bool(self._loaded)
+        self._on_broker = loaded is not None and bool(loaded.incidents)
         if self._loaded:
             log.warning(
                 "%d incident(s) had alerts sent that the card has no record of: those are not"
@@ -111,6 +111,8 @@ class SentLedger:
     def publish_to(self, publish: Callable[[bytes], None]) -> None:
         """Where the ledger goes (retained on `SENT_TOPIC`) each time it changes."""
         self._publish = publish
+        if self._on_broker and not self._loaded:
+            self._announce()  # all it held was too old: the broker's copy goes
 
     # -- while the disk refuses writes -------------------------------------------------------
 

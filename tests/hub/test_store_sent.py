@@ -95,8 +95,12 @@ async def test_a_new_press_with_the_same_incident_id_is_sent(
 async def test_a_record_older_than_a_day_is_let_go(
     small_disk: Path, sent_before: SentPayload
 ) -> None:
+    published: list[bytes] = []
+    ledger = SentLedger(sent_before, now=NOW + KEEP + timedelta(1))
+    ledger.publish_to(published.append)
+    assert published == [b""], "the broker's copy goes"
     async with Store.open(small_disk / "hub.db") as store:
-        backlog = Backlog(store, sent=SentLedger(sent_before, now=NOW + KEEP + timedelta(1)))
+        backlog = Backlog(store, sent=ledger)
         entries, _ = await backlog.commit(_press(7), at=NOW, messages=[_message(7, dup=True)])
         assert entries, "too old to be sure: a repeat rather than silence"
 
