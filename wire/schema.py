@@ -17,6 +17,7 @@ PAIRING_TOPIC = f"{PREFIX}/pairing/announce"
 HUB_STATUS_TOPIC = f"{PREFIX}/hub/status"
 CLOCK_TOPIC = f"{PREFIX}/hub/clock"  # simulation only: see hub/service/clock.py
 CLOCK_DONE_TOPIC = f"{PREFIX}/hub/clock/done"
+SENT_TOPIC = f"{PREFIX}/hub/sent"  # retained: alerts sent that the hub's card has no record of
 NATIVE_SUBSCRIPTIONS = (f"{PREFIX}/+/event", f"{PREFIX}/+/status", PAIRING_TOPIC)
 _RESERVED_IDS = frozenset({"hub", "pairing"})
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
@@ -140,6 +141,42 @@ class IncidentPayload(_Payload):
     text: str
     updated_at: AwareDatetime
     acknowledged_by: str | None = None
+
+
+class SentNotice(_Payload):
+    """One alert the hub sent while its card kept no record of it, and what became of it."""
+
+    key: str = Field(min_length=1)
+    channel: str
+    state: Literal["sent", "delivered"]
+    ref: str | None = None
+    at: AwareDatetime
+
+
+class SentIncident(_Payload):
+    """An incident some of whose alerts were sent so, and how the hub knows it again.
+
+    Attributes:
+        incident_id: Its id when the alerts were sent.
+        cause: Its cause; with `opened_by`.
+        device_id: The device whose event opened it; with `opened_by`.
+        opened_by: If it opened while the card kept no record: the messages among which was
+            the one that opened it, each as "<packet id>:<digest in hex>". None if the store
+            holds it (its id is then its own).
+        sent: Its alerts sent.
+    """
+
+    incident_id: str = Field(min_length=1)
+    cause: str | None = None
+    device_id: str | None = None
+    opened_by: list[str] | None = None
+    sent: list[SentNotice]
+
+
+class SentPayload(_Payload):
+    """Body of the retained `telecare/v1/hub/sent`: alerts sent with no record on the card."""
+
+    incidents: list[SentIncident]
 
 
 class ClockPayload(_Payload):

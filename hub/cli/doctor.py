@@ -20,6 +20,11 @@ from hub.store.store import Store
 from notifier.model import TransientError
 
 MIN_FREE_BYTES = 200 * 1024 * 1024
+NEW_STORE_BYTES = 1024 * 1024  # room for a new database's schema and its write-ahead log
+_FREE_THE_CARD = (
+    "free space: old backups, logs (journalctl --vacuum); a card that turned read-only needs"
+    " a check (fsck) and a restart, or replacing"
+)
 GPIO_CHIP = Path("/dev/gpiochip0")
 
 
@@ -54,6 +59,13 @@ def check_store(config: HubConfig) -> Finding:
     """The database opens and passes SQLite's integrity check."""
     path = config.store.path
     if not path.exists():
+        problem = _no_room_for(path)
+        if problem is not None:
+            detail = (
+                f"{path} cannot be created: {problem}; a running hub alerts from memory only and"
+                " stores nothing"
+            )
+            return Finding("store", False, detail, _FREE_THE_CARD)
         return Finding("store", True, f"{path} not created yet: the hub creates it at first start")
 
     async def verdict() -> list[str]:
@@ -76,15 +88,29 @@ def check_store(config: HubConfig) -> Finding:
     return Finding("store", True, f"{path} passes its integrity check")
 
 
-def check_disk(config: HubConfig) -> Finding:
-    """There is room for the database to grow and for backups."""
-    folder = config.store.path.parent
+def _no_room_for(path: Path) -> str | None:
+    """Why a new database could not be created at `path` now, if it could not."""
+    folder = _existing(path.parent)
+    if os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return f"{folder} is on a read-only disk"
+    if shutil.disk_usage(folder).free < NEW_STORE_BYTES:
+        return f"the disk under {folder} is full"
+    return None
+
+
+def _existing(folder: Path) -> Path:
     while not folder.exists():
         folder = folder.parent
+    return folder
+
+
+def check_disk(config: HubConfig) -> Finding:
+    """There is room for the database to grow and for backups."""
+    folder = _existing(config.store.path.parent)
     free = shutil.disk_usage(folder).free
     detail = f"{free // (1024 * 1024)} MiB free under {folder}"
     if free < MIN_FREE_BYTES:
-        return Finding("disk", False, detail, "free space: old backups, logs (journalctl --vacuum)")
+        return Finding("disk", False, detail, _FREE_THE_CARD)
     return Finding("disk", True, detail)
 
 

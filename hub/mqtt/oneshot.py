@@ -7,7 +7,8 @@ import os
 import queue
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -77,21 +78,69 @@ def request_reply(
     client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(watch, qos=QOS_AT_LEAST_ONCE)
     client.on_subscribe = subscribed
     client.on_message = lambda _c, _u, message: replies.put(bytes(message.payload))
+    with _running(client, settings):
+        return _first_accepted(replies, accept, timeout_s)
+
+
+def retained(settings: MqttSettings, topic: str, *, timeout_s: float) -> bytes | None:
+    """The message retained on `topic`, if any (a blocking one-shot, for the hub at start).
+
+    Subscribed to `topic` and to a probe topic of its own, it publishes the probe once the
+    broker has taken the subscriptions: the broker sends what it retains before anything
+    published after them, so once the probe is back, whatever was retained has come.
+
+    Raises:
+        BrokerUnavailableError: the broker could not be reached, or did not answer in time.
+    """
+    probe = f"{topic}/probe/{os.getpid()}"
+    got: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    client = _one_shot_client(settings, client_id=f"{settings.client_id}-start")
+    client.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(
+        [(topic, QOS_AT_LEAST_ONCE), (probe, QOS_AT_LEAST_ONCE)]
+    )
+    client.on_subscribe = lambda c, _u, _m, _r, _p: c.publish(probe, b"probe", qos=1)
+    client.on_message = lambda _c, _u, message: got.put((message.topic, bytes(message.payload)))
+    with _running(client, settings):
+        return _until_probe(got, topic, probe, timeout_s)
+
+
+@contextmanager
+def _running(client: paho.Client, settings: MqttSettings) -> Iterator[None]:
+    """Connected, with paho's network loop on a thread of its own, until the exchange ends."""
     try:
         client.connect(settings.host, settings.port, settings.keepalive_s)
     except OSError as err:
         raise BrokerUnavailableError(str(err)) from err
     client.loop_start()
     try:
-        return _first_accepted(replies, accept, timeout_s)
+        yield
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-def _one_shot_client(settings: MqttSettings) -> paho.Client:
+def _until_probe(
+    got: "queue.Queue[tuple[str, bytes]]", topic: str, probe: str, timeout_s: float
+) -> bytes | None:
+    kept: bytes | None = None
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            where, payload = got.get(timeout=left)
+        except queue.Empty:
+            break
+        if where == probe:
+            return kept
+        if where == topic:
+            kept = payload or None  # an empty retained message is none
+    raise BrokerUnavailableError(f"no answer on {topic} in {timeout_s:g} s")
+
+
+def _one_shot_client(settings: MqttSettings, client_id: str | None = None) -> paho.Client:
     client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"telecare-cli-{os.getpid()}", clean_session=True
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"telecare-cli-{os.getpid()}",
+        clean_session=True,
     )
     if settings.username is not None:
         password = settings.password

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import UTC, datetime
+from functools import partial
 
 import stamina
 
@@ -20,7 +21,7 @@ from hub.pipeline.rejections import RejectLog
 from hub.service.clock import VirtualClock, WallClock
 from hub.service.heartbeat import ping_forever
 from hub.service.notify import Notifier
-from hub.service.restore import open_store, restore
+from hub.service.restore import open_store, restore, sent_before
 from hub.service.systemd import SystemdNotifier
 from hub.store.backlog import Backlog
 from hub.store.errors import StoreWriteError
@@ -33,6 +34,7 @@ from wire.control import CONTROL_TOPICS
 from wire.schema import (
     CLOCK_TOPIC,
     HUB_STATUS_TOPIC,
+    SENT_TOPIC,
     CommandPayload,
     HubStatusPayload,
     InboundMessage,
@@ -61,7 +63,8 @@ async def serve(
     rejects = RejectLog()
     async with AsyncExitStack() as stack:
         store = await open_store(stack, config.store.path)
-        backlog = Backlog(store)
+        sent = await sent_before(config.mqtt)
+        backlog = Backlog(store, broker_window=config.mqtt.broker_max_inflight, sent=sent)
         restored = await restore(config, store, backlog, rejects)
         virtual = VirtualClock() if config.simulation.virtual_clock else None
         if virtual is not None:
@@ -71,6 +74,7 @@ async def serve(
         inbox = Inbox(urgent=restored.intake.is_priority)
         mqtt = _session(config, restored.intake, inbox, virtual=virtual is not None)
         inbox.throttle(pause=mqtt.pause_reading, resume=mqtt.resume_reading, unread=mqtt.has_unread)
+        sent.publish_to(partial(mqtt.publish, SENT_TOPIC, retain=True))
         panel = StatusPanel(config.gpio, inbox.put_nowait, restored.open_incidents)
 
         def publish(topic: str, body: bytes, retain: bool) -> None:
@@ -151,7 +155,7 @@ async def _serve_until_stopped(
     background: list[asyncio.Task[None]] = []
 
     def ready() -> None:
-        systemd.notify("READY=1", "STATUS=connected to the broker; watching the home")
+        systemd.notify("READY=1", _status(pipeline))
         background.append(asyncio.create_task(systemd.keep_alive(), name="watchdog"))
         heartbeat = ping_forever(config.heartbeat, lambda: mqtt.connected)
         background.append(asyncio.create_task(heartbeat, name="heartbeat"))
@@ -161,7 +165,8 @@ async def _serve_until_stopped(
     pipeline.announce_occupancy(pipeline.now())
     watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
     background.append(watch)
-    background.append(asyncio.create_task(_watch_storage(pipeline), name="storage-watch"))
+    watch_storage = _watch_storage(pipeline, systemd)
+    background.append(asyncio.create_task(watch_storage, name="storage-watch"))
     try:
         async with web:  # stops once ingest has drained, before the outbox drains
             await _run_until_stopped(pipeline, inbox, mqtt, stop, ready)
@@ -191,15 +196,23 @@ async def _watch_broker(pipeline: Pipeline, mqtt: MqttSession, grace_s: float) -
         await pipeline.hub_event("hub.broker_back")
 
 
-async def _watch_storage(pipeline: Pipeline) -> None:
+def _status(pipeline: Pipeline) -> str:
+    """The hub's line in `systemctl status`."""
+    if pipeline.backlog.failing:
+        return "STATUS=cannot save to its memory card: alarms still go out, records wait in memory"
+    return "STATUS=connected to the broker; watching the home"
+
+
+async def _watch_storage(pipeline: Pipeline, systemd: SystemdNotifier) -> None:
     """Tell the carers once when the disk refuses writes, and again once it has caught up.
 
     Alerting goes on from memory meanwhile (see `hub.store.backlog`); the store is retried with
-    backoff, so a disk that stays full costs little.
+    backoff, so a disk that stays full costs little. systemd's status line says it meanwhile.
     """
     while True:
         await pipeline.backlog.wait_failing()
         log.error("store writes failing: alerting continues from memory; telling the contacts")
+        systemd.notify(_status(pipeline))
         await pipeline.hub_event("hub.storage_failing")
         async for attempt in stamina.retry_context(
             on=StoreWriteError,
@@ -211,6 +224,7 @@ async def _watch_storage(pipeline: Pipeline) -> None:
             with attempt:
                 await pipeline.catch_up()
         await pipeline.reload_devices()  # devices configured while the disk refused are in now
+        systemd.notify(_status(pipeline))
         await pipeline.hub_event("hub.storage_back")
 
 

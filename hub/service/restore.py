@@ -4,6 +4,7 @@ The configured devices are registered, the engine is built from the configuratio
 registry, and its state resumes the open incidents and the schedules where they stopped.
 """
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -16,20 +17,26 @@ from drivers.gpio import GpioDriver
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.config.file import HubConfig
+from hub.config.sections import MqttSettings
+from hub.mqtt.client import BrokerUnavailableError
+from hub.mqtt.oneshot import retained
 from hub.pipeline.intake import Intake
 from hub.pipeline.pipeline import device_infos
 from hub.pipeline.rejections import RejectLog
 from hub.pipeline.supervision import Supervisor
 from hub.store.backlog import Backlog
 from hub.store.errors import StoreCorruptError, StoreWriteError
+from hub.store.sent import SentLedger
 from hub.store.store import NewDevice, Store, quarantine
 from rules.activity import ACTIVITY
 from rules.engine import Engine, EngineState
 from rules.incidents import Incident
 from wire.devices import DeviceRecord
+from wire.schema import SENT_TOPIC, SentPayload
 
 log = logging.getLogger("telecare.hub")
 SCHEDULE_CATCH_UP = timedelta(hours=12)
+SENT_READ_S = 3.0  # the broker is on this machine: it answers in milliseconds
 
 
 def _now() -> datetime:
@@ -55,6 +62,7 @@ async def restore(
         await register()
     except StoreWriteError as err:  # the registry as stored serves until the disk takes writes
         backlog.defer("the configured devices", register, err)
+        await store.seed_stand_in(register)  # with no database yet: the configured devices
     devices = await store.devices()
     engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
     open_incidents = await store.incidents(open_only=True)
@@ -62,6 +70,26 @@ async def restore(
         log.info("resuming %d open incident(s)", len(open_incidents))
     state = await _resume(engine, store, open_incidents)
     return Restored(_intake(config, devices, rejects), engine, state, open_incidents)
+
+
+async def sent_before(settings: MqttSettings) -> SentLedger:
+    """What the broker keeps of alerts sent while the card kept no record (see `hub.store.sent`).
+
+    Read before the hub's own session starts, so that the messages the broker delivers again
+    find it known. A broker out of reach is a ledger unknown: those alerts would go out again.
+    """
+    try:
+        body = await asyncio.to_thread(retained, settings, SENT_TOPIC, timeout_s=SENT_READ_S)
+    except BrokerUnavailableError as err:
+        log.warning("cannot read what was sent before the restart (%s): none is known", err)
+        body = None
+    loaded = None
+    if body is not None:
+        try:
+            loaded = SentPayload.model_validate_json(body)
+        except ValueError as err:
+            log.error("%s holds no ledger the hub can read: %s", SENT_TOPIC, str(err)[:120])
+    return SentLedger(loaded, now=_now())
 
 
 async def open_store(stack: AsyncExitStack, path: Path) -> Store:

@@ -3,15 +3,19 @@
 A full, read-only or failing disk must not silence an alarm. While writes fail, each batch is
 still evaluated and its notifications go out at once from memory (entries with negative ids);
 the batch, and the outcome of every send, wait here in order. The messages of a held batch are
-not acknowledged, so the broker keeps them (persistent session) and a crash loses nothing.
+not acknowledged, so the broker keeps them (persistent session) and a crash loses nothing; each
+send from memory is recorded on the broker too (`hub.store.sent`), so that a hub restarted
+before the disk took its writes does not send again what the broker delivers again.
 `catch_up` writes everything held, in order, once the disk takes writes; it then hands back the
 messages that may now be acknowledged.
 
 Memory stays bounded. The broker stops sending after a window of unacknowledged messages
-(Mosquitto's `max_inflight_messages`, 20 by default), which would deafen the hub: beyond
-`UNACKED_MAX` the oldest held messages are acknowledged, their events kept here only. Beyond
-`EVENTS_MAX` held events the oldest ones are let go (counted, logged once); the decisions and
-notifications of their batches are still written.
+(Mosquitto's `max_inflight_messages`: 1000 as the hub ships it, `[mqtt] broker_max_inflight`),
+which would deafen the hub. So the hub leaves all but `UNACKED_HEADROOM` of that window
+unacknowledged, and only beyond it acknowledges the oldest held messages, their events then
+kept here alone (a crash of the hub before the disk takes writes again loses those; it is
+logged once). Beyond `EVENTS_MAX` held events the oldest ones are let go (counted, logged
+once); the decisions and notifications of their batches are still written.
 """
 
 import asyncio
@@ -20,18 +24,20 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hub.store.deliveries import AwaitingStatus, Outcome
 from hub.store.errors import StoreError, StoreWriteError
 from hub.store.rows import new_outbox_entry
+from hub.store.sent import SentLedger
 from hub.store.store import Batch, Store
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
 from wire.schema import InboundMessage
 
 log = logging.getLogger("telecare.store")
-UNACKED_MAX = 16
+BROKER_WINDOW = 1000  # Mosquitto's max_inflight_messages in the shipped configuration
+UNACKED_HEADROOM = 4  # of the broker's window, kept free so that it never stops sending
 EVENTS_MAX = 10_000
 
 
@@ -57,8 +63,19 @@ class _Memory:
 class Backlog:
     """The store as the hub writes to it: straight through, or held while the disk refuses."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, broker_window: int = BROKER_WINDOW, sent: SentLedger | None = None
+    ) -> None:
+        """Hold writes for `store`.
+
+        Args:
+            store: The store.
+            broker_window: The broker's `max_inflight_messages`.
+            sent: Where the sends from memory are recorded, and known again after a restart.
+        """
         self._store = store
+        self._sent = sent or SentLedger(now=datetime.now(UTC))
+        self._unacked_max = max(1, broker_window - UNACKED_HEADROOM)
         self._held: deque[_Held] = deque()
         self._memory = _Memory()
         self._lock = asyncio.Lock()
@@ -69,6 +86,7 @@ class Backlog:
         self._writers: set[asyncio.Task[None]] = set()
         self._deferred: list[Callable[[], Awaitable[None]]] = []
         self.dropped_events = 0
+        self._acked_unstored = 0  # in this fault: acknowledged while held in memory only
 
     @property
     def failing(self) -> bool:
@@ -102,14 +120,21 @@ class Backlog:
             acknowledged.
         """
         async with self._lock:
+            self._sent.mark(batch, messages)
             if not self._held:
                 try:
-                    return await self._store.commit(batch, at=at, flush=flush), list(messages)
+                    written = await self._store.commit(batch, at=at, flush=flush)
                 except StoreWriteError as err:
                     self._refused("a write", err)
-            self._held.append(_Held(batch, at, list(messages)))
+                else:
+                    self._sent.written(batch)
+                    return written, list(messages)
+            self._sent.hold(batch)
+            # Only the packet id is needed to acknowledge a message later: not its payload.
+            waiting = [replace(m, payload=b"") for m in messages]
+            self._held.append(_Held(batch, at, waiting))
             self._events += len(batch.events)
-            return await self._in_memory(batch.actions, at), self._release_over_bounds()
+            return await self._in_memory(batch, at), self._release_over_bounds()
 
     def defer(self, what: str, write: Callable[[], Awaitable[None]], err: StoreWriteError) -> None:
         """A write the disk refused outside the event path (at start): made first at catch-up."""
@@ -134,14 +159,17 @@ class Backlog:
                 self._events -= len(held.batch.events)
                 released.extend(held.messages)
                 self._link(written)
+                self._sent.written(held.batch)
             await self._write_outcomes()
+            self._sent.caught_up()
             log.warning("store takes writes again: everything held in memory is written")
+            self._acked_unstored = 0
             self._failing.clear()
             return released
 
-    async def _in_memory(self, actions: Sequence[object], at: datetime) -> list[OutboxEntry]:
+    async def _in_memory(self, batch: Batch, at: datetime) -> list[OutboxEntry]:
         """Outbox entries for a held batch's notifications, each key once, never re-sent."""
-        notes = [a for a in actions if isinstance(a, Notify)]
+        notes = [a for a in batch.actions if isinstance(a, Notify) and a.key not in batch.sent]
         try:
             known = await self._store.notification_keys([n.key for n in notes])
         except StoreError as err:  # a repeat is better than silence
@@ -161,9 +189,16 @@ class Backlog:
         released: list[InboundMessage] = []
         unacked = sum(len(h.messages) for h in self._held)
         for held in self._held:
-            while held.messages and unacked > UNACKED_MAX:
+            while held.messages and unacked > self._unacked_max:
                 released.append(held.messages.pop(0))
                 unacked -= 1
+        if released and not self._acked_unstored:
+            log.error(
+                "over %d messages unacknowledged: acknowledging the oldest, held in memory only"
+                " (a crash before the disk takes writes loses them)",
+                self._unacked_max,
+            )
+        self._acked_unstored += len(released)
         for held in self._held:
             if self._events <= EVENTS_MAX:
                 break
@@ -257,6 +292,8 @@ class Backlog:
         for outcome in outcomes:
             written = self._memory.real_ids.get(outcome.entry_id, outcome.entry_id) > 0
             (direct if written else later).append(outcome)
+            if not written and outcome.is_send:  # a restart before it is written must know it
+                self._sent.sent(outcome)
         if direct and not self._held:
             try:
                 await self._store.record_outcomes(direct)

@@ -27,6 +27,7 @@ from rules.incidents import (
 )
 from rules.state import Memory
 from wire.event import DeviceEvent
+from wire.schema import SentNotice
 
 T = TypeVar("T")
 
@@ -53,6 +54,8 @@ class Batch:
     memory: Memory | None = None
     incidents: list[Incident] = field(default_factory=list)  # open, with their timers as now
     notes: list[IncidentNote] = field(default_factory=list)  # given with a resolution
+    # Notifications sent before a restart, by key, with what became of them: written as sent.
+    sent: dict[str, SentNotice] = field(default_factory=dict)
 
 
 def in_transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
@@ -76,12 +79,32 @@ def write_batch(db: sqlite3.Connection, batch: Batch, at: datetime) -> list[Outb
     if batch.memory is not None:
         put_state(db, "engine_memory", batch.memory.model_dump_json(), at)
     added = apply_actions(db, batch.actions, at)
+    if batch.sent:
+        for entry in added:
+            if entry.key in batch.sent:
+                record_sent_before(db, entry, batch.sent[entry.key])
+        added = [entry for entry in added if entry.key not in batch.sent]
     keep_timers(db, batch.incidents)
     db.executemany(
         "INSERT INTO incident_notes (incident_id, author, text, at) VALUES (?, ?, ?, ?)",
         [(n.incident_id, n.author, n.text, iso(n.at)) for n in batch.notes],
     )
     return added
+
+
+def record_sent_before(db: sqlite3.Connection, entry: OutboxEntry, notice: SentNotice) -> None:
+    """An entry sent from memory before the hub restarted: written as sent, with its outcome."""
+    detail = "sent before the hub restarted, while its card kept no record"
+    db.execute(
+        "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
+        " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (entry.id, notice.channel, entry.contact, notice.state, notice.ref, detail,
+         iso(notice.at), iso(notice.at)),
+    )  # fmt: skip
+    db.execute(
+        "UPDATE notifications SET state = ?, detail = ?, updated_at = ?, attempts = 1 WHERE id = ?",
+        (notice.state, detail, iso(notice.at), entry.id),
+    )
 
 
 def put_state(db: sqlite3.Connection, key: str, value: str | None, at: datetime) -> None:

@@ -23,6 +23,7 @@ log = logging.getLogger("telecare.store")
 class _Core(Protocol):
     _db: Connection
     _lock: asyncio.Lock
+    _stand_in: bool
 
     def _transaction(self) -> AbstractAsyncContextManager[None]: ...
 
@@ -107,6 +108,8 @@ class DashboardRecords:
 
     async def writable(self: _Core) -> bool:
         """Whether a write transaction can be started now (the disk and the file allow it)."""
+        if self._stand_in:
+            return False  # the database stands in, in memory: it is not on the disk yet
         try:
             async with self._lock:
                 await self._db.execute("BEGIN IMMEDIATE")

@@ -7,7 +7,7 @@ notifier: the attempt log behind budgets, delivery tracking and the audit of who
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from hub.store.commit import add_notification
 from hub.store.connection import Connection
+from hub.store.errors import StoreWriteError
 from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Notify
 
@@ -55,6 +56,9 @@ class AwaitingStatus:
 
 class _Core(Protocol):
     _db: Connection
+    _stand_in: bool
+
+    async def seed_stand_in(self, write: Callable[[], Awaitable[None]]) -> None: ...
 
     def _transaction(self, *, flush: bool = True) -> AbstractAsyncContextManager[None]: ...
 
@@ -176,15 +180,26 @@ class DeliveryRecords:
         return max(datetime.fromisoformat(stamp) for stamp in stamps if stamp is not None)
 
     async def ack_key(self: _Core) -> bytes:
-        """The hub's key for acknowledgement tokens, made at first use and kept."""
-        async with self._transaction():
-            await self._db.execute(
-                "INSERT INTO hub_secrets (name, value) VALUES ('ack_key', ?)"
-                " ON CONFLICT (name) DO NOTHING",
-                (secrets.token_bytes(ACK_KEY_BYTES),),
-            )
+        """The hub's key for acknowledgement tokens, made at first use and kept.
+
+        A hub whose database stands in, in memory, makes it there; it is carried over to the
+        database on the disk once that can be created.
+        """
+        try:
+            await self._write(_make_ack_key)
+        except StoreWriteError:
+            if not self._stand_in:
+                raise
+            await self.seed_stand_in(partial(self._write, _make_ack_key))
         rows = await self._fetch("SELECT value FROM hub_secrets WHERE name = 'ack_key'", ())
         return bytes(rows[0]["value"])
+
+
+def _make_ack_key(db: sqlite3.Connection) -> None:
+    db.execute(
+        "INSERT INTO hub_secrets (name, value) VALUES ('ack_key', ?) ON CONFLICT (name) DO NOTHING",
+        (secrets.token_bytes(ACK_KEY_BYTES),),
+    )
 
 
 def _write_outcomes(outcomes: Sequence[Outcome], db: sqlite3.Connection) -> None:

@@ -15,12 +15,10 @@ import contextlib
 import logging
 import os
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
-from importlib import resources
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -30,6 +28,17 @@ from hub.store.dashboard import DashboardRecords
 from hub.store.deliveries import DeliveryRecords
 from hub.store.devices import DeviceRecords, NewDevice
 from hub.store.errors import StoreCorruptError, StoreError, StoreWriteError
+from hub.store.files import (
+    IN_USE,
+    connect,
+    migrations,
+    quarantine,
+    refused_by_disk,
+    remove_empty,
+    result_code,
+    set_up,
+)
+from hub.store.folding import LogFolding
 from hub.store.reads import EventPathRecords
 from hub.store.uplink import UplinkRecords
 from notifier.model import OutboxEntry
@@ -44,46 +53,6 @@ __all__ = [
 
 log = logging.getLogger("telecare.store")
 T = TypeVar("T")
-FOLD_EVERY_S = 5.0  # the write-ahead log holds at most some seconds of writes
-# A log longer than this was not restarted since the last fold: writes came too close together
-# for a fold beside them ever to finish. The next fold finishes with writes held.
-LOG_LIMIT_BYTES = 32 * 2**20
-
-
-# SQLite's primary result codes for a disk that will not take a write (extended codes carry
-# the primary one in their low byte): SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
-_DISK_REFUSED = frozenset({8, 10, 13, 14})
-_IN_USE = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
-
-
-async def _connect(path: Path, *, readonly: bool) -> Connection:
-    try:
-        if readonly:
-            return await Connection.open(f"file:{path}?mode=ro", uri=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return await Connection.open(path)
-    except (OSError, sqlite3.Error) as err:
-        raise StoreError(f"cannot open {path}: {err}") from err
-
-
-def _code(err: sqlite3.Error) -> int | None:
-    """SQLite's primary result code of an error, if it carries one."""
-    code = getattr(err, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _refused_by_disk(err: sqlite3.Error) -> bool:
-    return _code(err) in _DISK_REFUSED
-
-
-def quarantine(path: Path, *, stamp: str) -> Path:
-    """Move a damaged database (and its WAL files) aside; returns where it went."""
-    moved = path.with_name(f"{path.name}.corrupt-{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        part = path.with_name(path.name + suffix)
-        if part.exists():
-            part.replace(moved.with_name(moved.name + suffix))
-    return moved
 
 
 def _sync_file(path: Path) -> None:
@@ -98,29 +67,17 @@ def _sync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fold_log(path: Path) -> int:
-    """A passive checkpoint from a connection of its own: fold what is committed, wait for none.
-
-    Returns:
-        How long the log was, in bytes: it only grows until the writer restarts it, which it
-        does at a write that finds everything folded.
-    """
-    db = sqlite3.connect(path, timeout=0)
-    try:
-        [(_busy, logged, _folded)] = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        [(page_size,)] = db.execute("PRAGMA page_size").fetchall()
-    finally:
-        db.close()
-    return max(0, int(logged)) * int(page_size)
+async def _carry_secrets(stand_in: Connection, real: Connection) -> None:
+    """The keys the hub made in its stand-in (tokens already sent carry them), to the disk."""
+    rows = await stand_in.execute_fetchall("SELECT name, value FROM hub_secrets")
+    await real.executemany(
+        "INSERT INTO hub_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", rows
+    )
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("hub.store") / "migrations"
-    found = [(int(f.name.split("_", 1)[0]), f.read_text()) for f in folder.iterdir()]
-    return sorted(item for item in found if item[1])
-
-
-class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, UplinkRecords):
+class Store(
+    LogFolding, EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, UplinkRecords
+):
     """Async access to the hub database; use `Store.open`."""
 
     def __init__(self, db: Connection, path: Path | None = None) -> None:
@@ -132,6 +89,8 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
         self._flushing = asyncio.Lock()
         self._path = path
         self._shared = True  # other connections may open the database (not locked exclusively)
+        self._stand_in = False  # in memory, while the disk has no room to create the database
+        self._seeding = False  # writes go to the stand-in (see `seed_stand_in`)
 
     @classmethod
     @asynccontextmanager
@@ -140,31 +99,114 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
 
         A writer whose disk refuses even to open the database as usual (full: no room for the
         WAL index; read-only) opens it for itself alone: it reads, its writes are refused until
-        the disk takes them, and other readers wait until it closes.
+        the disk takes them, and other readers wait until it closes. A writer whose disk has no
+        room to create the database at all gets a stand-in (see `_standing_in`).
 
         Raises:
             StoreError: the file is corrupt, unreadable, or newer than this hub.
         """
-        db = await _connect(path, readonly=readonly)
+        if readonly:
+            store = cls(await connect(path, readonly=True), path)
+            await store._prepared(path, readonly=True)
+        else:
+            store = await cls._writer(path)
         try:
-            store = cls(db, path)
-            try:
-                await store._prepare(path, readonly=readonly)
-            except StoreWriteError as err:
-                if readonly:
-                    raise
-                await db.close()
-                db = await _connect(path, readonly=False)
-                store = cls(db, path)
-                await store._prepare(path, readonly=False, exclusive=True)
-                log.error(
-                    "%s: opened %s for the hub alone; command-line readers wait until it restarts",
-                    err,
-                    path,
-                )
             yield store
         finally:
-            await db.close()
+            await store._db.close()
+
+    @classmethod
+    async def _writer(cls, path: Path) -> Self:
+        new = not set_up(path)
+        try:
+            return await cls._opened_for_writing(path)
+        except StoreWriteError as err:
+            if not new:
+                raise
+            return await cls._standing_in(path, err)
+
+    @classmethod
+    async def _opened_for_writing(cls, path: Path) -> Self:
+        store = cls(await connect(path, readonly=False), path)
+        try:
+            await store._prepared(path, readonly=False)
+        except StoreWriteError as err:
+            store = cls(await connect(path, readonly=False), path)
+            await store._prepared(path, readonly=False, exclusive=True)
+            log.error(
+                "%s: opened %s for the hub alone; command-line readers wait until it restarts",
+                err,
+                path,
+            )
+        return store
+
+    @classmethod
+    async def _standing_in(cls, path: Path, err: StoreWriteError) -> Self:
+        """A new hub's empty database, in memory, while the disk has no room to create `path`.
+
+        It reads as a new hub's would; every write is refused (`StoreWriteError`) until the
+        database can be created on the disk, which each write tries first (`_attach`). So the
+        hub starts, its alarms go out from memory, and it stores from the first write the disk
+        takes (the backlog holds the rest meanwhile).
+        """
+        remove_empty(path)
+        store = cls(await Connection.open(":memory:"), path)
+        await store._prepared(path.with_name(f"{path.name} (stand-in in memory)"), readonly=False)
+        await store._db.execute("PRAGMA query_only = ON")
+        store._stand_in, store._shared = True, False
+        log.critical(
+            "%s: cannot create %s, the disk is full or read-only; alarms go out from memory and"
+            " nothing is stored until the database can be created",
+            err,
+            path,
+        )
+        return store
+
+    async def _attach(self) -> None:
+        """Create the database on the disk, in place of the stand-in in memory.
+
+        Raises:
+            StoreWriteError: the disk still refuses (the stand-in stays).
+        """
+        assert self._path is not None
+        try:
+            real = await self._opened_for_writing(self._path)
+        except StoreWriteError:
+            remove_empty(self._path)
+            raise
+        try:
+            await _carry_secrets(self._db, real._db)
+        except sqlite3.Error as err:
+            await real._db.close()
+            raise StoreWriteError(f"the disk refused {self._path}: {err}") from err
+        stand_in, self._db = self._db, real._db
+        self._stand_in, self._shared = False, real._shared
+        await stand_in.close()
+        log.warning("created %s: the hub stores its records again", self._path)
+
+    async def seed_stand_in(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Make `write` in the stand-in, if the store is one, so that reads see it meanwhile.
+
+        For what the hub must know to hear an alarm at all (its configured devices); whatever
+        is seeded is written to the disk again by its writer once the database is created.
+        """
+        if not self._stand_in:
+            return
+        self._seeding = True
+        await self._db.execute("PRAGMA query_only = OFF")
+        try:
+            await write()
+        finally:
+            await self._db.execute("PRAGMA query_only = ON")
+            self._seeding = False
+
+    async def _prepared(self, path: Path, *, readonly: bool, exclusive: bool = False) -> None:
+        """`_prepare`, closing the connection if it fails."""
+        try:
+            await self._prepare(path, readonly=readonly, exclusive=exclusive)
+        except BaseException:
+            await self._db.close()
+            raise
 
     async def _prepare(self, path: Path, *, readonly: bool, exclusive: bool = False) -> None:
         try:
@@ -179,9 +221,9 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
                 await self._check_integrity(path)
             await self._migrate(path, readonly=readonly)
         except sqlite3.Error as err:
-            if _refused_by_disk(err):
+            if refused_by_disk(err):
                 raise StoreWriteError(f"the disk refused {path}: {err}") from err
-            if _code(err) in _IN_USE:  # held by another connection: not a damaged file
+            if result_code(err) in IN_USE:  # held by another connection: not a damaged file
                 raise StoreError(f"{path} is in use by another process: {err}") from err
             raise StoreCorruptError(f"{path} is not a usable hub database: {err}") from err
 
@@ -193,8 +235,8 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
     async def _migrate(self, path: Path, *, readonly: bool) -> None:
         rows = list(await self._db.execute_fetchall("PRAGMA user_version"))
         current = int(rows[0][0])
-        migrations = _migrations()
-        latest = migrations[-1][0]
+        steps = migrations()
+        latest = steps[-1][0]
         if current > latest:
             msg = f"{path} has schema version {current}, newer than this hub ({latest}): upgrade"
             raise StoreError(msg)
@@ -202,7 +244,7 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
             if current < latest:
                 raise StoreError(f"{path} has not been set up by the hub yet (version {current})")
             return
-        for version, sql in migrations:
+        for version, sql in steps:
             if version <= current:
                 continue
             try:
@@ -213,70 +255,6 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
                 await self._db.rollback()
                 raise
             log.info("store %s migrated to schema version %d", path, version)
-
-    @asynccontextmanager
-    async def folding_log(self) -> AsyncIterator[None]:
-        """Fold the write-ahead log into the database from a connection of its own, meanwhile.
-
-        SQLite folds the log inside whichever commit takes it past 1000 pages, and that commit
-        (an alarm's, perhaps) then waits for the database file to be written and synced: tens
-        of milliseconds on an SD card. Here the writer never folds; a second connection, on a
-        thread of its own, folds what is committed (a passive checkpoint: it waits for no
-        writer and no writer waits for it), and the writer reuses the log from its start.
-        """
-        if self._path is None or not self._shared:
-            yield
-            return
-        await self._db.execute("PRAGMA wal_autocheckpoint = 0")
-        folder = asyncio.create_task(self._fold_now_and_then(self._path), name="store-fold-log")
-        try:
-            yield
-        finally:
-            folder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await folder
-            with contextlib.suppress(sqlite3.Error):
-                await self._db.execute("PRAGMA wal_autocheckpoint = 1000")
-
-    async def _fold_now_and_then(self, path: Path) -> None:
-        """Every `FOLD_EVERY_S`, if anything was committed since the last fold, fold it."""
-        folded_at = self._written
-        while True:
-            await asyncio.sleep(FOLD_EVERY_S)
-            if self._written == folded_at:
-                continue  # nothing new: an idle hub does no work here
-            written = self._written
-            try:
-                if await asyncio.to_thread(_fold_log, path) > LOG_LIMIT_BYTES:
-                    await self._fold_with_writes_held(path)
-            except (sqlite3.Error, OSError) as err:
-                log.warning("could not fold the write-ahead log of %s: %s", path, err)
-                continue
-            folded_at = written
-
-    async def _fold_with_writes_held(self, path: Path) -> None:
-        """Fold what the last fold left, with no write meanwhile: the next write restarts the log.
-
-        A fold beside the writer folds what was committed when it began; the writer restarts
-        the log only at a write that finds all of it folded. Under a steady stream of commits,
-        each fold ends behind a newer one, and the log grows without end (1.4 GB in 5 minutes
-        at 500 messages a second), and the index of it in memory with it. A fold at once after
-        the last one copies what was written while that one ran; the fold with commits waiting
-        copies only what was written while that second one ran.
-        """
-        length = await asyncio.to_thread(_fold_log, path)
-        if length <= LOG_LIMIT_BYTES:
-            return  # a write found it all folded, and restarted the log
-        async with self._lock:
-            held = time.monotonic()
-            await asyncio.to_thread(_fold_log, path)
-            held = time.monotonic() - held
-        log.info(
-            "write-ahead log of %s (%d MiB) folded with writes held for %.0f ms",
-            path,
-            length >> 20,
-            held * 1000,
-        )
 
     async def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (on shutdown).
@@ -310,10 +288,11 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
             StoreWriteError: the disk refused the write (nothing of it was kept).
         """
         async with self._lock:
+            await self._on_disk()
             try:
                 result = await self._db.run(partial(in_transaction, work))
             except sqlite3.Error as err:
-                if not _refused_by_disk(err):
+                if not refused_by_disk(err):
                     raise
                 raise StoreWriteError(f"write refused: {err}") from err
             self._written += 1
@@ -329,6 +308,7 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
             StoreWriteError: the disk refused the write (nothing of it was kept).
         """
         async with self._lock:
+            await self._on_disk()
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -338,13 +318,22 @@ class Store(EventPathRecords, DeliveryRecords, DashboardRecords, DeviceRecords, 
                     raise
                 await self._db.commit()
             except sqlite3.Error as err:
-                if not _refused_by_disk(err):
+                if not refused_by_disk(err):
                     raise
                 await self._rollback()
                 raise StoreWriteError(f"write refused: {err}") from err
             self._written += 1
         if flush:
             await self.flush()
+
+    async def _on_disk(self) -> None:
+        """Before a write: the database is on the disk (created now, if it stood in until now).
+
+        Raises:
+            StoreWriteError: it is not, and cannot be yet.
+        """
+        if self._stand_in and not self._seeding:
+            await self._attach()
 
     async def _rollback(self) -> None:
         if self._db.in_transaction:

@@ -4,6 +4,7 @@ The disk is real: the database lives on a filesystem of its own, mounted for the
 only, as on CI; elsewhere the tests are skipped). Nothing in the hub is told about the fault.
 """
 
+import asyncio
 import json
 import subprocess
 from collections import Counter
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
+from hub.mqtt.oneshot import retained
 from hub.store.store import Store
 from tests.support.disks import fill, mount
 from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
-from wire.schema import event_topic
+from wire.schema import SENT_TOPIC, SentPayload, event_topic
 
 ALICE = "+447700900123"
 FAILING_TEXT = "cannot save to its memory card"
@@ -59,6 +62,14 @@ async def _started_hub(
     return hub
 
 
+async def _filled_under_hub(
+    broker: LocalBroker, workdir: Path, disk: Path, twilio_url: str, *, stored: int
+) -> tuple[HubProcess, Path]:
+    """The hub running on `disk` with `stored` heartbeats written, then the disk filled."""
+    hub = await _started_hub(broker, workdir, disk / "hub.db", twilio_url, stored=stored)
+    return hub, fill(disk)
+
+
 async def _publish(broker: LocalBroker, device: str, bodies: list[dict[str, object]]) -> None:
     async with device_client(broker, f"sender-{device}") as client:
         for body in bodies:
@@ -84,6 +95,42 @@ def _texts(twilio: TwilioStandIn) -> list[str]:
 
 def _count(twilio: TwilioStandIn, words: str) -> int:
     return sum(words in text for text in _texts(twilio))
+
+
+async def _told_once(twilio: TwilioStandIn, words: str, *, timeout_s: float = 20.0) -> None:
+    """Wait until the carer has had a text saying `words`, once."""
+
+    async def told_once() -> bool:
+        return _count(twilio, words) == 1
+
+    await eventually(told_once, timeout_s=timeout_s)
+
+
+async def _ledger(broker: LocalBroker) -> SentPayload | None:
+    """What the broker keeps of the alerts the hub sent with no record on its card."""
+    settings = MqttSettings(host=broker.host, port=broker.port, client_id="ledger-reader")
+    body = await asyncio.to_thread(retained, settings, SENT_TOPIC, timeout_s=5)
+    return None if body is None else SentPayload.model_validate_json(body)
+
+
+async def _broker_keeps_the_send(broker: LocalBroker, cause: str) -> None:
+    """Wait until the broker holds the hub's record of having sent an alert for `cause`."""
+
+    async def kept() -> bool:
+        ledger = await _ledger(broker)
+        return ledger is not None and any(
+            i.incident_id.startswith(f"{cause}-") and i.sent for i in ledger.incidents
+        )
+
+    await eventually(kept)
+
+
+async def _alarm_recorded_as_sent(db: Path) -> None:
+    """The pendant's alarm is on the card as sent, with its outcome: a restart sends nothing."""
+    async with Store.open(db, readonly=True) as store:
+        alarms = [n for n in await store.notifications() if n.incident_id.startswith("help_call")]
+        assert [n.state for n in alarms] == ["sent"], alarms
+        assert await store.pending_notifications() == []
 
 
 def _duplicates(twilio: TwilioStandIn) -> int:
@@ -126,22 +173,18 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
 ) -> None:
     """The disk fills under the hub; 40 heartbeats and a pendant press arrive; space returns.
 
-    40 messages is more than the broker's window of unacknowledged messages (20 by default),
-    so the hub must keep the broker sending while it holds what it could not write.
+    40 messages is more than Mosquitto's default window of unacknowledged messages (20), and
+    far fewer than the 1000 the shipped broker allows: none is acknowledged until written.
     """
     twilio = TwilioStandIn()
     db = small_disk / "hub.db"
     with ThreadedStandIn(twilio) as url:
-        hub = await _started_hub(mosquitto, tmp_path, db, url, stored=10)
+        hub, filler = await _filled_under_hub(mosquitto, tmp_path, small_disk, url, stored=10)
         hub_processes.append(hub)
-        filler = fill(small_disk)
         await _publish(mosquitto, "leak-1", _heartbeats(range(11, 51)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
-        async def told_failing() -> bool:
-            return _count(twilio, FAILING_TEXT) == 1
-
-        await eventually(told_failing)
+        await _told_once(twilio, FAILING_TEXT)
         assert await _stored_seqs(db, "leak-1") == list(range(1, 11)), "nothing fits on the disk"
         filler.unlink()
 
@@ -150,11 +193,9 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
 
         await eventually(caught_up, timeout_s=40)
 
-        async def told_back() -> bool:
-            return _count(twilio, BACK_TEXT) == 1
-
-        await eventually(told_back, timeout_s=40)
+        await _told_once(twilio, BACK_TEXT, timeout_s=40)
         assert hub.terminate() == 0
+        assert await _ledger(mosquitto) is None, "all on the card: the broker keeps no record"
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
     assert _count(twilio, ALARM_TEXT) == 1
     assert _duplicates(twilio) == 0, _texts(twilio)
@@ -162,6 +203,48 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
     async with Store.open(db, readonly=True) as store:
         assert await store.pending_notifications() == [], "a restart would send them again"
     await _record("disk full under the running hub", db, 51, _duplicates(twilio), worst_s)
+
+
+@pytest.mark.slow
+async def test_a_crash_during_a_disk_fault_loses_nothing_it_could_not_write(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    small_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """The disk fills; 40 heartbeats and a press arrive; the hub is killed; space returns.
+
+    What the hub could not write was never acknowledged (40 is well within the 1000 messages
+    the broker lets be in flight): the broker delivers it all again to the restarted hub.
+    Before, all but 16 were acknowledged while held in memory alone, and the crash lost them.
+    The alarm went out from memory, and the broker kept the record of it: it goes out once.
+    """
+    twilio = TwilioStandIn()
+    db = small_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        hub, filler = await _filled_under_hub(mosquitto, tmp_path, small_disk, url, stored=1)
+        hub_processes.append(hub)
+        # The pendant's messages keep their order: once its press is sent, all 40 were taken.
+        press = {"type": "pendant.pressed", "seq": 41}
+        await _publish(mosquitto, "pendant-1", [*_heartbeats(range(1, 41)), press])
+
+        async def alarm_sent() -> bool:
+            return _count(twilio, ALARM_TEXT) >= 1
+
+        await eventually(alarm_sent)
+        await _broker_keeps_the_send(mosquitto, "help_call")
+        hub.kill()
+        filler.unlink()
+        hub.start()
+
+        async def caught_up() -> bool:
+            return await _stored_seqs(db, "pendant-1") == list(range(1, 42))
+
+        await eventually(caught_up, timeout_s=40)
+        assert hub.terminate() == 0
+    assert await _stored_seqs(db, "leak-1") == [1]
+    assert _count(twilio, ALARM_TEXT) == 1, "not raised again after the crash"
+    await _alarm_recorded_as_sent(db)
 
 
 def _turn_read_only(disk: Path) -> None:
@@ -194,9 +277,9 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
 
     A card that went read-only needs checking before it takes writes again, so the recovery is
     a restart. What the hub could not write was never acknowledged: the broker delivers it again
-    to the restarted hub, which stores it. The card kept no record that the alarm was sent, so
-    the restarted hub raises it once more: the one repeat, and a safe one (nobody had said they
-    were dealing with it).
+    to the restarted hub, which stores it. The card kept no record that the alarm was sent, but
+    the broker kept the hub's (retained on `telecare/v1/hub/sent`): the restarted hub writes the
+    alarm as sent, with its outcome, and does not send it again. Before, the carer got it twice.
     """
     twilio = TwilioStandIn()
     db = ext4_disk / "hub.db"
@@ -207,10 +290,8 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
         await _publish(mosquitto, "leak-1", _heartbeats(range(6, 16)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
-        async def told_failing() -> bool:
-            return _count(twilio, FAILING_TEXT) == 1
-
-        await eventually(told_failing)
+        await _told_once(twilio, FAILING_TEXT)
+        await _broker_keeps_the_send(mosquitto, "help_call")
         assert hub.terminate() == 0
         _repair(ext4_disk, tmp_path / "card.img")
         assert await _stored_seqs(db, "leak-1") == list(range(1, 6))
@@ -222,11 +303,12 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
         await eventually(caught_up, timeout_s=40)
         assert await _stored_seqs(db, "pendant-1") == [1]
         assert hub.terminate() == 0
+        assert await _ledger(mosquitto) is None, "all on the card now: the broker keeps nothing"
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
-    assert _count(twilio, ALARM_TEXT) == 2, "sent from memory, raised again after the restart"
-    repeats = _count(twilio, ALARM_TEXT) - 1
-    assert len(_texts(twilio)) == 1 + 1 + repeats, _texts(twilio)
-    await _record("read-only card, restart after repair", db, 16, repeats, worst_s)
+    assert _count(twilio, ALARM_TEXT) == 1, "sent from memory, and not again after the restart"
+    assert len(_texts(twilio)) == 2, _texts(twilio)
+    await _alarm_recorded_as_sent(db)
+    await _record("read-only card, restart after repair", db, 16, _duplicates(twilio), worst_s)
 
 
 @pytest.mark.slow
@@ -251,16 +333,10 @@ async def test_a_hub_started_on_a_full_disk_still_alerts_and_catches_up(
         await _publish(mosquitto, "leak-1", _heartbeats(range(4, 9)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
-        async def told_failing() -> bool:
-            return _count(twilio, FAILING_TEXT) == 1
-
-        await eventually(told_failing)
+        await _told_once(twilio, FAILING_TEXT)
         filler.unlink()
 
-        async def told_back() -> bool:
-            return _count(twilio, BACK_TEXT) == 1
-
-        await eventually(told_back, timeout_s=40)
+        await _told_once(twilio, BACK_TEXT, timeout_s=40)
         assert hub.terminate() == 0
     # Opened for the hub alone (no room for the WAL index): read once it has stopped.
     assert await _stored_seqs(db, "leak-1") == list(range(1, 9))
@@ -268,3 +344,45 @@ async def test_a_hub_started_on_a_full_disk_still_alerts_and_catches_up(
     assert _count(twilio, ALARM_TEXT) == 1
     assert _duplicates(twilio) == 0, _texts(twilio)
     await _record("hub started on a full disk", db, 9, _duplicates(twilio), worst_s)
+
+
+@pytest.mark.slow
+async def test_a_new_hub_on_a_full_disk_alerts_and_stores_once_there_is_room(
+    mosquitto: LocalBroker,
+    tmp_path: Path,
+    small_disk: Path,
+    hub_processes: list[HubProcess],
+) -> None:
+    """A hub's first start, on a card already full: no database yet, and no room to create one.
+
+    It starts all the same, says so loudly, and alarms go out from memory; once space is freed
+    it creates its database and stores what it held. Before, it could not start at all.
+    """
+    twilio = TwilioStandIn()
+    db = small_disk / "hub.db"
+    with ThreadedStandIn(twilio) as url:
+        filler = fill(small_disk)
+        hub = _hub(mosquitto, tmp_path, db, url)
+        hub_processes.append(hub)
+        hub.start()
+        assert "cannot create" in hub.log_path.read_text()
+        await _publish(mosquitto, "leak-1", _heartbeats(range(1, 6)))
+        worst_s = await _press_and_time(mosquitto, twilio)
+
+        await _told_once(twilio, FAILING_TEXT)
+        filler.unlink()
+
+        async def caught_up() -> bool:
+            return db.exists() and await _stored_seqs(db, "leak-1") == list(range(1, 6))
+
+        await eventually(caught_up, timeout_s=40)
+
+        await _told_once(twilio, BACK_TEXT, timeout_s=40)
+        assert hub.terminate() == 0
+    assert await _stored_seqs(db, "pendant-1") == [1]
+    assert _count(twilio, ALARM_TEXT) == 1
+    assert _duplicates(twilio) == 0, _texts(twilio)
+    async with Store.open(db, readonly=True) as store:
+        assert {d.id for d in await store.devices()} == {"pendant-1", "door-1", "leak-1"}
+        assert await store.pending_notifications() == [], "a restart would send them again"
+    await _record("new hub started on a full disk", db, 6, _duplicates(twilio), worst_s)

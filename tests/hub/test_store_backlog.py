@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.store import backlog as store_backlog
-from hub.store.backlog import UNACKED_MAX, Backlog
+from hub.store.backlog import UNACKED_HEADROOM, Backlog
 from hub.store.errors import StoreWriteError
 from hub.store.store import AcceptedEvent, Batch, Store
 from notifier.model import Delivery
@@ -83,18 +83,20 @@ async def test_beyond_the_window_the_oldest_messages_are_acknowledged(
     store: Store, small_disk: Path
 ) -> None:
     """The broker stops sending after its in-flight window: the hub must not go deaf."""
-    backlog = Backlog(store)
+    window = 20  # Mosquitto's own default
+    unacked_max = window - UNACKED_HEADROOM
+    backlog = Backlog(store, broker_window=window)
     filler = fill(small_disk)
     acked: list[int] = []
-    for seq in range(1, UNACKED_MAX + 5):
+    for seq in range(1, unacked_max + 5):
         _, released = await backlog.commit(_heartbeat(seq), at=NOW, messages=[_message(seq)])
         acked.extend(m.mid for m in released)
     assert acked == [1, 2, 3, 4]
-    assert backlog.held_events == UNACKED_MAX + 4, "acknowledged, but still held to be written"
+    assert backlog.held_events == unacked_max + 4, "acknowledged, but still held to be written"
     filler.unlink()
     released = await backlog.catch_up()
-    assert [m.mid for m in released] == list(range(5, UNACKED_MAX + 5))
-    assert len(await store.events()) == UNACKED_MAX + 4
+    assert [m.mid for m in released] == list(range(5, unacked_max + 5))
+    assert len(await store.events()) == unacked_max + 4
 
 
 async def test_beyond_the_memory_bound_the_oldest_events_are_let_go(

@@ -6,13 +6,21 @@ from pathlib import Path
 
 import pytest
 
+from hub.cli.doctor import check_store
 from hub.mqtt.broker import LocalBroker
 from hub.service.app import serve
-from hub.store.errors import StoreCorruptError, StoreError
-from hub.store.store import Store
+from hub.store.errors import StoreCorruptError, StoreError, StoreWriteError
+from hub.store.store import NewDevice, Store
 from tests.support.disks import fill
 from tests.support.hubs import in_process_config, running_hub
 from tests.support.reliability import record
+from tests.support.rules import clock
+
+NOW = clock("10:00")
+_PENDANT = NewDevice(
+    id="pendant-1", name="pendant", role="pendant", room="Bedroom", source="native",
+    friendly_name=None, model=None, origin="config",
+)  # fmt: skip
 
 
 async def test_corrupt_database_is_moved_aside_and_the_hub_starts_afresh(
@@ -63,3 +71,45 @@ async def test_a_store_opened_alone_on_a_full_disk_is_in_use_never_corrupt(
     async with Store.open(path, readonly=True) as reader:
         assert await reader.integrity() == ["ok"]
     assert not list(small_disk.glob("hub.db.corrupt-*"))
+
+
+async def test_a_database_the_full_disk_has_no_room_for_stands_in_until_it_has(
+    small_disk: Path,
+) -> None:
+    """No database yet, and no room to create one: the hub reads an empty one, writes nothing.
+
+    Once there is room, the first write creates it on the disk, with the key the hub made.
+    """
+    path = small_disk / "hub.db"
+    filler = fill(small_disk)
+    async with Store.open(path) as store:
+        assert not path.exists(), "no empty file left to be taken for a database"
+        assert await store.devices() == []
+        key = await store.ack_key()
+        assert not await store.writable()
+        with pytest.raises(StoreWriteError):
+            await store.register_devices([_PENDANT], at=NOW)
+        assert not path.exists()
+        filler.unlink()
+        await store.register_devices([_PENDANT], at=NOW)
+        assert await store.writable()
+        assert [d.id for d in await store.devices()] == ["pendant-1"]
+    async with Store.open(path, readonly=True) as reader:
+        assert [d.id for d in await reader.devices()] == ["pendant-1"]
+        kept = await reader._fetch("SELECT value FROM hub_secrets WHERE name = 'ack_key'", ())
+        assert [row["value"] for row in kept] == [key], "tokens sent meanwhile still work"
+
+
+def test_doctor_says_a_new_hub_on_a_full_disk_stores_nothing(
+    broker: LocalBroker, tmp_path: Path, small_disk: Path
+) -> None:
+    config = in_process_config(broker, tmp_path, store={"path": str(small_disk / "hub.db")})
+    assert check_store(config).ok, "room for it: the hub creates it at first start"
+    filler = fill(small_disk)
+    finding = check_store(config)
+    assert not finding.ok
+    assert "cannot be created: the disk under" in finding.detail
+    assert "stores nothing" in finding.detail
+    assert finding.fix is not None
+    filler.unlink()
+    assert check_store(config).ok

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import hub.store.folding
 import hub.store.store
 from hub.store.store import AcceptedEvent, Batch, Store
 from rules.incidents import Notify
@@ -70,15 +71,15 @@ async def test_a_batch_that_fails_part_way_keeps_none_of_itself(tmp_path: Path) 
 async def test_the_log_is_folded_beside_the_writer_not_by_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub.store.store, "FOLD_EVERY_S", 0.05)
+    monkeypatch.setattr(hub.store.folding, "FOLD_EVERY_S", 0.05)
     folds: list[Path] = []
-    real_fold = hub.store.store._fold_log
+    real_fold = hub.store.folding._fold_log
 
     def counting_fold(path: Path) -> int:
         folds.append(path)
         return real_fold(path)
 
-    monkeypatch.setattr(hub.store.store, "_fold_log", counting_fold)
+    monkeypatch.setattr(hub.store.folding, "_fold_log", counting_fold)
     db = tmp_path / "hub.db"
     async with Store.open(db) as store:
         async with store.folding_log():
@@ -103,8 +104,8 @@ async def test_a_steady_stream_of_commits_does_not_grow_the_log_without_end(
     # A fold beside the writer folds what was committed when it began; the writer restarts the
     # log only at a write that finds all of it folded. With commits back to back that never
     # happens unless writes are held once the log is long.
-    monkeypatch.setattr(hub.store.store, "FOLD_EVERY_S", 0.02)
-    monkeypatch.setattr(hub.store.store, "LOG_LIMIT_BYTES", 256 * 1024)
+    monkeypatch.setattr(hub.store.folding, "FOLD_EVERY_S", 0.02)
+    monkeypatch.setattr(hub.store.folding, "LOG_LIMIT_BYTES", 256 * 1024)
     caplog.set_level(logging.INFO, logger="telecare.store")
     db = tmp_path / "hub.db"
     wal = tmp_path / "hub.db-wal"
