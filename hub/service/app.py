@@ -318,4 +318,5 @@ def _web_context(
         timezone=config.home.timezone,
         clock=pipeline.now,
         twilio_hooks=notifier.twilio_hooks,
+        stages=pipeline.stages,
     )
