@@ -20,7 +20,7 @@ decode, store, engine and notifier. Phases, in order, on one hub:
              run --sustained-runs times (3) and the median of the runs' best steps reported:
              one stall of a shared machine ends one run early, not the figure
   peak RSS   VmHWM at the end
-  stages     steady and burst again, with the hub's /metrics read before and after each: the
+  stages     steady, burst and priority again, the hub's /metrics read before and after each: the
              latency budget per stage (read, decode, engine, store, dispatch; p50, p99, mean
              and share of the whole) of the alarm and telemetry paths (bench.stages). Last,
              because the first read of /metrics loads the dashboard (some 13 MB)
@@ -74,7 +74,7 @@ def idle(hub: HubUnderTest, seconds: float) -> dict[str, float]:
 def stage_budget(
     publisher: Publisher, phones: Phones, home: Household, metrics_url: str
 ) -> dict[str, Any]:
-    """steady and burst again, with the hub's stage histograms read before and after each.
+    """steady, burst and priority again, the hub's stage histograms read before and after each.
 
     The first read of `/metrics` loads the dashboard (some 13 MB): this comes once the
     footprint has been measured.
@@ -85,6 +85,7 @@ def stage_budget(
     for name, messages, rate in (
         ("steady", home.stream(2000, 0.4), 200.0),
         ("burst", home.stream(1000, 0.4), None),
+        ("priority", home.stream(1000, 0.01), None),
     ):
         before = stages.read(metrics_url)
         outcome = run_phase(publisher, phones, messages, rate)

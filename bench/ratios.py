@@ -62,6 +62,12 @@ def print_ratios(results: dict[str, Any], sustained_msg_per_s: float | None) -> 
             ratio = _ratio(_p99(results, phase), _p99(peer, phase))
             cells.append(f"{phase} {'-' if ratio is None else f'{ratio:.2f}x'}")
         print(f"  {name:<15} " + "   ".join(cells))
+    node_red = results.get("node_red")
+    if node_red:
+        print(
+            f"  Node-RED flat out: {node_red['sustained_msg_per_s']:,.0f} msg/s taken"
+            f" (acknowledged on receipt), peak RSS {node_red['rss_peak_mib']:.1f} MiB"
+        )
     print()
     print("goals")
     for label, value, text, met in goals(results, sustained_msg_per_s):

@@ -137,8 +137,8 @@ def _time(seconds: float | None) -> str:
 def print_budget(phases: dict[str, Any]) -> None:
     """The stage table of each phase that was run with the hub's metrics read around it."""
     print(
-        "latency budget per stage (the hub's /metrics; steady and burst run again once the"
-        " footprint was measured, as the first read loads the dashboard)"
+        "latency budget per stage (the hub's /metrics; steady, burst and priority run again once"
+        " the footprint was measured, as the first read loads the dashboard)"
     )
     for phase, figures in phases.items():
         alerts = figures["alerts"]
