@@ -11,6 +11,7 @@ once its pin has stayed put for `bounce_s`.
 
 import asyncio
 import logging
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -252,7 +253,11 @@ class GpioPanel:
 
 def gpio_message(device_id: str, event: EventType) -> InboundMessage:
     """A button event as a message for the hub's inbox (QoS 0: nothing to acknowledge)."""
-    return InboundMessage(topic=f"{GPIO_TOPIC_PREFIX}{device_id}", payload=event.encode())
+    return InboundMessage(
+        topic=f"{GPIO_TOPIC_PREFIX}{device_id}",
+        payload=event.encode(),
+        received_ns=time.perf_counter_ns(),
+    )
 
 
 class GpioDriver:

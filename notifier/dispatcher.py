@@ -27,6 +27,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
+from time import perf_counter_ns
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -134,6 +135,8 @@ class Dispatcher:
         self._hold_s = SECOND_HOLD_S
         self._release_timer: asyncio.TimerHandle | None = None
         self._release_on_answer = False  # release the held entries once nothing is unanswered
+        self._observe_wait: Callable[[int], None] | None = None
+        self._queued_at: dict[int, int] = {}  # entry id -> when queued first (perf_counter_ns)
 
     async def __aenter__(self) -> Self:
         resumed = await self._store.pending_notifications()
@@ -196,6 +199,15 @@ class Dispatcher:
         self._busy = busy
         self._hold_s = limit_s
 
+    def time_first_requests(self, observe: Callable[[int], None]) -> None:
+        """Report how long each first entry of an incident in a `submit` waits for its send.
+
+        `observe` is given the nanoseconds from its queueing to its channel's send beginning
+        (the lane's queue and the loop's turns), once per entry: the `dispatch` stage of
+        `hub.pipeline.stages`. Held and later entries are not timed.
+        """
+        self._observe_wait = observe
+
     def release_when_answered(self) -> None:
         """Release the held entries once every emergency request queued so far is answered.
 
@@ -229,6 +241,8 @@ class Dispatcher:
     def _queue(self, entry: OutboxEntry, *, later: bool) -> None:
         if entry.severity == "emergency":
             self._unanswered.add(entry.id)
+        if not later and self._observe_wait is not None:
+            self._queued_at[entry.id] = perf_counter_ns()
         lane = self._lanes[entry.severity]
         order = next(self._order)
         lane.queue.put_nowait((SEVERITY_RANK[entry.severity], int(later), order, entry))
@@ -282,6 +296,7 @@ class Dispatcher:
             except Exception:
                 log.exception("notification %s could not be carried out", entry.key)
             finally:
+                self._queued_at.pop(entry.id, None)  # refused, or found sent: never begun
                 self._first_answer(entry.id)
                 lane.queue.task_done()
 
@@ -328,6 +343,9 @@ class Dispatcher:
         """One send of `entry`; the first one's answer is noted (see `emergencies_answered`)."""
 
         async def attempt() -> Delivery:
+            queued = self._queued_at.pop(entry.id, None)
+            if queued is not None and self._observe_wait is not None:
+                self._observe_wait(perf_counter_ns() - queued)
             try:
                 return await channel.send(entry)
             finally:

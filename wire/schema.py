@@ -5,7 +5,7 @@ Pure: no I/O. `firmware_sim` and any native device (an ESP32, say) speak exactly
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -35,6 +35,8 @@ class InboundMessage:
         dup: The broker says it may have delivered this before.
         retain: A retained message replayed on subscribe.
         session: Which connection delivered it; an ack is valid only on the same one.
+        received_ns: When the hub began reading it (`time.perf_counter_ns()`; 0 if unknown),
+            for the event path's stage timings. Not part of its identity.
     """
 
     topic: str
@@ -44,6 +46,7 @@ class InboundMessage:
     dup: bool = False
     retain: bool = False
     session: int = 0
+    received_ns: int = field(default=0, compare=False)
 
 
 def event_topic(device_id: str) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -67,6 +68,7 @@ class MqttSession:
         self._auto_ack = auto_ack
         self._session = 0
         self._delivered = 0
+        self._read_at = 0  # when the current read of the socket began (perf_counter_ns)
         self._connected = asyncio.Event()
         self._subscribed = asyncio.Event()  # every subscription of this connection acknowledged
         self._subscribing: dict[int, str] = {}  # topic of each SUBSCRIBE not yet acknowledged
@@ -301,6 +303,7 @@ class MqttSession:
             dup=bool(message.dup),
             retain=bool(message.retain),
             session=self._session,
+            received_ns=self._read_at,
         )
         self._delivered += 1
         self._deliver(inbound)
@@ -338,7 +341,10 @@ class MqttSession:
         paho reads one packet per call; one call per turn of the loop would hand a burst to the
         event path one message at a time. Bytes already received but not yet read are read on
         the next turn of the loop: the socket does not signal them again.
+
+        Each message is stamped with when this read began (see `hub.pipeline.stages`).
         """
+        self._read_at = time.perf_counter_ns()
         for _ in range(READS_PER_WAKE):
             if not client.reading:
                 return  # paused: the inbox is full

@@ -13,12 +13,14 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from time import perf_counter_ns
 
 from hub.mqtt.acks import BrokerAcks
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.intake import Intake
 from hub.pipeline.outcomes import Outcomes
 from hub.pipeline.requests import Requests
+from hub.pipeline.stages import BatchClock, StageTimings
 from hub.pipeline.supervision import SignalWatch
 from hub.pipeline.timers import Timers
 from hub.pipeline.waiting import Waiting
@@ -29,19 +31,11 @@ from hub.store.store import AcceptedEvent, Batch, Store
 from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
-from rules.incidents import (
-    Action,
-    IncidentChanged,
-)
+from rules.incidents import Action, IncidentChanged
 from rules.policy import DeviceInfo
 from wire.control import CONTROL_TOPICS, ReloadRequest
 from wire.devices import DeviceRecord
-from wire.schema import (
-    CLOCK_DONE_TOPIC,
-    CLOCK_TOPIC,
-    ClockPayload,
-    InboundMessage,
-)
+from wire.schema import CLOCK_DONE_TOPIC, CLOCK_TOPIC, ClockPayload, InboundMessage
 
 log = logging.getLogger("telecare.hub")
 MAX_BATCH = 64  # small enough that an alarm arriving meanwhile waits little
@@ -76,6 +70,7 @@ class Pipeline(Requests, Outcomes, Timers):
         on_change: Callable[[IncidentChanged], None] | None = None,
         backlog: Backlog | None = None,
         wall: WallClock | None = None,
+        stages: StageTimings | None = None,
     ) -> None:
         self.engine = engine
         self.state = state
@@ -84,6 +79,8 @@ class Pipeline(Requests, Outcomes, Timers):
         self._written_open = state.open  # the open incidents as the store last had them
         self._intake = intake
         self._dispatcher = dispatcher
+        self.stages = stages or StageTimings()  # the latency budget, for /metrics
+        dispatcher.time_first_requests(self.stages.dispatch.observe)
         self._ack = ack
         self._publish = publish
         self._clock = clock
@@ -254,12 +251,13 @@ class Pipeline(Requests, Outcomes, Timers):
     ) -> None:
         now = await self._read_clock()
         batch, before = Batch(), self.state
+        clock = self.stages.batch(alarms=alarms)
         reload = False
         for index, message in enumerate(messages, 1):
             if message.dup or message.topic in SPECIAL_TOPICS:
-                reload = await self._take_special(batch, message, now) or reload
+                reload = await self._take_special(batch, message, now, clock) or reload
             else:  # the usual case, with no await
-                self._decode_into(batch, message, _digest(message), now)
+                self._decode_into(batch, message, _digest(message), now, clock)
             if index % YIELD_EVERY == 0 and index < len(messages):
                 if alarms:  # earlier alarms' requests go out; these wait for nothing else
                     await asyncio.sleep(0)
@@ -276,10 +274,13 @@ class Pipeline(Requests, Outcomes, Timers):
             batch.memory = self.state.memory()
         entries: list[OutboxEntry] = []
         acked: Sequence[InboundMessage] = messages
+        committing = None
         if batch.events or batch.actions or batch.health or batch.unpaired or batch.commands:
+            committing = perf_counter_ns()
             entries, acked = await self._commit(
                 batch, at=now, messages=messages, flush=self._acks is None
             )
+        clock.committed(committing)
         await self._notify_first(batch.actions, entries)  # not waiting for the disk
         if self._acks is not None:
             self._acks.after_flush(acked)
@@ -289,7 +290,9 @@ class Pipeline(Requests, Outcomes, Timers):
         if reload:
             await self.reload_devices()
 
-    async def _take_special(self, batch: Batch, message: InboundMessage, now: datetime) -> bool:
+    async def _take_special(
+        self, batch: Batch, message: InboundMessage, now: datetime, clock: BatchClock
+    ) -> bool:
         """A command, or a message the broker sent again; True if it asks for a reload."""
         if message.topic in CONTROL_TOPICS:
             request = self._control_request(message)
@@ -301,17 +304,26 @@ class Pipeline(Requests, Outcomes, Timers):
         elif await self._store.seen(message.mid, digest := _digest(message)):
             self.duplicates += 1  # its first delivery was stored
         else:
-            self._decode_into(batch, message, digest, now)
+            self._decode_into(batch, message, digest, now, clock)
         return False
 
     def _decode_into(
-        self, batch: Batch, message: InboundMessage, digest: bytes, now: datetime
+        self,
+        batch: Batch,
+        message: InboundMessage,
+        digest: bytes,
+        now: datetime,
+        clock: BatchClock,
     ) -> None:
-        for event in self._intake.decode(message, received_at=now):
+        started = perf_counter_ns()
+        events = self._intake.decode(message, received_at=now)
+        decoded = perf_counter_ns()
+        for event in events:
             self.state, actions = self.engine.evaluate(self.state, event, now=now)
             batch.events.append(AcceptedEvent(event, message.topic, message.mid, digest))
             batch.actions.extend(actions)
             log.debug("event %s %s", event.device_id, event.type)
+        clock.decoded(message.received_ns, started, decoded)
 
     async def reload_devices(self) -> None:
         """Re-read the registry (a device was paired, renamed or removed) and use it at once."""

@@ -332,4 +332,5 @@ def _web_context(
         timezone=config.home.timezone,
         clock=pipeline.now,
         twilio_hooks=notifier.twilio_hooks,
+        stages=pipeline.stages,
     )

@@ -76,6 +76,7 @@ async def metrics(ctx: Ctx, request: Request) -> Response:
         ctx.rejects.counts,
         ctx.inbox,
         broker_connected=ctx.broker_connected(),
+        stages=ctx.stages,
     )
     return Response(text, media_type=CONTENT_TYPE)
 

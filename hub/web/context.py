@@ -9,6 +9,7 @@ from hub.config.sections import WebSettings
 from hub.pipeline.feed import IncidentFeed
 from hub.pipeline.inbox import Inbox
 from hub.pipeline.rejections import RejectLog
+from hub.pipeline.stages import StageTimings
 from hub.store.store import Store
 from rules.engine import Engine, EngineState
 
@@ -65,6 +66,7 @@ class WebContext:
         timezone: The home's IANA time zone, for times on pages.
         clock: The hub's clock.
         twilio_hooks: What Twilio's web hooks do; None unless `[twilio] public_url` is set.
+        stages: How long messages spend in each stage of the event path, for `/metrics`.
     """
 
     settings: WebSettings
@@ -80,3 +82,4 @@ class WebContext:
     timezone: str
     clock: Callable[[], datetime]
     twilio_hooks: "TwilioHooks | None" = None
+    stages: StageTimings | None = None

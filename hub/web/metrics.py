@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import get_args
 
 from hub.pipeline.inbox import Inbox
+from hub.pipeline.stages import BOUNDS_NS, StageTimings
 from hub.store.records import StoreTallies
 from notifier.model import DeliveryState
 from rules.incidents import IncidentState
@@ -13,7 +14,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def render_metrics(
-    tallies: StoreTallies, dropped: Mapping[str, int], inbox: Inbox, *, broker_connected: bool
+    tallies: StoreTallies,
+    dropped: Mapping[str, int],
+    inbox: Inbox,
+    *,
+    broker_connected: bool,
+    stages: StageTimings | None = None,
 ) -> str:
     """Every series the hub exposes, with zeroes for states that have none yet."""
     lines: list[str] = []
@@ -44,6 +50,8 @@ def render_metrics(
     lines.append(f"telecare_broker_connected {int(broker_connected)}")
     _family(lines, "telecare_tasks", "gauge", "Asyncio tasks alive in the hub (a leak grows it).")
     lines.append(f"telecare_tasks {len(asyncio.all_tasks())}")
+    if stages is not None:
+        _stages(lines, stages)
     return "\n".join(lines) + "\n"
 
 
@@ -59,6 +67,26 @@ def _inbox(lines: list[str], inbox: Inbox) -> None:
         "Times the hub stopped reading from the broker to catch up (back-pressure).",
     )
     lines.append(f"telecare_inbox_pauses_total {inbox.pauses}")
+
+
+def _stages(lines: list[str], stages: StageTimings) -> None:
+    name = "telecare_stage_seconds"
+    _family(
+        lines,
+        name,
+        "histogram",
+        "Time in each stage of the event path (read, decode, engine, store, total per message"
+        " of the alarm and telemetry paths; dispatch per notification).",
+    )
+    bounds = [*(f"{bound / 1e9:g}" for bound in BOUNDS_NS), "+Inf"]
+    for path, stage, histogram in stages.series():
+        labels = f'path="{path}",stage="{stage}"'
+        running = 0
+        for bound, count in zip(bounds, histogram.counts, strict=True):
+            running += count
+            lines.append(f'{name}_bucket{{{labels},le="{bound}"}} {running}')
+        lines.append(f"{name}_sum{{{labels}}} {histogram.sum_ns / 1e9:.9f}")
+        lines.append(f"{name}_count{{{labels}}} {running}")
 
 
 def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:

@@ -148,6 +148,7 @@ async def open_hub(workdir: Path) -> AsyncIterator[Hub]:
                 labels={name: cause.label for name, cause in engine.causes.items()},
                 timezone="Europe/London",
                 clock=lambda: NOW,
+                stages=pipeline.stages,
             )
             app = build_app(ctx)
             transport = httpx.ASGITransport(app=app)
