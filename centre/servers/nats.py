@@ -130,6 +130,18 @@ class NatsCluster(ManagedServer):
             raise ServerStartError(msg)
         return self.certificate.ca_file
 
+    def nats_section(self) -> str:
+        """The `[nats]` section of a centre.toml for this cluster, as the centre's user."""
+        return (
+            "[nats]\n"
+            f"servers = {json.dumps(self.servers)}\n"
+            f"user = {json.dumps(CENTRE_USER)}\n"
+            f"password = {json.dumps(self.centre_password)}\n"
+            f"ca_file = {json.dumps(str(self.ca_file))}\n"
+            f"accounts_file = {json.dumps(str(self.accounts_file))}\n"
+            f"pid_files = {json.dumps([str(p) for p in self.pid_files])}\n"
+        )
+
     def start(self) -> None:
         """Write the configurations, start every node, wait until JetStream is healthy.
 
