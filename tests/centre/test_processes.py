@@ -9,26 +9,19 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import nats
 import pytest
-import stamina
-from nats.js.api import ConsumerInfo
-from nats.js.errors import ServiceUnavailableError
 
-from centre.bus import WORKERS_CONSUMER, tls_context
 from centre.processes import restart_pause
-from centre.servers.nats import CENTRE_USER, NatsCluster
+from centre.servers.nats import NatsCluster
 from centre.simhub import SimulatedHub
-from tests.centre.conftest import HubFactory
+from tests.centre.conftest import ConsumerState, HubFactory
 from tests.centre.support import centre_toml, count, until
-from wire.uplink import UPLINK_STREAM
 
 REDELIVERY_S = 90.0  # what a killed worker held comes again after the ack wait (30 s)
-ConsumerState = Callable[[], Awaitable[ConsumerInfo]]
 
 
 def _processes_with(marker: str) -> dict[int, int]:
@@ -68,25 +61,6 @@ async def _written(pool: asyncpg.Pool) -> list[tuple[str, int]]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT hub_id, seq FROM uplink_messages ORDER BY hub_id, seq")
     return [(row["hub_id"], row["seq"]) for row in rows]
-
-
-@pytest.fixture
-async def workers_consumer(nats_cluster: NatsCluster) -> AsyncIterator[ConsumerState]:
-    """Reads the workers' consumer: `await state()` is its `ConsumerInfo` now."""
-    client = await nats.connect(
-        servers=nats_cluster.servers,
-        user=CENTRE_USER,
-        password=nats_cluster.centre_password,
-        tls=tls_context(nats_cluster.ca_file),
-    )
-
-    # A consumer just made answers "unavailable" until its replicas have elected a leader.
-    @stamina.retry(on=ServiceUnavailableError, timeout=30)
-    async def state() -> ConsumerInfo:
-        return await client.jetstream().consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
-
-    yield state
-    await client.close()
 
 
 @pytest.mark.timeout(300)
