@@ -13,7 +13,6 @@ silenced (how long until its alarm). Prints the figures.
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -42,14 +41,7 @@ def _config(folder: Path, cluster: NatsCluster, dsn: str, workers: int) -> Path:
     path = folder / "centre.toml"
     path.write_text(
         f"""workers = {workers}
-[nats]
-servers = {json.dumps(cluster.servers)}
-user = "{CENTRE_USER}"
-password = "{cluster.centre_password}"
-ca_file = "{cluster.ca_file}"
-accounts_file = "{cluster.accounts_file}"
-pid_files = {json.dumps([str(p) for p in cluster.pid_files])}
-[postgres]
+{cluster.nats_section()}[postgres]
 dsn = "{dsn}"
 [silence]
 silent_after_s = {SILENT_AFTER_S}

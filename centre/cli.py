@@ -5,11 +5,9 @@ code never imports the centre's.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
-import subprocess
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -26,6 +24,7 @@ from centre.db import homes as homes_db
 from centre.db.homes import RegistrationError
 from centre.db.models import ContactRow, HomeRow, HubCredentials
 from centre.db.pool import DatabaseError, open_pool
+from centre.processes import WorkerProcesses, until_stopped
 
 T = TypeVar("T")
 config_option = click.option(
@@ -61,24 +60,26 @@ def centre() -> None:
 
 @centre.command()
 @config_option
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Workers: this process and N-1 worker processes it keeps running [default: workers].",
+)
 def run(config_path: Path, workers: int | None) -> None:
-    """Run the centre: workers, timers (silent hubs, escalation), until stopped."""
+    """Run the centre: workers, timers (silent hubs, escalation), until SIGTERM or SIGINT.
+
+    A worker process that dies is started again; stopping the centre stops them all first.
+    """
     config = _load(config_path)
     count = workers or config.workers
     command = [sys.executable, "-m", "centre.cli", "worker", "--config", str(config_path)]
-    extra = [subprocess.Popen(command) for _ in range(count - 1)]  # noqa: S603
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            _run(lambda: _serve(config))
-    finally:
-        for process in extra:
-            process.send_signal(signal.SIGINT)
-        for process in extra:
-            process.wait(30)
+    command += ["--parent-pid", str(os.getpid())]
+    processes = WorkerProcesses(command, count - 1)
+    _run(lambda: until_stopped(_serve(config, processes)))
 
 
-async def _serve(config: CentreConfig) -> None:
+async def _serve(config: CentreConfig, processes: WorkerProcesses) -> None:
     async with (
         open_centre(config) as running,
         serve_console(
@@ -89,17 +90,24 @@ async def _serve(config: CentreConfig) -> None:
         ) as console,
     ):
         where = f"console on port {console.port}" if console.port else "console disabled"
-        click.echo(f"centre running on {', '.join(config.nats.servers)}; {where}", err=True)
-        await running.run()
+        click.echo(
+            f"centre running on {', '.join(config.nats.servers)}; {where}; "
+            f"{processes.count} worker processes besides this one",
+            err=True,
+        )
+        async with asyncio.TaskGroup() as group:
+            group.create_task(running.run(), name="centre")
+            group.create_task(processes.run(), name="centre-worker-processes")
 
 
 @centre.command(hidden=True)
 @config_option
-def worker(config_path: Path) -> None:
-    """One extra worker process (started by `run --workers N`)."""
+@click.option("--parent-pid", type=int, default=None, help="Stop when this process is gone.")
+def worker(config_path: Path, parent_pid: int | None) -> None:
+    """One extra worker process (started by `run --workers N`), until SIGTERM or SIGINT."""
     config = _load(config_path)
-    with contextlib.suppress(KeyboardInterrupt):
-        _run(lambda: run_worker(config, "centre-worker"))
+    name = f"centre-worker-{os.getpid()}"
+    _run(lambda: until_stopped(run_worker(config, name), parent_pid=parent_pid))
 
 
 @centre.group(invoke_without_command=True)

@@ -4,14 +4,17 @@ Starts a 3-node NATS cluster and a PostgreSQL in a temporary folder, the centre 
 timers), and three simulated hubs that speak the real uplink protocol. One home's pendant is
 pressed and the family does not answer: the incident reaches the operators' queue when the
 home's escalation seconds are up; an operator accepts it, the hub receives the signed action,
-and reports it applied. Everything is stopped and removed at the end.
+and reports it applied. Everything is stopped and removed at the end. A step that does not happen
+in time ends the demo with an error naming it, rather than a hang or a silent end.
 """
 
 import asyncio
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from pydantic import SecretStr
@@ -23,9 +26,11 @@ from centre.db.models import AlarmRow, ContactRow
 from centre.servers.nats import CENTRE_USER, NatsCluster
 from centre.servers.postgres import LocalPostgres
 from centre.simhub import SimulatedHub
-from wire.uplink import DeviceSummary
+from wire.uplink import DeviceSummary, OperatorAction
 
 DEMO_ESCALATION_S = 15
+STEP_TIMEOUT_S = 30.0  # each step after the escalation takes well under a second
+T = TypeVar("T")
 HOMES = (("mum", "Mum's flat"), ("grandad", "Grandad's house"), ("aunt-jo", "Aunt Jo's"))
 
 
@@ -99,28 +104,50 @@ async def _pendant_press(centre: Centre, hub: SimulatedHub, started: float) -> N
     _say(started, f"in the operators' queue after {waited:.1f} s: alarm {alarm.id}, {alarm.why}")
     row = await centre.downlink.accept(alarm.id, "sam", "calling the flat now")
     _say(started, f"Sam accepts alarm {alarm.id} (action {row.action_id[:8]})")
-    [action] = await hub.actions(timeout_s=10)
+    action = await _poll("the signed action reaching the hub", STEP_TIMEOUT_S, lambda: _first(hub))
     _say(started, f"{hub.hub_id} receives the signed action: {action.action} by {action.operator}")
     await hub.applied(action, "family told: Sam at the monitoring centre has it")
     await hub.incident(
         "demo-press", "acknowledged", opened_at=pressed,
         accepted_by="Sam at the monitoring centre",
     )  # fmt: skip
-    for _ in range(200):
+
+    async def applied() -> str | None:
         async with centre.pool.acquire() as conn:
-            applied = await conn.fetchval(
+            detail: str | None = await conn.fetchval(
                 "SELECT applied_detail FROM operator_actions WHERE action_id = $1", row.action_id
             )
-        if applied:
-            _say(started, f"the hub reports it applied: {applied}")
-            return
-        await asyncio.sleep(0.05)
+        return detail
+
+    detail = await _poll("the hub's report reaching the centre", STEP_TIMEOUT_S, applied)
+    _say(started, f"the hub reports it applied: {detail}")
+
+
+async def _first(hub: SimulatedHub) -> OperatorAction | None:
+    actions = await hub.actions(timeout_s=1)
+    return actions[0] if actions else None
 
 
 async def _wait_for_alarm(centre: Centre) -> AlarmRow:
-    while True:
+    async def queued() -> AlarmRow | None:
         async with centre.pool.acquire() as conn:
             queue = [a for a in await alarms.queue(conn) if a.kind == "incident"]
-        if queue:
-            return queue[0]
-        await asyncio.sleep(0.2)
+        return queue[0] if queue else None
+
+    return await _poll("the alarm reaching the queue", DEMO_ESCALATION_S + STEP_TIMEOUT_S, queued)
+
+
+async def _poll(what: str, timeout_s: float, look: Callable[[], Awaitable[T | None]]) -> T:
+    """What `look()` finds, asked again until it finds something.
+
+    Raises:
+        click.ClickException: nothing within `timeout_s`; says which step of the demo stalled.
+    """
+    try:
+        async with asyncio.timeout(timeout_s):
+            while (found := await look()) is None:  # noqa: ASYNC110 - a database query
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        msg = f"the demo stopped: {what} did not happen within {timeout_s:.0f} s"
+        raise click.ClickException(msg) from None
+    return found

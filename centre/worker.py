@@ -5,7 +5,8 @@ message to one of them, and redelivers it if it is not acknowledged in time. A m
 acknowledged only after its transaction has committed, and every write is idempotent on
 (hub, seq), so a redelivery or a hub's resend is written once. A message that fails the checks
 (unknown hub, another hub's name, a bad signature, too large, undecodable) is refused: counted
-in `rejections` and never delivered again.
+in `rejections` and never delivered again. A worker stopped mid-batch gives back what it had not
+written, to be delivered again at once.
 """
 
 import asyncio
@@ -97,8 +98,12 @@ class Worker:
                 log.warning("%s; fetching again", err)
                 await asyncio.sleep(RETRY_AFTER_S)
                 continue
-            for received in batch:
-                await self.handle(received)
+            for index, received in enumerate(batch):
+                try:
+                    await self.handle(received)
+                except asyncio.CancelledError:
+                    await _give_back(batch[index:])
+                    raise
 
     async def handle(self, received: Received) -> str:
         """Check, write and acknowledge one message; what became of it.
@@ -148,6 +153,16 @@ class Worker:
             if key is not None:
                 self._keys[hub_id] = key
         return key
+
+
+async def _give_back(unwritten: list[Received]) -> None:
+    """A worker stopping: what it fetched and did not write goes to another worker at once.
+
+    Left unacknowledged, it would wait out the consumer's ack wait (30 s) first.
+    """
+    for received in unwritten:
+        with contextlib.suppress(BusError):  # unacknowledged, it comes again anyway
+            await received.retry(0)
 
 
 async def run_workers(pool: asyncpg.Pool, buses: list[CentreBus]) -> None:

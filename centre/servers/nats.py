@@ -3,7 +3,9 @@
 Used by the tests, the demo and the bench. Each node has its own server name, client, route and
 monitoring port and its own JetStream folder; every node includes the same `accounts.conf`,
 which `set_hubs` rewrites before telling each node to reload it (SIGHUP, as
-`nats-server --signal reload=<pid>` does).
+`nats-server --signal reload=<pid>` does). A node that exits at start because one of its ports
+was taken meanwhile has the whole cluster started again on fresh ports (the nodes' routes name
+each other's ports), a few times at most.
 """
 
 import functools
@@ -25,7 +27,16 @@ from centre.servers.natsconf import (
     render_node,
     write_accounts,
 )
-from centre.servers.process import ManagedServer, ServerStartError, free_port, stop, wait_for
+from centre.servers.process import (
+    ManagedServer,
+    NotReadyError,
+    ServerStartError,
+    free_port,
+    port_in_use,
+    start_on_fresh_ports,
+    stop,
+    wait_for,
+)
 from centre.servers.tls import ServerCertificate, make_certificates
 
 START_TIMEOUT_S = 60.0
@@ -68,20 +79,33 @@ class NatsCluster(ManagedServer):
         self._centre_hash = password_hash(self.centre_password)
         self._route_password = secrets.token_urlsafe(24)
         self._hubs: dict[str, str] = {}
-        self.nodes = [
+        self.nodes = self._nodes_on_free_ports(size)
+        self._processes: list[subprocess.Popen[bytes] | None] = [None] * size
+        self._log_starts = [0] * size  # where each node's log of its current run begins
+        self.certificate: ServerCertificate | None = None
+
+    def _nodes_on_free_ports(self, size: int) -> list[NodeConfig]:
+        chosen: set[int] = set()
+
+        def port() -> int:
+            found = free_port()
+            while found in chosen:  # the same port twice would fail the second node
+                found = free_port()
+            chosen.add(found)
+            return found
+
+        return [
             NodeConfig(
                 name=f"n{index + 1}",
-                client_port=free_port(),
-                cluster_port=free_port(),
-                http_port=free_port(),
-                store_dir=workdir / f"n{index + 1}" / "jetstream",
-                log_file=workdir / f"n{index + 1}" / "nats.log",
-                pid_file=workdir / f"n{index + 1}" / "nats.pid",
+                client_port=port(),
+                cluster_port=port(),
+                http_port=port(),
+                store_dir=self.workdir / f"n{index + 1}" / "jetstream",
+                log_file=self.workdir / f"n{index + 1}" / "nats.log",
+                pid_file=self.workdir / f"n{index + 1}" / "nats.pid",
             )
             for index in range(size)
         ]
-        self._processes: list[subprocess.Popen[bytes] | None] = [None] * size
-        self.certificate: ServerCertificate | None = None
 
     @property
     def servers(self) -> list[str]:
@@ -106,10 +130,38 @@ class NatsCluster(ManagedServer):
             raise ServerStartError(msg)
         return self.certificate.ca_file
 
+    def nats_section(self) -> str:
+        """The `[nats]` section of a centre.toml for this cluster, as the centre's user."""
+        return (
+            "[nats]\n"
+            f"servers = {json.dumps(self.servers)}\n"
+            f"user = {json.dumps(CENTRE_USER)}\n"
+            f"password = {json.dumps(self.centre_password)}\n"
+            f"ca_file = {json.dumps(str(self.ca_file))}\n"
+            f"accounts_file = {json.dumps(str(self.accounts_file))}\n"
+            f"pid_files = {json.dumps([str(p) for p in self.pid_files])}\n"
+        )
+
     def start(self) -> None:
-        """Write the configurations, start every node, wait until JetStream is healthy."""
+        """Write the configurations, start every node, wait until JetStream is healthy.
+
+        Raises:
+            PortInUseError: a node's port was taken at every try; names the node and port.
+            ServerStartError: a node exited or did not become healthy; quotes its log.
+        """
         self.certificate = make_certificates(self.workdir / "tls")
         write_accounts(self.workdir, self._accounts())
+        made = [node.store_dir for node in self.nodes if not node.store_dir.exists()]
+        start_on_fresh_ports(functools.partial(self._start_nodes, made), what="the NATS cluster")
+
+    def _start_nodes(self, made: list[Path], attempt: int) -> None:
+        if attempt > 1:
+            self.stop()
+            # JetStream folders made by the failed try: their cluster state names the old
+            # routes, and the nodes would take seconds to elect a leader past it.
+            for store in made:
+                shutil.rmtree(store, ignore_errors=True)
+            self.nodes = self._nodes_on_free_ports(len(self.nodes))
         for index in range(len(self.nodes)):
             self.start_node(index, wait=False)
         for index in range(len(self.nodes)):
@@ -126,6 +178,7 @@ class NatsCluster(ManagedServer):
         conf.write_text(render_node(node, others, route_password=self._route_password, cert=cert))
         conf.chmod(0o600)
         command = [nats_server_binary(), "-c", str(conf)]
+        self._log_starts[index] = node.log_file.stat().st_size if node.log_file.exists() else 0
         self._processes[index] = subprocess.Popen(  # noqa: S603
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -180,20 +233,32 @@ class NatsCluster(ManagedServer):
 
         def healthy() -> bool:
             if process is not None and process.poll() is not None:
-                msg = f"NATS node {node.name} exited: {self._log_tail(node)}"
-                raise ServerStartError(msg)
+                raise self._exit_error(index)
             reply = _http_json(node.http_port, "/healthz")
             return reply is not None and reply.get("status") == "ok"
 
         try:
             wait_for(healthy, timeout_s=START_TIMEOUT_S, what=f"NATS node {node.name}")
-        except ServerStartError as err:
-            msg = f"{err}: {self._log_tail(node)}"
+        except NotReadyError as err:
+            msg = f"{err}: {self._log_tail(index)}"
             raise ServerStartError(msg) from err
 
-    @staticmethod
-    def _log_tail(node: NodeConfig) -> str:
+    def _exit_error(self, index: int) -> ServerStartError:
+        node = self.nodes[index]
+        what = f"NATS node {node.name}"
+        ports = {"client": node.client_port, "route": node.cluster_port}
+        ports["monitoring"] = node.http_port
+        taken = port_in_use(self._log(index), what, ports)
+        return taken or ServerStartError(f"{what} exited: {self._log_tail(index)}")
+
+    def _log(self, index: int) -> str:
+        """What the node has logged since it was last started."""
         try:
-            return " | ".join(node.log_file.read_text().splitlines()[-5:])
+            with self.nodes[index].log_file.open("rb") as log:
+                log.seek(self._log_starts[index])
+                return log.read().decode(errors="replace")
         except OSError:
-            return "(no log)"
+            return ""
+
+    def _log_tail(self, index: int) -> str:
+        return " | ".join(self._log(index).splitlines()[-5:]) or "(no log)"

@@ -2,7 +2,8 @@
 
 Trust authentication, on 127.0.0.1 and a Unix socket in its own folder only: nothing else on the
 machine can reach it. PostgreSQL refuses to run as root, so under root the folder is handed to
-the `postgres` system user and the server runs as that user.
+the `postgres` system user and the server runs as that user. If its port was taken between
+being chosen and the server listening there, it starts again on another, a few times at most.
 """
 
 import contextlib
@@ -14,7 +15,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from centre.servers.process import ManagedServer, ServerStartError, free_port, stop, wait_for
+from centre.servers.process import (
+    ManagedServer,
+    ServerStartError,
+    free_port,
+    port_in_use,
+    start_on_fresh_ports,
+    stop,
+    wait_for,
+)
 
 START_TIMEOUT_S = 60.0
 SUPERUSER = "postgres"
@@ -60,7 +69,12 @@ class LocalPostgres(ManagedServer):
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        """initdb, start the server, wait until it accepts connections."""
+        """initdb, start the server, wait until it accepts connections.
+
+        Raises:
+            PortInUseError: the port was taken at every try; names it.
+            ServerStartError: initdb failed, or the server exited or was not ready; quotes why.
+        """
         bindir = postgres_bindir()
         self._socket_dir.mkdir(parents=True)
         if os.geteuid() == 0:
@@ -82,6 +96,12 @@ class LocalPostgres(ManagedServer):
                 "--no-sync",
             ]
         )
+        start_on_fresh_ports(self._start_server, what="PostgreSQL")
+
+    def _start_server(self, attempt: int) -> None:
+        if attempt > 1:
+            self.port = free_port()
+        bindir = postgres_bindir()
         command = [
             str(bindir / "postgres"),
             "-D",
@@ -121,12 +141,16 @@ class LocalPostgres(ManagedServer):
     def _accepting(self) -> bool:
         """The server is up and past recovery: a startup packet gets an answer."""
         if self._process is not None and self._process.poll() is not None:
-            log = (self._folder / "postgres.log").read_text(errors="replace")[-500:]
-            msg = f"PostgreSQL exited: {log}"
-            raise ServerStartError(msg)
+            log = (self._folder / "postgres.log").read_text(errors="replace")
+            taken = port_in_use(log, "PostgreSQL", {"TCP": self.port})
+            raise taken or ServerStartError(f"PostgreSQL exited: {log[-500:]}")
+        # Two seconds at most a look (libpq's least): what took the port may never answer.
         with contextlib.suppress(OSError):
             ready = subprocess.run(  # noqa: S603
-                [str(postgres_bindir() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                [
+                    str(postgres_bindir() / "pg_isready"),
+                    *("-h", "127.0.0.1", "-p", str(self.port), "-t", "2"),
+                ],
                 capture_output=True,
                 check=False,
             )

@@ -13,8 +13,11 @@ import asyncpg
 import nats
 import nats.js.errors
 import pytest
+import stamina
+from nats.js.api import ConsumerInfo
+from nats.js.errors import ServiceUnavailableError
 
-from centre.bus import CentreBus, tls_context
+from centre.bus import WORKERS_CONSUMER, CentreBus, tls_context
 from centre.db.migrations import migrate
 from centre.db.models import ContactRow
 from centre.db.pool import open_pool
@@ -27,6 +30,7 @@ from wire.uplink import DOWNLINK_STREAM, UPLINK_STREAM
 TEMPLATE = "centre_template"
 _databases = itertools.count(1)
 HubFactory = Callable[..., Awaitable[SimulatedHub]]
+ConsumerState = Callable[[], Awaitable[ConsumerInfo]]
 
 
 @pytest.fixture(scope="session")
@@ -161,3 +165,22 @@ async def make_hub(registry: Registry, nats_cluster: NatsCluster) -> AsyncIterat
     yield make
     for hub in opened:
         await hub.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def workers_consumer(nats_cluster: NatsCluster) -> AsyncIterator[ConsumerState]:
+    """Reads the workers' consumer: `await state()` is its `ConsumerInfo` now."""
+    client = await nats.connect(
+        servers=nats_cluster.servers,
+        user=CENTRE_USER,
+        password=nats_cluster.centre_password,
+        tls=tls_context(nats_cluster.ca_file),
+    )
+
+    # A consumer just made answers "unavailable" until its replicas have elected a leader.
+    @stamina.retry(on=ServiceUnavailableError, timeout=30)
+    async def state() -> ConsumerInfo:
+        return await client.jetstream().consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
+
+    yield state
+    await client.close()

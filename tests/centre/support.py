@@ -1,12 +1,14 @@
-"""Helpers of the centre's tests: waiting on a condition, running workers for a test."""
+"""Helpers of the centre's tests: waiting on a condition, running workers, a centre.toml."""
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 
 from centre.bus import CentreBus
+from centre.servers.nats import NatsCluster
 from centre.worker import Worker
 
 DEADLINE_S = 30.0
@@ -46,3 +48,11 @@ async def running(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
 def workers_on(pool: asyncpg.Pool, buses: list[CentreBus]) -> list[Worker]:
     """One worker per bus connection."""
     return [Worker(pool, bus, batch=16) for bus in buses]
+
+
+def centre_toml(folder: Path, cluster: NatsCluster, dsn: str, extra: str = "") -> Path:
+    """A `centre.toml` (0600) for the test cluster and database, with `extra` TOML after."""
+    path = folder / "centre.toml"
+    path.write_text(f'{cluster.nats_section()}[postgres]\ndsn = "{dsn}"\n{extra}')
+    path.chmod(0o600)
+    return path

@@ -15,31 +15,13 @@ from centre.bus import tls_context
 from centre.servers.nats import NatsCluster
 from centre.servers.process import free_port
 from hub.cli import main
-from tests.centre.support import until
-
-
-def _config(tmp_path: Path, cluster: NatsCluster, dsn: str) -> Path:
-    path = tmp_path / "centre.toml"
-    path.write_text(
-        f"""
-[nats]
-servers = {json.dumps(cluster.servers)}
-password = "{cluster.centre_password}"
-ca_file = "{cluster.ca_file}"
-accounts_file = "{cluster.accounts_file}"
-pid_files = {json.dumps([str(p) for p in cluster.pid_files])}
-[postgres]
-dsn = "{dsn}"
-"""
-    )
-    path.chmod(0o600)
-    return path
+from tests.centre.support import centre_toml, until
 
 
 def test_a_home_added_is_listed_and_its_hub_can_connect(
     tmp_path: Path, nats_cluster: NatsCluster, centre_dsn_sync: str
 ):
-    config = _config(tmp_path, nats_cluster, centre_dsn_sync)
+    config = centre_toml(tmp_path, nats_cluster, centre_dsn_sync)
     runner = CliRunner()
     added = runner.invoke(
         main,
@@ -67,7 +49,7 @@ def test_a_home_added_is_listed_and_its_hub_can_connect(
 def test_operators_add_and_a_bad_configuration_names_its_key(
     tmp_path: Path, nats_cluster: NatsCluster, centre_dsn_sync: str
 ):
-    config = _config(tmp_path, nats_cluster, centre_dsn_sync)
+    config = centre_toml(tmp_path, nats_cluster, centre_dsn_sync)
     runner = CliRunner()
     done = runner.invoke(
         main, ["centre", "operators", "add", "--config", str(config), "sam", "--name", "Sam",
@@ -102,7 +84,7 @@ async def _hub_connects(cluster: NatsCluster, hub_id: str, password: str) -> boo
 def test_a_short_operator_password_is_refused(
     tmp_path: Path, nats_cluster: NatsCluster, centre_dsn_sync: str
 ):
-    config = _config(tmp_path, nats_cluster, centre_dsn_sync)
+    config = centre_toml(tmp_path, nats_cluster, centre_dsn_sync)
     refused = CliRunner().invoke(
         main, ["centre", "operators", "add", "--config", str(config), "sam", "--name", "Sam",
                "--password", "short"],
@@ -114,7 +96,7 @@ def test_a_short_operator_password_is_refused(
 async def test_centre_run_serves_the_operators_console(
     tmp_path: Path, nats_cluster: NatsCluster, centre_dsn_sync: str
 ):
-    config = _config(tmp_path, nats_cluster, centre_dsn_sync)
+    config = centre_toml(tmp_path, nats_cluster, centre_dsn_sync)
     port = free_port()
     config.write_text(config.read_text() + f'[console]\nhost = "127.0.0.1"\nport = {port}\n')
     centre = await asyncio.create_subprocess_exec(

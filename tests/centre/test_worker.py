@@ -1,9 +1,12 @@
 """Workers write each uplink message once, apply snapshots newest-first, and refuse forgeries."""
 
+import asyncio
+
 import asyncpg
 import nats
+import pytest
 
-from centre.bus import CentreBus, tls_context
+from centre.bus import CentreBus, Received, tls_context
 from centre.db import intake
 from centre.servers.nats import NatsCluster
 from centre.simhub import incident_body
@@ -195,3 +198,44 @@ async def test_a_worker_goes_on_fetching_after_the_plain_timeout_of_a_failover(
             "the heartbeat sent during the failover is written",
         )
     assert failures[0] == 3
+
+
+async def test_a_worker_stopped_mid_batch_gives_back_what_it_had_not_written(
+    make_hub: HubFactory,
+    centre_pool: asyncpg.Pool,
+    nats_cluster: NatsCluster,
+    centre_bus: CentreBus,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    hub = await make_hub("home-a")
+    for _ in range(20):
+        await hub.heartbeat()
+    bus = await centre_connection(nats_cluster, "stopping")
+    worker = Worker(centre_pool, bus, batch=20)
+    handled: list[Received] = []
+    write = worker.handle
+
+    async def write_until_the_fifth(received: Received) -> str:
+        handled.append(received)
+        if len(handled) == 5:
+            await asyncio.Event().wait()
+        return await write(received)
+
+    monkeypatch.setattr(worker, "handle", write_until_the_fifth)
+    task = asyncio.create_task(worker.run())
+
+    async def at_the_fifth() -> bool:
+        return len(handled) == 5
+
+    await until(at_the_fifth, "the worker at its fifth message")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await bus.close()
+    assert await count(centre_pool, "SELECT count(*) FROM uplink_messages") == 4
+    again: list[Received] = []  # another worker has them now, not after the ack wait (30 s)
+    while batch := await centre_bus.fetch(20, 2.0):
+        again += batch
+    assert sorted(UplinkEnvelope.model_validate_json(r.data).seq for r in again) == list(
+        range(5, 21)
+    )
+    assert {r.deliveries for r in again} == {2}
