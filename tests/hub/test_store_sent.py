@@ -150,33 +150,37 @@ async def test_a_later_step_of_a_stored_incident_is_not_sent_again(small_disk: P
         assert {n.state for n in await store.notifications() if n.key in keys} == {"sent"}
 
 
-async def _sent_in_the_fault(path: Path) -> SentPayload | None:
-    """The press's alarms were written, then the card filled before they went: sent from there."""
+@pytest.fixture
+async def restarted(small_disk: Path) -> tuple[SentLedger, list[bytes]]:
+    """The press's alarm was written, then the card filled and the alarm went: then a crash.
+
+    Returns the ledger as the restarted hub reads it from the broker, and what it publishes.
+    """
     published: list[bytes] = []
     ledger = SentLedger(now=NOW)
     ledger.publish_to(published.append)
-    async with Store.open(path) as store:
+    async with Store.open(small_disk / "hub.db") as store:
         backlog = Backlog(store, sent=ledger)
         entries, _ = await backlog.commit(_press(7), at=NOW, messages=[_message(7, dup=False)])
         assert entries and all(e.id > 0 for e in entries), "written while the card was well"
-        filler = fill(path.parent)
+        filler = fill(small_disk)
         for n, entry in enumerate(entries):
             sent = Delivery("sent", ref=f"SM{n}")
             await backlog.record_delivery(entry, "sms", sent, started=NOW, at=NOW)
         assert backlog.failing, "the card refused the records of the sends"
     filler.unlink()  # the hub crashed with the outcomes in memory alone
-    return SentPayload.model_validate_json(published[-1]) if published else None
+    loaded = SentPayload.model_validate_json(published[-1]) if published else None
+    again: list[bytes] = []
+    ledger = SentLedger(loaded, now=NOW + timedelta(minutes=5))
+    ledger.publish_to(again.append)
+    return ledger, again
 
 
 async def test_an_entry_written_before_the_fault_and_sent_in_it_is_not_sent_again(
-    small_disk: Path,
+    small_disk: Path, restarted: tuple[SentLedger, list[bytes]]
 ) -> None:
-    path = small_disk / "hub.db"
-    loaded = await _sent_in_the_fault(path)
-    published: list[bytes] = []
-    ledger = SentLedger(loaded, now=NOW + timedelta(minutes=5))
-    ledger.publish_to(published.append)
-    async with Store.open(path) as store:
+    ledger, published = restarted
+    async with Store.open(small_disk / "hub.db") as store:
         assert len(await store.pending_notifications()) == 1, "the card has it as pending"
         backlog = Backlog(store, sent=ledger)
         assert await backlog.pending_notifications() == [], "the dispatcher is not handed it"
@@ -188,14 +192,10 @@ async def test_an_entry_written_before_the_fault_and_sent_in_it_is_not_sent_agai
 
 
 async def test_an_entry_sent_in_the_fault_on_a_card_still_full_waits_to_be_written(
-    small_disk: Path,
+    small_disk: Path, restarted: tuple[SentLedger, list[bytes]]
 ) -> None:
-    path = small_disk / "hub.db"
-    loaded = await _sent_in_the_fault(path)
-    published: list[bytes] = []
-    ledger = SentLedger(loaded, now=NOW + timedelta(minutes=5))
-    ledger.publish_to(published.append)
-    async with Store.open(path) as store:
+    ledger, published = restarted
+    async with Store.open(small_disk / "hub.db") as store:
         backlog = Backlog(store, sent=ledger)
         filler = fill(small_disk)
         assert await backlog.pending_notifications() == []
