@@ -147,13 +147,20 @@ class IncidentPayload(_Payload):
 
 
 class SentNotice(_Payload):
-    """One alert the hub sent while its card kept no record of it, and what became of it."""
+    """One alert the hub sent while its card kept no record of it, and what became of it.
+
+    Attributes:
+        entry_id: Its outbox entry's id, if the card held the entry (written, pending, before
+            the card failed): the send is then written on that entry at the next start. None
+            if the entry was made in memory.
+    """
 
     key: str = Field(min_length=1)
     channel: str
     state: Literal["sent", "delivered"]
     ref: str | None = None
     at: AwareDatetime
+    entry_id: int | None = Field(default=None, gt=0)
 
 
 class SentIncident(_Payload):

@@ -5,7 +5,9 @@ still evaluated and its notifications go out at once from memory (entries with n
 the batch, and the outcome of every send, wait here in order. The messages of a held batch are
 not acknowledged, so the broker keeps them (persistent session) and a crash loses nothing; each
 send from memory is recorded on the broker too (`hub.store.sent`), so that a hub restarted
-before the disk took its writes does not send again what the broker delivers again.
+before the disk took its writes does not send again what the broker delivers again; so is the
+send of an entry written before the disk failed, whose record waits here, so that the restarted
+hub writes it on its entry, still pending on the card, instead of sending it again.
 `catch_up` writes everything held, in order, once the disk takes writes; it then hands back the
 messages that may now be acknowledged.
 
@@ -234,8 +236,42 @@ class Backlog:
     # -- the dispatcher's outbox -------------------------------------------------------------
 
     async def pending_notifications(self) -> list[OutboxEntry]:
-        """Entries written but not yet handed to a channel."""
-        return await self._store.pending_notifications()
+        """Entries written but not yet handed to a channel.
+
+        Those sent before a restart while the card refused writes (`SentLedger.sent_before`)
+        are left out: their sends are written on them now (held, if the disk still refuses).
+        """
+        pending = await self._store.pending_notifications()
+        outcomes = self._sent.sent_before(pending)
+        if not outcomes:
+            self._sent.settled()  # the ledger's records of entries no longer pending go
+            return pending
+        await self._write_sent_before(outcomes)
+        sent = {outcome.entry_id for outcome in outcomes}
+        return [entry for entry in pending if entry.id not in sent]
+
+    async def _write_sent_before(self, outcomes: list[Outcome]) -> None:
+        """Write sends made before the restart; the broker's record of them goes once synced.
+
+        Held, if the disk refuses: written at catch-up, whose `caught_up` lets the record go.
+        """
+        async with self._lock:
+            if self._held:
+                self._memory.outcomes.extend(outcomes)
+                return
+            try:
+                await self._store.record_outcomes(outcomes)
+            except StoreWriteError as err:
+                self._refused("the sends made before the restart", err)
+                self._memory.outcomes.extend(outcomes)
+                return
+            try:
+                await self._store.flush()  # records of sends alone are not synced
+            except StoreWriteError as err:
+                # Written (a crash of the process loses none of it): the record goes at catch-up.
+                self._refused("a sync", err)
+            else:
+                self._sent.settled()
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record an outcome for an entry no send was started for (held if it cannot be)."""
@@ -300,7 +336,10 @@ class Backlog:
             except StoreWriteError as err:
                 self._refused("a delivery record", err)
             else:
-                outcomes = later
+                outcomes, direct = later, []
+        for outcome in direct:  # held: the card has the entry as pending, a restart sends it
+            if outcome.is_send:
+                self._sent.sent(self._resolved(outcome))
         self._memory.outcomes.extend(outcomes)
 
     def _refused(self, what: str, err: StoreWriteError) -> None:

@@ -30,6 +30,7 @@ from wire.event import DeviceEvent
 from wire.schema import SentNotice
 
 T = TypeVar("T")
+SENT_BEFORE_DETAIL = "sent before the hub restarted, while its card kept no record"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ def write_batch(db: sqlite3.Connection, batch: Batch, at: datetime) -> list[Outb
 
 def record_sent_before(db: sqlite3.Connection, entry: OutboxEntry, notice: SentNotice) -> None:
     """An entry sent from memory before the hub restarted: written as sent, with its outcome."""
-    detail = "sent before the hub restarted, while its card kept no record"
+    detail = SENT_BEFORE_DETAIL
     db.execute(
         "INSERT INTO deliveries (notification_id, channel, contact, state, ref, detail,"
         " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -10,6 +10,11 @@ its memory, and in its own persistence). The hub reads it back at start; when th
 redelivery opens the same incident again, or a restored incident's ladder comes to a step
 already sent, the notification is written as sent, with its outcome, and not sent again.
 
+A notification the card held, pending, before it failed (a step of the ladder decided just
+before, a retry) and sent while it refused writes is recorded so too, with its entry's id: at
+the next start, before the dispatcher reads the outbox, its send is written on that entry, and
+the dispatcher, which sends every entry left pending, does not send it again.
+
 Knowing an incident again: one the store holds keeps its id. One that opened while the card
 kept no record is known by the messages among which was the one that opened it (packet id and
 digest: the broker redelivers a message with both, flagged as a redelivery), with its cause and
@@ -25,8 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hub.store.commit import AcceptedEvent, Batch
+from hub.store.commit import SENT_BEFORE_DETAIL, AcceptedEvent, Batch
 from hub.store.deliveries import Outcome
+from notifier.model import Delivery, OutboxEntry
 from rules.incidents import Incident, IncidentChanged, Notify
 from wire.schema import InboundMessage, SentIncident, SentNotice, SentPayload
 
@@ -76,6 +82,12 @@ def _opened(batch: Batch) -> list[Incident]:
     ]
 
 
+def _sent_before(entry: OutboxEntry, notice: SentNotice) -> Outcome:
+    """The send of a stored entry before the restart, as the outcome to write on it."""
+    delivery = Delivery(notice.state, SENT_BEFORE_DETAIL, ref=notice.ref)
+    return Outcome(entry.id, entry, notice.channel, delivery, notice.at, notice.at)
+
+
 def _fresh(incidents: Sequence[SentIncident], now: datetime) -> list[_Record]:
     records = [_Record.of(i) for i in incidents]
     for record in records:
@@ -99,6 +111,7 @@ class SentLedger:
         for record in self._loaded:
             if record.opened_by is None:  # the store holds it: its id is its own
                 self._bound.setdefault(record.incident_id, []).append(record)
+        self._settling: set[int] = set()  # notices of stored entries, being written on them
         self._publish: Callable[[bytes], None] | None = None
         self._on_broker = loaded is not None and bool(loaded.incidents)
         if self._loaded:
@@ -135,7 +148,12 @@ class SentLedger:
         if entry is None or channel is None or delivery.state == "failed":
             return
         notice = SentNotice(
-            key=entry.key, channel=channel, state=delivery.state, ref=delivery.ref, at=outcome.at
+            key=entry.key,
+            channel=channel,
+            state=delivery.state,
+            ref=delivery.ref,
+            at=outcome.at,
+            entry_id=outcome.entry_id if outcome.entry_id > 0 else None,
         )
         record = self._own.get(entry.incident_id)
         if record is None:  # opened while the card kept no record, or held by the store
@@ -149,7 +167,8 @@ class SentLedger:
         """Everything held is written, with the outcomes of its sends: none needs recording."""
         self._own.clear()
         self._unstored.clear()
-        self._announce()
+        settled, self._settling = self._settling, set()
+        self._drop(settled)
 
     # -- after a restart ---------------------------------------------------------------------
 
@@ -164,13 +183,38 @@ class SentLedger:
 
     def written(self, batch: Batch) -> None:
         """`batch` is on the disk, with what it marked as sent: those need no record here now."""
-        if not batch.sent:
-            return
-        done = {id(notice) for notice in batch.sent.values()}
+        if batch.sent:
+            self._drop({id(notice) for notice in batch.sent.values()})
+
+    def sent_before(self, pending: Sequence[OutboxEntry]) -> list[Outcome]:
+        """The sends, before the restart, of entries the card still holds as `pending`.
+
+        To be written on their entries, then `settled` (or held, and written at catch-up):
+        the dispatcher must not be handed those entries. The records of entries the card
+        holds as no longer pending, or not at all (a database moved aside), are let go too.
+        """
+        by_id = {entry.id: entry for entry in pending}
+        outcomes: list[Outcome] = []
         for record in self._loaded:
-            record.sent = [n for n in record.sent if id(n) not in done]
-        self._loaded = [r for r in self._loaded if r.sent]
-        self._announce()
+            for notice in record.sent:
+                if notice.entry_id is None or id(notice) in self._settling:
+                    continue
+                self._settling.add(id(notice))
+                entry = by_id.get(notice.entry_id)
+                if entry is not None and entry.key == notice.key:
+                    outcomes.append(_sent_before(entry, notice))
+        if outcomes:
+            log.warning(
+                "%d notification(s) left pending were sent before the restart: not sent again",
+                len(outcomes),
+            )
+        return outcomes
+
+    def settled(self) -> None:
+        """The sends `sent_before` handed back are on the disk: they need no record here now."""
+        if self._settling:
+            settled, self._settling = self._settling, set()
+            self._drop(settled)
 
     def _bind(self, batch: Batch, messages: Sequence[InboundMessage]) -> None:
         """Incidents the broker's redelivery opens again: what was sent of each before."""
@@ -199,10 +243,18 @@ class SentLedger:
         step = note.key[len(note.incident_id) :]
         for record in self._bound.get(note.incident_id, ()):
             wanted = record.incident_id + step
-            found = next((n for n in record.sent if n.key == wanted), None)
+            # A notice of a stored entry is written on that entry (`sent_before`), not here.
+            found = next((n for n in record.sent if n.key == wanted and n.entry_id is None), None)
             if found is not None:
                 return found
         return None
+
+    def _drop(self, done: set[int]) -> None:
+        """Let go of the loaded notices `done` (by identity) and publish what is left."""
+        for record in self._loaded:
+            record.sent = [n for n in record.sent if id(n) not in done]
+        self._loaded = [r for r in self._loaded if r.sent]
+        self._announce()
 
     def _announce(self) -> None:
         """Publish the ledger as it is now; clear the broker's copy once it is empty."""

@@ -4,24 +4,27 @@ The disk is real: the database lives on a filesystem of its own, mounted for the
 only, as on CI; elsewhere the tests are skipped). Nothing in the hub is told about the fault.
 """
 
-import asyncio
 import json
-import subprocess
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
-from hub.mqtt.oneshot import retained
 from hub.store.store import Store
-from tests.support.disks import fill, mount
-from tests.support.hubs import HubProcess, config_data, device_client, eventually, write_toml
+from tests.support.disks import fill, repair, turn_read_only
+from tests.support.hubs import (
+    HubProcess,
+    config_data,
+    device_client,
+    eventually,
+    sent_ledger,
+    write_toml,
+)
 from tests.support.reliability import record
 from tests.support.standins import ThreadedStandIn, TwilioStandIn, twilio_toml
-from wire.schema import SENT_TOPIC, SentPayload, event_topic
+from wire.schema import event_topic
 
 ALICE = "+447700900123"
 FAILING_TEXT = "cannot save to its memory card"
@@ -106,18 +109,11 @@ async def _told_once(twilio: TwilioStandIn, words: str, *, timeout_s: float = 20
     await eventually(told_once, timeout_s=timeout_s)
 
 
-async def _ledger(broker: LocalBroker) -> SentPayload | None:
-    """What the broker keeps of the alerts the hub sent with no record on its card."""
-    settings = MqttSettings(host=broker.host, port=broker.port, client_id="ledger-reader")
-    body = await asyncio.to_thread(retained, settings, SENT_TOPIC, timeout_s=5)
-    return None if body is None else SentPayload.model_validate_json(body)
-
-
 async def _broker_keeps_the_send(broker: LocalBroker, cause: str) -> None:
     """Wait until the broker holds the hub's record of having sent an alert for `cause`."""
 
     async def kept() -> bool:
-        ledger = await _ledger(broker)
+        ledger = await sent_ledger(broker)
         return ledger is not None and any(
             i.incident_id.startswith(f"{cause}-") and i.sent for i in ledger.incidents
         )
@@ -195,7 +191,7 @@ async def test_disk_full_alarms_go_out_from_memory_and_the_store_catches_up(
 
         await _told_once(twilio, BACK_TEXT, timeout_s=40)
         assert hub.terminate() == 0
-        assert await _ledger(mosquitto) is None, "all on the card: the broker keeps no record"
+        assert await sent_ledger(mosquitto) is None, "all on the card: the broker keeps no record"
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
     assert _count(twilio, ALARM_TEXT) == 1
     assert _duplicates(twilio) == 0, _texts(twilio)
@@ -247,25 +243,6 @@ async def test_a_crash_during_a_disk_fault_loses_nothing_it_could_not_write(
     await _alarm_recorded_as_sent(db)
 
 
-def _turn_read_only(disk: Path) -> None:
-    """What ext4 does on an SD card error: with `errors=remount-ro` it goes read-only at once.
-
-    ext4's own test hook (`trigger_fs_error` in sysfs) raises the error; nothing else is faked.
-    """
-    source = subprocess.run(
-        ["findmnt", "-n", "-o", "SOURCE", str(disk)], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    Path(f"/sys/fs/ext4/{Path(source).name}/trigger_fs_error").write_text("test fault\n")
-
-
-def _repair(disk: Path, image: Path) -> None:
-    """As after a reboot: unmount, check and repair, mount again."""
-    subprocess.run(["umount", str(disk)], check=True)
-    checked = subprocess.run(["e2fsck", "-fy", str(image)], check=False, capture_output=True)
-    assert checked.returncode in {0, 1}, checked.stdout  # 1: errors were corrected
-    mount("-o", "loop,errors=remount-ro", str(image), str(disk))
-
-
 @pytest.mark.slow
 async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged(
     mosquitto: LocalBroker,
@@ -286,14 +263,14 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
     with ThreadedStandIn(twilio) as url:
         hub = await _started_hub(mosquitto, tmp_path, db, url, stored=5)
         hub_processes.append(hub)
-        _turn_read_only(ext4_disk)
+        turn_read_only(ext4_disk)
         await _publish(mosquitto, "leak-1", _heartbeats(range(6, 16)))
         worst_s = await _press_and_time(mosquitto, twilio)
 
         await _told_once(twilio, FAILING_TEXT)
         await _broker_keeps_the_send(mosquitto, "help_call")
         assert hub.terminate() == 0
-        _repair(ext4_disk, tmp_path / "card.img")
+        repair(ext4_disk, tmp_path / "card.img")
         assert await _stored_seqs(db, "leak-1") == list(range(1, 6))
         hub.start()
 
@@ -303,7 +280,7 @@ async def test_read_only_card_alarms_go_out_and_nothing_unstored_is_acknowledged
         await eventually(caught_up, timeout_s=40)
         assert await _stored_seqs(db, "pendant-1") == [1]
         assert hub.terminate() == 0
-        assert await _ledger(mosquitto) is None, "all on the card now: the broker keeps nothing"
+        assert await sent_ledger(mosquitto) is None, "all on the card now: the broker keeps nothing"
     assert _count(twilio, FAILING_TEXT) == 1, "told once per fault, not per event"
     assert _count(twilio, ALARM_TEXT) == 1, "sent from memory, and not again after the restart"
     assert len(_texts(twilio)) == 2, _texts(twilio)

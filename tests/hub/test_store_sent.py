@@ -148,3 +148,60 @@ async def test_a_later_step_of_a_stored_incident_is_not_sent_again(small_disk: P
         assert entries == []
         keys = {a.key for a in again if isinstance(a, Notify)}
         assert {n.state for n in await store.notifications() if n.key in keys} == {"sent"}
+
+
+@pytest.fixture
+async def restarted(small_disk: Path) -> tuple[SentLedger, list[bytes]]:
+    """The press's alarm was written, then the card filled and the alarm went: then a crash.
+
+    Returns the ledger as the restarted hub reads it from the broker, and what it publishes.
+    """
+    published: list[bytes] = []
+    ledger = SentLedger(now=NOW)
+    ledger.publish_to(published.append)
+    async with Store.open(small_disk / "hub.db") as store:
+        backlog = Backlog(store, sent=ledger)
+        entries, _ = await backlog.commit(_press(7), at=NOW, messages=[_message(7, dup=False)])
+        assert entries and all(e.id > 0 for e in entries), "written while the card was well"
+        filler = fill(small_disk)
+        for n, entry in enumerate(entries):
+            sent = Delivery("sent", ref=f"SM{n}")
+            await backlog.record_delivery(entry, "sms", sent, started=NOW, at=NOW)
+        assert backlog.failing, "the card refused the records of the sends"
+    filler.unlink()  # the hub crashed with the outcomes in memory alone
+    loaded = SentPayload.model_validate_json(published[-1]) if published else None
+    again: list[bytes] = []
+    ledger = SentLedger(loaded, now=NOW + timedelta(minutes=5))
+    ledger.publish_to(again.append)
+    return ledger, again
+
+
+async def test_an_entry_written_before_the_fault_and_sent_in_it_is_not_sent_again(
+    small_disk: Path, restarted: tuple[SentLedger, list[bytes]]
+) -> None:
+    ledger, published = restarted
+    async with Store.open(small_disk / "hub.db") as store:
+        assert len(await store.pending_notifications()) == 1, "the card has it as pending"
+        backlog = Backlog(store, sent=ledger)
+        assert await backlog.pending_notifications() == [], "the dispatcher is not handed it"
+        [stored] = await store.notifications()
+        assert (stored.state, stored.attempts) == ("sent", 1)
+        refs = await store._fetch("SELECT ref FROM deliveries", ())
+        assert [r["ref"] for r in refs] == ["SM0"]
+    assert published == [b""], "on the card now: the broker's copy is cleared"
+
+
+async def test_an_entry_sent_in_the_fault_on_a_card_still_full_waits_to_be_written(
+    small_disk: Path, restarted: tuple[SentLedger, list[bytes]]
+) -> None:
+    ledger, published = restarted
+    async with Store.open(small_disk / "hub.db") as store:
+        backlog = Backlog(store, sent=ledger)
+        filler = fill(small_disk)
+        assert await backlog.pending_notifications() == []
+        assert backlog.failing
+        assert published == [], "held in memory alone: the broker keeps its record"
+        filler.unlink()
+        await backlog.catch_up()
+        assert {n.state for n in await store.notifications()} == {"sent"}
+    assert published == [b""]

@@ -80,3 +80,22 @@ def fill(disk: Path) -> Path:
         except OSError as err:
             assert err.errno == errno.ENOSPC, err
     return filler
+
+
+def turn_read_only(disk: Path) -> None:
+    """What ext4 does on an SD card error: with `errors=remount-ro` it goes read-only at once.
+
+    ext4's own test hook (`trigger_fs_error` in sysfs) raises the error; nothing else is faked.
+    """
+    source = subprocess.run(
+        ["findmnt", "-n", "-o", "SOURCE", str(disk)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    Path(f"/sys/fs/ext4/{Path(source).name}/trigger_fs_error").write_text("test fault\n")
+
+
+def repair(disk: Path, image: Path) -> None:
+    """As after a reboot: unmount, check and repair, mount again."""
+    subprocess.run(["umount", str(disk)], check=True)
+    checked = subprocess.run(["e2fsck", "-fy", str(image)], check=False, capture_output=True)
+    assert checked.returncode in {0, 1}, checked.stdout  # 1: errors were corrected
+    mount("-o", "loop,errors=remount-ro", str(image), str(disk))

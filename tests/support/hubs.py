@@ -14,10 +14,13 @@ from typing import Any
 import aiomqtt
 
 from hub.config.file import HubConfig, config_from_dict
+from hub.config.sections import MqttSettings
 from hub.mqtt.broker import LocalBroker
+from hub.mqtt.oneshot import retained
 from hub.pipeline.rejections import RejectLog
 from hub.service.app import serve
 from hub.store.store import Store
+from wire.schema import SENT_TOPIC, SentPayload
 
 DEVICES = [
     {"id": "pendant-1", "name": "pendant", "role": "pendant", "room": "Bedroom"},
@@ -184,3 +187,10 @@ async def incidents_become(db: Path, *wanted: str) -> None:
             return [i.state for i in await store.incidents()] == list(wanted)
 
     await eventually(reached)
+
+
+async def sent_ledger(broker: LocalBroker) -> SentPayload | None:
+    """What the broker keeps of the alerts the hub sent with no record on its card."""
+    settings = MqttSettings(host=broker.host, port=broker.port, client_id="ledger-reader")
+    body = await asyncio.to_thread(retained, settings, SENT_TOPIC, timeout_s=5)
+    return None if body is None else SentPayload.model_validate_json(body)
