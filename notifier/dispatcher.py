@@ -17,7 +17,8 @@ Held entries are released once the hub has nothing waiting and every first reque
 meanwhile has been answered, and after `SECOND_HOLD_S` at the latest.
 
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
-next channel with a "delivery failing" notice.
+next channel with a "delivery failing" notice. An alarm that failed because its provider did not
+answer is owed to its contact, and sent once the provider is back (`notifier.redelivery`).
 """
 
 import asyncio
@@ -25,6 +26,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
@@ -32,7 +34,8 @@ from typing import Protocol, Self, runtime_checkable
 
 from notifier.budget import Budgets
 from notifier.failover import Failover
-from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError
+from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError, is_alarm
+from notifier.redelivery import RESEND_EVERY_S, Redelivery
 from notifier.retrying import RetryPolicy, with_retries
 from rules.incidents import Notify
 from rules.policy import Severity
@@ -70,6 +73,10 @@ class OutboxStore(Protocol):
 
     async def pending_notifications(self) -> list[OutboxEntry]:
         """Entries written but not yet handed to a channel."""
+        ...
+
+    async def owed_notifications(self) -> list[OutboxEntry]:
+        """Alarms owed to their contacts since their provider did not answer, oldest first."""
         ...
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
@@ -116,10 +123,12 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         failover: Failover | None = None,
         budgets: Budgets | None = None,
+        resend_every_s: float = RESEND_EVERY_S,
     ) -> None:
         self._store = store
         self._channels = dict(channels)
         self._retry = retry or RetryPolicy()
+        self._owed = Redelivery(store, partial(self._carry, again=True), every_s=resend_every_s)
         self._failover = failover
         self._budgets = budgets
         self._lanes = {severity: _Lane(severity, n) for severity, n in CONCURRENCY.items()}
@@ -146,6 +155,7 @@ class Dispatcher:
                 for n in range(lane.concurrency)
             ]
         self.submit(resumed)
+        await self._owed.__aenter__()
         return self
 
     async def __aexit__(
@@ -156,6 +166,7 @@ class Dispatcher:
     ) -> None:
         if self._release_timer is not None:
             self._release_timer.cancel()
+        await self._owed.__aexit__(exc_type, exc, tb)
         tasks = [task for lane in self._lanes.values() for task in lane.workers]
         for task in tasks:
             task.cancel()
@@ -285,7 +296,8 @@ class Dispatcher:
                 self._first_answer(entry.id)
                 lane.queue.task_done()
 
-    async def _carry(self, entry: OutboxEntry) -> None:
+    async def _carry(self, entry: OutboxEntry, *, again: bool = False) -> Delivery:
+        """Send `entry` and fail it over if it fails; `again`: an owed alarm, tried once more."""
         channel = self._channels.get(entry.channel)
         refusal = None
         if channel is None:
@@ -295,13 +307,17 @@ class Dispatcher:
         if channel is None or refusal is not None:
             delivery = Delivery("failed", refusal)
             await self._store.mark_notification(entry.id, delivery, at=_now())
+        elif not again and is_alarm(entry) and self._owed.is_down(channel.name):
+            delivery = Delivery("failed", f"{channel.name} is not answering", unreachable=True)
+            await self._store.mark_notification(entry.id, delivery, at=_now())
         else:
-            delivery = await self._send(entry, channel)
-        if delivery.state == "failed":
+            delivery = await self._send(entry, channel, again=again)
+        if delivery.state == "failed" and not again:  # an owed alarm has failed over already
             log.error("notification %s to %s failed: %s", entry.key, entry.contact, delivery.detail)
             await self.fail_over(entry, delivery)
+        return delivery
 
-    async def _send(self, entry: OutboxEntry, channel: Channel) -> Delivery:
+    async def _send(self, entry: OutboxEntry, channel: Channel, *, again: bool) -> Delivery:
         if entry.id in self._resumed and isinstance(channel, Reconciling):
             self._resumed.discard(entry.id)
             found = await self._reconcile(entry, channel, entry.created_at)
@@ -316,9 +332,13 @@ class Dispatcher:
             self._budgets.spend(entry, at=started)
         try:
             attempt = self._attempt(entry, channel)
-            delivery = await with_retries(self._retry, entry.severity, attempt)
+            retry = replace(self._retry, attempts=1) if again else self._retry
+            delivery = await with_retries(retry, entry.severity, attempt)
         except TransientError as err:
-            delivery = Delivery("failed", f"gave up after retries: {err.detail}")
+            gave_up = "still not answering" if again else "gave up after retries"
+            delivery = Delivery("failed", f"{gave_up}: {err.detail}", unreachable=True)
+            if is_alarm(entry):
+                self._owed.gave_up(channel.name)
         if delivery.state == "failed" and self._budgets is not None:
             self._budgets.refund(entry, at=started)
         await self._store.record_delivery(entry, channel.name, delivery, started=started, at=_now())

@@ -202,6 +202,10 @@ class Backlog:
         """Entries written but not yet handed to a channel."""
         return await self._store.pending_notifications()
 
+    async def owed_notifications(self) -> list[OutboxEntry]:
+        """Written alarms owed to their contacts since their provider did not answer."""
+        return await self._store.owed_notifications()
+
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record an outcome for an entry no send was started for (held if it cannot be)."""
         await self._record(Outcome(entry_id, None, None, delivery, at, at))

@@ -28,6 +28,9 @@ class _Store:
     async def pending_notifications(self) -> list[OutboxEntry]:
         return []
 
+    async def owed_notifications(self) -> list[OutboxEntry]:
+        return []
+
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         pass
 

@@ -1,0 +1,134 @@
+"""Alarms owed to carers: failed while their provider was down, sent once it answers again.
+
+An alarm whose channel gave up because the provider did not answer (timeouts, 5xx, 429, after
+every retry) has moved on already: to the contact's next channel, and up the ladder to the next
+people. It is still owed to its contact, unless she has heard of the alarm since another way.
+Every `every_s` the oldest alarm owed on each channel is tried once; once the provider takes it,
+the rest owed on that channel follow one at a time, in the order they were raised.
+
+An alarm is owed only while its incident still fires, in the same round of the ladder: one
+accepted, resolved or cancelled meanwhile is never sent. It is owed no more once its contact has
+the incident's alarm by any channel (the hub's own outbox is no phone), or while another send of
+it to her is under way: nobody hears of an alarm twice.
+
+While an alarm is owed on a channel, the channel is down: the dispatcher fails a new alarm on it
+over at once, and owes it too, rather than spend its retries on a provider known to be away. The
+ladder reaches a path that works without delay, and the backlog goes out in raised order.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from notifier.model import Delivery, OutboxEntry, alarm_round
+
+log = logging.getLogger("telecare.notify")
+RESEND_EVERY_S = 15.0
+_NOT_A_PHONE = "outbox"  # the hub's console and dashboard: nobody is told by it
+
+
+class OwedStore(Protocol):
+    """The part of the store redelivery needs."""
+
+    async def owed_notifications(self) -> list[OutboxEntry]:
+        """Alarms owed to their contacts (see `owed`), oldest first."""
+        ...
+
+
+def owed(entries: Sequence[OutboxEntry], rounds: Mapping[str, int]) -> list[OutboxEntry]:
+    """The alarms among `entries` still owed to their contacts, oldest first.
+
+    Args:
+        entries: Every outbox entry of some incidents that still fire.
+        rounds: Each incident's round of the ladder.
+    """
+    current = [
+        e
+        for e in entries
+        if e.channel != _NOT_A_PHONE
+        and e.incident_id in rounds
+        and alarm_round(e) == rounds[e.incident_id]
+    ]
+    told = {(e.incident_id, e.contact) for e in current if e.state != "failed"}
+    waiting = [
+        e
+        for e in current
+        if e.state == "failed" and e.unreachable and (e.incident_id, e.contact) not in told
+    ]
+    return sorted(waiting, key=lambda e: e.id)
+
+
+class Redelivery:
+    """Tries the owed alarms again every `every_s`, and knows which channels are down."""
+
+    def __init__(
+        self,
+        store: OwedStore,
+        send: Callable[[OutboxEntry], Awaitable[Delivery]],
+        *,
+        every_s: float = RESEND_EVERY_S,
+    ) -> None:
+        self._store = store
+        self._send = send
+        self._every_s = every_s
+        self._down: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run(), name="notify-redelivery")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def is_down(self, channel: str) -> bool:
+        """Whether alarms are owed on `channel` (its provider has not answered since)."""
+        return channel in self._down
+
+    def gave_up(self, channel: str) -> None:
+        """An alarm's send on `channel` gave up: its provider is not answering."""
+        if channel not in self._down:
+            log.warning("%s is not answering: its alarms will be sent once it is back", channel)
+        self._down.add(channel)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.resend()
+            except Exception:
+                log.exception("owed alarms could not be sent this time")
+            await asyncio.sleep(self._every_s)
+
+    async def resend(self) -> None:
+        """One pass: each channel's owed alarms, oldest first, until its provider fails again.
+
+        The list is read again after each send: an alarm accepted, or one raised, meanwhile is
+        seen at once. Each entry is tried once a pass, even if its outcome could not be written.
+        """
+        silent: set[str] = set()  # channels that did not answer in this pass
+        tried: set[int] = set()
+        while True:
+            waiting = await self._store.owed_notifications()
+            ready = [e for e in waiting if e.channel not in silent and e.id not in tried]
+            if not ready:
+                break
+            entry = ready[0]
+            tried.add(entry.id)
+            delivery = await self._send(entry)
+            if delivery.unreachable:
+                silent.add(entry.channel)
+            elif delivery.state != "failed":
+                log.info("owed alarm %s reached %s at last", entry.key, entry.contact)
+        back = self._down - {e.channel for e in waiting}
+        if back:
+            log.warning("%s answering again: no alarm is owed on it", ", ".join(sorted(back)))
+        self._down = {e.channel for e in waiting}
