@@ -35,7 +35,7 @@ from typing import Protocol, Self, runtime_checkable
 from notifier.budget import Budgets
 from notifier.failover import Failover
 from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError, is_alarm
-from notifier.redelivery import RESEND_EVERY_S, Redelivery
+from notifier.redelivery import RESEND_EVERY_S, Owed, Redelivery
 from notifier.retrying import RetryPolicy, with_retries
 from rules.incidents import Notify
 from rules.policy import Severity
@@ -75,8 +75,8 @@ class OutboxStore(Protocol):
         """Entries written but not yet handed to a channel."""
         ...
 
-    async def owed_notifications(self) -> list[OutboxEntry]:
-        """Alarms owed to their contacts since their provider did not answer, oldest first."""
+    async def owed_notifications(self) -> Owed:
+        """The outbox of the incidents still firing that have an alarm owed."""
         ...
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:

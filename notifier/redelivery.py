@@ -19,6 +19,7 @@ ladder reaches a path that works without delay, and the backlog goes out in rais
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -29,35 +30,53 @@ RESEND_EVERY_S = 15.0
 _NOT_A_PHONE = "outbox"  # the hub's console and dashboard: nobody is told by it
 
 
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """The outbox of the incidents still firing that have an alarm failed for want of a provider.
+
+    Attributes:
+        entries: Every outbox entry of those incidents.
+        rounds: Each incident's round of the ladder.
+    """
+
+    entries: Sequence[OutboxEntry] = ()
+    rounds: Mapping[str, int] = field(default_factory=dict)
+
+    def alarms(self) -> list[OutboxEntry]:
+        """The alarms owed to contacts the incident has not reached since, oldest first."""
+        current = [e for e in self.entries if self._current(e)]
+        told = {(e.incident_id, e.contact) for e in current if e.state in ("sent", "delivered")}
+        waiting = [
+            e
+            for e in current
+            if e.state == "failed" and e.unreachable and (e.incident_id, e.contact) not in told
+        ]
+        return sorted(waiting, key=lambda e: e.id)
+
+    def ready(self) -> list[OutboxEntry]:
+        """The owed alarms to send now: none to a contact another send of it is on its way to."""
+        under_way = {
+            (e.incident_id, e.contact)
+            for e in self.entries
+            if self._current(e) and e.state == "pending"
+        }
+        return [e for e in self.alarms() if (e.incident_id, e.contact) not in under_way]
+
+    def _current(self, entry: OutboxEntry) -> bool:
+        """An alarm of its incident's current round, on a channel that reaches a phone."""
+        return (
+            entry.channel != _NOT_A_PHONE
+            and entry.incident_id in self.rounds
+            and alarm_round(entry) == self.rounds[entry.incident_id]
+        )
+
+
 class OwedStore(Protocol):
     """The part of the store redelivery needs."""
 
-    async def owed_notifications(self) -> list[OutboxEntry]:
-        """Alarms owed to their contacts (see `owed`), oldest first."""
+    async def owed_notifications(self) -> Owed:
+        """The outbox of the incidents still firing that have an alarm owed."""
         ...
-
-
-def owed(entries: Sequence[OutboxEntry], rounds: Mapping[str, int]) -> list[OutboxEntry]:
-    """The alarms among `entries` still owed to their contacts, oldest first.
-
-    Args:
-        entries: Every outbox entry of some incidents that still fire.
-        rounds: Each incident's round of the ladder.
-    """
-    current = [
-        e
-        for e in entries
-        if e.channel != _NOT_A_PHONE
-        and e.incident_id in rounds
-        and alarm_round(e) == rounds[e.incident_id]
-    ]
-    told = {(e.incident_id, e.contact) for e in current if e.state != "failed"}
-    waiting = [
-        e
-        for e in current
-        if e.state == "failed" and e.unreachable and (e.incident_id, e.contact) not in told
-    ]
-    return sorted(waiting, key=lambda e: e.id)
 
 
 class Redelivery:
@@ -117,8 +136,8 @@ class Redelivery:
         silent: set[str] = set()  # channels that did not answer in this pass
         tried: set[int] = set()
         while True:
-            waiting = await self._store.owed_notifications()
-            ready = [e for e in waiting if e.channel not in silent and e.id not in tried]
+            owed = await self._store.owed_notifications()
+            ready = [e for e in owed.ready() if e.channel not in silent and e.id not in tried]
             if not ready:
                 break
             entry = ready[0]
@@ -128,7 +147,7 @@ class Redelivery:
                 silent.add(entry.channel)
             elif delivery.state != "failed":
                 log.info("owed alarm %s reached %s at last", entry.key, entry.contact)
-        back = self._down - {e.channel for e in waiting}
-        if back:
-            log.warning("%s answering again: no alarm is owed on it", ", ".join(sorted(back)))
-        self._down = {e.channel for e in waiting}
+        down: set[str] = {e.channel for e in owed.alarms()}
+        for channel in sorted(self._down - down):
+            log.warning("%s is answering again: the alarms owed on it are out", channel)
+        self._down = down

@@ -27,6 +27,7 @@ from hub.store.errors import StoreError, StoreWriteError
 from hub.store.rows import new_outbox_entry
 from hub.store.store import Batch, Store
 from notifier.model import Delivery, OutboxEntry
+from notifier.redelivery import Owed
 from rules.incidents import Notify
 from wire.schema import InboundMessage
 
@@ -202,8 +203,8 @@ class Backlog:
         """Entries written but not yet handed to a channel."""
         return await self._store.pending_notifications()
 
-    async def owed_notifications(self) -> list[OutboxEntry]:
-        """Written alarms owed to their contacts since their provider did not answer."""
+    async def owed_notifications(self) -> Owed:
+        """The written outbox of the incidents with an alarm owed since its provider was down."""
         return await self._store.owed_notifications()
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:

@@ -18,7 +18,7 @@ from hub.store.commit import add_notification
 from hub.store.connection import Connection
 from hub.store.rows import without
 from notifier.model import Delivery, OutboxEntry
-from notifier.redelivery import owed
+from notifier.redelivery import Owed
 from rules.incidents import Notify
 
 ACK_KEY_BYTES = 32
@@ -134,11 +134,10 @@ class DeliveryRecords:
             for r in rows
         ]
 
-    async def owed_notifications(self: _Core) -> list[OutboxEntry]:
-        """Alarms owed to their contacts since their provider did not answer, oldest first.
+    async def owed_notifications(self: _Core) -> Owed:
+        """The outbox of the incidents still firing with an alarm failed for want of a provider.
 
-        Read from every entry of the incidents still firing that have one failed so; which of
-        them are owed is `notifier.redelivery.owed`.
+        Which of those alarms are owed, and to whom: `notifier.redelivery.Owed`.
         """
         rows = await self._fetch(
             "SELECT n.*, i.round AS incident_round FROM notifications n"
@@ -147,10 +146,8 @@ class DeliveryRecords:
             " WHERE unreachable = 1 AND state = 'failed') ORDER BY n.id",
             (),
         )
-        rounds = {r["incident_id"]: int(r["incident_round"]) for r in rows}
-        return owed(
-            [OutboxEntry.model_validate(without(r, "incident_round")) for r in rows], rounds
-        )
+        entries = [OutboxEntry.model_validate(without(r, "incident_round")) for r in rows]
+        return Owed(entries, {r["incident_id"]: int(r["incident_round"]) for r in rows})
 
     async def add_notices(
         self: _Core, notes: Sequence[Notify], *, at: datetime

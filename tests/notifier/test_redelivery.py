@@ -3,7 +3,7 @@
 from typing import Any
 
 from notifier.model import Delivery, OutboxEntry
-from notifier.redelivery import Redelivery, owed
+from notifier.redelivery import Owed, Redelivery
 from tests.notifier.entries import entry
 
 
@@ -24,19 +24,20 @@ def test_alarms_are_owed_oldest_first_to_whoever_has_not_had_them() -> None:
         failed(4, "help-1/step1/Bob/sms/via-whatsapp"),
         failed(5, "help-1/step0/Alice/ntfy/via-outbox", state="delivered", unreachable=False),
     ]
-    assert [e.id for e in owed(entries[::-1], {"help-1": 0, "fall-2": 0})] == [1, 2, 3, 4], (
-        "the hub's own outbox tells nobody"
-    )
+    found = Owed(entries[::-1], {"help-1": 0, "fall-2": 0})
+    assert [e.id for e in found.ready()] == [1, 2, 3, 4], "the hub's own outbox tells nobody"
 
 
-def test_an_alarm_had_another_way_or_on_its_way_is_not_owed() -> None:
+def test_an_alarm_had_another_way_is_not_owed_and_one_on_its_way_waits() -> None:
     entries = [
         failed(1, "help-1/step0/Alice/ntfy"),
         failed(2, "help-1/step0/Alice/ntfy/via-sms", state="sent", unreachable=False),
         failed(3, "help-1/step1/Bob/sms"),
         failed(4, "help-1/step1/Bob/sms/via-whatsapp", state="pending", unreachable=False),
     ]
-    assert owed(entries, {"help-1": 0}) == []
+    found = Owed(entries, {"help-1": 0})
+    assert [e.id for e in found.alarms()] == [3], "Alice has it; Bob may yet not"
+    assert found.ready() == [], "nothing goes to Bob while his WhatsApp is on its way"
 
 
 def test_only_the_alarms_of_the_current_round_and_no_refusal_or_news_are_owed() -> None:
@@ -46,8 +47,8 @@ def test_only_the_alarms_of_the_current_round_and_no_refusal_or_news_are_owed() 
         failed(3, "help-1/r1.step0/Alice/ntfy"),
         failed(4, "help-1/r1.step1/Bob/sms", unreachable=False),  # a bad number
     ]
-    assert [e.id for e in owed(entries, {"help-1": 1})] == [3]
-    assert owed(entries, {}) == [], "an incident that no longer fires is owed nothing"
+    assert [e.id for e in Owed(entries, {"help-1": 1}).alarms()] == [3]
+    assert Owed(entries, {}).alarms() == [], "an incident that no longer fires is owed nothing"
 
 
 class _Owed:
@@ -56,8 +57,8 @@ class _Owed:
     def __init__(self, entries: list[OutboxEntry]) -> None:
         self.entries = entries
 
-    async def owed_notifications(self) -> list[OutboxEntry]:
-        return list(self.entries)
+    async def owed_notifications(self) -> Owed:
+        return Owed(list(self.entries), {"a-1": 0, "b-2": 0})
 
 
 async def test_a_pass_sends_each_channel_s_backlog_in_order_until_its_provider_fails() -> None:
