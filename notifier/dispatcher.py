@@ -307,7 +307,7 @@ class Dispatcher:
         if channel is None or refusal is not None:
             delivery = Delivery("failed", refusal)
             await self._store.mark_notification(entry.id, delivery, at=_now())
-        elif not again and is_alarm(entry) and self._owed.is_down(channel.name):
+        elif not again and self._owed.is_down(channel.name):
             delivery = Delivery("failed", f"{channel.name} is not answering", unreachable=True)
             await self._store.mark_notification(entry.id, delivery, at=_now())
         else:

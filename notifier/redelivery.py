@@ -11,9 +11,11 @@ accepted, resolved or cancelled meanwhile is never sent. It is owed no more once
 the incident's alarm by any channel (the hub's own outbox is no phone), or while another send of
 it to her is under way: nobody hears of an alarm twice.
 
-While an alarm is owed on a channel, the channel is down: the dispatcher fails a new alarm on it
-over at once, and owes it too, rather than spend its retries on a provider known to be away. The
-ladder reaches a path that works without delay, and the backlog goes out in raised order.
+While an alarm is owed on a channel, the channel is down: the dispatcher fails anything new for
+it at once rather than spend its retries on a provider known to be away. A new alarm moves to
+the contact's next channel without delay, and is owed too: the backlog goes out in raised order.
+News about an alarm (who is dealing with it, that it is over) is not owed, and does not arrive
+out of the blue once the provider is back.
 """
 
 import asyncio
