@@ -128,7 +128,12 @@ class Dispatcher:
         self._store = store
         self._channels = dict(channels)
         self._retry = retry or RetryPolicy()
-        self._owed = Redelivery(store, partial(self._carry, again=True), every_s=resend_every_s)
+        self._owed = Redelivery(
+            store,
+            partial(self._carry, again=True),
+            providers={name: getattr(c, "provider", name) for name, c in channels.items()},
+            every_s=resend_every_s,
+        )
         self._failover = failover
         self._budgets = budgets
         self._lanes = {severity: _Lane(severity, n) for severity, n in CONCURRENCY.items()}
@@ -345,9 +350,16 @@ class Dispatcher:
         return delivery
 
     def _attempt(self, entry: OutboxEntry, channel: Channel) -> Callable[[], Awaitable[Delivery]]:
-        """One send of `entry`; the first one's answer is noted (see `emergencies_answered`)."""
+        """One send of `entry`; the first one's answer is noted (see `emergencies_answered`).
+
+        A retry is not made once the provider is known to be down (another send gave up on
+        it): the entry fails over at once, rather than hold a worker for its whole budget.
+        """
+        tries = itertools.count()
 
         async def attempt() -> Delivery:
+            if next(tries) and self._owed.is_down(channel.name):
+                raise TransientError(f"{channel.name} is not answering")
             try:
                 return await channel.send(entry)
             finally:

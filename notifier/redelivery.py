@@ -3,16 +3,17 @@
 An alarm whose channel gave up because the provider did not answer (timeouts, 5xx, 429, after
 every retry) has moved on already: to the contact's next channel, and up the ladder to the next
 people. It is still owed to its contact, unless she has heard of the alarm since another way.
-Every `every_s` the oldest alarm owed on each channel is tried once; once the provider takes it,
-the rest owed on that channel follow one at a time, in the order they were raised.
+Every `every_s` the oldest alarm owed on each provider is tried once; once the provider takes
+it, the rest owed on it follow one at a time, in the order they were raised.
 
 An alarm is owed only while its incident still fires, in the same round of the ladder: one
 accepted, resolved or cancelled meanwhile is never sent. It is owed no more once its contact has
 the incident's alarm by any channel (the hub's own outbox is no phone), or while another send of
 it to her is under way: nobody hears of an alarm twice.
 
-While an alarm is owed on a channel, the channel is down: the dispatcher fails anything new for
-it at once rather than spend its retries on a provider known to be away. A new alarm moves to
+While an alarm is owed on a channel, its provider is down (Twilio for SMS, WhatsApp and calls
+alike): the dispatcher fails anything new for it at once, and retries no more what it is still
+trying, rather than spend their retries on a provider known to be away. A new alarm moves to
 the contact's next channel without delay, and is owed too: the backlog goes out in raised order.
 News about an alarm (who is dealing with it, that it is over) is not owed, and does not arrive
 out of the blue once the provider is back.
@@ -89,12 +90,14 @@ class Redelivery:
         store: OwedStore,
         send: Callable[[OutboxEntry], Awaitable[Delivery]],
         *,
+        providers: Mapping[str, str] | None = None,
         every_s: float = RESEND_EVERY_S,
     ) -> None:
         self._store = store
         self._send = send
+        self._providers = dict(providers or {})  # channel -> its provider, if not its own
         self._every_s = every_s
-        self._down: set[str] = set()
+        self._down: set[str] = set()  # providers
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
@@ -112,14 +115,18 @@ class Redelivery:
             await asyncio.gather(self._task, return_exceptions=True)
 
     def is_down(self, channel: str) -> bool:
-        """Whether alarms are owed on `channel` (its provider has not answered since)."""
-        return channel in self._down
+        """Whether `channel`'s provider is down: alarms are owed on it, or it has just failed."""
+        return self._provider(channel) in self._down
 
     def gave_up(self, channel: str) -> None:
         """An alarm's send on `channel` gave up: its provider is not answering."""
-        if channel not in self._down:
-            log.warning("%s is not answering: its alarms will be sent once it is back", channel)
-        self._down.add(channel)
+        provider = self._provider(channel)
+        if provider not in self._down:
+            log.warning("%s is not answering: its alarms will be sent once it is back", provider)
+        self._down.add(provider)
+
+    def _provider(self, channel: str) -> str:
+        return self._providers.get(channel, channel)
 
     async def _run(self) -> None:
         while True:
@@ -135,21 +142,25 @@ class Redelivery:
         The list is read again after each send: an alarm accepted, or one raised, meanwhile is
         seen at once. Each entry is tried once a pass, even if its outcome could not be written.
         """
-        silent: set[str] = set()  # channels that did not answer in this pass
+        silent: set[str] = set()  # providers that did not answer in this pass
         tried: set[int] = set()
         while True:
             owed = await self._store.owed_notifications()
-            ready = [e for e in owed.ready() if e.channel not in silent and e.id not in tried]
+            ready = [
+                e
+                for e in owed.ready()
+                if self._provider(e.channel) not in silent and e.id not in tried
+            ]
             if not ready:
                 break
             entry = ready[0]
             tried.add(entry.id)
             delivery = await self._send(entry)
             if delivery.unreachable:
-                silent.add(entry.channel)
+                silent.add(self._provider(entry.channel))
             elif delivery.state != "failed":
                 log.info("owed alarm %s reached %s at last", entry.key, entry.contact)
-        down: set[str] = {e.channel for e in owed.alarms()}
-        for channel in sorted(self._down - down):
-            log.warning("%s is answering again: the alarms owed on it are out", channel)
+        down = {self._provider(e.channel) for e in owed.alarms()}
+        for provider in sorted(self._down - down):
+            log.warning("%s is answering again: the alarms owed on it are out", provider)
         self._down = down

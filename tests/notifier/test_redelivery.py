@@ -85,3 +85,14 @@ async def test_a_pass_sends_each_channel_s_backlog_in_order_until_its_provider_f
     assert [e.id for e in store.entries] == [2, 4], "tried once, Twilio's backlog waits"
     assert redelivery.is_down("sms")
     assert not redelivery.is_down("ntfy"), "nothing owed on ntfy: it is back"
+
+
+async def test_one_of_a_provider_s_channels_down_is_all_of_them_down() -> None:
+    async def send(e: OutboxEntry) -> Delivery:
+        return Delivery("failed", "Twilio timed out", unreachable=True)
+
+    providers = {"sms": "twilio", "whatsapp": "twilio", "voice": "twilio"}
+    redelivery = Redelivery(_Owed([]), send, providers=providers)
+    redelivery.gave_up("sms")
+    assert redelivery.is_down("voice") and redelivery.is_down("whatsapp")
+    assert not redelivery.is_down("ntfy")
