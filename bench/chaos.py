@@ -1,6 +1,7 @@
 """Mixed-fault soak: the real hub at a steady rate, with kills, broker restarts and provider faults.
 
 Run: .venv/bin/python -m bench.chaos [--minutes 30] [--rate 50] [--fault-every-s 90]
+     .venv/bin/python -m bench.chaos --provider-outage-s 600   (one long outage: bench/outage.py)
 
 A real Mosquitto, the real hub process, an ntfy stand-in (Alice's phone) and a Twilio stand-in
 (Bob's SMS). Devices publish `--rate` events a second at QoS 1, a pendant is pressed every
@@ -20,6 +21,7 @@ import contextlib
 import itertools
 import json
 import statistics
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -31,15 +33,14 @@ from pathlib import Path
 
 import aiomqtt
 import httpx
-from aiohttp import web
 
-from bench.soak import PENDANTS, Phone, household
+from bench.outage import main as outage_main
+from bench.soak import PENDANTS, AlicesPhone, household, report, write_hub_toml
 from hub.mqtt.broker import LocalBroker
 from hub.store.store import Store
 from notifier.channels.twiml import ACK_HINT
 from tests.support.hubs import HubProcess
 from tests.support.load import dashboard_url, memory_mib, read_metrics
-from tests.support.reliability import record
 from tests.support.standins import Fault, TwilioStandIn, serving, twilio_toml
 from wire.schema import event_topic
 
@@ -101,25 +102,7 @@ def config(broker: LocalBroker, workdir: Path, phone_url: str, twilio_url: str, 
     for number, (device_id, role) in enumerate(household(n)):
         lines += ["[[devices]]", f'id = "{device_id}"', f'role = "{role}"']
         lines += [f'room = "room {number % 12}"', f'name = "{device_id}"']
-    path = workdir / "hub.toml"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
-    return path
-
-
-class AlicesPhone(Phone):
-    """The ntfy stand-in, noting when each push it took (not each it refused) arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.took_at: dict[str, float] = {}  # by the stand-in's message id
-
-    async def _publish(self, request: web.Request) -> web.StreamResponse:
-        response = await super()._publish(request)
-        now = time.monotonic()
-        for message in self.published[-8:]:  # this one, and any taken while it was answered
-            self.took_at.setdefault(message["id"], now)
-        return response
+    return write_hub_toml(workdir, lines)
 
 
 @dataclass
@@ -378,6 +361,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
 
 
 def main() -> None:
+    if any(arg.startswith("--provider-outage-s") for arg in sys.argv[1:]):
+        outage_main()
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -391,11 +377,9 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="telecare-chaos-"))
     figures = asyncio.run(run(args, workdir))
-    print(json.dumps(figures, indent=2))
-    print(f"(the hub's store, its log and the broker's in {workdir})")
-    record("soak", f"mixed faults, {args.minutes:g} min at {args.rate:g} events/s", **{
-        k: v for k, v in figures.items() if isinstance(v, int | float | str)
-    })  # fmt: skip
+    report(
+        figures, workdir, "soak", f"mixed faults, {args.minutes:g} min at {args.rate:g} events/s"
+    )
 
 
 if __name__ == "__main__":

@@ -47,10 +47,11 @@ from notifier.acks import Acknowledgement, AckTokens
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.pushover import PushoverChannel
 from notifier.channels.twilio import TwilioChannel, TwilioGateway, TwilioKind
-from notifier.dispatcher import Channel, Dispatcher
+from notifier.dispatcher import Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.model import Delivery, OutboxEntry
+from notifier.ports import Channel
 from notifier.replies import Standing
 from notifier.retrying import RetryPolicy
 from notifier.settings import NtfySettings, PushoverSettings, TwilioSettings

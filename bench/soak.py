@@ -70,6 +70,21 @@ class Phone(NtfyStandIn):
         return web.Response(text="OK")
 
 
+class AlicesPhone(Phone):
+    """The ntfy stand-in, noting when each push it took (not each it refused) arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.took_at: dict[str, float] = {}  # by the stand-in's message id
+
+    async def _publish(self, request: web.Request) -> web.StreamResponse:
+        response = await super()._publish(request)
+        now = time.monotonic()
+        for message in self.published[-8:]:  # this one, and any taken while it was answered
+            self.took_at.setdefault(message["id"], now)
+        return response
+
+
 @dataclass
 class Presses:
     """When each pendant press was published (by pendant and number), and all that was sent."""
@@ -77,6 +92,23 @@ class Presses:
     at: dict[str, float] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
     sent: int = 0
+
+
+def write_hub_toml(workdir: Path, lines: list[str]) -> Path:
+    """The hub's configuration file in `workdir`, readable by its owner alone (it may hold a
+    token)."""
+    path = workdir / "hub.toml"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def report(figures: dict[str, object], workdir: Path, section: str, name: str) -> None:
+    """Print a run's figures and where it left its files; record the plain ones."""
+    print(json.dumps(figures, indent=2))
+    print(f"(the hub's store, its log and the broker's in {workdir})")
+    plain = {k: v for k, v in figures.items() if isinstance(v, int | float | str)}
+    record(section, name, **plain)
 
 
 def config(broker: LocalBroker, workdir: Path, phone_url: str, devices: int) -> Path:
@@ -109,10 +141,7 @@ def config(broker: LocalBroker, workdir: Path, phone_url: str, devices: int) -> 
         room = f"room {number % 12}"
         lines += ["[[devices]]", f'id = "{device_id}"', f'role = "{role}"', f'room = "{room}"']
         lines.append(f'name = "{device_id}"')
-    path = workdir / "hub.toml"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)
-    return path
+    return write_hub_toml(workdir, lines)
 
 
 def household(devices: int) -> list[tuple[str, str]]:

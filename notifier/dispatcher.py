@@ -17,7 +17,8 @@ Held entries are released once the hub has nothing waiting and every first reque
 meanwhile has been answered, and after `SECOND_HOLD_S` at the latest.
 
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
-next channel with a "delivery failing" notice.
+next channel with a "delivery failing" notice. An alarm that failed because its provider did not
+answer is owed to its contact, and sent once the provider is back (`notifier.redelivery`).
 """
 
 import asyncio
@@ -25,73 +26,24 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from time import perf_counter_ns
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Self
 
 from notifier.budget import Budgets
 from notifier.failover import Failover
-from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError
+from notifier.model import SEVERITY_RANK, Delivery, OutboxEntry, TransientError, is_alarm
+from notifier.ports import Channel, OutboxStore, Reconciling
+from notifier.redelivery import RESEND_EVERY_S, Redelivery
 from notifier.retrying import RetryPolicy, with_retries
-from rules.incidents import Notify
 from rules.policy import Severity
 
 log = logging.getLogger("telecare.notify")
 CONCURRENCY: dict[Severity, int] = {"emergency": 16, "urgent": 8, "info": 4}
 SECOND_HOLD_S = 1.0  # longest an incident's second channel waits for the hub to catch up
-
-
-class Channel(Protocol):
-    """A way of reaching a contact."""
-
-    name: str
-
-    async def send(self, entry: OutboxEntry) -> Delivery:
-        """Deliver one entry; a permanent refusal is a failed Delivery.
-
-        Raises:
-            TransientError: the provider may take it if asked again.
-        """
-        ...
-
-
-@runtime_checkable
-class Reconciling(Protocol):
-    """A channel that can tell whether an interrupted send reached the provider."""
-
-    async def find(self, entry: OutboxEntry, *, since: datetime) -> Delivery | None:
-        """The earlier send of `entry` started at `since`, if the provider has it."""
-        ...
-
-
-class OutboxStore(Protocol):
-    """The part of the store the dispatcher needs."""
-
-    async def pending_notifications(self) -> list[OutboxEntry]:
-        """Entries written but not yet handed to a channel."""
-        ...
-
-    async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
-        """Record an outcome for an entry that no send was started for."""
-        ...
-
-    async def record_delivery(
-        self,
-        entry: OutboxEntry,
-        channel: str,
-        delivery: Delivery,
-        *,
-        started: datetime,
-        at: datetime,
-    ) -> None:
-        """Record one send and its outcome."""
-        ...
-
-    async def add_notices(self, notes: Sequence[Notify], *, at: datetime) -> list[OutboxEntry]:
-        """Add notifier-made entries to the outbox."""
-        ...
 
 
 class _Lane:
@@ -117,10 +69,17 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         failover: Failover | None = None,
         budgets: Budgets | None = None,
+        resend_every_s: float = RESEND_EVERY_S,
     ) -> None:
         self._store = store
         self._channels = dict(channels)
         self._retry = retry or RetryPolicy()
+        self._owed = Redelivery(
+            store,
+            partial(self._carry, again=True),
+            providers={name: getattr(c, "provider", name) for name, c in channels.items()},
+            every_s=resend_every_s,
+        )
         self._failover = failover
         self._budgets = budgets
         self._lanes = {severity: _Lane(severity, n) for severity, n in CONCURRENCY.items()}
@@ -149,6 +108,7 @@ class Dispatcher:
                 for n in range(lane.concurrency)
             ]
         self.submit(resumed)
+        await self._owed.__aenter__()
         return self
 
     async def __aexit__(
@@ -159,6 +119,7 @@ class Dispatcher:
     ) -> None:
         if self._release_timer is not None:
             self._release_timer.cancel()
+        await self._owed.__aexit__(exc_type, exc, tb)
         tasks = [task for lane in self._lanes.values() for task in lane.workers]
         for task in tasks:
             task.cancel()
@@ -300,7 +261,8 @@ class Dispatcher:
                 self._first_answer(entry.id)
                 lane.queue.task_done()
 
-    async def _carry(self, entry: OutboxEntry) -> None:
+    async def _carry(self, entry: OutboxEntry, *, again: bool = False) -> Delivery:
+        """Send `entry` and fail it over if it fails; `again`: an owed alarm, tried once more."""
         channel = self._channels.get(entry.channel)
         refusal = None
         if channel is None:
@@ -310,13 +272,17 @@ class Dispatcher:
         if channel is None or refusal is not None:
             delivery = Delivery("failed", refusal)
             await self._store.mark_notification(entry.id, delivery, at=_now())
+        elif not again and self._owed.is_down(channel.name):
+            delivery = Delivery("failed", f"{channel.name} is not answering", unreachable=True)
+            await self._store.mark_notification(entry.id, delivery, at=_now())
         else:
-            delivery = await self._send(entry, channel)
-        if delivery.state == "failed":
+            delivery = await self._send(entry, channel, again=again)
+        if delivery.state == "failed" and not again:  # an owed alarm has failed over already
             log.error("notification %s to %s failed: %s", entry.key, entry.contact, delivery.detail)
             await self.fail_over(entry, delivery)
+        return delivery
 
-    async def _send(self, entry: OutboxEntry, channel: Channel) -> Delivery:
+    async def _send(self, entry: OutboxEntry, channel: Channel, *, again: bool) -> Delivery:
         if entry.id in self._resumed and isinstance(channel, Reconciling):
             self._resumed.discard(entry.id)
             found = await self._reconcile(entry, channel, entry.created_at)
@@ -331,21 +297,32 @@ class Dispatcher:
             self._budgets.spend(entry, at=started)
         try:
             attempt = self._attempt(entry, channel)
-            delivery = await with_retries(self._retry, entry.severity, attempt)
+            retry = replace(self._retry, attempts=1) if again else self._retry
+            delivery = await with_retries(retry, entry.severity, attempt)
         except TransientError as err:
-            delivery = Delivery("failed", f"gave up after retries: {err.detail}")
+            gave_up = "still not answering" if again else "gave up after retries"
+            delivery = Delivery("failed", f"{gave_up}: {err.detail}", unreachable=True)
+            if is_alarm(entry):
+                self._owed.gave_up(channel.name)
         if delivery.state == "failed" and self._budgets is not None:
             self._budgets.refund(entry, at=started)
         await self._store.record_delivery(entry, channel.name, delivery, started=started, at=_now())
         return delivery
 
     def _attempt(self, entry: OutboxEntry, channel: Channel) -> Callable[[], Awaitable[Delivery]]:
-        """One send of `entry`; the first one's answer is noted (see `emergencies_answered`)."""
+        """One send of `entry`; the first one's answer is noted (see `emergencies_answered`).
+
+        A retry is not made once the provider is known to be down (another send gave up on
+        it): the entry fails over at once, rather than hold a worker for its whole budget.
+        """
+        tries = itertools.count()
 
         async def attempt() -> Delivery:
             queued = self._queued_at.pop(entry.id, None)
             if queued is not None and self._observe_wait is not None:
                 self._observe_wait(perf_counter_ns() - queued)
+            if next(tries) and self._owed.is_down(channel.name):
+                raise TransientError(f"{channel.name} is not answering")
             try:
                 return await channel.send(entry)
             finally:

@@ -56,9 +56,16 @@ def routes_for(
 
 
 def tried_channels(entry: OutboxEntry) -> set[str]:
-    """The channels an alert has already been through (recorded in its failover key)."""
-    tried: set[str] = {entry.channel}
-    tried.update(part.removeprefix(VIA) for part in entry.key.split("/") if part.startswith(VIA))
+    """The channels an alert has already been through (recorded in its failover key).
+
+    A key is the step's (`<incident>/<step>/<contact>/<channel>`) with a `via-<channel>` part
+    added at each move: the step's own channel is the part before the first of them.
+    """
+    parts = entry.key.split("/")
+    moves = [n for n, part in enumerate(parts) if part.startswith(VIA)]
+    tried: set[str] = {entry.channel, *(parts[n].removeprefix(VIA) for n in moves)}
+    if moves:
+        tried.add(parts[moves[0] - 1])
     return tried
 
 

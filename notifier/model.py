@@ -12,7 +12,7 @@ DeliveryState = Literal["pending", "sent", "delivered", "failed"]
 SEVERITY_RANK: dict[Severity, int] = {"emergency": 0, "urgent": 1, "info": 2}
 # The engine keys each rung of the ladder `<incident>/step<n>/...` (`r<round>.step<n>` when it
 # starts again); other parts (`ack`, `resolved`, `note` ...) are news about the alarm.
-_STEP_PART = re.compile(r"^(?:r\d+\.)?step\d+$")
+_STEP_PART = re.compile(r"^(?:r(\d+)\.)?step\d+$")
 
 
 class OutboxEntry(BaseModel):
@@ -22,6 +22,7 @@ class OutboxEntry(BaseModel):
         id: Row id in the store.
         key: Idempotency key from the engine: one step of one incident to one contact.
         state: pending until a channel has taken it; then sent, delivered or failed.
+        unreachable: It failed because its provider did not answer (see `Delivery`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -38,6 +39,7 @@ class OutboxEntry(BaseModel):
     updated_at: AwareDatetime
     attempts: int = 0
     detail: str | None = None
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +53,16 @@ class Delivery:
         accepted_by: The contact who accepted the alarm through the provider itself (pressed
             "Acknowledge" in the Pushover app). Never set for a call that was answered or a
             message that was read: only an explicit answer is an acceptance.
+        unreachable: A failure because the provider did not answer (timeouts, 5xx, 429) however
+            often it was asked, not because it refused: the alarm is owed to its contact once
+            the provider is back (`notifier.redelivery`).
     """
 
     state: Literal["sent", "delivered", "failed"]
     detail: str | None = None
     ref: str | None = None
     accepted_by: str | None = None
+    unreachable: bool = False
 
 
 class TransientError(Exception):
@@ -89,7 +95,15 @@ def is_alarm(entry: OutboxEntry) -> bool:
     News about an alarm (who is dealing with it, that it is over) is not: it must not wail or
     ring through Do Not Disturb, as the alarm itself does.
     """
+    return alarm_round(entry) is not None
+
+
+def alarm_round(entry: OutboxEntry) -> int | None:
+    """The round of the ladder whose alarm `entry` raises (0 until it re-fires); None for news."""
     if entry.severity == "info":
-        return False
+        return None
     part = entry.key.removeprefix(f"{entry.incident_id}/").split("/", 1)[0]
-    return bool(_STEP_PART.match(part))
+    found = _STEP_PART.match(part)
+    if found is None:
+        return None
+    return int(found.group(1) or 0)

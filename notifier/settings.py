@@ -1,4 +1,4 @@
-"""The `[twilio]`, `[ntfy]`, `[pushover]` and `[apprise]` sections of the hub's configuration.
+"""The notifier's sections of the configuration: its channels, and `[delivery]`.
 
 Secrets come from the environment in production: `TELECARE_TWILIO__AUTH_TOKEN`,
 `TELECARE_NTFY__TOKEN`, `TELECARE_PUSHOVER__APP_TOKEN`, `TELECARE_APPRISE__URLS` (a JSON
@@ -171,5 +171,38 @@ class PushoverSettings(_Section):
     def _rings_more_than_once(self) -> "PushoverSettings":
         if self.expire_s < self.retry_s:
             msg = "expire_s is shorter than retry_s: the emergency would never ring again"
+            raise ValueError(msg)
+        return self
+
+
+class DeliverySettings(_Section):
+    """`[delivery]`: how long a channel is tried before an alert fails over, and after.
+
+    An alarm that failed because its provider stopped answering is tried again every
+    `resend_every_s`. The defaults suit a home.
+
+    Attributes:
+        attempts: Tries of one channel in all, the first included.
+        emergency_timeout_s: How long an emergency keeps trying one channel before failing over.
+        timeout_s: The same for every other notification.
+        wait_initial_s: The first wait between tries; it doubles each time.
+        wait_max_s: The longest wait between tries, also the cap on a provider's Retry-After.
+        wait_jitter_s: Random extra wait, so that many hubs do not retry in step.
+        resend_every_s: How often an alarm that failed because its provider did not answer is
+            tried again, until the provider takes it or the incident is over.
+    """
+
+    attempts: int = Field(default=6, ge=1, le=20)
+    emergency_timeout_s: float = Field(default=45.0, gt=0, le=300)
+    timeout_s: float = Field(default=300.0, gt=0, le=3600)
+    wait_initial_s: float = Field(default=0.5, gt=0, le=60)
+    wait_max_s: float = Field(default=20.0, gt=0, le=300)
+    wait_jitter_s: float = Field(default=1.0, ge=0, le=60)
+    resend_every_s: float = Field(default=15.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _waits_consistent(self) -> "DeliverySettings":
+        if self.wait_max_s < self.wait_initial_s:
+            msg = "wait_max_s is shorter than wait_initial_s"
             raise ValueError(msg)
         return self

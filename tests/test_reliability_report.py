@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bench.reliability import Run, recording_tests, render
+from bench.reliability import BY_HAND, Run, by_hand, recording_tests, render
 
 RUN = Run(
     command=".venv/bin/python -m bench.reliability --soak-minutes 2",
@@ -40,3 +40,18 @@ def test_every_module_that_records_figures_is_run() -> None:
     assert "tests/hub/web/test_web_fuzz.py" in found
     assert "tests/test_reliability_record.py" not in found
     assert "tests/test_reliability_report.py" not in found
+
+
+def test_the_sections_written_by_hand_are_kept_when_the_tables_are_rendered_again() -> None:
+    records: list[dict[str, object]] = [
+        {"section": "faults", "name": "kill", "figures": {"sent": 10, "lost": 0}},
+    ]
+    prose = f"{BY_HAND}\n\n## A long outage\n\nWhat the run showed.\n"
+    before = render(records, RUN, kept=prose)
+    assert before.endswith(prose)
+    assert by_hand(before) == prose
+
+    again = render([*records, {"section": "soak", "name": "3 min", "figures": {"lost": 0}}], RUN,
+                   kept=by_hand(before))  # fmt: skip
+    assert "## Soak" in again and again.endswith(prose), "new tables, the same prose after them"
+    assert by_hand(render(records, RUN)) == "", "nothing written by hand, nothing kept"

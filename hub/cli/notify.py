@@ -16,9 +16,9 @@ import click
 from hub.cli.options import EXIT_USAGE, fail, load_or_exit
 from hub.config.file import HubConfig
 from hub.service.notify import open_channels
-from notifier.dispatcher import Channel
 from notifier.failover import routes_for
 from notifier.model import Delivery, OutboxEntry, TransientError
+from notifier.ports import Channel
 from notifier.retrying import RetryPolicy, with_retries
 from notifier.tracking import StatusChannel
 from rules.policy import Channel as ChannelName

@@ -35,7 +35,13 @@ from hub.config.sections import (
     refuse_repeats,
 )
 from hub.uplink.settings import CentreSettings
-from notifier.settings import AppriseSettings, NtfySettings, PushoverSettings, TwilioSettings
+from notifier.settings import (
+    AppriseSettings,
+    DeliverySettings,
+    NtfySettings,
+    PushoverSettings,
+    TwilioSettings,
+)
 from rules.policy import (
     Contact,
     DeviceInfo,
@@ -87,6 +93,7 @@ class HubConfig(BaseSettings):
     ntfy: NtfySettings | None = None
     pushover: PushoverSettings | None = None
     apprise: AppriseSettings = AppriseSettings()
+    delivery: DeliverySettings = DeliverySettings()
     centre: CentreSettings | None = None
 
     @field_validator("contacts")

@@ -25,10 +25,12 @@ from notifier.budget import Budget, Budgets
 from notifier.channels.ntfy import AckBody, NtfyChannel
 from notifier.channels.outbox import LocalOutbox
 from notifier.channels.pushover import PushoverChannel
-from notifier.dispatcher import Channel, Dispatcher
+from notifier.dispatcher import Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.inbox import Inbox
 from notifier.model import OutboxEntry
+from notifier.ports import Channel
+from notifier.retrying import RetryPolicy
 from notifier.settings import TwilioSettings
 from notifier.tracking import StatusChannel, StatusTracker
 from rules.policy import Contact
@@ -197,8 +199,22 @@ class Notifier:
         budgets = None
         if config.twilio is not None:
             budgets = Budgets(self._store, budgets_for(config.twilio))
+        delivery = config.delivery
+        retry = RetryPolicy(
+            attempts=delivery.attempts,
+            timeout_s=delivery.timeout_s,
+            emergency_timeout_s=delivery.emergency_timeout_s,
+            wait_initial_s=delivery.wait_initial_s,
+            wait_max_s=delivery.wait_max_s,
+            wait_jitter_s=delivery.wait_jitter_s,
+        )
         dispatcher = Dispatcher(
-            self._outbox, self.channels, failover=Failover(routes), budgets=budgets
+            self._outbox,
+            self.channels,
+            retry=retry,
+            failover=Failover(routes),
+            budgets=budgets,
+            resend_every_s=delivery.resend_every_s,
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:

@@ -34,6 +34,7 @@ from hub.store.rows import new_outbox_entry
 from hub.store.sent import SentLedger
 from hub.store.store import Batch, Store
 from notifier.model import Delivery, OutboxEntry
+from notifier.redelivery import Owed
 from rules.incidents import Notify
 from wire.schema import InboundMessage
 
@@ -272,6 +273,10 @@ class Backlog:
                 self._refused("a sync", err)
             else:
                 self._sent.settled()
+
+    async def owed_notifications(self) -> Owed:
+        """The written outbox of the incidents with an alarm owed since its provider was down."""
+        return await self._store.owed_notifications()
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         """Record an outcome for an entry no send was started for (held if it cannot be)."""

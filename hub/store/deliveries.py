@@ -17,7 +17,9 @@ from typing import Any, Protocol, TypeVar
 from hub.store.commit import add_notification
 from hub.store.connection import Connection
 from hub.store.errors import StoreWriteError
+from hub.store.rows import without
 from notifier.model import Delivery, OutboxEntry
+from notifier.redelivery import Owed
 from rules.incidents import Notify
 
 ACK_KEY_BYTES = 32
@@ -136,6 +138,21 @@ class DeliveryRecords:
             for r in rows
         ]
 
+    async def owed_notifications(self: _Core) -> Owed:
+        """The outbox of the incidents still firing with an alarm failed for want of a provider.
+
+        Which of those alarms are owed, and to whom: `notifier.redelivery.Owed`.
+        """
+        rows = await self._fetch(
+            "SELECT n.*, i.round AS incident_round FROM notifications n"
+            " JOIN incidents i ON i.id = n.incident_id WHERE i.state = 'firing'"
+            " AND n.incident_id IN (SELECT incident_id FROM notifications"
+            " WHERE unreachable = 1 AND state = 'failed') ORDER BY n.id",
+            (),
+        )
+        entries = [OutboxEntry.model_validate(without(r, "incident_round")) for r in rows]
+        return Owed(entries, {r["incident_id"]: int(r["incident_round"]) for r in rows})
+
     async def add_notices(
         self: _Core, notes: Sequence[Notify], *, at: datetime
     ) -> list[OutboxEntry]:
@@ -227,8 +244,15 @@ def _write_outcomes(outcomes: Sequence[Outcome], db: sqlite3.Connection) -> None
             )
         db.execute(  # a provider's later report is no new attempt
             "UPDATE notifications SET state = ?, detail = ?, updated_at = ?,"
-            " attempts = attempts + ? WHERE id = ?",
-            (delivery.state, delivery.detail, at, int(outcome.ref is None), outcome.entry_id),
+            " attempts = attempts + ?, unreachable = ? WHERE id = ?",
+            (
+                delivery.state,
+                delivery.detail,
+                at,
+                int(outcome.ref is None),
+                int(delivery.unreachable),
+                outcome.entry_id,
+            ),
         )
 
 

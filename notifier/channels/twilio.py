@@ -58,6 +58,7 @@ class TwilioChannel:
         voice_hook: str | None = None,
     ) -> None:
         self.name: str = kind
+        self.provider = "twilio"  # down for one kind, down for all (see notifier.redelivery)
         self._kind = kind
         self._gateway = gateway
         self._contacts = contacts

@@ -12,9 +12,10 @@ from hub.store.store import Store
 from notifier.budget import Budget, Budgets
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import TwilioChannel, TwilioGateway
-from notifier.dispatcher import Channel, Dispatcher
+from notifier.dispatcher import Dispatcher
 from notifier.failover import Failover, routes_for
 from notifier.model import Delivery, OutboxEntry
+from notifier.ports import Channel
 from notifier.retrying import RetryPolicy
 from notifier.settings import NtfySettings
 from notifier.tracking import StatusTracker

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from notifier.dispatcher import Dispatcher
 from notifier.model import Delivery, OutboxEntry
+from notifier.redelivery import Owed
 
 NOW = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
 
@@ -27,6 +28,9 @@ class _Held:
 class _Store:
     async def pending_notifications(self) -> list[OutboxEntry]:
         return []
+
+    async def owed_notifications(self) -> Owed:
+        return Owed()
 
     async def mark_notification(self, entry_id: int, delivery: Delivery, *, at: datetime) -> None:
         pass

@@ -1,7 +1,8 @@
 """Local stand-ins for Twilio's REST API and an ntfy server, served over HTTP on loopback.
 
 They implement the slice of each API the hub uses, check credentials the way the real services
-do, and can be told to fail: a queue of faults is applied to the next requests that send.
+do, and can be told to fail: a queue of faults is applied to the next requests that send, and
+an outage (`outage`, while set) to every one.
 """
 
 import asyncio
@@ -43,6 +44,7 @@ class Fault:
 @dataclass
 class _Server:
     faults: deque[Fault] = field(default_factory=deque)
+    outage: Fault | None = None  # while set, every request that sends meets it
     requests: list[tuple[float, str, str]] = field(default_factory=list)
     first_request: asyncio.Event = field(default_factory=asyncio.Event)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -53,9 +55,11 @@ class _Server:
         self.first_request.set()
 
     async def _fault(self) -> web.Response | None:
-        if not self.faults:
-            return None
-        fault = self.faults.popleft()
+        fault = self.outage
+        if fault is None:
+            if not self.faults:
+                return None
+            fault = self.faults.popleft()
         if fault.hang:
             await self.closing.wait()  # held until the client has given up and the test ends
         headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
