@@ -120,5 +120,7 @@ async def test_a_steady_stream_of_commits_does_not_grow_the_log_without_end(
             longest = wal.stat().st_size
             written = await store._db.execute_fetchall("SELECT count(*) FROM events")
         assert written == [(commits,)]
-    assert longest < 12 * 2**20, f"the log is {longest >> 20} MiB after {commits} commits"
+    # Unbounded, these commits leave a log of about 40 MiB; held, about 2 MiB on an idle machine
+    # and up to 14 MiB on a busy one, where each fold takes longer.
+    assert longest < 20 * 2**20, f"the log is {longest >> 20} MiB after {commits} commits"
     assert "folded with writes held" in caplog.text
