@@ -6,8 +6,12 @@ Starts a 3-node NATS cluster and PostgreSQL, registers the homes, runs `telecare
 as its own process (so its CPU and memory are its own), and connects light simulated hubs that
 send heartbeats and incidents, accelerated (`--beat-s`, a heartbeat every 60 s in real life).
 Then, in turn: one NATS node killed mid-run (nothing lost, nothing written twice); the centre
-stopped for `--outage-s` while the hubs go on (the drain time once it is back); one hub
-silenced (how long until its alarm). Prints the figures.
+stopped for `--outage-s` while the hubs go on, then started again with the hubs still going on:
+the time until every held message is written, the rows a second, and whether each hub's rows
+were written in its sequence order; one hub silenced as the centre comes back, in the middle of
+that drain (from its last stored heartbeat to its alarm, and no alarm for the hubs that went
+on). Prints the figures, and exits non-zero, saying which, if a check failed (a message lost,
+a drain not finished within a timeout scaled to the messages held, no alarm within 3 minutes).
 """
 
 import argparse
@@ -27,6 +31,17 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.centre_checks import (
+    POLL_S,
+    Sent,
+    Silence,
+    duplicated,
+    out_of_order,
+    silent_alarms,
+    stale_hubs,
+    wait_written,
+    written_between,
+)
 from centre.bus import CentreBus
 from centre.db import homes
 from centre.db.models import HubCredentials
@@ -34,8 +49,10 @@ from centre.db.pool import open_pool
 from centre.servers.nats import CENTRE_USER, NatsCluster
 from centre.servers.postgres import LocalPostgres
 from centre.simhub import SimulatedHub
+from wire.uplink import UplinkEnvelope
 
 SILENT_AFTER_S = 30
+SILENT_WAIT_S = 180.0  # the issue's bound: a silent hub raised within 3 minutes
 
 
 def _config(folder: Path, cluster: NatsCluster, dsn: str, workers: int) -> Path:
@@ -101,49 +118,52 @@ async def _count(pool: asyncpg.Pool, sql: str) -> int:
         return int(await conn.fetchval(sql))
 
 
-async def _wait_written(pool: asyncpg.Pool, sent: int, timeout_s: float = 120) -> float:
-    started = time.monotonic()
-    while (stored := await _count(pool, "SELECT count(*) FROM uplink_messages")) < sent:
-        if time.monotonic() - started > timeout_s:
-            print(f"  gave up waiting: {stored} of {sent} stored after {timeout_s:.0f} s")
-            break
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
-
-
 class Traffic:
-    """Heartbeats from every hub every `beat_s`, an unanswered incident now and then."""
+    """Heartbeats from every hub every `beat_s`, an unanswered incident now and then.
+
+    Attributes:
+        sent: Every message the stream confirmed, in the order confirmed.
+        failed: Publishes the stream did not confirm (it may have taken some).
+    """
 
     def __init__(self, hubs: list[SimulatedHub], beat_s: float) -> None:
         self.hubs = hubs
         self.beat_s = beat_s
-        self.sent = 0
+        self.sent: list[Sent] = []
         self.failed = 0
         self.pressed: dict[str, datetime] = {}
         self.silenced: set[str] = set()
+        self._until = 0.0
 
     async def run(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
+        """Send a round every `beat_s` for `seconds`, or until `stop()`."""
+        self._until = time.monotonic() + seconds
         rounds = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < self._until:
             started = time.monotonic()
             await asyncio.gather(*(self._one(hub, rounds) for hub in self.hubs))
             rounds += 1
-            await asyncio.sleep(max(0.0, self.beat_s - (time.monotonic() - started)))
+            next_round = min(self._until, started + self.beat_s)
+            await asyncio.sleep(max(0.0, next_round - time.monotonic()))
+
+    def stop(self) -> None:
+        """End `run()` after the round under way."""
+        self._until = 0.0
 
     async def _one(self, hub: SimulatedHub, rounds: int) -> None:
         if hub.hub_id in self.silenced:
             return
         try:
-            await hub.heartbeat()
-            self.sent += 1
+            self._confirmed(await hub.heartbeat())
             if hash((hub.hub_id, rounds)) % 50 == 0:  # one press in 50 heartbeats
                 incident = f"{hub.hub_id}-{rounds}"
                 self.pressed[incident] = datetime.now(UTC)
-                await hub.incident(incident, "firing", family_exhausted=True)
-                self.sent += 1
+                self._confirmed(await hub.incident(incident, "firing", family_exhausted=True))
         except Exception:  # a publish the stream did not confirm; counted
             self.failed += 1
+
+    def _confirmed(self, envelope: UplinkEnvelope) -> None:
+        self.sent.append(Sent(envelope.hub_id, envelope.seq, envelope.sent_at))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -160,7 +180,111 @@ async def _latencies(pool: asyncpg.Pool, pressed: dict[str, datetime]) -> list[f
     ]
 
 
-async def bench(args: argparse.Namespace, folder: Path) -> None:  # noqa: PLR0915 - one script
+async def _written_once(pool: asyncpg.Pool, traffic: Traffic, what: str) -> list[str]:
+    """Wait for every confirmed message; print lost and duplicated; the failures."""
+    written = await wait_written(pool, traffic.sent)
+    stored = await _count(pool, "SELECT count(*) FROM uplink_messages")
+    print(
+        f"{what}: {len(traffic.sent)} confirmed sent (unconfirmed {traffic.failed}), "
+        f"{stored} stored: lost {written.missing}, duplicated {await duplicated(pool)}, "
+        f"{stored - len(traffic.sent) + written.missing} extra (unconfirmed sends the stream took)"
+    )
+    failure = written.failure(f"{what}: writing every confirmed message")
+    return [failure] if failure else []
+
+
+async def _traffic_phase(
+    args: argparse.Namespace, pool: asyncpg.Pool, cluster: NatsCluster, traffic: Traffic, pid: int
+) -> list[str]:
+    """Traffic with one NATS node killed and back; nothing lost, nothing twice."""
+    cpu0, _ = _proc_stats(pid)
+    t0 = time.monotonic()
+    phase = asyncio.create_task(traffic.run(args.minutes * 60))
+    await asyncio.sleep(args.minutes * 20)
+    cluster.stop_node(1, kill=True)
+    print("NATS node n2 killed")
+    await asyncio.sleep(args.minutes * 20)
+    cluster.start_node(1)
+    print("NATS node n2 back")
+    await phase
+    failures = await _written_once(pool, traffic, "traffic phase, node n2 killed and back")
+    elapsed = time.monotonic() - t0
+    cpu1, rss = _proc_stats(pid)
+    stored = await _count(pool, "SELECT count(*) FROM uplink_messages")
+    print(f"rows/s into PostgreSQL over the phase: {stored / elapsed:.0f}")
+    print(f"centre CPU {100 * (cpu1 - cpu0) / elapsed:.0f} % of a core, RSS {rss / 1024:.0f} MB")
+    lat = await _latencies(pool, traffic.pressed)
+    if lat:
+        print(
+            f"exhausted press to queue: p50 {_pct(lat, 50):.2f} s, p99 {_pct(lat, 99):.2f} s "
+            f"(n={len(lat)}, timers tick 0.5 s)"
+        )
+    return failures
+
+
+async def _wait_silent(pool: asyncpg.Pool, hub_id: str, deadline: float) -> Silence | None:
+    while True:
+        if hub_id in (found := await silent_alarms(pool)):
+            return found[hub_id]
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(POLL_S)
+
+
+async def _outage_phase(
+    args: argparse.Namespace, pool: asyncpg.Pool, config: Path, traffic: Traffic
+) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """The centre stopped while the hubs go on; its drain once back, with one hub silenced."""
+    failures: list[str] = []
+    before = len(traffic.sent)
+    await traffic.run(args.outage_s)
+    held = traffic.sent[before:]
+    restarted = datetime.now(UTC)
+    centre = _start_centre(config)
+    quiet = traffic.hubs[0].hub_id  # silent from the moment the centre is back
+    traffic.silenced.add(quiet)
+    silent_by = time.monotonic() + SILENT_WAIT_S
+    going = asyncio.create_task(traffic.run(float("inf")))  # the other hubs go on
+    drain = await wait_written(pool, held)
+    drained = datetime.now(UTC)
+    if failure := drain.failure("the drain"):
+        failures.append(failure)
+    during = await written_between(pool, restarted, drained)
+    silence = await _wait_silent(pool, quiet, silent_by)
+    traffic.stop()
+    await going
+    print(
+        f"centre stopped {args.outage_s:.0f} s: {len(held)} messages held; all written "
+        f"{drain.done_s:.1f} s after restart (first {drain.first_s or 0:.1f} s after it: "
+        f"start-up), {drain.rows_s:.0f} held rows/s; {during} rows in all meanwhile "
+        f"({during / drain.done_s:.0f} rows/s, the hubs going on at "
+        f"{len(traffic.hubs) / args.beat_s:.0f} messages/s)"
+    )
+    failures += await _written_once(pool, traffic, "the whole run")
+    order = await out_of_order(pool, restarted)
+    stale = await stale_hubs(pool)
+    print(
+        f"drain order: {order.hubs} of {len(traffic.hubs)} hubs had rows written out of "
+        f"sequence order ({order.pairs} pairs{'; e.g. ' if order.example else ''}"
+        f"{order.example}); hubs whose stored state is not their newest message: {stale}"
+    )
+    if stale:
+        failures.append(f"{stale} hubs show an older message than their newest")
+    if silence is None or silence.after_s > SILENT_WAIT_S:
+        failures.append(f"no 'hub silent' for {quiet} within {SILENT_WAIT_S:.0f} s")
+    if silence is not None:
+        print(
+            f"silent hub raised {silence.after_s:.1f} s after its last stored heartbeat "
+            f"(silent_after_s {SILENT_AFTER_S}, tick 0.5 s, heartbeat every {args.beat_s} s; "
+            f"{silence.why})"
+        )
+    others = sorted(set(await silent_alarms(pool)) - {quiet})
+    print(f"'hub silent' raised for hubs that never stopped: {len(others)} {others[:5]}")
+    return centre, failures
+
+
+async def bench(args: argparse.Namespace, folder: Path) -> list[str]:
+    """Run the phases; the checks that failed."""
     with NatsCluster(folder / "nats") as cluster, LocalPostgres() as pg:
         async with open_pool(pg.dsn()) as pool:
             bus = await CentreBus.connect(
@@ -183,70 +307,17 @@ async def bench(args: argparse.Namespace, folder: Path) -> None:  # noqa: PLR091
                 await hub.__aenter__()
             print(f"{len(hubs)} hubs connected over TLS in {time.monotonic() - t0:.1f} s")
             traffic = Traffic(hubs, args.beat_s)
-            cpu0, _ = _proc_stats(centre.pid)
-            t0 = time.monotonic()
-            phase = asyncio.create_task(traffic.run(args.minutes * 60))
-            await asyncio.sleep(args.minutes * 20)
-            cluster.stop_node(1, kill=True)
-            print("NATS node n2 killed")
-            await asyncio.sleep(args.minutes * 20)
-            cluster.start_node(1)
-            print("NATS node n2 back")
-            await phase
-            drained = await _wait_written(pool, traffic.sent)
-            elapsed = time.monotonic() - t0
-            cpu1, rss = _proc_stats(centre.pid)
-            stored = await _count(pool, "SELECT count(*) FROM uplink_messages")
-            print(
-                f"sent {traffic.sent} (unconfirmed {traffic.failed}), stored {stored}: "
-                f"lost {max(0, traffic.sent - stored)}, duplicated rows impossible (PK hub, seq)"
-            )
-            print(
-                f"rows/s into PostgreSQL: {stored / elapsed:.0f} "
-                f"(drain after traffic {drained:.1f} s)"
-            )
-            print(
-                f"centre CPU {100 * (cpu1 - cpu0) / elapsed:.0f} % of a core, "
-                f"RSS {rss / 1024:.0f} MB"
-            )
-            lat = await _latencies(pool, traffic.pressed)
-            if lat:
-                print(
-                    f"exhausted press to queue: p50 {_pct(lat, 50):.2f} s, "
-                    f"p99 {_pct(lat, 99):.2f} s "
-                    f"(n={len(lat)}, timers tick 0.5 s)"
-                )
-            # The centre stopped while the hubs go on.
+            failures = await _traffic_phase(args, pool, cluster, traffic, centre.pid)
             centre.send_signal(signal.SIGINT)
             centre.wait(60)
-            before = traffic.sent
-            await traffic.run(args.outage_s)
-            backlog = traffic.sent - before
-            t0 = time.monotonic()
-            centre = _start_centre(config)
-            drain = await _wait_written(pool, traffic.sent)
-            print(
-                f"centre stopped {args.outage_s:.0f} s: {backlog} messages held; drained "
-                f"{drain:.1f} s after restart (includes start-up)"
-            )
-            # One hub silenced.
-            quiet = hubs[0]
-            traffic.silenced.add(quiet.hub_id)
-            silenced_at = time.monotonic()
-            watcher = asyncio.create_task(traffic.run(SILENT_AFTER_S * 3))
-            while not await _count(pool, "SELECT count(*) FROM alarms WHERE kind='hub_silent'"):  # noqa: ASYNC110
-                await asyncio.sleep(0.2)
-            print(
-                f"silent hub raised {time.monotonic() - silenced_at:.1f} s after its last "
-                f"heartbeat (silent_after_s {SILENT_AFTER_S}, heartbeat every {args.beat_s} s)"
-            )
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            centre, more = await _outage_phase(args, pool, config, traffic)
+            failures += more
             centre.send_signal(signal.SIGINT)
             centre.wait(60)
             for hub in hubs:
                 await hub.__aexit__(None, None, None)
             await bus.close()
+    return failures
 
 
 def main() -> None:
@@ -260,8 +331,10 @@ def main() -> None:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # TLS teardown chatter
     logging.getLogger("nats").setLevel(logging.CRITICAL)  # the killed node's reconnects
     folder = Path(tempfile.mkdtemp(prefix="telecare-bench-centre-"))
-    asyncio.run(bench(args, folder))
+    failures = asyncio.run(bench(args, folder))
     print(f"(servers' and centre's logs in {folder})")
+    if failures:
+        sys.exit("FAILED:\n" + "\n".join(failures))
 
 
 if __name__ == "__main__":
