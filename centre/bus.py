@@ -11,6 +11,7 @@ import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -32,6 +33,7 @@ from wire.uplink import (
     RelayedVoice,
     downlink_consumer,
     downlink_subject,
+    uplink_subject,
 )
 
 log = logging.getLogger("telecare.centre.bus")
@@ -98,6 +100,15 @@ class Received:
         except nats.errors.Error as err:  # the message comes again: its write is idempotent
             msg = f"could not drop {self.subject}: {err!r}"
             raise BusError(msg) from err
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """A hub's newest uplink message of one kind as the stream holds it, written or not."""
+
+    subject: str
+    data: bytes
+    taken_at: datetime | None  # when the stream took it
 
 
 class CentreBus:
@@ -232,6 +243,22 @@ class CentreBus:
             msg = f"the workers' consumer could not be read: {err!r}"
             raise BusError(msg) from err
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def newest(self, hub_id: str, kind: str) -> Newest | None:
+        """The newest message of `kind` the stream holds from `hub_id`; None if none.
+
+        Raises:
+            BusError: the cluster could not answer.
+        """
+        subject = uplink_subject(hub_id, kind)
+        try:
+            msg = await self._js.get_last_msg(UPLINK_STREAM, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError) as err:
+            msg_text = f"the newest message under {subject} could not be read: {err!r}"
+            raise BusError(msg_text) from err
+        return Newest(msg.subject or subject, msg.data or b"", msg.time)
 
     async def publish_action(self, action: OperatorAction) -> None:
         """Publish a signed operator action on its hub's downlink, once (by action id).

@@ -178,3 +178,9 @@ async def hub_key(conn: asyncpg.Connection, hub_id: str) -> bytes | None:
     """A hub's signing key, or None for a hub no home has."""
     key_hex = await conn.fetchval("SELECT key_hex FROM hubs WHERE id = $1", hub_id)
     return None if key_hex is None else bytes.fromhex(key_hex)
+
+
+async def hub_keys(conn: asyncpg.Connection, hub_ids: list[str]) -> dict[str, bytes]:
+    """The signing keys of these hubs, by hub (a hub no home has is left out)."""
+    rows = await conn.fetch("SELECT id, key_hex FROM hubs WHERE id = ANY($1)", hub_ids)
+    return {r["id"]: bytes.fromhex(r["key_hex"]) for r in rows}

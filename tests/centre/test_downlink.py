@@ -23,9 +23,7 @@ async def test_an_accepted_alarm_reaches_the_hub_which_reports_it_applied(
     other = await make_hub("home-b")
     async with centre_pool.acquire() as conn:
         await homes.add_operator(conn, "sam", "Sam", "operator", "argon2-hash")
-    timers = Timers(
-        centre_pool, centre_bus.backlog, FamilyMessenger(None, None), silent_after_s=180
-    )
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
     downlink = Downlink(centre_pool, centre_bus)
     async with running([Worker(centre_pool, centre_bus)]):
         await hub.incident("press-1", "firing", family_exhausted=True)

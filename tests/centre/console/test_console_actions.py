@@ -23,7 +23,7 @@ async def _alarm_from_a_press(
     hub = await hub_factory("patel")
     await hub.incident("press-1", "firing", family_exhausted=True)
     await until(lambda: count(db, "SELECT count(*) FROM incidents"), "incident stored")
-    timers = Timers(db, bus.backlog, FamilyMessenger(None, None), silent_after_s=180)
+    timers = Timers(db, bus, FamilyMessenger(None, None), silent_after_s=180)
     await timers.tick(datetime.now(UTC))
     return hub, await count(db, "SELECT id FROM alarms")
 
