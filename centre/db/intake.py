@@ -148,13 +148,13 @@ async def _applied(conn: asyncpg.Connection, body: ActionApplied) -> bool:
     )
     if answered is not None:
         return True
-    detail = body.detail if body.applied else f"refused: {body.detail}"
     done = await conn.fetchval(
-        "UPDATE operator_actions SET applied_at = $2, applied_detail = $3"
+        "UPDATE operator_actions SET applied_at = $2, applied = $3, applied_detail = $4"
         " WHERE action_id = $1 AND applied_at IS NULL RETURNING id",
         body.action_id,
         body.at,
-        detail,
+        body.applied,
+        body.detail,
     )
     return done is not None
 
