@@ -35,6 +35,7 @@ from bench.centre_checks import (
     POLL_S,
     Sent,
     Silence,
+    cleared_since,
     duplicated,
     out_of_order,
     silent_alarms,
@@ -208,6 +209,11 @@ async def _traffic_phase(
     print("NATS node n2 back")
     await phase
     failures = await _written_once(pool, traffic, "traffic phase, node n2 killed and back")
+    silenced = len(await silent_alarms(pool, datetime.fromtimestamp(0, UTC)))
+    print(
+        f"'hub silent' raised in the phase: {silenced} hubs "
+        f"(no heartbeat taken for {SILENT_AFTER_S} s)"
+    )
     elapsed = time.monotonic() - t0
     cpu1, rss = _proc_stats(pid)
     stored = await _count(pool, "SELECT count(*) FROM uplink_messages")
@@ -222,9 +228,11 @@ async def _traffic_phase(
     return failures
 
 
-async def _wait_silent(pool: asyncpg.Pool, hub_id: str, deadline: float) -> Silence | None:
+async def _wait_silent(
+    pool: asyncpg.Pool, hub_id: str, since: datetime, deadline: float
+) -> Silence | None:
     while True:
-        if hub_id in (found := await silent_alarms(pool)):
+        if hub_id in (found := await silent_alarms(pool, since)):
             return found[hub_id]
         if time.monotonic() > deadline:
             return None
@@ -250,7 +258,7 @@ async def _outage_phase(
     if failure := drain.failure("the drain"):
         failures.append(failure)
     during = await written_between(pool, restarted, drained)
-    silence = await _wait_silent(pool, quiet, silent_by)
+    silence = await _wait_silent(pool, quiet, restarted, silent_by)
     traffic.stop()
     await going
     print(
@@ -278,8 +286,17 @@ async def _outage_phase(
             f"(silent_after_s {SILENT_AFTER_S}, tick 0.5 s, heartbeat every {args.beat_s} s; "
             f"{silence.why})"
         )
-    others = sorted(set(await silent_alarms(pool)) - {quiet})
-    print(f"'hub silent' raised for hubs that never stopped: {len(others)} {others[:5]}")
+    others = sorted(set(await silent_alarms(pool, restarted)) - {quiet})
+    print(
+        f"'hub silent' raised since the restart for hubs that went on: {len(others)} {others[:5]}"
+    )
+    before = await cleared_since(pool, restarted)
+    if before.raised:
+        print(
+            f"'hub silent' raised before the stop: {before.raised}, cleared since the restart "
+            f"(the last {before.last_cleared_s or 0:.1f} s after it), "
+            f"still open {before.still_open}"
+        )
     return centre, failures
 
 

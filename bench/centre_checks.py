@@ -203,12 +203,42 @@ class Silence:
         return (self.raised_at - self.last_heartbeat).total_seconds()
 
 
-async def silent_alarms(pool: asyncpg.Pool) -> dict[str, Silence]:
-    """Every hub's first "hub silent" alarm, by hub."""
+async def silent_alarms(pool: asyncpg.Pool, since: datetime) -> dict[str, Silence]:
+    """Each hub's first "hub silent" alarm raised since `since`, by hub."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT DISTINCT ON (a.hub_id) a.hub_id, a.raised_at, a.why, h.last_heartbeat"
-            " FROM alarms a JOIN hubs h ON h.id = a.hub_id WHERE a.kind = 'hub_silent'"
-            " ORDER BY a.hub_id, a.raised_at"
+            " FROM alarms a JOIN hubs h ON h.id = a.hub_id"
+            " WHERE a.kind = 'hub_silent' AND a.raised_at >= $1"
+            " ORDER BY a.hub_id, a.raised_at",
+            since,
         )
     return {r["hub_id"]: Silence(r["last_heartbeat"], r["raised_at"], r["why"]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """The "hub silent" alarms raised before an instant, and what became of them after it.
+
+    Attributes:
+        raised: How many there were.
+        still_open: Of those, not cleared yet.
+        last_cleared_s: Seconds from the instant to the last of them cleared (None: none was).
+    """
+
+    raised: int
+    still_open: int
+    last_cleared_s: float | None
+
+
+async def cleared_since(pool: asyncpg.Pool, instant: datetime) -> Cleared:
+    """What became, after `instant`, of the "hub silent" alarms raised before it."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS raised, count(*) FILTER (WHERE cleared_at IS NULL) AS open,"
+            " max(cleared_at) FILTER (WHERE cleared_at >= $1) AS last"
+            " FROM alarms WHERE kind = 'hub_silent' AND raised_at < $1",
+            instant,
+        )
+    last = None if row["last"] is None else (row["last"] - instant).total_seconds()
+    return Cleared(int(row["raised"]), int(row["open"]), last)

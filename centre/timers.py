@@ -2,55 +2,26 @@
 
 Each `tick(now)` reads the rows, asks `decisions` what is due at `now`, and carries it out; the
 loop only calls it every few seconds with the clock's time, so tests pass `now` themselves.
-While the workers have a backlog, a hub that looks silent on its stored heartbeat is judged on
-the newest heartbeat the stream holds from it instead (read once per `silent_after_s` at most).
+While the workers have a backlog, hubs are judged on the heartbeats the stream holds too
+(`centre/liveness.py`). Silence is not judged while the cluster cannot say what it holds;
+escalations and the families' messages go on regardless.
 """
 
 import asyncio
 import logging
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Protocol
 
 import asyncpg
 
-from centre.bus import BusError, Newest
-from centre.db import alarms, homes, intake
-from centre.decisions import HubLiveness, due_escalations, silence_changes
+from centre.bus import BusError
+from centre.db import alarms, homes
+from centre.decisions import due_escalations, silence_changes
 from centre.family import FamilyMessenger, back_text, silent_text
-from centre.worker import decode
-from wire.uplink import Heartbeat, UplinkEnvelope, verified
+from centre.liveness import HeardInStream, Uplink
 
 log = logging.getLogger("telecare.centre.timers")
 TICK_S = 5.0
-STREAM_READS_AT_ONCE = 32
-
-
-class Uplink(Protocol):
-    """What the timers read of the uplink stream (a `CentreBus`)."""
-
-    async def backlog(self) -> int:
-        """Messages not yet written by the workers."""
-        ...
-
-    async def newest(self, hub_id: str, kind: str) -> Newest | None:
-        """A hub's newest message of `kind` in the stream."""
-        ...
-
-
-def heartbeat_at(newest: Newest, key: bytes) -> datetime | None:
-    """When a heartbeat in the stream says it was sent; None unless the workers would take it.
-
-    Never later than the stream took it, as for a stored one.
-    """
-    envelope = decode(newest.subject, newest.data)
-    if not isinstance(envelope, UplinkEnvelope) or not isinstance(envelope.body, Heartbeat):
-        return None
-    if not verified(envelope, key):
-        return None
-    if newest.taken_at is None:
-        return envelope.body.at
-    return min(envelope.body.at, newest.taken_at)
 
 
 class Timers:
@@ -68,7 +39,8 @@ class Timers:
         self._uplink = uplink
         self._family = family
         self._silent_after_s = silent_after_s
-        self._in_stream: dict[str, datetime] = {}  # newest heartbeats read from the stream
+        self._in_stream = HeardInStream(uplink, silent_after_s=silent_after_s)
+        self._blind: BusError | None = None  # why silence cannot be judged, if it cannot
 
     async def run(self, every_s: float = TICK_S) -> None:
         """Tick every `every_s` seconds until cancelled; a failed tick is logged and retried."""
@@ -82,24 +54,8 @@ class Timers:
     async def tick(self, now: datetime) -> Counter[str]:
         """Carry out what is due at `now`; counts of what was done."""
         done: Counter[str] = Counter()
-        backlog = await self._uplink.backlog()
         async with self._pool.acquire() as conn:
-            hubs = await alarms.liveness(conn)
-            if backlog:
-                await self._read_stream(conn, hubs, now)
-            else:  # every heartbeat the stream took is stored
-                self._in_stream.clear()
-            for change in silence_changes(
-                hubs, now=now, silent_after_s=self._silent_after_s, in_stream=self._in_stream
-            ):
-                if change.change == "raise":
-                    if await alarms.raise_silent(conn, change.hub, now=now) is not None:
-                        log.warning("hub %s is silent", change.hub.hub_id)
-                        done["silent"] += 1
-                elif change.hub.silent_alarm is not None:
-                    await alarms.clear_silent(conn, change.hub.silent_alarm, now=now)
-                    log.info("hub %s is heard again", change.hub.hub_id)
-                    done["back"] += 1
+            done += await self._judge_silence(conn, now)
             for due in due_escalations(await alarms.unescalated(conn), now=now):
                 if await alarms.raise_incident(conn, due, now=now) is not None:
                     log.warning("incident %s to the centre: %s", due.incident.incident_id, due.why)
@@ -107,23 +63,34 @@ class Timers:
             done["family_told"] += await self._tell_families(conn, now)
         return done
 
-    async def _read_stream(
-        self, conn: asyncpg.Connection, hubs: list[HubLiveness], now: datetime
-    ) -> None:
-        """The newest heartbeat in the stream of each hub that would be raised so far."""
-        so_far = silence_changes(
-            hubs, now=now, silent_after_s=self._silent_after_s, in_stream=self._in_stream
-        )
-        ask = [change.hub.hub_id for change in so_far if change.change == "raise"]
-        keys = await intake.hub_keys(conn, ask)
-        for start in range(0, len(ask), STREAM_READS_AT_ONCE):
-            some = ask[start : start + STREAM_READS_AT_ONCE]
-            newest = await asyncio.gather(*(self._uplink.newest(h, "heartbeat") for h in some))
-            for hub_id, found in zip(some, newest, strict=True):
-                key = keys.get(hub_id)  # None: its home was removed meanwhile
-                at = None if found is None or key is None else heartbeat_at(found, key)
-                if at is not None:
-                    self._in_stream[hub_id] = at
+    async def _judge_silence(self, conn: asyncpg.Connection, now: datetime) -> Counter[str]:
+        done: Counter[str] = Counter()
+        hubs = await alarms.liveness(conn)
+        try:
+            if await self._uplink.backlog():
+                await self._in_stream.read(conn, hubs, now)
+            else:
+                self._in_stream.forget()
+        except BusError as err:
+            if self._blind is None:
+                log.warning("silence not judged: %s", err)
+            self._blind = err
+            return done
+        if self._blind is not None:
+            log.info("silence judged again")
+            self._blind = None
+        for change in silence_changes(
+            hubs, now=now, silent_after_s=self._silent_after_s, in_stream=self._in_stream.heard
+        ):
+            if change.change == "raise":
+                if await alarms.raise_silent(conn, change.hub, now=now) is not None:
+                    log.warning("hub %s is silent", change.hub.hub_id)
+                    done["silent"] += 1
+            elif change.hub.silent_alarm is not None:
+                await alarms.clear_silent(conn, change.hub.silent_alarm, now=now)
+                log.info("hub %s is heard again", change.hub.hub_id)
+                done["back"] += 1
+        return done
 
     async def _tell_families(self, conn: asyncpg.Connection, now: datetime) -> int:
         told = 0

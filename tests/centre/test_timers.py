@@ -10,10 +10,11 @@ from centre.bus import CentreBus
 from centre.db import alarms
 from centre.db.models import ContactRow
 from centre.family import FamilyMessenger
+from centre.servers.nats import NatsCluster
 from centre.timers import Timers
 from centre.worker import Worker
 from notifier.settings import NtfySettings
-from tests.centre.conftest import HubFactory
+from tests.centre.conftest import HubFactory, centre_connection
 from tests.centre.support import count, running, until
 from tests.support.standins import NtfyStandIn, serving
 
@@ -135,3 +136,39 @@ async def test_a_hub_that_died_is_raised_on_time_however_long_the_backlog(
         await _written(centre_pool, 2002)
     assert (await timers.tick(died + timedelta(seconds=180)))["back"] == 0
     assert set(await _silent_hubs(centre_pool)) == {"home-b"}
+
+
+async def test_a_silent_hub_heard_again_leaves_the_queue_before_the_backlog_is_written(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
+    hub = await make_hub("home-a")
+    async with running([Worker(centre_pool, centre_bus)]):
+        first = await hub.heartbeat()
+        await _written(centre_pool, 1)
+    heard = first.body.at  # type: ignore[union-attr]
+    assert (await timers.tick(heard + timedelta(seconds=180)))["silent"] == 1
+    await hub.heartbeat()  # the workers are down: it waits in the stream
+    assert (await timers.tick(heard + timedelta(seconds=180)))["back"] == 1
+    async with centre_pool.acquire() as conn:
+        assert await alarms.queue(conn) == []
+
+
+async def test_escalations_go_on_while_the_cluster_cannot_say_what_it_holds(
+    make_hub: HubFactory,
+    centre_pool: asyncpg.Pool,
+    centre_bus: CentreBus,
+    nats_cluster: NatsCluster,
+):
+    hub = await make_hub("home-a")
+    async with running([Worker(centre_pool, centre_bus)]):
+        await hub.heartbeat()
+        await hub.incident("press-1", "firing", family_exhausted=True)
+        await _written(centre_pool, 2)
+    unreachable = await centre_connection(nats_cluster)
+    await unreachable.close()
+    timers = Timers(centre_pool, unreachable, FamilyMessenger(None, None), silent_after_s=180)
+    done = await timers.tick(datetime.now(UTC) + timedelta(hours=1))
+    assert (done["escalated"], done["silent"]) == (1, 0)
+    async with centre_pool.acquire() as conn:
+        assert [a.kind for a in await alarms.queue(conn)] == ["incident"]
