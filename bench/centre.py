@@ -40,10 +40,10 @@ from bench.centre_checks import (
     out_of_order,
     silent_alarms,
     stale_hubs,
+    wait_timeout_s,
     wait_written,
-    written_between,
 )
-from centre.bus import CentreBus
+from centre.bus import BusError, CentreBus
 from centre.db import homes
 from centre.db.models import HubCredentials
 from centre.db.pool import open_pool
@@ -188,7 +188,8 @@ async def _written_once(pool: asyncpg.Pool, traffic: Traffic, what: str) -> list
     print(
         f"{what}: {len(traffic.sent)} confirmed sent (unconfirmed {traffic.failed}), "
         f"{stored} stored: lost {written.missing}, duplicated {await duplicated(pool)}, "
-        f"{stored - len(traffic.sent) + written.missing} extra (unconfirmed sends the stream took)"
+        f"{stored - len(traffic.sent) + written.missing} extra (unconfirmed sends the stream "
+        f"took); all written {written.done_s:.1f} s after the traffic stopped"
     )
     failure = written.failure(f"{what}: writing every confirmed message")
     return [failure] if failure else []
@@ -239,11 +240,76 @@ async def _wait_silent(
         await asyncio.sleep(POLL_S)
 
 
+async def _caught_up(bus: CentreBus, below: int, timeout_s: float) -> tuple[float, int]:
+    """Seconds until the workers' backlog is under `below` (or the timeout), and the backlog."""
+    started = time.monotonic()
+    backlog = below
+    while time.monotonic() - started < timeout_s:
+        with contextlib.suppress(BusError):  # a cluster busy electing leaders: ask again
+            if (backlog := await bus.backlog()) < below:
+                break
+        await asyncio.sleep(POLL_S)
+    return time.monotonic() - started, backlog
+
+
+async def _drain(
+    args: argparse.Namespace, pool: asyncpg.Pool, bus: CentreBus, held: list[Sent]
+) -> list[str]:
+    """Wait for the held messages, then for the workers to catch up with the hubs going on."""
+    hubs = len({s.hub_id for s in held})
+    drain = await wait_written(pool, held)
+    failures = [f] if (f := drain.failure("the drain")) else []
+    caught_s, backlog = await _caught_up(bus, hubs, wait_timeout_s(len(held)) - drain.done_s)
+    print(
+        f"centre stopped {args.outage_s:.0f} s: {len(held)} messages held; all written "
+        f"{drain.done_s:.1f} s after restart (the first {drain.first_s or 0:.1f} s after it: "
+        f"start-up), {drain.rows_s:.0f} rows/s; caught up with the hubs going on "
+        f"({hubs / args.beat_s:.0f} messages/s; backlog {backlog}, under one round) "
+        f"{drain.done_s + caught_s:.1f} s after restart"
+    )
+    if backlog >= hubs:
+        failures.append(f"the workers did not catch up: a backlog of {backlog} at the timeout")
+    return failures
+
+
+async def _order(pool: asyncpg.Pool, since: datetime, hubs: int) -> list[str]:
+    order = await out_of_order(pool, since)
+    stale = await stale_hubs(pool)
+    print(
+        f"drain order: {order.hubs} of {hubs} hubs had rows written out of sequence order "
+        f"({order.pairs} pairs{'; e.g. ' if order.example else ''}{order.example}); "
+        f"hubs whose stored state is not their newest message: {stale}"
+    )
+    return [f"{stale} hubs show an older message than their newest"] if stale else []
+
+
+async def _silences(pool: asyncpg.Pool, quiet: str, since: datetime, by: float) -> list[str]:
+    """The quiet hub's alarm (within 3 minutes), and none for the hubs that went on."""
+    silence = await _wait_silent(pool, quiet, since, by)
+    if silence is not None:
+        print(
+            f"silent hub raised {silence.after_s:.1f} s after its last stored heartbeat "
+            f"(silent_after_s {SILENT_AFTER_S}, timers tick 0.5 s; {silence.why})"
+        )
+    others = sorted(set(await silent_alarms(pool, since)) - {quiet})
+    print(f"'hub silent' raised since the restart for hubs that went on: {len(others)}")
+    before = await cleared_since(pool, since)
+    if before.raised:
+        print(
+            f"'hub silent' raised before the stop: {before.raised}; the last cleared "
+            f"{before.last_cleared_s or 0:.1f} s after the restart, {before.still_open} still "
+            "open (the quiet hub's among them, if it had one)"
+        )
+    failures = [f"'hub silent' for {len(others)} hubs that went on"] if others else []
+    if silence is None or silence.after_s > SILENT_WAIT_S:
+        failures.append(f"no 'hub silent' for {quiet} within {SILENT_WAIT_S:.0f} s")
+    return failures
+
+
 async def _outage_phase(
-    args: argparse.Namespace, pool: asyncpg.Pool, config: Path, traffic: Traffic
+    args: argparse.Namespace, pool: asyncpg.Pool, bus: CentreBus, config: Path, traffic: Traffic
 ) -> tuple[subprocess.Popen[bytes], list[str]]:
     """The centre stopped while the hubs go on; its drain once back, with one hub silenced."""
-    failures: list[str] = []
     before = len(traffic.sent)
     await traffic.run(args.outage_s)
     held = traffic.sent[before:]
@@ -253,50 +319,12 @@ async def _outage_phase(
     traffic.silenced.add(quiet)
     silent_by = time.monotonic() + SILENT_WAIT_S
     going = asyncio.create_task(traffic.run(float("inf")))  # the other hubs go on
-    drain = await wait_written(pool, held)
-    drained = datetime.now(UTC)
-    if failure := drain.failure("the drain"):
-        failures.append(failure)
-    during = await written_between(pool, restarted, drained)
-    silence = await _wait_silent(pool, quiet, restarted, silent_by)
+    failures = await _drain(args, pool, bus, held)
+    failures += await _silences(pool, quiet, restarted, silent_by)
     traffic.stop()
     await going
-    print(
-        f"centre stopped {args.outage_s:.0f} s: {len(held)} messages held; all written "
-        f"{drain.done_s:.1f} s after restart (first {drain.first_s or 0:.1f} s after it: "
-        f"start-up), {drain.rows_s:.0f} held rows/s; {during} rows in all meanwhile "
-        f"({during / drain.done_s:.0f} rows/s, the hubs going on at "
-        f"{len(traffic.hubs) / args.beat_s:.0f} messages/s)"
-    )
     failures += await _written_once(pool, traffic, "the whole run")
-    order = await out_of_order(pool, restarted)
-    stale = await stale_hubs(pool)
-    print(
-        f"drain order: {order.hubs} of {len(traffic.hubs)} hubs had rows written out of "
-        f"sequence order ({order.pairs} pairs{'; e.g. ' if order.example else ''}"
-        f"{order.example}); hubs whose stored state is not their newest message: {stale}"
-    )
-    if stale:
-        failures.append(f"{stale} hubs show an older message than their newest")
-    if silence is None or silence.after_s > SILENT_WAIT_S:
-        failures.append(f"no 'hub silent' for {quiet} within {SILENT_WAIT_S:.0f} s")
-    if silence is not None:
-        print(
-            f"silent hub raised {silence.after_s:.1f} s after its last stored heartbeat "
-            f"(silent_after_s {SILENT_AFTER_S}, tick 0.5 s, heartbeat every {args.beat_s} s; "
-            f"{silence.why})"
-        )
-    others = sorted(set(await silent_alarms(pool, restarted)) - {quiet})
-    print(
-        f"'hub silent' raised since the restart for hubs that went on: {len(others)} {others[:5]}"
-    )
-    before = await cleared_since(pool, restarted)
-    if before.raised:
-        print(
-            f"'hub silent' raised before the stop: {before.raised}, cleared since the restart "
-            f"(the last {before.last_cleared_s or 0:.1f} s after it), "
-            f"still open {before.still_open}"
-        )
+    failures += await _order(pool, restarted, len(traffic.hubs))
     return centre, failures
 
 
@@ -327,7 +355,7 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[str]:
             failures = await _traffic_phase(args, pool, cluster, traffic, centre.pid)
             centre.send_signal(signal.SIGINT)
             centre.wait(60)
-            centre, more = await _outage_phase(args, pool, config, traffic)
+            centre, more = await _outage_phase(args, pool, bus, config, traffic)
             failures += more
             centre.send_signal(signal.SIGINT)
             centre.wait(60)

@@ -177,18 +177,6 @@ async def stale_hubs(pool: asyncpg.Pool) -> int:
         )
 
 
-async def written_between(pool: asyncpg.Pool, since: datetime, until: datetime) -> int:
-    """Rows the workers wrote between two instants (by their clock)."""
-    async with pool.acquire() as conn:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM uplink_messages WHERE received_at BETWEEN $1 AND $2",
-                since,
-                until,
-            )
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class Silence:
     """A "hub silent" alarm against the hub's last stored heartbeat."""
