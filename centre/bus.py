@@ -6,6 +6,7 @@ of one node. Uplink messages are fetched from the one durable pull consumer `cen
 that every worker process shares; each is acknowledged only after it is written.
 """
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -59,6 +60,18 @@ JETSTREAM_SETTLING = stamina.retry(
 
 class BusError(Exception):
     """NATS could not be reached or refused a request; the message says which."""
+
+
+def stop_if_cancelled() -> None:
+    """Raise `CancelledError` again if this task was cancelled and the cancellation was lost.
+
+    nats-py catches a `CancelledError` that arrives while it queues a flush, and carries on: a
+    loop around the bus would never stop, and the centre would not exit on SIGINT or SIGTERM.
+    The task still counts the request to cancel it; each loop calls this once a round.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def tls_context(ca_file: Path) -> ssl.SSLContext:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from centre.bus import BusError
+from centre.bus import BusError, stop_if_cancelled
 from centre.db import alarms, homes
 from centre.decisions import due_escalations, silence_changes
 from centre.family import FamilyMessenger, back_text, silent_text
@@ -45,6 +45,7 @@ class Timers:
     async def run(self, every_s: float = TICK_S) -> None:
         """Tick every `every_s` seconds until cancelled; a failed tick is logged and retried."""
         while True:
+            stop_if_cancelled()
             try:
                 await self.tick(datetime.now(UTC))
             except (OSError, asyncpg.PostgresError, BusError) as err:
