@@ -4,14 +4,16 @@
 
 Starts a 3-node NATS cluster and PostgreSQL, registers the homes, runs `telecare centre run`
 as its own process (so its CPU and memory are its own), and connects light simulated hubs that
-send heartbeats and incidents, accelerated (`--beat-s`, a heartbeat every 60 s in real life).
-Then, in turn: one NATS node killed mid-run (nothing lost, nothing written twice); the centre
-stopped for `--outage-s` while the hubs go on, then started again with the hubs still going on:
-the time until every held message is written, the rows a second, and whether each hub's rows
-were written in its sequence order; one hub silenced as the centre comes back, in the middle of
-that drain (from its last stored heartbeat to its alarm, and no alarm for the hubs that went
-on). Prints the figures, and exits non-zero, saying which, if a check failed (a message lost,
-a drain not finished within a timeout scaled to the messages held, no alarm within 3 minutes).
+send heartbeats and incidents, accelerated (`--beat-s`, a heartbeat every 60 s in real life),
+from then on without a pause, as real hubs do. Then, in turn: one NATS node killed mid-run and
+started again (nothing lost, nothing written twice); the centre stopped (SIGINT) for
+`--outage-s` and started again: the time until every held message is written, the rows a
+second, the time until the workers have caught up with the hubs, and whether each hub's rows
+were written in its sequence order; one hub silenced as the centre comes back, in the middle
+of that drain (from its last stored heartbeat to its alarm; no alarm for the hubs that went
+on). Prints the figures, and exits non-zero saying which check failed (a message lost, a drain
+not finished within a timeout scaled to the messages held, no alarm within 3 minutes, a centre
+that did not stop on SIGINT).
 """
 
 import argparse
@@ -43,6 +45,7 @@ from bench.centre_checks import (
     wait_timeout_s,
     wait_written,
 )
+from bench.centre_traffic import Traffic
 from centre.bus import BusError, CentreBus
 from centre.db import homes
 from centre.db.models import HubCredentials
@@ -50,10 +53,10 @@ from centre.db.pool import open_pool
 from centre.servers.nats import CENTRE_USER, NatsCluster
 from centre.servers.postgres import LocalPostgres
 from centre.simhub import SimulatedHub
-from wire.uplink import UplinkEnvelope
 
 SILENT_AFTER_S = 30
-SILENT_WAIT_S = 180.0  # the issue's bound: a silent hub raised within 3 minutes
+SILENT_WAIT_S = 180.0
+STOP_S = 60.0  # the issue's bound: a silent hub raised within 3 minutes
 
 
 def _config(folder: Path, cluster: NatsCluster, dsn: str, workers: int) -> Path:
@@ -82,6 +85,18 @@ def _start_centre(config: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "centre.cli", "run", "--config", str(config)]
     log = (config.parent / "centre.log").open("ab")
     return subprocess.Popen(command, stderr=log, start_new_session=True)
+
+
+async def _stop(centre: subprocess.Popen[bytes]) -> list[str]:
+    """SIGINT, as an operator would; killed (with its worker processes) if it does not stop."""
+    centre.send_signal(signal.SIGINT)
+    try:
+        await asyncio.to_thread(centre.wait, STOP_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(centre.pid, signal.SIGKILL)  # its own session: the centre and its workers
+        centre.wait()
+        return [f"the centre did not stop within {STOP_S:.0f} s of SIGINT: killed"]
+    return []
 
 
 def _proc_stats(pid: int) -> tuple[float, int]:
@@ -119,54 +134,6 @@ async def _count(pool: asyncpg.Pool, sql: str) -> int:
         return int(await conn.fetchval(sql))
 
 
-class Traffic:
-    """Heartbeats from every hub every `beat_s`, an unanswered incident now and then.
-
-    Attributes:
-        sent: Every message the stream confirmed, in the order confirmed.
-        failed: Publishes the stream did not confirm (it may have taken some).
-    """
-
-    def __init__(self, hubs: list[SimulatedHub], beat_s: float) -> None:
-        self.hubs = hubs
-        self.beat_s = beat_s
-        self.sent: list[Sent] = []
-        self.failed = 0
-        self.pressed: dict[str, datetime] = {}
-        self.silenced: set[str] = set()
-        self._until = 0.0
-
-    async def run(self, seconds: float) -> None:
-        """Send a round every `beat_s` for `seconds`, or until `stop()`."""
-        self._until = time.monotonic() + seconds
-        rounds = 0
-        while time.monotonic() < self._until:
-            started = time.monotonic()
-            await asyncio.gather(*(self._one(hub, rounds) for hub in self.hubs))
-            rounds += 1
-            next_round = min(self._until, started + self.beat_s)
-            await asyncio.sleep(max(0.0, next_round - time.monotonic()))
-
-    def stop(self) -> None:
-        """End `run()` after the round under way."""
-        self._until = 0.0
-
-    async def _one(self, hub: SimulatedHub, rounds: int) -> None:
-        if hub.hub_id in self.silenced:
-            return
-        try:
-            self._confirmed(await hub.heartbeat())
-            if hash((hub.hub_id, rounds)) % 50 == 0:  # one press in 50 heartbeats
-                incident = f"{hub.hub_id}-{rounds}"
-                self.pressed[incident] = datetime.now(UTC)
-                self._confirmed(await hub.incident(incident, "firing", family_exhausted=True))
-        except Exception:  # a publish the stream did not confirm; counted
-            self.failed += 1
-
-    def _confirmed(self, envelope: UplinkEnvelope) -> None:
-        self.sent.append(Sent(envelope.hub_id, envelope.seq, envelope.sent_at))
-
-
 def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -181,15 +148,13 @@ async def _latencies(pool: asyncpg.Pool, pressed: dict[str, datetime]) -> list[f
     ]
 
 
-async def _written_once(pool: asyncpg.Pool, traffic: Traffic, what: str) -> list[str]:
-    """Wait for every confirmed message; print lost and duplicated; the failures."""
-    written = await wait_written(pool, traffic.sent)
-    stored = await _count(pool, "SELECT count(*) FROM uplink_messages")
+async def _written_once(pool: asyncpg.Pool, sent: list[Sent], failed: int, what: str) -> list[str]:
+    """Wait for every message in `sent`; print lost and duplicated; the failures."""
+    written = await wait_written(pool, sent)
     print(
-        f"{what}: {len(traffic.sent)} confirmed sent (unconfirmed {traffic.failed}), "
-        f"{stored} stored: lost {written.missing}, duplicated {await duplicated(pool)}, "
-        f"{stored - len(traffic.sent) + written.missing} extra (unconfirmed sends the stream "
-        f"took); all written {written.done_s:.1f} s after the traffic stopped"
+        f"{what}: {len(sent)} confirmed sent, lost {written.missing}, duplicated "
+        f"{await duplicated(pool)} (unconfirmed sends so far {failed}); all written "
+        f"{written.done_s:.1f} s after"
     )
     failure = written.failure(f"{what}: writing every confirmed message")
     return [failure] if failure else []
@@ -201,15 +166,18 @@ async def _traffic_phase(
     """Traffic with one NATS node killed and back; nothing lost, nothing twice."""
     cpu0, _ = _proc_stats(pid)
     t0 = time.monotonic()
-    phase = asyncio.create_task(traffic.run(args.minutes * 60))
+    start = len(traffic.sent)
     await asyncio.sleep(args.minutes * 20)
     cluster.stop_node(1, kill=True)
     print("NATS node n2 killed")
     await asyncio.sleep(args.minutes * 20)
     cluster.start_node(1)
     print("NATS node n2 back")
-    await phase
-    failures = await _written_once(pool, traffic, "traffic phase, node n2 killed and back")
+    await asyncio.sleep(args.minutes * 20)
+    phase = traffic.sent[start:]
+    failures = await _written_once(
+        pool, phase, traffic.failed, "traffic phase, node n2 killed and back"
+    )
     silenced = len(await silent_alarms(pool, datetime.fromtimestamp(0, UTC)))
     print(
         f"'hub silent' raised in the phase: {silenced} hubs "
@@ -308,24 +276,23 @@ async def _silences(pool: asyncpg.Pool, quiet: str, since: datetime, by: float) 
 
 async def _outage_phase(
     args: argparse.Namespace, pool: asyncpg.Pool, bus: CentreBus, config: Path, traffic: Traffic
-) -> tuple[subprocess.Popen[bytes], list[str]]:
-    """The centre stopped while the hubs go on; its drain once back, with one hub silenced."""
+) -> tuple[subprocess.Popen[bytes], datetime, list[str]]:
+    """The centre stopped while the hubs go on; its drain once back, with one hub silenced.
+
+    Returns:
+        The centre started again, when, and the checks that failed.
+    """
     before = len(traffic.sent)
-    await traffic.run(args.outage_s)
+    await asyncio.sleep(args.outage_s)
     held = traffic.sent[before:]
     restarted = datetime.now(UTC)
     centre = _start_centre(config)
     quiet = traffic.hubs[0].hub_id  # silent from the moment the centre is back
     traffic.silenced.add(quiet)
     silent_by = time.monotonic() + SILENT_WAIT_S
-    going = asyncio.create_task(traffic.run(float("inf")))  # the other hubs go on
     failures = await _drain(args, pool, bus, held)
     failures += await _silences(pool, quiet, restarted, silent_by)
-    traffic.stop()
-    await going
-    failures += await _written_once(pool, traffic, "the whole run")
-    failures += await _order(pool, restarted, len(traffic.hubs))
-    return centre, failures
+    return centre, restarted, failures
 
 
 async def bench(args: argparse.Namespace, folder: Path) -> list[str]:
@@ -352,13 +319,20 @@ async def bench(args: argparse.Namespace, folder: Path) -> list[str]:
                 await hub.__aenter__()
             print(f"{len(hubs)} hubs connected over TLS in {time.monotonic() - t0:.1f} s")
             traffic = Traffic(hubs, args.beat_s)
+            going = asyncio.create_task(traffic.run(float("inf")))  # the hubs never stop
             failures = await _traffic_phase(args, pool, cluster, traffic, centre.pid)
-            centre.send_signal(signal.SIGINT)
-            centre.wait(60)
-            centre, more = await _outage_phase(args, pool, bus, config, traffic)
+            failures += await _stop(centre)
+            centre, restarted, more = await _outage_phase(args, pool, bus, config, traffic)
+            traffic.stop()
+            await going
             failures += more
-            centre.send_signal(signal.SIGINT)
-            centre.wait(60)
+            failures += await _written_once(pool, traffic.sent, traffic.failed, "the whole run")
+            stored = await _count(pool, "SELECT count(*) FROM uplink_messages")
+            print(
+                f"stored {stored}: {stored - len(traffic.sent)} unconfirmed sends the stream took"
+            )
+            failures += await _order(pool, restarted, len(hubs))
+            failures += await _stop(centre)
             for hub in hubs:
                 await hub.__aexit__(None, None, None)
             await bus.close()
