@@ -1,8 +1,10 @@
 """Helpers of the centre's tests: waiting on a condition, running workers for a test."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 
@@ -46,3 +48,33 @@ async def running(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
 def workers_on(pool: asyncpg.Pool, buses: list[CentreBus]) -> list[Worker]:
     """One worker per bus connection."""
     return [Worker(pool, bus, batch=16) for bus in buses]
+
+
+async def ends_when_cancelled(
+    run: Callable[[], Coroutine[Any, Any, None]], owner: object, method: str
+) -> bool:
+    """Whether `run()` ends when cancelled while `owner.method` swallows the cancellation.
+
+    nats-py catches a CancelledError that arrives while it queues a flush, and goes on: the
+    method is made to do the same (then do its work) while the task is cancelled.
+    """
+    real = getattr(owner, method)
+    called = asyncio.Event()
+
+    async def swallowing(*args: object, **kwargs: object) -> object:
+        called.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(1)
+        return await real(*args, **kwargs)
+
+    setattr(owner, method, swallowing)
+    task = asyncio.create_task(run())
+    try:
+        await called.wait()
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+        return task.cancelled()
+    finally:
+        setattr(owner, method, real)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -1,7 +1,6 @@
 """The timers on a real database: a silent hub's alarm and family message, and escalations."""
 
 import asyncio
-import contextlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ from centre.timers import Timers
 from centre.worker import Worker
 from notifier.settings import NtfySettings
 from tests.centre.conftest import HubFactory, centre_connection
-from tests.centre.support import count, running, until
+from tests.centre.support import count, ends_when_cancelled, running, until
 from tests.support.standins import NtfyStandIn, serving
 
 ALICE = ContactRow(home_id="home-a", name="Alice", ntfy_topic="alice-mum")
@@ -178,24 +177,5 @@ async def test_escalations_go_on_while_the_cluster_cannot_say_what_it_holds(
 async def test_the_timers_stop_when_cancelled_even_if_nats_py_swallowed_the_cancellation(
     centre_pool: asyncpg.Pool, centre_bus: CentreBus
 ):
-    """nats-py catches a CancelledError that arrives while it queues a flush, and goes on."""
-    real_backlog, asking = centre_bus.backlog, asyncio.Event()
-
-    async def swallowing() -> int:
-        asking.set()
-        with contextlib.suppress(asyncio.CancelledError):  # what nats-py's flush does
-            await asyncio.sleep(1)
-        return await real_backlog()
-
-    centre_bus.backlog = swallowing  # type: ignore[method-assign]
     timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
-    running_timers = asyncio.create_task(timers.run(every_s=0.01))
-    try:
-        await asking.wait()
-        running_timers.cancel()
-        await asyncio.wait([running_timers], timeout=5)
-        assert running_timers.cancelled()
-    finally:
-        centre_bus.backlog = real_backlog  # type: ignore[method-assign]
-        running_timers.cancel()
-        await asyncio.gather(running_timers, return_exceptions=True)
+    assert await ends_when_cancelled(lambda: timers.run(every_s=0.01), centre_bus, "backlog")

@@ -1,8 +1,5 @@
 """Workers write each uplink message once, apply snapshots newest-first, and refuse forgeries."""
 
-import asyncio
-import contextlib
-
 import asyncpg
 import nats
 
@@ -12,7 +9,7 @@ from centre.servers.nats import NatsCluster
 from centre.simhub import incident_body
 from centre.worker import Worker
 from tests.centre.conftest import HubFactory, centre_connection
-from tests.centre.support import count, running, until, workers_on
+from tests.centre.support import count, ends_when_cancelled, running, until, workers_on
 from wire.uplink import DeviceSummary, Heartbeat, UplinkEnvelope, signed, uplink_subject
 
 
@@ -203,26 +200,6 @@ async def test_a_worker_goes_on_fetching_after_the_plain_timeout_of_a_failover(
 async def test_a_worker_stops_when_cancelled_even_if_nats_py_swallowed_the_cancellation(
     centre_pool: asyncpg.Pool, centre_bus: CentreBus
 ):
-    """nats-py catches a CancelledError that arrives while it queues a flush, and goes on."""
     assert await centre_bus.fetch(1, 0.1) == []  # binds the pull subscription
     subscription = centre_bus._workers
-    assert subscription is not None
-    real_fetch, fetching = subscription.fetch, asyncio.Event()
-
-    async def swallowing(*args: object, **kwargs: object) -> list[nats.aio.msg.Msg]:
-        fetching.set()
-        with contextlib.suppress(asyncio.CancelledError):  # what nats-py's flush does
-            await asyncio.sleep(1)
-        return []
-
-    subscription.fetch = swallowing  # type: ignore[method-assign]
-    worker = asyncio.create_task(Worker(centre_pool, centre_bus).run())
-    try:
-        await fetching.wait()
-        worker.cancel()
-        await asyncio.wait([worker], timeout=5)
-        assert worker.cancelled()
-    finally:
-        subscription.fetch = real_fetch  # type: ignore[method-assign]
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+    assert await ends_when_cancelled(Worker(centre_pool, centre_bus).run, subscription, "fetch")
