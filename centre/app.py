@@ -70,9 +70,7 @@ class Centre:
         self.downlink = Downlink(pool, bus)
         self.relay = CallRelay(pool, bus, wait_s=config.console.relay_wait_s)
         self.family = FamilyMessenger(config.notify.ntfy, config.notify.twilio)
-        self.timers = Timers(
-            pool, bus.backlog, self.family, silent_after_s=config.silence.silent_after_s
-        )
+        self.timers = Timers(pool, bus, self.family, silent_after_s=config.silence.silent_after_s)
         self.worker = Worker(pool, bus)
 
     async def prepare(self) -> None:

@@ -6,11 +6,13 @@ of one node. Uplink messages are fetched from the one durable pull consumer `cen
 that every worker process shares; each is acknowledged only after it is written.
 """
 
+import asyncio
 import contextlib
 import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -32,6 +34,7 @@ from wire.uplink import (
     RelayedVoice,
     downlink_consumer,
     downlink_subject,
+    uplink_subject,
 )
 
 log = logging.getLogger("telecare.centre.bus")
@@ -57,6 +60,18 @@ JETSTREAM_SETTLING = stamina.retry(
 
 class BusError(Exception):
     """NATS could not be reached or refused a request; the message says which."""
+
+
+def stop_if_cancelled() -> None:
+    """Raise `CancelledError` again if this task was cancelled and the cancellation was lost.
+
+    nats-py catches a `CancelledError` that arrives while it queues a flush, and carries on: a
+    loop around the bus would never stop, and the centre would not exit on SIGINT or SIGTERM.
+    The task still counts the request to cancel it; each loop calls this once a round.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def tls_context(ca_file: Path) -> ssl.SSLContext:
@@ -98,6 +113,15 @@ class Received:
         except nats.errors.Error as err:  # the message comes again: its write is idempotent
             msg = f"could not drop {self.subject}: {err!r}"
             raise BusError(msg) from err
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """A hub's newest uplink message of one kind as the stream holds it, written or not."""
+
+    subject: str
+    data: bytes
+    taken_at: datetime | None  # when the stream took it
 
 
 class CentreBus:
@@ -232,6 +256,22 @@ class CentreBus:
             msg = f"the workers' consumer could not be read: {err!r}"
             raise BusError(msg) from err
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def newest(self, hub_id: str, kind: str) -> Newest | None:
+        """The newest message of `kind` the stream holds from `hub_id`; None if none.
+
+        Raises:
+            BusError: the cluster could not answer.
+        """
+        subject = uplink_subject(hub_id, kind)
+        try:
+            msg = await self._js.get_last_msg(UPLINK_STREAM, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (nats.errors.Error, TimeoutError) as err:
+            msg_text = f"the newest message under {subject} could not be read: {err!r}"
+            raise BusError(msg_text) from err
+        return Newest(msg.subject or subject, msg.data or b"", msg.time)
 
     async def publish_action(self, action: OperatorAction) -> None:
         """Publish a signed operator action on its hub's downlink, once (by action id).

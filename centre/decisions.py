@@ -4,7 +4,7 @@ Functions of rows and `now`. Pure: no I/O, no clock; the timers carry the decisi
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -29,23 +29,38 @@ class SilenceChange:
     hub: HubLiveness
 
 
+def last_heard(hub: HubLiveness, in_stream: Mapping[str, datetime]) -> datetime | None:
+    """A hub's newest heartbeat: the one stored, or a newer one the stream holds unwritten."""
+    unwritten = in_stream.get(hub.hub_id)
+    if hub.last_heartbeat is None or unwritten is None:
+        return hub.last_heartbeat
+    return max(hub.last_heartbeat, unwritten)
+
+
 def silence_changes(
-    hubs: Sequence[HubLiveness], *, now: datetime, silent_after_s: float, caught_up: bool
+    hubs: Sequence[HubLiveness],
+    *,
+    now: datetime,
+    silent_after_s: float,
+    in_stream: Mapping[str, datetime],
 ) -> list[SilenceChange]:
     """A hub not heard for `silent_after_s` is silent; heard again, it is back.
 
-    A hub never heard (registered, not installed yet) is not judged. Silence is judged only
-    while the workers are `caught_up` with the uplink: after the centre itself was down, its
-    backlog holds the heartbeats that prove the hubs alive.
+    Heard: its newest heartbeat stored or, in `in_stream`, one the stream holds that the
+    workers have not written yet. So a centre draining a backlog (after it was down itself)
+    does not take the hubs for silent because it has not read their heartbeats yet, and a hub
+    that died is raised on time however long the backlog. A raise carries the hub as last
+    heard. A hub never heard (registered, not installed yet) is not judged.
     """
     limit = timedelta(seconds=silent_after_s)
     changes: list[SilenceChange] = []
     for hub in hubs:
-        if hub.last_heartbeat is None:
+        heard = last_heard(hub, in_stream)
+        if heard is None:
             continue
-        silent = now - hub.last_heartbeat >= limit
-        if silent and hub.silent_alarm is None and caught_up:
-            changes.append(SilenceChange("raise", hub))
+        silent = now - heard >= limit
+        if silent and hub.silent_alarm is None:
+            changes.append(SilenceChange("raise", replace(hub, last_heartbeat=heard)))
         elif not silent and hub.silent_alarm is not None:
             changes.append(SilenceChange("clear", hub))
     return changes

@@ -149,12 +149,14 @@ class SimulatedHub:
             await msg.ack()
         return actions
 
-    async def applied(self, action: OperatorAction, detail: str = "") -> UplinkEnvelope:
-        """Report that an operator action was carried out."""
+    async def applied(
+        self, action: OperatorAction, detail: str = "", *, refused: bool = False
+    ) -> UplinkEnvelope:
+        """Report that an operator action was carried out (or, `refused`, why it was not)."""
         body = ActionApplied(
             action_id=action.action_id,
             incident_id=action.incident_id,
-            applied=True,
+            applied=not refused,
             detail=detail,
             at=_now(),
         )

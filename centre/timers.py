@@ -2,23 +2,25 @@
 
 Each `tick(now)` reads the rows, asks `decisions` what is due at `now`, and carries it out; the
 loop only calls it every few seconds with the clock's time, so tests pass `now` themselves.
+While the workers have a backlog, hubs are judged on the heartbeats the stream holds too
+(`centre/liveness.py`). Silence is not judged while the cluster cannot say what it holds;
+escalations and the families' messages go on regardless.
 """
 
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
 
-from centre.bus import BusError
+from centre.bus import BusError, stop_if_cancelled
 from centre.db import alarms, homes
 from centre.decisions import due_escalations, silence_changes
 from centre.family import FamilyMessenger, back_text, silent_text
+from centre.liveness import HeardInStream, Uplink
 
 log = logging.getLogger("telecare.centre.timers")
-CAUGHT_UP_BELOW = 1000  # uplink messages still unwritten, under which silence is judged
 TICK_S = 5.0
 
 
@@ -28,19 +30,22 @@ class Timers:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        backlog: Callable[[], Awaitable[int]],
+        uplink: Uplink,
         family: FamilyMessenger,
         *,
         silent_after_s: float,
     ) -> None:
         self._pool = pool
-        self._backlog = backlog
+        self._uplink = uplink
         self._family = family
         self._silent_after_s = silent_after_s
+        self._in_stream = HeardInStream(uplink, silent_after_s=silent_after_s)
+        self._blind: BusError | None = None  # why silence cannot be judged, if it cannot
 
     async def run(self, every_s: float = TICK_S) -> None:
         """Tick every `every_s` seconds until cancelled; a failed tick is logged and retried."""
         while True:
+            stop_if_cancelled()
             try:
                 await self.tick(datetime.now(UTC))
             except (OSError, asyncpg.PostgresError, BusError) as err:
@@ -50,25 +55,42 @@ class Timers:
     async def tick(self, now: datetime) -> Counter[str]:
         """Carry out what is due at `now`; counts of what was done."""
         done: Counter[str] = Counter()
-        caught_up = await self._backlog() < CAUGHT_UP_BELOW
         async with self._pool.acquire() as conn:
-            hubs = await alarms.liveness(conn)
-            for change in silence_changes(
-                hubs, now=now, silent_after_s=self._silent_after_s, caught_up=caught_up
-            ):
-                if change.change == "raise":
-                    if await alarms.raise_silent(conn, change.hub, now=now) is not None:
-                        log.warning("hub %s is silent", change.hub.hub_id)
-                        done["silent"] += 1
-                elif change.hub.silent_alarm is not None:
-                    await alarms.clear_silent(conn, change.hub.silent_alarm, now=now)
-                    log.info("hub %s is heard again", change.hub.hub_id)
-                    done["back"] += 1
+            done += await self._judge_silence(conn, now)
             for due in due_escalations(await alarms.unescalated(conn), now=now):
                 if await alarms.raise_incident(conn, due, now=now) is not None:
                     log.warning("incident %s to the centre: %s", due.incident.incident_id, due.why)
                     done["escalated"] += 1
             done["family_told"] += await self._tell_families(conn, now)
+        return done
+
+    async def _judge_silence(self, conn: asyncpg.Connection, now: datetime) -> Counter[str]:
+        done: Counter[str] = Counter()
+        hubs = await alarms.liveness(conn)
+        try:
+            if await self._uplink.backlog():
+                await self._in_stream.read(conn, hubs, now)
+            else:
+                self._in_stream.forget()
+        except BusError as err:
+            if self._blind is None:
+                log.warning("silence not judged: %s", err)
+            self._blind = err
+            return done
+        if self._blind is not None:
+            log.info("silence judged again")
+            self._blind = None
+        for change in silence_changes(
+            hubs, now=now, silent_after_s=self._silent_after_s, in_stream=self._in_stream.heard
+        ):
+            if change.change == "raise":
+                if await alarms.raise_silent(conn, change.hub, now=now) is not None:
+                    log.warning("hub %s is silent", change.hub.hub_id)
+                    done["silent"] += 1
+            elif change.hub.silent_alarm is not None:
+                await alarms.clear_silent(conn, change.hub.silent_alarm, now=now)
+                log.info("hub %s is heard again", change.hub.hub_id)
+                done["back"] += 1
         return done
 
     async def _tell_families(self, conn: asyncpg.Connection, now: datetime) -> int:

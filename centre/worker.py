@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import asyncpg
 from pydantic import ValidationError
 
-from centre.bus import BusError, CentreBus, Received
+from centre.bus import BusError, CentreBus, Received, stop_if_cancelled
 from centre.db import intake
 from wire.uplink import MAX_ENVELOPE_BYTES, UplinkEnvelope, verified
 
@@ -92,6 +92,7 @@ class Worker:
     async def run(self) -> None:
         """Fetch and handle messages until cancelled."""
         while True:
+            stop_if_cancelled()
             try:
                 batch = await self._bus.fetch(self._batch, FETCH_WAIT_S)
             except BusError as err:  # a node failing over: the client reconnects by itself

@@ -136,6 +136,9 @@ class AuditEntry(_View):
     Attributes:
         applied: `applied` (the hub reported it done), `refused` (the hub reported why not),
             `waiting` (no report yet), `not_sent` (nothing for a hub to do: a silent hub).
+        hub_applied: The hub's report: true (carried out), false (refused), null (none yet).
+        applied_at: When the hub reported, by its clock.
+        applied_detail: The hub's words with its report (why, for a refusal).
     """
 
     id: int
@@ -150,6 +153,7 @@ class AuditEntry(_View):
     home_name: str | None
     what: str | None
     applied: Applied
+    hub_applied: bool | None
     applied_at: AwareDatetime | None
     applied_detail: str | None
 

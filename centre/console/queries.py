@@ -57,7 +57,7 @@ _CONTACTS = "SELECT name, phone, ntfy_topic FROM contacts WHERE home_id = $1 ORD
 _AUDIT = """
 SELECT oa.id, oa.action_id, oa.at, oa.operator, o.display_name AS operator_name, oa.action,
        oa.note, oa.alarm_id, a.home_id, h.name AS home_name, a.kind, i.cause,
-       oa.applied_at, oa.applied_detail
+       oa.applied_at, oa.applied, oa.applied_detail
 FROM operator_actions oa
 JOIN operators o ON o.username = oa.operator
 LEFT JOIN alarms a ON a.id = oa.alarm_id
@@ -171,9 +171,8 @@ async def home(db: asyncpg.Pool, home_id: str) -> Home | None:
 
 
 def _applied(row: Mapping[str, Any]) -> str:
-    # The workers record a hub's refusal as its report with the detail "refused: why".
-    if row["applied_at"] is not None:
-        return "refused" if (row["applied_detail"] or "").startswith("refused") else "applied"
+    if row["applied"] is not None:
+        return "applied" if row["applied"] else "refused"
     return "not_sent" if row["kind"] == "hub_silent" else "waiting"
 
 
@@ -193,6 +192,7 @@ async def audit(db: asyncpg.Pool, limit: int = 200) -> tuple[AuditEntry, ...]:
             home_name=row["home_name"],
             what=None if row["kind"] is None else what_of(row["kind"], row["cause"]),
             applied=_applied(row),  # type: ignore[arg-type]
+            hub_applied=row["applied"],
             applied_at=row["applied_at"],
             applied_detail=row["applied_detail"],
         )

@@ -148,13 +148,13 @@ async def _applied(conn: asyncpg.Connection, body: ActionApplied) -> bool:
     )
     if answered is not None:
         return True
-    detail = body.detail if body.applied else f"refused: {body.detail}"
     done = await conn.fetchval(
-        "UPDATE operator_actions SET applied_at = $2, applied_detail = $3"
+        "UPDATE operator_actions SET applied_at = $2, applied = $3, applied_detail = $4"
         " WHERE action_id = $1 AND applied_at IS NULL RETURNING id",
         body.action_id,
         body.at,
-        detail,
+        body.applied,
+        body.detail,
     )
     return done is not None
 
@@ -178,3 +178,9 @@ async def hub_key(conn: asyncpg.Connection, hub_id: str) -> bytes | None:
     """A hub's signing key, or None for a hub no home has."""
     key_hex = await conn.fetchval("SELECT key_hex FROM hubs WHERE id = $1", hub_id)
     return None if key_hex is None else bytes.fromhex(key_hex)
+
+
+async def hub_keys(conn: asyncpg.Connection, hub_ids: list[str]) -> dict[str, bytes]:
+    """The signing keys of these hubs, by hub (a hub no home has is left out)."""
+    rows = await conn.fetch("SELECT id, key_hex FROM hubs WHERE id = ANY($1)", hub_ids)
+    return {r["id"]: bytes.fromhex(r["key_hex"]) for r in rows}

@@ -113,7 +113,12 @@ class OperatorRow(_Row):
 
 
 class OperatorActionRow(_Row):
-    """One audited operator action, and whether the hub has applied it."""
+    """One audited operator action, and whether the hub has applied it.
+
+    Attributes:
+        applied: True: the hub carried it out; False: it refused (`applied_detail` says why);
+            None: no report yet.
+    """
 
     id: int
     action_id: str
@@ -123,6 +128,7 @@ class OperatorActionRow(_Row):
     note: str
     at: AwareDatetime
     applied_at: AwareDatetime | None
+    applied: bool | None
     applied_detail: str | None
 
 

@@ -1,9 +1,11 @@
 """Helpers of the centre's tests: waiting on a condition, running workers, a centre.toml."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -56,3 +58,33 @@ def centre_toml(folder: Path, cluster: NatsCluster, dsn: str, extra: str = "") -
     path.write_text(f'{cluster.nats_section()}[postgres]\ndsn = "{dsn}"\n{extra}')
     path.chmod(0o600)
     return path
+
+
+async def ends_when_cancelled(
+    run: Callable[[], Coroutine[Any, Any, None]], owner: object, method: str
+) -> bool:
+    """Whether `run()` ends when cancelled while `owner.method` swallows the cancellation.
+
+    nats-py catches a CancelledError that arrives while it queues a flush, and goes on: the
+    method is made to do the same (then do its work) while the task is cancelled.
+    """
+    real = getattr(owner, method)
+    called = asyncio.Event()
+
+    async def swallowing(*args: object, **kwargs: object) -> object:
+        called.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(1)
+        return await real(*args, **kwargs)
+
+    setattr(owner, method, swallowing)
+    task = asyncio.create_task(run())
+    try:
+        await called.wait()
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+        return task.cancelled()
+    finally:
+        setattr(owner, method, real)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -2,7 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-from centre.decisions import HubLiveness, OpenIncident, due_escalations, silence_changes
+from centre.decisions import (
+    HubLiveness,
+    OpenIncident,
+    due_escalations,
+    silence_changes,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -39,19 +44,23 @@ def test_an_accepted_incident_or_a_severity_without_seconds_never_comes():
 def test_a_hub_is_silent_after_its_seconds_and_back_when_heard_again():
     heard = HubLiveness("h", "h", T0, None)
     assert silence_changes([heard], now=T0 + timedelta(seconds=179), silent_after_s=180,
-                           caught_up=True) == []  # fmt: skip
+                           in_stream={}) == []  # fmt: skip
     [change] = silence_changes([heard], now=T0 + timedelta(seconds=180), silent_after_s=180,
-                               caught_up=True)  # fmt: skip
+                               in_stream={})  # fmt: skip
     assert change.change == "raise"
     alarmed = HubLiveness("h", "h", T0 + timedelta(seconds=300), 7)
     [back] = silence_changes([alarmed], now=T0 + timedelta(seconds=310), silent_after_s=180,
-                             caught_up=True)  # fmt: skip
+                             in_stream={})  # fmt: skip
     assert back.change == "clear"
 
 
-def test_silence_is_not_judged_while_a_backlog_is_unwritten_or_before_a_first_heartbeat():
-    heard = HubLiveness("h", "h", T0, None)
+def test_a_heartbeat_the_stream_holds_unwritten_counts_and_a_first_one_is_needed():
+    stored = HubLiveness("h", "h", T0, None)
     never = HubLiveness("n", "n", None, None)
     later = T0 + timedelta(hours=1)
-    assert silence_changes([heard], now=later, silent_after_s=180, caught_up=False) == []
-    assert silence_changes([never], now=later, silent_after_s=180, caught_up=True) == []
+    fresh = {"h": later - timedelta(seconds=10), "n": later}
+    assert silence_changes([stored, never], now=later, silent_after_s=180, in_stream=fresh) == []
+    stale = {"h": later - timedelta(seconds=200)}
+    [change] = silence_changes([stored], now=later, silent_after_s=180, in_stream=stale)
+    assert (change.change, change.hub.last_heartbeat) == ("raise", stale["h"])
+    assert silence_changes([never], now=later, silent_after_s=180, in_stream={}) == []

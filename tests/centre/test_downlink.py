@@ -1,6 +1,7 @@
 """Operator actions: audited, signed onto the hub's downlink, applied once and reported back."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -8,8 +9,10 @@ import pytest
 from centre.bus import CentreBus
 from centre.db import actions, alarms, homes
 from centre.db.actions import ActionRefused
+from centre.db.migrations import migrate, migrations
 from centre.downlink import Downlink
 from centre.family import FamilyMessenger
+from centre.servers.postgres import LocalPostgres
 from centre.timers import Timers
 from centre.worker import Worker
 from tests.centre.conftest import HubFactory
@@ -23,9 +26,7 @@ async def test_an_accepted_alarm_reaches_the_hub_which_reports_it_applied(
     other = await make_hub("home-b")
     async with centre_pool.acquire() as conn:
         await homes.add_operator(conn, "sam", "Sam", "operator", "argon2-hash")
-    timers = Timers(
-        centre_pool, centre_bus.backlog, FamilyMessenger(None, None), silent_after_s=180
-    )
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
     downlink = Downlink(centre_pool, centre_bus)
     async with running([Worker(centre_pool, centre_bus)]):
         await hub.incident("press-1", "firing", family_exhausted=True)
@@ -65,3 +66,38 @@ async def test_an_unknown_operator_or_alarm_is_refused_and_nothing_is_recorded(
     with pytest.raises(ActionRefused, match="no alarm 99"):
         await downlink.accept(99, "sam")
     assert await count(centre_pool, "SELECT count(*) FROM operator_actions") == 0
+
+
+async def test_reports_recorded_before_the_outcome_column_keep_their_outcome(
+    postgres_server: LocalPostgres, tmp_path: Path
+):
+    for migration in migrations():  # the schema as it was before 0005
+        if migration.version < 5:
+            (tmp_path / migration.name).write_text(migration.sql)
+    conn = await asyncpg.connect(postgres_server.dsn())
+    await conn.execute("CREATE DATABASE before_outcomes")
+    await conn.close()
+    conn = await asyncpg.connect(postgres_server.dsn("before_outcomes"))
+    try:
+        await migrate(conn, tmp_path)
+        await homes.add_operator(conn, "sam", "Sam", "operator", "argon2-hash")
+        await conn.executemany(
+            "INSERT INTO operator_actions (action_id, operator, action, applied_at, applied_detail)"
+            " VALUES ($1, 'sam', 'accept', $2, $3)",
+            [
+                ("done", datetime.now(UTC), "family told: Sam"),
+                ("refused", datetime.now(UTC), "refused: no such incident in this home"),
+                ("waiting", None, None),
+            ],
+        )
+        assert await migrate(conn) == ["0005_action_outcome.sql"]
+        rows = await conn.fetch(
+            "SELECT action_id, applied, applied_detail FROM operator_actions ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r.values()) for r in rows] == [
+        ("done", True, "family told: Sam"),
+        ("refused", False, "no such incident in this home"),
+        ("waiting", None, None),
+    ]

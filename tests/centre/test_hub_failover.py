@@ -106,7 +106,7 @@ async def test_the_hub_goes_on_through_another_node_when_its_own_dies(
     registry = Registry(pool, bus, users_changed)
     credentials = await registry.add_home("home-f", "Home F")
     twilio = TwilioStandIn()
-    timers = Timers(pool, bus.backlog, FamilyMessenger(None, None), silent_after_s=3600)
+    timers = Timers(pool, bus, FamilyMessenger(None, None), silent_after_s=3600)
     async with AsyncExitStack() as stack:
         data = config_data(
             broker,

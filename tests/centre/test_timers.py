@@ -1,5 +1,7 @@
 """The timers on a real database: a silent hub's alarm and family message, and escalations."""
 
+import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -8,11 +10,12 @@ from centre.bus import CentreBus
 from centre.db import alarms
 from centre.db.models import ContactRow
 from centre.family import FamilyMessenger
+from centre.servers.nats import NatsCluster
 from centre.timers import Timers
 from centre.worker import Worker
 from notifier.settings import NtfySettings
-from tests.centre.conftest import HubFactory
-from tests.centre.support import count, running, until
+from tests.centre.conftest import HubFactory, centre_connection
+from tests.centre.support import count, ends_when_cancelled, running, until
 from tests.support.standins import NtfyStandIn, serving
 
 ALICE = ContactRow(home_id="home-a", name="Alice", ntfy_topic="alice-mum")
@@ -30,7 +33,7 @@ async def test_a_silent_hub_raises_one_alarm_tells_the_family_and_clears_when_he
     ntfy = NtfyStandIn()
     async with serving(ntfy) as url:
         family = FamilyMessenger(NtfySettings(server=url), None)
-        timers = Timers(centre_pool, centre_bus.backlog, family, silent_after_s=180)
+        timers = Timers(centre_pool, centre_bus, family, silent_after_s=180)
         hub = await make_hub("home-a", contacts=(ALICE,))
         async with running([Worker(centre_pool, centre_bus)]):
             first = await hub.heartbeat()
@@ -58,9 +61,7 @@ async def test_a_silent_hub_raises_one_alarm_tells_the_family_and_clears_when_he
 async def test_an_incident_the_family_does_not_take_reaches_the_queue_on_time(
     make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
 ):
-    timers = Timers(
-        centre_pool, centre_bus.backlog, FamilyMessenger(None, None), silent_after_s=180
-    )
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
     hub = await make_hub("home-a", escalation={"emergency": 120})
     opened = datetime.now(UTC)
     async with running([Worker(centre_pool, centre_bus)]):
@@ -84,3 +85,97 @@ async def test_an_incident_the_family_does_not_take_reaches_the_queue_on_time(
         resolved = await alarms.alarm(conn, queued["press-1"].id)
     assert resolved is not None
     assert resolved.state == "resolved"
+
+
+async def _one_dies_while_the_centre_is_down(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus, backlog: int
+) -> datetime:
+    """home-a and home-b heard and written; then, the workers down, only home-a goes on
+    (`backlog` heartbeats left unwritten). When home-b was last heard."""
+    alive = await make_hub("home-a")
+    dead = await make_hub("home-b")
+    async with running([Worker(centre_pool, centre_bus)]):
+        await alive.heartbeat()
+        last = await dead.heartbeat()
+        await _written(centre_pool, 2)
+    for _ in range(0, backlog, 100):
+        await asyncio.gather(*(alive.heartbeat() for _ in range(100)))
+    return last.body.at  # type: ignore[union-attr]
+
+
+async def _silent_hubs(pool: asyncpg.Pool) -> dict[str, datetime]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT h.id, h.silent_since FROM alarms a JOIN hubs h ON h.id = a.hub_id"
+            " WHERE a.kind = 'hub_silent'"
+        )
+    return {r["id"]: r["silent_since"] for r in rows}
+
+
+async def test_a_hub_whose_heartbeats_wait_unwritten_is_not_silent_after_the_centre_was_down(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
+    died = await _one_dies_while_the_centre_is_down(make_hub, centre_pool, centre_bus, 100)
+    assert await centre_bus.backlog() == 100
+    done = await timers.tick(died + timedelta(seconds=180))
+    assert done["silent"] == 1
+    assert await _silent_hubs(centre_pool) == {"home-b": died}
+
+
+async def test_a_hub_that_died_is_raised_on_time_however_long_the_backlog(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
+    died = await _one_dies_while_the_centre_is_down(make_hub, centre_pool, centre_bus, 2000)
+    assert await timers.tick(died + timedelta(seconds=179)) == Counter()
+    done = await timers.tick(died + timedelta(seconds=180))
+    assert done["silent"] == 1
+    assert await _silent_hubs(centre_pool) == {"home-b": died}
+    async with running([Worker(centre_pool, centre_bus)]):  # the drain; home-a still heard
+        await _written(centre_pool, 2002)
+    assert (await timers.tick(died + timedelta(seconds=180)))["back"] == 0
+    assert set(await _silent_hubs(centre_pool)) == {"home-b"}
+
+
+async def test_a_silent_hub_heard_again_leaves_the_queue_before_the_backlog_is_written(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
+    hub = await make_hub("home-a")
+    async with running([Worker(centre_pool, centre_bus)]):
+        first = await hub.heartbeat()
+        await _written(centre_pool, 1)
+    heard = first.body.at  # type: ignore[union-attr]
+    assert (await timers.tick(heard + timedelta(seconds=180)))["silent"] == 1
+    await hub.heartbeat()  # the workers are down: it waits in the stream
+    assert (await timers.tick(heard + timedelta(seconds=180)))["back"] == 1
+    async with centre_pool.acquire() as conn:
+        assert await alarms.queue(conn) == []
+
+
+async def test_escalations_go_on_while_the_cluster_cannot_say_what_it_holds(
+    make_hub: HubFactory,
+    centre_pool: asyncpg.Pool,
+    centre_bus: CentreBus,
+    nats_cluster: NatsCluster,
+):
+    hub = await make_hub("home-a")
+    async with running([Worker(centre_pool, centre_bus)]):
+        await hub.heartbeat()
+        await hub.incident("press-1", "firing", family_exhausted=True)
+        await _written(centre_pool, 2)
+    unreachable = await centre_connection(nats_cluster)
+    await unreachable.close()
+    timers = Timers(centre_pool, unreachable, FamilyMessenger(None, None), silent_after_s=180)
+    done = await timers.tick(datetime.now(UTC) + timedelta(hours=1))
+    assert (done["escalated"], done["silent"]) == (1, 0)
+    async with centre_pool.acquire() as conn:
+        assert [a.kind for a in await alarms.queue(conn)] == ["incident"]
+
+
+async def test_the_timers_stop_when_cancelled_even_if_nats_py_swallowed_the_cancellation(
+    centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
+    assert await ends_when_cancelled(lambda: timers.run(every_s=0.01), centre_bus, "backlog")

@@ -12,7 +12,7 @@ from centre.servers.nats import NatsCluster
 from centre.simhub import incident_body
 from centre.worker import Worker
 from tests.centre.conftest import HubFactory, centre_connection
-from tests.centre.support import count, running, until, workers_on
+from tests.centre.support import count, ends_when_cancelled, running, until, workers_on
 from wire.uplink import DeviceSummary, Heartbeat, UplinkEnvelope, signed, uplink_subject
 
 
@@ -239,3 +239,11 @@ async def test_a_worker_stopped_mid_batch_gives_back_what_it_had_not_written(
         range(5, 21)
     )
     assert {r.deliveries for r in again} == {2}
+
+
+async def test_a_worker_stops_when_cancelled_even_if_nats_py_swallowed_the_cancellation(
+    centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    assert await centre_bus.fetch(1, 0.1) == []  # binds the pull subscription
+    subscription = centre_bus._workers
+    assert await ends_when_cancelled(Worker(centre_pool, centre_bus).run, subscription, "fetch")

@@ -23,12 +23,12 @@ async def _alarm_from_a_press(
     hub = await hub_factory("patel")
     await hub.incident("press-1", "firing", family_exhausted=True)
     await until(lambda: count(db, "SELECT count(*) FROM incidents"), "incident stored")
-    timers = Timers(db, bus.backlog, FamilyMessenger(None, None), silent_after_s=180)
+    timers = Timers(db, bus, FamilyMessenger(None, None), silent_after_s=180)
     await timers.tick(datetime.now(UTC))
     return hub, await count(db, "SELECT id FROM alarms")
 
 
-async def test_accept_then_resolve_reach_the_hub_and_the_audit_shows_its_report(
+async def test_accept_then_resolve_reach_the_hub_and_the_audit_shows_its_reports(
     client: httpx.AsyncClient, db: asyncpg.Pool, centre_bus: CentreBus, make_hub: HubFactory
 ) -> None:
     async with running([Worker(db, centre_bus)]):
@@ -71,10 +71,25 @@ async def test_accept_then_resolve_reach_the_hub_and_the_audit_shows_its_report(
             lambda: count(db, "SELECT count(applied_at) FROM operator_actions"), "report recorded"
         )
         audit = (await client.get("/api/audit")).json()
-        assert [a["applied"] for a in audit] == ["waiting", "applied"]
+        assert [(a["applied"], a["hub_applied"]) for a in audit] == [
+            ("waiting", None),
+            ("applied", True),
+        ]
         page = (await client.get("/audit")).text
         assert "family told: Sam Okafor at the monitoring centre" in page
         assert "waiting for the hub" in page
+        await patel.applied(resolve, "no such incident in this home", refused=True)
+        await until(
+            lambda: count(db, "SELECT count(applied_at) = 2 FROM operator_actions"), "refusal in"
+        )
+        audit = (await client.get("/api/audit")).json()
+        assert [(a["applied"], a["hub_applied"], a["applied_detail"]) for a in audit] == [
+            ("refused", False, "no such incident in this home"),
+            ("applied", True, "family told: Sam Okafor at the monitoring centre"),
+        ]
+        row = (await client.get("/audit")).text.split(f'data-action="{resolve.action_id}"')[1]
+        assert '<td class="applied refused">refused ' in row
+        assert ": no such incident in this home</td>" in row.split("</tr>")[0]
 
 
 async def test_resolving_from_the_home_page_needs_a_note_and_a_silent_hub_sends_nothing(

@@ -63,7 +63,7 @@ async def test_an_operator_sees_a_press_arrive_live_and_accepts_it_from_the_home
 ) -> None:
     base = f"http://127.0.0.1:{console.port}"
     hub = await make_hub("patel")
-    timers = Timers(db, centre_bus.backlog, FamilyMessenger(None, None), silent_after_s=180)
+    timers = Timers(db, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
     async with running([Worker(db, centre_bus)]):
         await hub.heartbeat()
         operator = await (await browser.new_context(viewport=DESK, base_url=base)).new_page()
