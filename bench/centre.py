@@ -240,7 +240,10 @@ async def _order(pool: asyncpg.Pool, since: datetime, hubs: int) -> list[str]:
         f"({order.pairs} pairs{'; e.g. ' if order.example else ''}{order.example}); "
         f"hubs whose stored state is not their newest message: {stale}"
     )
-    return [f"{stale} hubs show an older message than their newest"] if stale else []
+    failures = [f"{stale} hubs show an older message than their newest"] if stale else []
+    if order.pairs:
+        failures.append(f"{order.hubs} hubs had rows written out of their order")
+    return failures
 
 
 async def _silences(pool: asyncpg.Pool, quiet: str, since: datetime, by: float) -> list[str]:

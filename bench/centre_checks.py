@@ -158,8 +158,8 @@ async def out_of_order(pool: asyncpg.Pool, since: datetime) -> Order:
 async def stale_hubs(pool: asyncpg.Pool) -> int:
     """Hubs whose stored heartbeat or incident is not the newest of its messages written.
 
-    Rows may be written out of order (each worker writes its own batch); what the centre shows
-    of a hub must still be its newest message.
+    Whatever order rows were written in (two centres at once may overtake each other), what the
+    centre shows of a hub must be its newest message.
     """
     async with pool.acquire() as conn:
         return int(

@@ -18,6 +18,7 @@ from centre.db import homes
 from centre.db.pool import open_pool
 from centre.downlink import Downlink
 from centre.family import FamilyMessenger
+from centre.partitions import share
 from centre.registry import AccountsFile, Registry, UsersChanged
 from centre.relay import CallRelay
 from centre.timers import Timers
@@ -71,7 +72,7 @@ class Centre:
         self.relay = CallRelay(pool, bus, wait_s=config.console.relay_wait_s)
         self.family = FamilyMessenger(config.notify.ntfy, config.notify.twilio)
         self.timers = Timers(pool, bus, self.family, silent_after_s=config.silence.silent_after_s)
-        self.worker = Worker(pool, bus)
+        self.worker = Worker(pool, bus, partitions=share(0, config.workers))
 
     async def prepare(self) -> None:
         """Streams, the workers' consumer, each hub's consumer, and the brokers' user list."""
@@ -112,11 +113,15 @@ async def open_centre(
         yield centre
 
 
-async def run_worker(config: CentreConfig, name: str) -> None:
-    """A worker process only: writes uplink messages until cancelled."""
+async def run_worker(config: CentreConfig, name: str, slot: int) -> None:
+    """A worker process only: writes its share of the uplink messages until cancelled.
+
+    It is worker `slot` of `config.workers`; the centre's own process is slot 0.
+    """
+    partitions = share(slot, config.workers)
     async with open_pool(config.postgres.dsn.get_secret_value(), max_size=4) as pool:
         bus = await connect_bus(config, name)
         try:
-            await Worker(pool, bus).run()
+            await Worker(pool, bus, partitions=partitions).run()
         finally:
             await bus.close()

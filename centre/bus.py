@@ -2,8 +2,8 @@
 
 The only centre module that touches nats-py; its messages and errors do not leave here. The
 streams are replicated on every node (R3): a message the stream acknowledged survives the loss
-of one node. Uplink messages are fetched from the one durable pull consumer `centre-workers`
-that every worker process shares; each is acknowledged only after it is written.
+of one node. Uplink messages are fetched from the durable pull consumer of their partition
+(`centre.partitions`), one per partition; each is acknowledged only after it is written.
 """
 
 import asyncio
@@ -25,20 +25,24 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
+from centre.partitions import (
+    STORED_SUBJECTS,
+    UPLINK_PARTITIONS,
+    partition_consumer,
+    partition_filter,
+    stored_subject,
+)
 from wire.uplink import (
     DOWNLINK_STREAM,
     DOWNLINK_SUBJECTS,
     UPLINK_STREAM,
-    UPLINK_SUBJECTS,
     OperatorAction,
     RelayedVoice,
     downlink_consumer,
     downlink_subject,
-    uplink_subject,
 )
 
 log = logging.getLogger("telecare.centre.bus")
-WORKERS_CONSUMER = "centre-workers"
 DUPLICATE_WINDOW_S = 120.0
 ACK_WAIT_S = 30.0
 MAX_ACK_PENDING = 10_000
@@ -130,7 +134,7 @@ class CentreBus:
     def __init__(self, client: Client) -> None:
         self._nc = client
         self._js = client.jetstream(timeout=10)
-        self._workers: nats.js.JetStreamContext.PullSubscription | None = None
+        self._partitions: dict[int, nats.js.JetStreamContext.PullSubscription] = {}
 
     @classmethod
     async def connect(
@@ -179,10 +183,13 @@ class CentreBus:
 
     @JETSTREAM_SETTLING
     async def ensure_streams(self, replicas: int = 3) -> None:
-        """Create (or update) UPLINK, DOWNLINK and the workers' consumer; idempotent."""
+        """Create (or update) UPLINK, DOWNLINK and each partition's consumer; idempotent.
+
+        The brokers must map `uplink.<hub>.<kind>` to its partition (`UPLINK_MAPPING`).
+        """
         uplink = StreamConfig(
             name=UPLINK_STREAM,
-            subjects=[UPLINK_SUBJECTS],
+            subjects=[STORED_SUBJECTS],
             storage=StorageType.FILE,
             num_replicas=replicas,
             duplicate_window=DUPLICATE_WINDOW_S,
@@ -200,10 +207,15 @@ class CentreBus:
                 await self._js.add_stream(config)
             except nats.js.errors.BadRequestError:
                 await self._js.update_stream(config)  # it exists with other settings
+        for partition in range(UPLINK_PARTITIONS):
+            await self._ensure_partition_consumer(partition)
+
+    async def _ensure_partition_consumer(self, partition: int) -> None:
         await self._js.add_consumer(
             UPLINK_STREAM,
             ConsumerConfig(
-                durable_name=WORKERS_CONSUMER,
+                durable_name=partition_consumer(partition),
+                filter_subject=partition_filter(partition),
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=ACK_WAIT_S,
@@ -227,16 +239,20 @@ class CentreBus:
             ),
         )
 
-    async def fetch(self, batch: int, timeout_s: float) -> list[Received]:
-        """Up to `batch` uplink messages; an empty list after `timeout_s`.
+    async def fetch(self, partition: int, batch: int, timeout_s: float) -> list[Received]:
+        """Up to `batch` uplink messages of one partition, in order; empty after `timeout_s`.
 
         Raises:
             BusError: the cluster could not serve the request (a node failing over, say).
         """
-        if self._workers is None:
-            self._workers = await self._js.pull_subscribe_bind(WORKERS_CONSUMER, UPLINK_STREAM)
+        subscription = self._partitions.get(partition)
+        if subscription is None:
+            subscription = await self._js.pull_subscribe_bind(
+                partition_consumer(partition), UPLINK_STREAM
+            )
+            self._partitions[partition] = subscription
         try:
-            msgs = await self._workers.fetch(batch, timeout=timeout_s)
+            msgs = await subscription.fetch(batch, timeout=timeout_s)
         except TimeoutError:  # nats-py raises its own and, mid-failover, the plain one: no messages
             return []
         except nats.errors.Error as err:
@@ -251,11 +267,16 @@ class CentreBus:
             BusError: the cluster could not answer.
         """
         try:
-            info = await self._js.consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
+            infos = await asyncio.gather(
+                *(
+                    self._js.consumer_info(UPLINK_STREAM, partition_consumer(p))
+                    for p in range(UPLINK_PARTITIONS)
+                )
+            )
         except (nats.errors.Error, TimeoutError) as err:
-            msg = f"the workers' consumer could not be read: {err!r}"
+            msg = f"the workers' consumers could not be read: {err!r}"
             raise BusError(msg) from err
-        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return sum(int(i.num_pending or 0) + int(i.num_ack_pending or 0) for i in infos)
 
     async def newest(self, hub_id: str, kind: str) -> Newest | None:
         """The newest message of `kind` the stream holds from `hub_id`; None if none.
@@ -263,7 +284,7 @@ class CentreBus:
         Raises:
             BusError: the cluster could not answer.
         """
-        subject = uplink_subject(hub_id, kind)
+        subject = stored_subject(hub_id, kind)
         try:
             msg = await self._js.get_last_msg(UPLINK_STREAM, subject)
         except nats.js.errors.NotFoundError:

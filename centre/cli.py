@@ -24,6 +24,7 @@ from centre.db import homes as homes_db
 from centre.db.homes import RegistrationError
 from centre.db.models import ContactRow, HomeRow, HubCredentials
 from centre.db.pool import DatabaseError, open_pool
+from centre.partitions import UPLINK_PARTITIONS
 from centre.processes import WorkerProcesses, until_stopped
 
 T = TypeVar("T")
@@ -62,9 +63,10 @@ def centre() -> None:
 @config_option
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, UPLINK_PARTITIONS),
     default=None,
-    help="Workers: this process and N-1 worker processes it keeps running [default: workers].",
+    help="Workers: this process and N-1 worker processes it keeps running, the uplink's "
+    f"{UPLINK_PARTITIONS} partitions shared among them [default: workers].",
 )
 def run(config_path: Path, workers: int | None) -> None:
     """Run the centre: workers, timers (silent hubs, escalation), until SIGTERM or SIGINT.
@@ -72,10 +74,11 @@ def run(config_path: Path, workers: int | None) -> None:
     A worker process that dies is started again; stopping the centre stops them all first.
     """
     config = _load(config_path)
-    count = workers or config.workers
+    if workers is not None:
+        config = config.model_copy(update={"workers": workers})
     command = [sys.executable, "-m", "centre.cli", "worker", "--config", str(config_path)]
-    command += ["--parent-pid", str(os.getpid())]
-    processes = WorkerProcesses(command, count - 1)
+    command += ["--parent-pid", str(os.getpid()), "--workers", str(config.workers)]
+    processes = WorkerProcesses(command, config.workers - 1)
     _run(lambda: until_stopped(_serve(config, processes)))
 
 
@@ -103,11 +106,21 @@ async def _serve(config: CentreConfig, processes: WorkerProcesses) -> None:
 @centre.command(hidden=True)
 @config_option
 @click.option("--parent-pid", type=int, default=None, help="Stop when this process is gone.")
-def worker(config_path: Path, parent_pid: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, UPLINK_PARTITIONS),
+    required=True,
+    help="How many workers share the partitions.",
+)
+@click.option("--slot", type=click.IntRange(1), required=True, help="Which of them this is.")
+def worker(config_path: Path, parent_pid: int | None, workers: int, slot: int) -> None:
     """One extra worker process (started by `run --workers N`), until SIGTERM or SIGINT."""
-    config = _load(config_path)
-    name = f"centre-worker-{os.getpid()}"
-    _run(lambda: until_stopped(run_worker(config, name), parent_pid=parent_pid))
+    if slot >= workers:
+        msg = f"--slot {slot} is not one of the {workers - 1} worker processes (1 to {workers - 1})"
+        raise click.BadParameter(msg, param_hint="--slot")
+    config = _load(config_path).model_copy(update={"workers": workers})
+    name = f"centre-worker-{slot}-{os.getpid()}"
+    _run(lambda: until_stopped(run_worker(config, name, slot), parent_pid=parent_pid))
 
 
 @centre.group(invoke_without_command=True)

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from centre.console.settings import ConsoleSettings
+from centre.partitions import UPLINK_PARTITIONS
 from notifier.settings import NtfySettings, TwilioSettings
 
 
@@ -86,7 +87,7 @@ class CentreConfig(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     silence: SilenceSection = SilenceSection()
     notify: NotifySection = NotifySection()
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=UPLINK_PARTITIONS)
 
     @classmethod
     def settings_customise_sources(

@@ -1,7 +1,8 @@
 """`telecare centre run --workers N`: the worker processes it keeps, and stopping on a signal.
 
-`run --workers N` is N workers on the one consumer: the centre process itself and N - 1 worker
-processes (`telecare centre worker`) that it starts once the centre is ready, watches and stops.
+`run --workers N` is N workers sharing the uplink's partitions: the centre process itself (slot
+0) and N - 1 worker processes (`telecare centre worker --slot K`) that it starts once the centre
+is ready, watches and stops.
 
 - A worker process that exits while the centre runs (killed, crashed, out of memory) is started
   again: at once if it had run `STEADY_RUN_S`, else after a pause that doubles from
@@ -62,6 +63,9 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
 class WorkerProcesses:
     """Keeps `count` processes running `command` until cancelled, then stops them all.
 
+    Each is told its slot (`--slot 1` to `--slot count`); one started in place of another
+    takes its slot, and with it the same partitions of the uplink.
+
     Attributes:
         pids: The process id in each slot, while it runs.
     """
@@ -81,7 +85,7 @@ class WorkerProcesses:
         pause_s = 0.0
         while True:
             started = time.monotonic()
-            process = await asyncio.create_subprocess_exec(*self._command)
+            process = await asyncio.create_subprocess_exec(*self._command, "--slot", str(slot))
             self.pids[slot] = process.pid
             try:
                 returncode = await process.wait()

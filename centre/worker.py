@@ -1,12 +1,15 @@
-"""Workers: take uplink messages from the shared consumer, check them, write them, acknowledge.
+"""Workers: take uplink messages from their partitions, check them, write them, acknowledge.
 
-Several worker processes share the durable consumer `centre-workers`; JetStream gives each
-message to one of them, and redelivers it if it is not acknowledged in time. A message is
-acknowledged only after its transaction has committed, and every write is idempotent on
-(hub, seq), so a redelivery or a hub's resend is written once. A message that fails the checks
-(unknown hub, another hub's name, a bad signature, too large, undecodable) is refused: counted
-in `rejections` and never delivered again. A worker stopped mid-batch gives back what it had not
-written, to be delivered again at once.
+Several worker processes share the work: each reads its share of the partitions
+(`centre.partitions`), one task per partition, one message after another, so each hub's
+messages are written in the order it sent them. JetStream redelivers a message that is not
+acknowledged in time. A message is acknowledged only after its transaction has committed, and
+every write is idempotent on (hub, seq), so a redelivery or a hub's resend is written once. A
+message that fails the checks (unknown hub, another hub's name, a bad signature, too large,
+undecodable) is refused: counted in `rejections` and never delivered again. A message that cannot
+be written (the database failing) is given back with the rest of its batch, so nothing written
+after it overtakes it; a worker stopped mid-batch gives back what it had not written, to be
+delivered again at once.
 """
 
 import asyncio
@@ -22,6 +25,7 @@ from pydantic import ValidationError
 
 from centre.bus import BusError, CentreBus, Received, stop_if_cancelled
 from centre.db import intake
+from centre.partitions import UPLINK_PARTITIONS, share, subject_parts
 from wire.uplink import MAX_ENVELOPE_BYTES, UplinkEnvelope, verified
 
 log = logging.getLogger("telecare.centre.worker")
@@ -43,15 +47,10 @@ class Refused:
     detail: str
 
 
-def subject_hub(subject: str) -> str | None:
-    """The hub named by an uplink subject `uplink.<hub>.<kind>`, or None."""
-    parts = subject.split(".")
-    return parts[1] if len(parts) == 3 and parts[0] == "uplink" else None  # noqa: PLR2004
-
-
 def decode(subject: str, data: bytes) -> UplinkEnvelope | Refused:
     """The envelope in `data`, if it is within size, decodes and matches its subject's hub."""
-    hub = subject_hub(subject)
+    parts = subject_parts(subject)
+    hub, kind = parts if parts is not None else (None, None)
     if len(data) > MAX_ENVELOPE_BYTES:
         return Refused("malformed", hub, f"{len(data)} bytes, over {MAX_ENVELOPE_BYTES}")
     try:
@@ -62,16 +61,17 @@ def decode(subject: str, data: bytes) -> UplinkEnvelope | Refused:
         return Refused("malformed", hub, f"{where}: {first['msg']}")
     if envelope.hub_id != hub:
         return Refused("forged", hub, f"envelope of {envelope.hub_id} under {subject}")
-    if subject.rsplit(".", 1)[-1] != envelope.body.kind:
+    if kind != envelope.body.kind:
         return Refused("malformed", hub, f"a {envelope.body.kind} under {subject}")
     return envelope
 
 
 class Worker:
-    """One worker: fetches in batches, writes each message in its own transaction.
+    """One worker: reads its partitions in batches, writes each message in its own transaction.
 
     Attributes:
         counts: Outcomes since start: stored, duplicate, and each refusal reason.
+        partitions: The partitions it reads (all of them unless told).
     """
 
     def __init__(
@@ -79,6 +79,7 @@ class Worker:
         pool: asyncpg.Pool,
         bus: CentreBus,
         *,
+        partitions: tuple[int, ...] = tuple(range(UPLINK_PARTITIONS)),
         batch: int = BATCH,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -87,24 +88,33 @@ class Worker:
         self._batch = batch
         self._clock = clock
         self._keys: dict[str, bytes] = {}
+        self.partitions = partitions
         self.counts: Counter[str] = Counter()
 
     async def run(self) -> None:
-        """Fetch and handle messages until cancelled."""
+        """Read every one of its partitions until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for partition in self.partitions:
+                group.create_task(self._read(partition), name=f"centre-partition-{partition}")
+
+    async def _read(self, partition: int) -> None:
         while True:
             stop_if_cancelled()
             try:
-                batch = await self._bus.fetch(self._batch, FETCH_WAIT_S)
+                batch = await self._bus.fetch(partition, self._batch, FETCH_WAIT_S)
             except BusError as err:  # a node failing over: the client reconnects by itself
                 log.warning("%s; fetching again", err)
                 await asyncio.sleep(RETRY_AFTER_S)
                 continue
             for index, received in enumerate(batch):
                 try:
-                    await self.handle(received)
+                    outcome = await self.handle(received)
                 except asyncio.CancelledError:
                     await _give_back(batch[index:])
                     raise
+                if outcome == "retried":  # what follows it waits for it, in order
+                    await _give_back(batch[index + 1 :], RETRY_AFTER_S)
+                    break
 
     async def handle(self, received: Received) -> str:
         """Check, write and acknowledge one message; what became of it.
@@ -156,18 +166,19 @@ class Worker:
         return key
 
 
-async def _give_back(unwritten: list[Received]) -> None:
-    """A worker stopping: what it fetched and did not write goes to another worker at once.
+async def _give_back(unwritten: list[Received], delay_s: float = 0) -> None:
+    """What was fetched and not written is delivered again after `delay_s`, in its order.
 
     Left unacknowledged, it would wait out the consumer's ack wait (30 s) first.
     """
     for received in unwritten:
         with contextlib.suppress(BusError):  # unacknowledged, it comes again anyway
-            await received.retry(0)
+            await received.retry(delay_s)
 
 
 async def run_workers(pool: asyncpg.Pool, buses: list[CentreBus]) -> None:
-    """Run one worker per bus connection until cancelled."""
+    """Run one worker per bus connection until cancelled, the partitions shared among them."""
     async with asyncio.TaskGroup() as group:
         for index, bus in enumerate(buses):
-            group.create_task(Worker(pool, bus).run(), name=f"centre-worker-{index}")
+            worker = Worker(pool, bus, partitions=share(index, len(buses)))
+            group.create_task(worker.run(), name=f"centre-worker-{index}")

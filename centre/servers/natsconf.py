@@ -14,7 +14,8 @@ from pathlib import Path
 
 import bcrypt
 
-from wire.uplink import DOWNLINK_STREAM, downlink_consumer, inbox_prefix, uplink_subject
+from centre.partitions import UPLINK_MAPPING, partition_of
+from wire.uplink import DOWNLINK_STREAM, downlink_consumer, inbox_prefix
 
 ACCOUNT = "TELECARE"
 CLUSTER_NAME = "telecare"
@@ -42,12 +43,14 @@ def hub_permissions(hub_id: str) -> dict[str, dict[str, list[str]]]:
     """What a hub's NATS user may publish and subscribe to: only its own subjects.
 
     Publishing a JetStream request needs the API subject; the reply comes on the hub's inbox.
+    The brokers check what a hub publishes after mapping it to its partition, so a hub may
+    publish only into its own: it cannot put its messages where no worker reads them.
     """
     consumer = downlink_consumer(hub_id)
     return {
         "publish": {
             "allow": [
-                uplink_subject(hub_id, ">"),
+                f"uplink.{hub_id}.*.{partition_of(hub_id)}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{DOWNLINK_STREAM}.{consumer}",
                 f"$JS.API.CONSUMER.INFO.{DOWNLINK_STREAM}.{consumer}",
                 f"$JS.ACK.{DOWNLINK_STREAM}.{consumer}.>",
@@ -70,7 +73,7 @@ def render_accounts(centre_user: str, centre_hash: str, hubs: Mapping[str, str])
         {"user": hub, "password": digest, "permissions": hub_permissions(hub)}
         for hub, digest in sorted(hubs.items())
     ]
-    account = {"jetstream": "enabled", "users": users}
+    account = {"jetstream": "enabled", "users": users, "mappings": UPLINK_MAPPING}
     return f"accounts: {json.dumps({ACCOUNT: account}, indent=2)}\n"
 
 

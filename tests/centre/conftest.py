@@ -17,10 +17,11 @@ import stamina
 from nats.js.api import ConsumerInfo
 from nats.js.errors import ServiceUnavailableError
 
-from centre.bus import WORKERS_CONSUMER, CentreBus, tls_context
+from centre.bus import CentreBus, tls_context
 from centre.db.migrations import migrate
 from centre.db.models import ContactRow
 from centre.db.pool import open_pool
+from centre.partitions import partition_consumer
 from centre.registry import Registry
 from centre.servers.nats import CENTRE_USER, NatsCluster
 from centre.servers.postgres import LocalPostgres
@@ -30,7 +31,7 @@ from wire.uplink import DOWNLINK_STREAM, UPLINK_STREAM
 TEMPLATE = "centre_template"
 _databases = itertools.count(1)
 HubFactory = Callable[..., Awaitable[SimulatedHub]]
-ConsumerState = Callable[[], Awaitable[ConsumerInfo]]
+ConsumerState = Callable[[int], Awaitable[ConsumerInfo]]
 
 
 @pytest.fixture(scope="session")
@@ -168,8 +169,8 @@ async def make_hub(registry: Registry, nats_cluster: NatsCluster) -> AsyncIterat
 
 
 @pytest.fixture
-async def workers_consumer(nats_cluster: NatsCluster) -> AsyncIterator[ConsumerState]:
-    """Reads the workers' consumer: `await state()` is its `ConsumerInfo` now."""
+async def partition_consumers(nats_cluster: NatsCluster) -> AsyncIterator[ConsumerState]:
+    """Reads the workers' consumers: `await state(p)` is partition p's `ConsumerInfo` now."""
     client = await nats.connect(
         servers=nats_cluster.servers,
         user=CENTRE_USER,
@@ -179,8 +180,8 @@ async def workers_consumer(nats_cluster: NatsCluster) -> AsyncIterator[ConsumerS
 
     # A consumer just made answers "unavailable" until its replicas have elected a leader.
     @stamina.retry(on=ServiceUnavailableError, timeout=30)
-    async def state() -> ConsumerInfo:
-        return await client.jetstream().consumer_info(UPLINK_STREAM, WORKERS_CONSUMER)
+    async def state(partition: int) -> ConsumerInfo:
+        return await client.jetstream().consumer_info(UPLINK_STREAM, partition_consumer(partition))
 
     yield state
     await client.close()

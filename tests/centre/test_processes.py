@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from centre.partitions import partition_of, share
 from centre.processes import restart_pause
 from centre.servers.nats import NatsCluster
 from centre.simhub import SimulatedHub
@@ -22,6 +23,23 @@ from tests.centre.conftest import ConsumerState, HubFactory
 from tests.centre.support import centre_toml, count, until
 
 REDELIVERY_S = 90.0  # what a killed worker held comes again after the ack wait (30 s)
+
+
+def _slot(pid: int) -> int:
+    """The `--slot` a worker process was started with."""
+    args = (Path("/proc") / str(pid) / "cmdline").read_bytes().decode().split("\0")
+    return int(args[args.index("--slot") + 1])
+
+
+def _one_hub_per_slot(workers: int) -> list[str]:
+    """Hub ids whose partitions give every worker slot one hub."""
+    names = (f"home-{n}" for n in range(1000))
+    by_slot: dict[int, str] = {}
+    for name in names:
+        by_slot.setdefault(partition_of(name) % workers, name)
+        if len(by_slot) == workers:
+            return [by_slot[slot] for slot in range(workers)]
+    raise AssertionError
 
 
 def _processes_with(marker: str) -> dict[int, int]:
@@ -65,9 +83,12 @@ async def _written(pool: asyncpg.Pool) -> list[tuple[str, int]]:
 
 @pytest.mark.timeout(300)
 async def test_a_killed_worker_process_is_replaced_and_none_outlives_the_centre(
-    config: Path, centre_pool: asyncpg.Pool, make_hub: HubFactory, workers_consumer: ConsumerState
+    config: Path,
+    centre_pool: asyncpg.Pool,
+    make_hub: HubFactory,
+    partition_consumers: ConsumerState,
 ):
-    hubs = [await make_hub(f"home-{n}") for n in range(3)]
+    hubs = [await make_hub(name) for name in _one_hub_per_slot(3)]
     centre = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hub", "centre", "run", "--config", str(config), "--workers", "3"
     )  # fmt: skip
@@ -81,13 +102,14 @@ async def test_a_killed_worker_process_is_replaced_and_none_outlives_the_centre(
     try:
         await until(two_workers, "the centre starting two worker processes", timeout_s=60)
         victim, other = sorted(workers())
+        victim_slot = _slot(victim)
         sent = await _held_by_a_killed_worker(
-            centre.pid, victim, other, hubs, centre_pool, workers_consumer
+            centre.pid, victim, other, hubs, centre_pool, partition_consumers
         )
 
         async def replaced() -> bool:
             now = workers()
-            return len(now) == 2 and victim not in now
+            return len(now) == 2 and victim not in now and victim_slot in map(_slot, now)
 
         await until(replaced, "a worker process started in place of the killed one")
         sent |= await _heartbeats(hubs, rounds=50)
@@ -115,23 +137,18 @@ async def _held_by_a_killed_worker(
 ) -> set[tuple[str, int]]:
     """Send heartbeats while only `victim` works; kill it while it holds some unacknowledged.
 
-    The centre (a worker itself) and the other worker process are stopped first, until their
-    pull requests have expired: then all that is fetched is the victim's.
+    The centre (a worker itself) and the other worker process are stopped first; what the
+    victim holds is counted on its own partitions' consumers.
     """
     for pid in (centre, other):
         os.kill(pid, signal.SIGSTOP)
-
-    async def only_the_victim_pulls() -> bool:
-        return (await consumer()).num_waiting <= 1
-
-    await until(only_the_victim_pulls, "the stopped workers' pull requests expiring")
     sending = asyncio.create_task(_heartbeats(hubs, rounds=100))
     await until(
         lambda: count(pool, "SELECT (count(*) >= 30)::int FROM uplink_messages"),
         "the victim writing",
     )
     os.kill(victim, signal.SIGSTOP)
-    held = (await consumer()).num_ack_pending
+    held = sum([(await consumer(p)).num_ack_pending for p in share(_slot(victim), 3)])
     os.kill(victim, signal.SIGKILL)
     for pid in (centre, other):
         os.kill(pid, signal.SIGCONT)

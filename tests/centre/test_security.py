@@ -9,6 +9,7 @@ import nats.errors
 import pytest
 
 from centre.bus import CentreBus, tls_context
+from centre.partitions import UPLINK_PARTITIONS, partition_of, stored_subject
 from centre.servers.nats import NatsCluster
 from centre.simhub import SimulatedHub
 from tests.centre.conftest import HubFactory
@@ -54,6 +55,23 @@ async def test_a_hub_cannot_publish_under_another_hubs_subject(
     await client.close()
     assert any("permissions violation for publish" in e.lower() for e in errors), errors
     assert await _stream_messages(centre_bus, nats_cluster, UPLINK_STREAM) == 0
+
+
+async def test_a_hub_cannot_put_its_messages_into_another_partition(
+    make_hub: HubFactory, nats_cluster: NatsCluster, centre_bus: CentreBus
+):
+    """Where no worker would read them in order with the rest of its messages."""
+    mallory = await make_hub("home-m")
+    elsewhere = (partition_of(mallory.hub_id) + 1) % UPLINK_PARTITIONS
+    errors: list[str] = []
+    client = await _as_hub(nats_cluster, mallory, errors)
+    for subject in (f"uplink.home-m.heartbeat.{elsewhere}", "uplink.home-m.heartbeat.x"):
+        with pytest.raises((TimeoutError, nats.errors.NoRespondersError)):
+            await client.jetstream().publish(subject, b"{}", timeout=1)
+    assert await client.jetstream().publish(stored_subject("home-m", "heartbeat"), b"{}")
+    await client.close()
+    assert sum("permissions violation for publish" in e.lower() for e in errors) == 2, errors
+    assert await _stream_messages(centre_bus, nats_cluster, UPLINK_STREAM) == 1
 
 
 async def test_a_hub_cannot_read_another_hubs_inbox_downlink_or_consumer(

@@ -8,6 +8,7 @@ import pytest
 
 from centre.bus import CentreBus, Received, tls_context
 from centre.db import intake
+from centre.partitions import partition_of
 from centre.servers.nats import NatsCluster
 from centre.simhub import incident_body
 from centre.worker import Worker
@@ -179,9 +180,9 @@ async def test_a_worker_goes_on_fetching_after_the_plain_timeout_of_a_failover(
 ):
     """While a node fails over, nats-py's fetch raises asyncio's own TimeoutError, not its own."""
     hub = await make_hub("home-t")
-    assert await centre_bus.fetch(1, 0.1) == []  # binds the pull subscription
-    subscription = centre_bus._workers
-    assert subscription is not None
+    partition = partition_of(hub.hub_id)
+    assert await centre_bus.fetch(partition, 1, 0.1) == []  # binds the pull subscription
+    subscription = centre_bus._partitions[partition]
     real_fetch, failures = subscription.fetch, [0]
 
     async def failing_over(*args: object, **kwargs: object) -> list[nats.aio.msg.Msg]:
@@ -233,7 +234,7 @@ async def test_a_worker_stopped_mid_batch_gives_back_what_it_had_not_written(
     await bus.close()
     assert await count(centre_pool, "SELECT count(*) FROM uplink_messages") == 4
     again: list[Received] = []  # another worker has them now, not after the ack wait (30 s)
-    while batch := await centre_bus.fetch(20, 2.0):
+    while batch := await centre_bus.fetch(partition_of(hub.hub_id), 20, 2.0):
         again += batch
     assert sorted(UplinkEnvelope.model_validate_json(r.data).seq for r in again) == list(
         range(5, 21)
@@ -244,6 +245,5 @@ async def test_a_worker_stopped_mid_batch_gives_back_what_it_had_not_written(
 async def test_a_worker_stops_when_cancelled_even_if_nats_py_swallowed_the_cancellation(
     centre_pool: asyncpg.Pool, centre_bus: CentreBus
 ):
-    assert await centre_bus.fetch(1, 0.1) == []  # binds the pull subscription
-    subscription = centre_bus._workers
-    assert await ends_when_cancelled(Worker(centre_pool, centre_bus).run, subscription, "fetch")
+    worker = Worker(centre_pool, centre_bus)
+    assert await ends_when_cancelled(worker.run, centre_bus, "fetch")
