@@ -1,7 +1,8 @@
 """What people and the hub itself ask of the event path: acknowledge, resolve, occupancy, settings.
 
-Each request goes through the engine, is committed before it counts, and is then carried out
-(notifications, announcements), on the same path as device events. A mixin of `Pipeline`.
+A contact no phone path reached asks for the ladder's next step. Each request goes through the
+engine, is committed before it counts, and is then carried out (notifications, announcements),
+on the same path as device events. A mixin of `Pipeline`.
 """
 
 import logging
@@ -135,6 +136,24 @@ class Requests:
         entries, _ = await self._commit(Batch(actions=actions), at=now)
         self._carry_out(actions, entries)
         return True
+
+    async def unreached(self: _Core, incident_id: str, contact: str, *, key: str) -> bool:
+        """No phone path of the step `key` reached `contact`: the next step goes now.
+
+        The same engine path as an acknowledgement; committed before it counts, so the step
+        is not taken again at its own time, nor after a restart.
+
+        Returns:
+            False if nothing moved: the incident no longer fires, or a later step went already.
+        """
+        now = await self._read_clock()
+        self.state, actions = self.engine.unreached(
+            self.state, incident_id, contact, key=key, now=now
+        )
+        if actions:  # what fell due meanwhile is carried out too
+            entries, _ = await self._commit(Batch(actions=actions), at=now)
+            self._carry_out(actions, entries)
+        return any(isinstance(a, IncidentChanged) and a.incident.id == incident_id for a in actions)
 
     async def resolve(
         self: _Core,
