@@ -52,6 +52,8 @@ class _Core(Protocol):
 
     async def _commit_setting(self, actions: list[Action], now: datetime) -> None: ...
 
+    async def _settle(self, actions: list[Action], incident_id: str, now: datetime) -> bool: ...
+
 
 class Requests:
     """Acknowledgements, resolutions, occupancy and carers' settings, through the engine."""
@@ -130,12 +132,7 @@ class Requests:
         """
         now = await self._read_clock()
         self.state, actions = self.engine.acknowledge(self.state, incident_id, by, now=now)
-        if not any(isinstance(a, IncidentChanged) for a in actions):
-            return False
-        actions = [_said_where(a, via) for a in actions]
-        entries, _ = await self._commit(Batch(actions=actions), at=now)
-        self._carry_out(actions, entries)
-        return True
+        return await self._settle([_said_where(a, via) for a in actions], incident_id, now)
 
     async def unreached(self: _Core, incident_id: str, contact: str, *, key: str) -> bool:
         """No phone path of the step `key` reached `contact`: the next step goes now.
@@ -150,10 +147,7 @@ class Requests:
         self.state, actions = self.engine.unreached(
             self.state, incident_id, contact, key=key, now=now
         )
-        if actions:  # what fell due meanwhile is carried out too
-            entries, _ = await self._commit(Batch(actions=actions), at=now)
-            self._carry_out(actions, entries)
-        return any(isinstance(a, IncidentChanged) and a.incident.id == incident_id for a in actions)
+        return await self._settle(actions, incident_id, now)
 
     async def resolve(
         self: _Core,
@@ -172,12 +166,19 @@ class Requests:
         """
         now = await self._read_clock()
         request = ResolvePayload(incident_id=incident_id, by=by, note=note)
-        actions = self._resolve(request, via, now)
-        if not any(isinstance(a, IncidentChanged) for a in actions):
-            return False
-        entries, _ = await self._commit(Batch(actions=actions), at=now)
-        self._carry_out(actions, entries)
-        return True
+        return await self._settle(self._resolve(request, via, now), incident_id, now)
+
+    async def _settle(self: _Core, actions: list[Action], incident_id: str, now: datetime) -> bool:
+        """Commit and carry out what a request did, and whether it changed `incident_id`.
+
+        The engine runs its due timers first: a step that fell due is sent even when the
+        request itself changes nothing (an incident accepted twice), as its state already
+        counts it sent.
+        """
+        if actions:
+            entries, _ = await self._commit(Batch(actions=actions), at=now)
+            self._carry_out(actions, entries)
+        return any(isinstance(a, IncidentChanged) and a.incident.id == incident_id for a in actions)
 
     async def silence(self: _Core, device_id: str, *, until: datetime | None, by: str) -> None:
         """`by` silences a non-emergency device until `until` (None lifts it): kept and audited.
