@@ -17,8 +17,9 @@ Held entries are released once the hub has nothing waiting and every first reque
 meanwhile has been answered, and after `SECOND_HOLD_S` at the latest.
 
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
-next channel with a "delivery failing" notice. An alarm that failed because its provider did not
-answer is owed to its contact, and sent once the provider is back (`notifier.redelivery`).
+next channel with a "delivery failing" notice; once no phone path of the contact is left, the
+hub hears of it (`unreached`) and moves the ladder on. An alarm that failed because its provider
+did not answer is owed to its contact, and sent once the provider is back (`notifier.redelivery`).
 """
 
 import asyncio
@@ -43,6 +44,8 @@ from rules.policy import Severity
 
 log = logging.getLogger("telecare.notify")
 CONCURRENCY: dict[Severity, int] = {"emergency": 16, "urgent": 8, "info": 4}
+Unreached = Callable[[OutboxEntry, Delivery], Awaitable[object]]
+"""The alarm `entry` failed on the last phone path of its contact (only the outbox is left)."""
 SECOND_HOLD_S = 1.0  # longest an incident's second channel waits for the hub to catch up
 
 
@@ -70,8 +73,10 @@ class Dispatcher:
         failover: Failover | None = None,
         budgets: Budgets | None = None,
         resend_every_s: float = RESEND_EVERY_S,
+        unreached: Unreached | None = None,
     ) -> None:
         self._store = store
+        self._unreached = unreached
         self._channels = dict(channels)
         self._retry = retry or RetryPolicy()
         self._owed = Redelivery(
@@ -343,12 +348,22 @@ class Dispatcher:
             return None
 
     async def fail_over(self, entry: OutboxEntry, delivery: Delivery) -> None:
-        """Move a failed entry to the contact's next channel and raise a notice, durably."""
+        """Move a failed entry to the contact's next channel and raise a notice, durably.
+
+        If that leaves only the outbox, `unreached` is told, once per entry (the same failure
+        reported twice, by a callback and a poll, adds nothing the second time).
+        """
         if self._failover is None:
             return
         notes = self._failover.plan(entry, delivery, at=_now())
-        if notes:
-            self.submit(await self._store.add_notices(notes, at=_now()))
+        added = await self._store.add_notices(notes, at=_now()) if notes else []
+        self.submit(added)
+        if added and self._unreached is not None and self._failover.unreached(entry):
+            log.warning("%s could not be reached on any path for %s", entry.contact, entry.key)
+            try:
+                await self._unreached(entry, delivery)
+            except Exception:  # the failover stands; delivery tracking must go on
+                log.exception("the ladder could not be moved on after %s", entry.key)
 
 
 def _now() -> datetime:

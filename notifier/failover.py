@@ -5,7 +5,8 @@ message Twilio reports undelivered, a call nobody answered, a Pushover alarm no 
 never ends an emergency or urgent alert: it moves to the contact's next channel at once, without
 waiting for the ladder's next step, and a "delivery failing" notice is put on the local outbox,
 where the dashboard and the installer see it. Information is not re-routed; only the notice is
-raised.
+raised. Once an alarm has failed on every phone path of its contact (`Failover.unreached`), the
+hub also brings the ladder's next step forward (`rules.ladder.Ladder.bring_forward`).
 """
 
 from collections.abc import Mapping
@@ -69,11 +70,33 @@ def tried_channels(entry: OutboxEntry) -> set[str]:
     return tried
 
 
+def step_key(entry: OutboxEntry) -> str:
+    """The key of the ladder step an entry carries (its own, before any `via-` part)."""
+    parts = entry.key.split("/")
+    moves = [n for n, part in enumerate(parts) if part.startswith(VIA)]
+    return "/".join(parts[: moves[0]]) if moves else entry.key
+
+
 @dataclass(frozen=True, slots=True)
 class Failover:
     """Decides the next channel for a failed entry and words the notice."""
 
     routes: Mapping[str, tuple[Channel, ...]]
+
+    def unreached(self, entry: OutboxEntry) -> bool:
+        """Whether the failed alert `entry` has no phone path left: only the outbox takes it.
+
+        Each channel it went through failed for good in turn (failover tries one at a time,
+        and a message still on its way has not failed), so its contact could not be reached.
+        Information and notices are never rerouted, so never count.
+        """
+        if entry.key.endswith(NOTICE_SUFFIX) or entry.severity == "info":
+            return False
+        if entry.channel == NOTICE_CHANNEL:
+            return False
+        tried = tried_channels(entry)
+        left = [c for c in self.routes.get(entry.contact, ()) if c not in tried]
+        return all(c == NOTICE_CHANNEL for c in left)
 
     def plan(self, entry: OutboxEntry, delivery: Delivery, *, at: datetime) -> list[Notify]:
         """New outbox entries for a failed one: the alert on its next channel, and a notice."""

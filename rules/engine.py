@@ -2,9 +2,9 @@
 
 It never sends, sleeps or reads the clock: the hub passes `now` in and carries the actions out.
 Replaying the same inputs at the same times gives the same actions. This module owns the
-engine's entry points (events, timers, a carer's acknowledgement, resolution and settings, the
-state restored at start) and hands each to the part that decides it: the declared causes
-(`rules.alarms`), doses, the wellbeing check, digests and summaries.
+engine's entry points (events, timers, a carer's acknowledgement, resolution and settings, a
+contact no path reached, the state restored at start) and hands each to the part that decides
+it: the declared causes (`rules.alarms`), doses, the wellbeing check, digests and summaries.
 """
 
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -133,6 +133,29 @@ class Engine:
                 draft = Draft.of(state)
                 acked, done = self.ladder.acknowledge(incident, by, now)
                 draft.put(slot, acked)
+                draft.actions = [*actions, *done]
+                self._digests.route(draft, len(actions), now)
+                return draft.state(), draft.actions
+        return state, actions
+
+    def unreached(
+        self, state: EngineState, incident_id: str, contact: str, *, key: str, now: datetime
+    ) -> tuple[EngineState, list[Action]]:
+        """Every phone path of the step keyed `key` failed to reach `contact`: the ladder moves on.
+
+        The hub says so once the last of them has failed for good (undelivered, busy, no phone
+        reached), never while one is still on its way. The incident's next step is taken now
+        instead of at its time, if the incident still fires and that step was its latest (see
+        `Ladder.bring_forward`); otherwise nothing changes.
+        """
+        state, actions = self.tick(state, now=now)
+        for slot, incident in state.open.items():
+            if incident.id == incident_id:
+                moved, done = self.ladder.bring_forward(incident, contact, key, now)
+                if not done:
+                    break
+                draft = Draft.of(state)
+                draft.put(slot, moved)
                 draft.actions = [*actions, *done]
                 self._digests.route(draft, len(actions), now)
                 return draft.state(), draft.actions

@@ -47,12 +47,40 @@ class Ladder:
             if when > now:
                 due_at = when
                 break
-            text = incident.text if run == 0 and incident.round == 0 else "Still open: "
-            if text != incident.text:
-                text += incident.text
+            text = _step_text(incident, run)
             notes.append(notify(incident, step, _part(incident, f"step{sent}"), text, now))
             sent += 1
         return incident.model_copy(update={"steps_sent": sent, "due_at": due_at}), notes
+
+    def bring_forward(self, incident: Incident, contact: str, key: str, now: datetime) -> Step:
+        """`contact` could not be reached on any path by the step keyed `key`: the next now.
+
+        Only the latest step sent counts (someone later was told already otherwise), and only
+        while the incident is firing; the step brought forward is the next in the same run
+        (a repeat is not: it would ring the same people again at once), and is not sent again
+        at its own time. The carer hears why it is early.
+        """
+        plan = self.plan(incident.severity)
+        sent = incident.steps_sent
+        if plan is None or incident.state != "firing" or sent == 0:
+            return incident, []
+        count = len(plan.steps)
+        run, last = divmod(sent - 1, count)
+        latest = notify(incident, plan.steps[last], _part(incident, f"step{sent - 1}"), "", now)
+        if latest.key != key or last + 1 == count:
+            return incident, []
+        step = plan.steps[last + 1]
+        text = _step_text(incident, run)
+        if step.contact != contact:
+            text = f"{contact} could not be reached. {text}"
+        note = notify(incident, step, _part(incident, f"step{sent}"), text, now)
+        moved, later = self.escalate(incident.model_copy(update={"steps_sent": sent + 1}), now)
+        reason = (
+            f"{contact} could not be reached on any path: step {last + 2}"
+            f" ({step.contact} by {step.channel}) brought forward"
+        )
+        change = IncidentChanged(incident=moved, previous=incident.state, reason=reason, at=now)
+        return moved, [change, note, *later]
 
     def told(self, incident: Incident) -> list[EscalationStep]:
         """Each (contact, channel) told about the incident so far, once."""
@@ -111,6 +139,13 @@ def notify(incident: Incident, step: EscalationStep, part: str, text: str, now: 
         text=text,
         at=now,
     )
+
+
+def _step_text(incident: Incident, run: int) -> str:
+    """A step's words: the alert, and "Still open: " before it on a repeat or a re-fire."""
+    if run == 0 and incident.round == 0:
+        return incident.text
+    return "Still open: " + incident.text
 
 
 def _part(incident: Incident, name: str) -> str:

@@ -100,8 +100,9 @@ def config_check(file: Path) -> None:
     """Validate FILE; print every problem with the key that caused it (exit 2 if any).
 
     Warnings (exit 0) name what is valid but would not get through: an SMS sender UK networks
-    block, alarms by SMS asking for a reply to an alphanumeric sender ID (which nobody can
-    reply to), WhatsApp alarms outside its 24-hour window.
+    block, alarms by SMS (as a step, or when a step's channel fails) asking for a reply to an
+    alphanumeric sender ID (which nobody can reply to), WhatsApp alarms outside its 24-hour
+    window.
     """
     from hub.config.phones import sender_warnings  # noqa: PLC0415  # keep `--help` fast
 

@@ -203,10 +203,9 @@ def check_silenced_phones(config: HubConfig) -> Finding:
     Once phone channels are configured, a contact with none that can is a problem: an
     emergency could sit unheard in her meeting.
     """
-    from hub.config.phones import silenced_paths  # noqa: PLC0415
+    from hub.config.phones import configured_channels, silenced_paths  # noqa: PLC0415
 
-    configured = {"voice", "sms", "whatsapp"} if config.twilio is not None else set()
-    configured |= {n for n, s in (("ntfy", config.ntfy), ("pushover", config.pushover)) if s}
+    configured = configured_channels(config) & {"voice", "sms", "whatsapp", "ntfy", "pushover"}
     lines = silenced_paths(config, configured)
     unheard = [
         c.name

@@ -6,6 +6,7 @@ paths can ring a phone that is silenced). docs/PHONES.md explains the phone sett
 """
 
 from hub.config.file import HubConfig
+from notifier.failover import NOTICE_CHANNEL, routes_for
 from notifier.settings import TwilioSettings, is_alphanumeric_sender
 from rules.policy import Contact
 
@@ -43,7 +44,7 @@ def _sms_sender_warnings(config: HubConfig, twilio: TwilioSettings) -> list[str]
     key = "twilio.sms_from" if twilio.sms_from is not None else "twilio.from_number"
     if is_alphanumeric_sender(sender):
         # Alarms (not info) ask for "Reply OK": the reply to a sender ID goes nowhere.
-        steps = _steps_on(config, "sms", replies=True)
+        steps = _steps_on(config, "sms", replies=True) + _failing_over_to(config, "sms")
         if not steps:
             return []
         return [
@@ -85,6 +86,32 @@ def _steps_on(config: HubConfig, channel: str, *, replies: bool = False) -> list
         for index, step in enumerate(plan.steps)
         if step.channel == channel and not (replies and severity == "info")
     ]
+
+
+def _failing_over_to(config: HubConfig, channel: str) -> list[str]:
+    """The alarm steps on another channel whose alert moves on to `channel` when that fails.
+
+    A failed alarm moves through every one of its contact's other paths in turn (ntfy down, a
+    Pushover emergency no phone received, ...); only the hub's own outbox never fails.
+    """
+    contacts = {c.name: c for c in config.contacts}
+    routes = routes_for(contacts, configured_channels(config), set(config.apprise.urls))
+    return [
+        f"escalation.{severity}.steps[{index}] (when its channel fails)"
+        for severity, plan in config.escalation.items()
+        if severity != "info"  # information is not re-routed
+        for index, step in enumerate(plan.steps)
+        if step.channel not in {channel, NOTICE_CHANNEL} and channel in routes[step.contact]
+    ]
+
+
+def configured_channels(config: HubConfig) -> set[str]:
+    """The channels the configuration sets up (the hub's outbox always)."""
+    channels: set[str] = {NOTICE_CHANNEL}
+    if config.twilio is not None:
+        channels |= {"voice", "sms", "whatsapp"}
+    channels |= {n for n, s in (("ntfy", config.ntfy), ("pushover", config.pushover)) if s}
+    return channels | ({"apprise"} if config.apprise.urls else set())
 
 
 def silenced_paths(config: HubConfig, channels: set[str]) -> list[str]:

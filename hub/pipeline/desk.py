@@ -3,7 +3,9 @@
 An acknowledgement (ntfy button, SMS reply) goes to the hub's event path like one from the
 dashboard or `telecare ack`: the engine stops the ladder and tells the others who is dealing
 with it, and the hub reassures the person at home. The desk then publishes it on
-`telecare/v1/hub/incident/<id>/ack`. `HOME`/`AWAY` set the engine's occupancy.
+`telecare/v1/hub/incident/<id>/ack`. `HOME`/`AWAY` set the engine's occupancy. A carer no
+phone path reached (every channel failed, only the outbox took the alarm) goes the same way:
+the engine takes the ladder's next step at once.
 """
 
 import asyncio
@@ -15,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from hub.store.store import Store
 from notifier.acks import Acknowledgement
+from notifier.failover import step_key
+from notifier.model import OutboxEntry
 from notifier.replies import Standing
 from wire.schema import incident_topic
 
@@ -24,10 +28,14 @@ Publish = Callable[[str, bytes, bool], None]
 
 
 class CarerControl(Protocol):
-    """What a carer's reply may change, carried out on the hub's event path."""
+    """What a carer's reply (or her phones' silence) may change, on the hub's event path."""
 
     async def acknowledge(self, incident_id: str, by: str, via: str = ...) -> bool:
         """`by` is dealing with the incident; False if it is not open or already handled."""
+        ...
+
+    async def unreached(self, incident_id: str, contact: str, *, key: str) -> bool:
+        """No path of the step `key` reached `contact`; True if the ladder's next step went."""
         ...
 
     async def set_occupancy(self, *, home: bool, by: str) -> None:
@@ -75,6 +83,20 @@ class HubDesk:
         topic = f"{incident_topic(ack.incident_id)}/ack"
         self._publish(topic, ack.model_dump_json().encode(), False)
         return True
+
+    async def unreached(self, entry: OutboxEntry) -> bool:
+        """The alarm `entry` failed on every phone path of its contact: the ladder moves on.
+
+        Returns:
+            False if nothing moved (the incident no longer fires, or a later step went already).
+        """
+        await self._bound.wait()
+        assert self._control is not None
+        key = step_key(entry)
+        moved = await self._control.unreached(entry.incident_id, entry.contact, key=key)
+        if not moved:
+            log.info("%s could not be reached for %s: no step to bring forward", entry.contact, key)
+        return moved
 
     async def incident_to_ack(self, contact: str, number: int | None) -> str | None:
         """The newest open incident, or the open one numbered `number` (`ACK 12`)."""

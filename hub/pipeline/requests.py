@@ -1,7 +1,8 @@
 """What people and the hub itself ask of the event path: acknowledge, resolve, occupancy, settings.
 
-Each request goes through the engine, is committed before it counts, and is then carried out
-(notifications, announcements), on the same path as device events. A mixin of `Pipeline`.
+A contact no phone path reached asks for the ladder's next step. Each request goes through the
+engine, is committed before it counts, and is then carried out (notifications, announcements),
+on the same path as device events. A mixin of `Pipeline`.
 """
 
 import logging
@@ -50,6 +51,8 @@ class _Core(Protocol):
     def _resolve(self, request: ResolvePayload, via: str, now: datetime) -> list[Action]: ...
 
     async def _commit_setting(self, actions: list[Action], now: datetime) -> None: ...
+
+    async def _settle(self, actions: list[Action], incident_id: str, now: datetime) -> bool: ...
 
 
 class Requests:
@@ -129,12 +132,22 @@ class Requests:
         """
         now = await self._read_clock()
         self.state, actions = self.engine.acknowledge(self.state, incident_id, by, now=now)
-        if not any(isinstance(a, IncidentChanged) for a in actions):
-            return False
-        actions = [_said_where(a, via) for a in actions]
-        entries, _ = await self._commit(Batch(actions=actions), at=now)
-        self._carry_out(actions, entries)
-        return True
+        return await self._settle([_said_where(a, via) for a in actions], incident_id, now)
+
+    async def unreached(self: _Core, incident_id: str, contact: str, *, key: str) -> bool:
+        """No phone path of the step `key` reached `contact`: the next step goes now.
+
+        The same engine path as an acknowledgement; committed before it counts, so the step
+        is not taken again at its own time, nor after a restart.
+
+        Returns:
+            False if nothing moved: the incident no longer fires, or a later step went already.
+        """
+        now = await self._read_clock()
+        self.state, actions = self.engine.unreached(
+            self.state, incident_id, contact, key=key, now=now
+        )
+        return await self._settle(actions, incident_id, now)
 
     async def resolve(
         self: _Core,
@@ -153,12 +166,19 @@ class Requests:
         """
         now = await self._read_clock()
         request = ResolvePayload(incident_id=incident_id, by=by, note=note)
-        actions = self._resolve(request, via, now)
-        if not any(isinstance(a, IncidentChanged) for a in actions):
-            return False
-        entries, _ = await self._commit(Batch(actions=actions), at=now)
-        self._carry_out(actions, entries)
-        return True
+        return await self._settle(self._resolve(request, via, now), incident_id, now)
+
+    async def _settle(self: _Core, actions: list[Action], incident_id: str, now: datetime) -> bool:
+        """Commit and carry out what a request did, and whether it changed `incident_id`.
+
+        The engine runs its due timers first: a step that fell due is sent even when the
+        request itself changes nothing (an incident accepted twice), as its state already
+        counts it sent.
+        """
+        if actions:
+            entries, _ = await self._commit(Batch(actions=actions), at=now)
+            self._carry_out(actions, entries)
+        return any(isinstance(a, IncidentChanged) and a.incident.id == incident_id for a in actions)
 
     async def silence(self: _Core, device_id: str, *, until: datetime | None, by: str) -> None:
         """`by` silences a non-emergency device until `until` (None lifts it): kept and audited.

@@ -181,7 +181,10 @@ class Notifier:
         opened = open_channels(self._config, self._stack, ack_body=tokens.token)
         self.channels = opened.channels
         gateway, ntfy = opened.gateway, opened.ntfy
-        await self._start_delivery(contacts, gateway)
+        zone = ZoneInfo(self._config.home.timezone)
+        # Before delivery starts: an alarm resumed at start may fail on its last path at once.
+        self._desk = HubDesk(self._store, self._publish, zone=zone, clock=self._clock)
+        await self._start_delivery(contacts, gateway, self._desk)
         await self._start_inbox(contacts, tokens, gateway, ntfy)
         await self._start_receipts()
         self.twilio_hooks = self._hooks()
@@ -192,7 +195,7 @@ class Notifier:
         return self
 
     async def _start_delivery(
-        self, contacts: dict[str, Contact], gateway: "TwilioGateway | None"
+        self, contacts: dict[str, Contact], gateway: "TwilioGateway | None", desk: HubDesk
     ) -> None:
         config = self._config
         routes = routes_for(contacts, set(self.channels), set(config.apprise.urls))
@@ -215,6 +218,7 @@ class Notifier:
             failover=Failover(routes),
             budgets=budgets,
             resend_every_s=delivery.resend_every_s,
+            unreached=lambda entry, _delivery: desk.unreached(entry),
         )
         self._dispatcher = await self._stack.enter_async_context(dispatcher)
         if gateway is not None:
@@ -236,9 +240,8 @@ class Notifier:
         gateway: "TwilioGateway | None",
         ntfy: NtfyChannel | None,
     ) -> None:
-        zone = ZoneInfo(self._config.home.timezone)
-        desk = HubDesk(self._store, self._publish, zone=zone, clock=self._clock)
-        self._desk = desk
+        desk = self._desk
+        assert desk is not None  # made before delivery started
         ack_topic = None if self._config.ntfy is None else self._config.ntfy.ack_topic
         listen = None if ntfy is None or ack_topic is None else (ntfy, ack_topic)
         webhooks = gateway is not None and gateway.settings.public_url is not None

@@ -118,17 +118,24 @@ def _with(path: Path, twilio: str, escalation: str) -> None:
     path.write_text(f"{text}\n{escalation}")
 
 
-def test_config_check_warns_when_alarms_by_sms_ask_for_replies_to_a_sender_id(
-    config: tuple[Path, PushoverStandIn],
-) -> None:
-    path, _ = config
-    steps = '[{contact = "Alice", channel = "voice"}, {contact = "Alice", channel = "sms"}]'
+def _sender_id_warnings(path: Path, steps: str) -> list[str]:
+    """`config check`'s warnings with SMS from the sender ID TELECARE and these emergency steps."""
     _with(path, 'sms_from = "TELECARE"', f"[escalation.emergency]\nsteps = {steps}\n")
 
     result = CliRunner().invoke(main, ["config", "check", str(path)])
 
     assert result.exit_code == 0, result.output
-    sender, key_press = [x for x in result.output.splitlines() if x.startswith("warning: ")]
+    return [x for x in result.output.splitlines() if x.startswith("warning: ")]
+
+
+def test_config_check_warns_when_alarms_by_sms_ask_for_replies_to_a_sender_id(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    steps = '[{contact = "Alice", channel = "voice"}, {contact = "Alice", channel = "sms"}]'
+
+    sender, key_press = _sender_id_warnings(path, steps)
+
     assert sender.startswith("warning: twilio.sms_from: 'TELECARE' is an alphanumeric sender ID")
     assert "escalation.emergency.steps[1]" in sender
     assert "Reply OK" in sender
@@ -181,3 +188,18 @@ def test_config_check_refuses_a_sender_that_is_neither_naming_the_key(
 
     assert result.exit_code == 2
     assert "twilio.sms_from:" in result.output
+
+
+def test_config_check_warns_of_a_sender_id_that_alarms_reach_by_failover(
+    config: tuple[Path, PushoverStandIn],
+) -> None:
+    path, _ = config
+    # A Pushover alarm no phone received moves on to ntfy, then SMS: from the sender ID, it
+    # would ask Alice for a "Reply OK" that can never reach the hub.
+    steps = '[{contact = "Alice", channel = "pushover"}, {contact = "Ben", channel = "outbox"}]'
+
+    [sender] = _sender_id_warnings(path, steps)
+
+    assert sender.startswith("warning: twilio.sms_from: 'TELECARE' is an alphanumeric sender ID")
+    assert "escalation.emergency.steps[0] (when its channel fails)" in sender
+    assert "steps[1]" not in sender  # the hub's own outbox never fails over

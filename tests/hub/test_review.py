@@ -14,17 +14,15 @@ from zoneinfo import ZoneInfo
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.pipeline.intake import Intake
-from hub.pipeline.pipeline import Pipeline
-from hub.pipeline.rejections import RejectLog
 from hub.review.charts import MARK_COLOUR, trend_chart
 from hub.review.report import ReviewData, battery_trends, signal_trends
 from hub.store.records import DeviceHealth, HealthHour
 from hub.store.store import Batch, NewDevice, Store
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
-from rules.engine import Engine, EngineState
+from rules.engine import Engine
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from tests.support.pipeline import bare_pipeline
 from wire.schema import InboundMessage, event_topic
 
 LONDON = ZoneInfo("Europe/London")
@@ -59,16 +57,8 @@ async def _seed(db: Path, start: datetime) -> None:
             at=start,
         )
         async with Dispatcher(store, {"outbox": LocalOutbox()}) as dispatcher:
-            pipeline = Pipeline(
-                engine=Engine(RulesConfig(contacts=(Contact(name="Alice"),), devices=devices)),
-                state=EngineState(),
-                store=store,
-                intake=Intake(await store.devices(), RejectLog()),
-                dispatcher=dispatcher,
-                ack=lambda message: None,
-                publish=lambda topic, body, retain: None,
-                clock=lambda: moment[0],
-            )
+            engine = Engine(RulesConfig(contacts=(Contact(name="Alice"),), devices=devices))
+            pipeline = await bare_pipeline(engine, store, dispatcher, lambda: moment[0])
 
             async def send(device: str, kind: str, minutes: float, battery: int = 90) -> None:
                 moment[0] = start + timedelta(minutes=minutes)

@@ -12,7 +12,7 @@ from hub.store.store import Store
 from notifier.budget import Budget, Budgets
 from notifier.channels.ntfy import NtfyChannel
 from notifier.channels.twilio import TwilioChannel, TwilioGateway
-from notifier.dispatcher import Dispatcher
+from notifier.dispatcher import Dispatcher, Unreached
 from notifier.failover import Failover, routes_for
 from notifier.model import Delivery, OutboxEntry
 from notifier.ports import Channel
@@ -44,11 +44,23 @@ class Rig:
         self.channels: dict[str, Channel] = {}
         self.gateway: TwilioGateway | None = None
 
-    def dispatcher(self, *, budgets: Budgets | None = None, **extra: Channel) -> Dispatcher:
+    def dispatcher(
+        self,
+        *,
+        budgets: Budgets | None = None,
+        unreached: Unreached | None = None,
+        **extra: Channel,
+    ) -> Dispatcher:
         channels = {**self.channels, **extra}
         routes = routes_for(CONTACTS, set(channels), set())
+        failover = Failover(routes)
         return Dispatcher(
-            self.store, channels, retry=FAST, failover=Failover(routes), budgets=budgets
+            self.store,
+            channels,
+            retry=FAST,
+            failover=failover,
+            budgets=budgets,
+            unreached=unreached,
         )
 
     def tracker(self, dispatcher: Dispatcher) -> StatusTracker:
@@ -429,6 +441,36 @@ class _Recorder:
         self.started.append(entry)
         await self.release.wait()
         return Delivery("delivered")
+
+
+@pytest.mark.parametrize("push_fails", [False, True])
+async def test_the_hub_hears_once_when_an_alarm_failed_on_its_last_phone_path(
+    rig: Rig, push_fails: bool
+) -> None:
+    rig.twilio.bad_numbers.add(str(ALICE.phone))
+    if push_fails:
+        rig.ntfy.faults.append(Fault(400))
+    entry = await add_alert(rig.store, "pendant-1")
+    heard: list[tuple[str, str | None]] = []
+
+    async def unreached(failed: OutboxEntry, delivery: Delivery) -> None:
+        heard.append((failed.key, delivery.detail))
+
+    async with rig.dispatcher(outbox=_Recorder(), unreached=unreached) as dispatcher:
+        dispatcher.submit([entry])
+        await dispatcher.drain()
+        notes = {e.key: e for e in await rig.store.notifications()}
+        pushed = notes[f"{entry.key}/via-ntfy"]
+        if push_fails:  # the same news again (a callback, then a poll) adds nothing
+            await dispatcher.fail_over(pushed, Delivery("failed", "reported again"))
+            await dispatcher.drain()
+
+    if not push_fails:  # the push went: Alice was reached
+        assert heard == []
+        return
+    [(key, detail)] = heard
+    assert key == pushed.key
+    assert detail is not None and "400" in detail
 
 
 async def test_an_sms_reported_undelivered_fails_over_to_push(rig: Rig) -> None:

@@ -15,7 +15,6 @@ import httpx
 from hub.config.sections import WebSettings
 from hub.pipeline.feed import IncidentFeed
 from hub.pipeline.inbox import Inbox
-from hub.pipeline.intake import Intake
 from hub.pipeline.pipeline import Pipeline
 from hub.pipeline.rejections import RejectLog
 from hub.store.store import NewDevice, Store
@@ -25,8 +24,9 @@ from hub.web.login_links import make_link
 from hub.web.passcodes import hash_passcode
 from notifier.channels.outbox import LocalOutbox
 from notifier.dispatcher import Dispatcher
-from rules.engine import Engine, EngineState
+from rules.engine import Engine
 from rules.policy import Contact, DeviceInfo, RulesConfig
+from tests.support.pipeline import bare_pipeline
 from wire.schema import InboundMessage, event_topic
 
 CARER_PASSCODE = "246810"
@@ -124,16 +124,7 @@ async def open_hub(workdir: Path) -> AsyncIterator[Hub]:
             engine = Engine(
                 RulesConfig(contacts=(Contact(name="Alice"),), devices={"pendant-1": pendant})
             )
-            pipeline = Pipeline(
-                engine=engine,
-                state=EngineState(),
-                store=store,
-                intake=Intake(await store.devices(), RejectLog()),
-                dispatcher=dispatcher,
-                ack=lambda message: None,
-                publish=lambda topic, body, retain: None,
-                clock=lambda: NOW,
-            )
+            pipeline = await bare_pipeline(engine, store, dispatcher, lambda: NOW)
             rejects, identified, connected = RejectLog(), list[str](), [True]
             ctx = WebContext(
                 settings=WebSettings.model_validate({"port": 0, "logins": logins()}),
