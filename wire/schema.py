@@ -171,8 +171,9 @@ class SentIncident(_Payload):
         cause: Its cause; with `opened_by`.
         device_id: The device whose event opened it; with `opened_by`.
         opened_by: If it opened while the card kept no record: the messages among which was
-            the one that opened it, each as "<packet id>:<digest in hex>". None if the store
-            holds it (its id is then its own).
+            the one that opened it, each as "<packet id>:<digest in hex>"; for the hub's own
+            "cannot save to its card" notice, which no message opened, "hub.storage_failing".
+            None if the store holds it (its id is then its own).
         sent: Its alerts sent.
     """
 

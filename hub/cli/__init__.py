@@ -96,22 +96,34 @@ def config() -> None:
 
 @config.command("check")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-def config_check(file: Path) -> None:
+@click.option(
+    "--mosquitto-conf",
+    "mosquitto_conf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Mosquitto's main configuration file, read with the files it includes"
+    " [default: /etc/mosquitto/mosquitto.conf]; nothing is compared if it does not exist.",
+)
+def config_check(file: Path, mosquitto_conf: Path | None) -> None:
     """Validate FILE; print every problem with the key that caused it (exit 2 if any).
 
     Warnings (exit 0) name what is valid but would not get through: an SMS sender UK networks
     block, alarms by SMS (as a step, or when a step's channel fails) asking for a reply to an
     alphanumeric sender ID (which nobody can reply to), WhatsApp alarms outside its 24-hour
-    window.
+    window, and a broker on this machine whose max_inflight_messages (in Mosquitto's
+    configuration, or its default of 20 when none sets it) differs from [mqtt]
+    broker_max_inflight: a smaller one stalls alarms while the card refuses writes.
     """
-    from hub.config.phones import sender_warnings  # noqa: PLC0415  # keep `--help` fast
+    from hub.config import mosquitto  # noqa: PLC0415  # keep `--help` fast
+    from hub.config.phones import sender_warnings  # noqa: PLC0415
 
     loaded = _load_or_exit(file)
     click.echo(
         f"{file}: OK ({len(loaded.contacts)} contact(s), {len(loaded.devices)} device(s),"
         f" store {loaded.store.path})"
     )
-    for warning in sender_warnings(loaded):
+    broker = mosquitto_conf or mosquitto.MOSQUITTO_CONF
+    warnings = sender_warnings(loaded) + mosquitto.inflight_warnings(loaded, file, broker)
+    for warning in warnings:
         click.echo(f"warning: {warning}")
 
 

@@ -42,7 +42,8 @@ class MqttSettings(_Section):
     zigbee2mqtt_base_topic: str = Field(default="zigbee2mqtt", min_length=1)
     lost_grace_s: float = Field(default=120.0, ge=1.0, le=3600.0)
     # The broker's `max_inflight_messages` (1000 in the shipped Mosquitto configuration): while
-    # the disk refuses writes, the hub leaves that many messages (less a few) unacknowledged.
+    # the disk refuses writes, the hub leaves that many messages (less a few) unacknowledged;
+    # `telecare config check` compares the two (hub/config/mosquitto.py).
     broker_max_inflight: int = Field(default=1000, ge=8, le=65535)
 
     @field_validator("zigbee2mqtt_base_topic")

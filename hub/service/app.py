@@ -110,7 +110,14 @@ async def serve(
             )  # fmt: skip
             async with centre:  # beside the event path: nothing there waits on it
                 await _serve_until_stopped(
-                    config, pipeline, inbox, mqtt, web=web, stop=stop, on_ready=on_ready
+                    config,
+                    pipeline,
+                    inbox,
+                    mqtt,
+                    web=web,
+                    stop=stop,
+                    on_ready=on_ready,
+                    fault_told=sent.fault_told,
                 )
             await _shut_down(store, pipeline, notifier.dispatcher, mqtt)
     return rejects
@@ -149,8 +156,12 @@ async def _serve_until_stopped(
     web: AbstractAsyncContextManager[object],
     stop: asyncio.Event,
     on_ready: Callable[[], None] | None,
+    fault_told: bool = False,
 ) -> None:
-    """Serve with the dashboard up; tell systemd, and the outside world, while all is well."""
+    """Serve with the dashboard up; tell systemd, and the outside world, while all is well.
+
+    `fault_told`: the carers were told, before this start, that the card refused writes.
+    """
     systemd = SystemdNotifier()
     background: list[asyncio.Task[None]] = []
 
@@ -165,7 +176,7 @@ async def _serve_until_stopped(
     pipeline.announce_occupancy(pipeline.now())
     watch = asyncio.create_task(_watch_broker(pipeline, mqtt, config.mqtt.lost_grace_s))
     background.append(watch)
-    watch_storage = _watch_storage(pipeline, systemd)
+    watch_storage = _watch_storage(pipeline, systemd, fault_told=fault_told)
     background.append(asyncio.create_task(watch_storage, name="storage-watch"))
     try:
         async with web:  # stops once ingest has drained, before the outbox drains
@@ -203,15 +214,24 @@ def _status(pipeline: Pipeline) -> str:
     return "STATUS=connected to the broker; watching the home"
 
 
-async def _watch_storage(pipeline: Pipeline, systemd: SystemdNotifier) -> None:
+async def _watch_storage(
+    pipeline: Pipeline, systemd: SystemdNotifier, *, fault_told: bool = False
+) -> None:
     """Tell the carers once when the disk refuses writes, and again once it has caught up.
 
     Alerting goes on from memory meanwhile (see `hub.store.backlog`); the store is retried with
     backoff, so a disk that stays full costs little. systemd's status line says it meanwhile.
+    With `fault_told` (the carers were told of a fault before a restart, see `hub.store.sent`)
+    the hub is in that fault until the card takes a write: it is raised at once, its notice
+    known as sent, and the carers are told when it is over, now if the card takes writes.
     """
     while True:
-        await pipeline.backlog.wait_failing()
-        log.error("store writes failing: alerting continues from memory; telling the contacts")
+        if fault_told:
+            log.warning("the contacts were told before the restart that the card refused writes")
+            fault_told = False
+        else:
+            await pipeline.backlog.wait_failing()
+            log.error("store writes failing: alerting continues from memory; telling the contacts")
         systemd.notify(_status(pipeline))
         await pipeline.hub_event("hub.storage_failing")
         async for attempt in stamina.retry_context(

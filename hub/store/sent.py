@@ -15,6 +15,13 @@ before, a retry) and sent while it refused writes is recorded so too, with its e
 the next start, before the dispatcher reads the outbox, its send is written on that entry, and
 the dispatcher, which sends every entry left pending, does not send it again.
 
+The hub's own notice that it cannot save to its card is recorded so too. No message opened
+it (the hub raised it of itself), so it is known again by its cause, tagged `FAULT_TAG`: a hub
+that restarts with that record on the broker is in the same fault until the card takes a
+write, and raises it at once, its notice written as sent, not sent again (`fault_told`); once
+the fault is on the card (the card taking writes again, or the catch-up), the record goes, and
+a later fault gets a notice of its own.
+
 Knowing an incident again: one the store holds keeps its id. One that opened while the card
 kept no record is known by the messages among which was the one that opened it (packet id and
 digest: the broker redelivers a message with both, flagged as a redelivery), with its cause and
@@ -37,6 +44,8 @@ from rules.incidents import Incident, IncidentChanged, Notify
 from wire.schema import InboundMessage, SentIncident, SentNotice, SentPayload
 
 log = logging.getLogger("telecare.store")
+FAULT_CAUSE = "storage_failing"  # the hub's own incident: it cannot save to its card
+FAULT_TAG = "hub.storage_failing"  # how that incident is known again: no message opened it
 KEEP = timedelta(hours=24)  # a record older than this is let go: its alert would go out again
 OPENED_BY_MAX = 32  # messages kept, per incident, to know it again by
 
@@ -121,6 +130,11 @@ class SentLedger:
                 len(self._loaded),
             )
 
+    @property
+    def fault_told(self) -> bool:
+        """Whether the carers were told, before this start, that the card refused writes."""
+        return any(r.opened_by is not None and FAULT_TAG in r.opened_by for r in self._loaded)
+
     def publish_to(self, publish: Callable[[bytes], None]) -> None:
         """Where the ledger goes (retained on `SENT_TOPIC`) each time it changes."""
         self._publish = publish
@@ -137,6 +151,8 @@ class SentLedger:
                 for accepted in batch.events
                 if accepted.event.device_id == incident.device_id and (tag := _tag(accepted))
             ]
+            if not tags and incident.cause == FAULT_CAUSE:
+                tags = [FAULT_TAG]
             opened_by = frozenset(tags[:OPENED_BY_MAX])
             self._unstored[incident.id] = _Record(
                 incident.id, incident.cause, incident.device_id, opened_by, []
@@ -222,6 +238,8 @@ class SentLedger:
         tags = {
             tag for a in batch.events if a.mqtt_mid in redelivered and (tag := _tag(a)) is not None
         }
+        if any(i.cause == FAULT_CAUSE for i in _opened(batch)):
+            tags.add(FAULT_TAG)  # the fault the hub was in before it restarted
         if not tags:
             return
         for incident in _opened(batch):

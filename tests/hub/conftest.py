@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from hub.config import mosquitto
 from tests.support import disks
+
+
+@pytest.fixture(autouse=True)
+def _no_machine_broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`telecare config check` compares no Mosquitto configuration of the machine running tests."""
+    monkeypatch.setattr(mosquitto, "MOSQUITTO_CONF", tmp_path / "no-mosquitto.conf")
 
 
 @pytest.fixture
