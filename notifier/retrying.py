@@ -42,7 +42,7 @@ class RetryPolicy:
     wait_max_s: float = 20.0
     wait_jitter_s: float = 1.0
 
-    def backoff(self, err: Exception) -> bool | float:
+    def backoff(self, err: BaseException) -> bool | float:
         """Stamina's hook: retry transient errors, after the provider's Retry-After if given."""
         if not isinstance(err, TransientError):
             return False
