@@ -10,11 +10,12 @@ request: an alarm does not wait on the disk.
 Each severity has its own queue, worker and concurrency: an alarm never waits behind another
 notification's retries or a slow provider, and urgent notices never wait behind information.
 
-In a burst, an incident's further people (Bob's SMS after Alice's push) may be held while the
-hub still has messages to decide (`hold_second_channels`): every alarm's first person is told
-before the hub spends its time on second ones. News for a person already told is not held.
-Held entries are released once the hub has nothing waiting and every first request queued
-meanwhile has been answered, and after `SECOND_HOLD_S` at the latest.
+An incident's further people (Bob's SMS after Alice's push) may be held (`hold_second_channels`;
+the hub holds them always): every alarm's first person is told before the hub spends its time
+on second ones. News for a person already told is not held. Held entries are released once the
+hub has nothing waiting and every first request queued meanwhile has been answered, and after
+`SECOND_HOLD_S` at the latest: in a quiet home, Bob's request starts once Alice's provider has
+answered hers.
 
 Transient failures are retried with jittered backoff; permanent ones fail over to the contact's
 next channel with a "delivery failing" notice; once no phone path of the contact is left, the

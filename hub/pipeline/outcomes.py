@@ -26,6 +26,7 @@ from wire.control import OCCUPANCY_TOPIC, OccupancyPayload
 from wire.schema import CommandPayload, IncidentPayload, incident_topic
 
 log = logging.getLogger("telecare.hub")
+ANNOUNCE_WAIT_S = 0.25  # longest an incident's news waits for its first requests' answers
 
 
 class _Core(Protocol):
@@ -38,6 +39,9 @@ class _Core(Protocol):
     _on_change: Callable[[IncidentChanged], None] | None
     _to_act_on: deque[Action]
     _wake: asyncio.Event
+    _announcer: asyncio.Task[None] | None
+
+    async def _announce_answered(self) -> None: ...
 
     def announce_occupancy(self, at: datetime) -> None: ...
 
@@ -59,6 +63,8 @@ class _Core(Protocol):
 class Outcomes:
     """Carrying out what the engine decided, in the order it decided it."""
 
+    _announcer: asyncio.Task[None] | None = None  # acts on the decided once answers are in
+
     def announce_occupancy(self: _Core, at: datetime) -> None:
         """Publish (retained) who else is at home, as the engine holds it."""
         occupied_by = self.state.occupied_by
@@ -66,17 +72,27 @@ class Outcomes:
         self._publish(OCCUPANCY_TOPIC, payload.model_dump_json().encode(), True)
 
     async def _notify_first(
-        self: _Core, actions: Sequence[Action], entries: Sequence[OutboxEntry]
+        self: _Core, actions: Sequence[Action], entries: Sequence[OutboxEntry], *, live: bool
     ) -> None:
         """Carry out a batch's decisions, the requests of its notifications written first.
 
         The rest (the incident's news on MQTT, the log, the live feed) follows in the next turn
-        of the event loop, once the dispatcher's workers have written their requests.
+        of the event loop, once the dispatcher's workers have written their requests; `live`
+        (consuming the broker's messages), once the first people's requests are answered, or
+        after `ANNOUNCE_WAIT_S`: its work does not compete with theirs while they go out.
         """
         self._carry_out(actions, entries, at_once=not entries)
-        if entries:
-            await asyncio.sleep(0)
+        if not entries:
+            return
+        await asyncio.sleep(0)
+        if not live:
             self._act_on_decided()
+        elif self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.get_running_loop().create_task(self._announce_answered())
+
+    async def _announce_answered(self: _Core) -> None:
+        await self._dispatcher.emergencies_answered(ANNOUNCE_WAIT_S)
+        self._act_on_decided()
 
     def _carry_out(
         self: _Core,

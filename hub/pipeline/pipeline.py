@@ -124,8 +124,8 @@ class Pipeline(Requests, Outcomes, Timers):
             unread = isinstance(inbox, Inbox) and inbox.more_coming()
             return waiting.pending > 0 or not inbox.empty() or unread
 
-        if self._virtual is None:  # in a burst, each alarm's first person is told first
-            self._dispatcher.hold_second_channels(busy)
+        if self._virtual is None:  # first people first; the rest wait for their answers
+            self._dispatcher.hold_second_channels(_always)
         try:
             while (
                 batch := await waiting.next_batch(inbox, MAX_BATCH, backlog_limit=BACKLOG_BATCH)
@@ -135,6 +135,7 @@ class Pipeline(Requests, Outcomes, Timers):
                     self._dispatcher.release_when_answered()
         finally:
             self._waiting = None
+            self._act_on_decided()  # what still waited for answers
             self._dispatcher.hold_second_channels(_never_busy)
             self._dispatcher.release_held()
 
@@ -250,7 +251,7 @@ class Pipeline(Requests, Outcomes, Timers):
         self, messages: Sequence[InboundMessage], *, alarms: bool = False
     ) -> None:
         now = await self._read_clock()
-        batch, before = Batch(), self.state
+        batch, before = Batch(alarms=alarms), self.state
         clock = self.stages.batch(alarms=alarms)
         reload = False
         for index, message in enumerate(messages, 1):
@@ -281,7 +282,7 @@ class Pipeline(Requests, Outcomes, Timers):
                 batch, at=now, messages=messages, flush=self._acks is None
             )
         clock.committed(committing)
-        await self._notify_first(batch.actions, entries)  # not waiting for the disk
+        await self._notify_first(batch.actions, entries, live=self._waiting is not None)
         if self._acks is not None:
             self._acks.after_flush(acked)
         else:
@@ -377,6 +378,11 @@ def _never(_topic: str) -> bool:
 
 def _never_busy() -> bool:
     return False
+
+
+def _always() -> bool:
+    """Hold an incident's further people, released as `_consume` says."""
+    return True
 
 
 def _digest(message: InboundMessage) -> bytes:

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from hub.store.dashboard import record_setting
 from hub.store.devices import record_sightings
+from hub.store.files import IN_USE, result_code
 from hub.store.records import DeviceHealth, IncidentNote, UnpairedSighting
 from hub.store.rows import iso, new_outbox_entry
 from notifier.model import OutboxEntry
@@ -30,6 +31,7 @@ from wire.event import DeviceEvent
 from wire.schema import SentNotice
 
 T = TypeVar("T")
+BUSY_TIMEOUT_MS = 5000  # sqlite3's own default: how long a write waits for another's lock
 SENT_BEFORE_DETAIL = "sent before the hub restarted, while its card kept no record"
 
 
@@ -57,11 +59,39 @@ class Batch:
     notes: list[IncidentNote] = field(default_factory=list)  # given with a resolution
     # Notifications sent before a restart, by key, with what became of them: written as sent.
     sent: dict[str, SentNotice] = field(default_factory=dict)
+    # Alarms, short: committed on the caller's thread when the store's is idle (`Store.commit`).
+    alarms: bool = False
+
+
+class WriteLockBusyError(Exception):
+    """Another connection (a CLI command, say) holds the database's write lock just now."""
 
 
 def in_transaction(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
     """`work` in one write transaction: all of it is committed, or none of it."""
     db.execute("BEGIN IMMEDIATE")
+    return _committed(work, db)
+
+
+def in_transaction_now(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+    """`in_transaction`, refused at once if another connection holds the write lock.
+
+    Raises:
+        WriteLockBusyError: it does; nothing was written (the caller may wait for it elsewhere).
+    """
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as err:
+        if result_code(err) in IN_USE:
+            raise WriteLockBusyError(str(err)) from err
+        raise
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return _committed(work, db)
+
+
+def _committed(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
     try:
         result = work(db)
         db.commit()

@@ -1,8 +1,11 @@
 """The store's connection to SQLite: the standard library's sqlite3, on one thread of its own.
 
 Every call of a connection runs on the same worker thread, one at a time and in the order it was
-made, so the event loop never waits on the disk and SQLite never sees two threads. `run` hands
-the thread a whole piece of work (a commit of the event path, say) in one hop.
+made, so the event loop never waits on the disk and SQLite never sees two threads at once. `run`
+hands the thread a whole piece of work (a commit of the event path, say) in one hop. `run_here`
+does a short piece on the caller's own thread instead, when the worker has nothing to do: an
+alarm's commit, which would otherwise wait for that thread to wake, for the interpreter's lock
+there, and for the event loop to wake again after it.
 """
 
 import asyncio
@@ -17,6 +20,10 @@ from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 Error = sqlite3.Error
+
+
+class WorkerBusyError(Exception):
+    """`run_here` was refused: the connection's thread has work in hand or waiting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +50,9 @@ class Connection:
         """
         worker = _Worker()
         try:
-            db = await worker.call(partial(sqlite3.connect, target, uri=uri, isolation_level=None))
+            # Used by one thread at a time, the worker's or (see `run_here`) the caller's.
+            connect = partial(sqlite3.connect, isolation_level=None, check_same_thread=False)
+            db = await worker.call(partial(connect, target, uri=uri))
         except BaseException:
             worker.stop()
             raise
@@ -52,6 +61,16 @@ class Connection:
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work(connection)` on the connection's thread; returns what it returns."""
         return await self._worker.call(partial(work, self._db))
+
+    def run_here(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` on the calling thread, now, if the connection's thread is idle.
+
+        For short work only: the caller's thread (the event loop) waits for it.
+
+        Raises:
+            WorkerBusyError: the thread has a call in hand or waiting (use `run`).
+        """
+        return self._worker.here(partial(work, self._db))
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> Written:
         """Run one statement; what it changed."""
@@ -108,13 +127,26 @@ class _Worker:
     def __init__(self) -> None:
         self._calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None]
         self._calls = SimpleQueue()
+        self._running = threading.Lock()  # held by whichever thread uses the connection
+        self._queued = 0  # calls made so far: written by the caller's thread only
+        self._done = 0  # calls carried out so far: written by the worker only
         self._thread = threading.Thread(target=self._serve, name="store", daemon=True)
         self._thread.start()
 
     def call(self, work: Callable[[], T]) -> "asyncio.Future[T]":
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued += 1
         self._calls.put((future, work))
         return future
+
+    def here(self, work: Callable[[], T]) -> T:
+        """Run `work` on the calling thread if no call is in hand or waiting."""
+        if self._done != self._queued or not self._running.acquire(blocking=False):
+            raise WorkerBusyError("the store's thread is busy")
+        try:
+            return work()
+        finally:
+            self._running.release()
 
     def stop(self) -> None:
         self._calls.put(None)
@@ -124,7 +156,11 @@ class _Worker:
         while (item := self._calls.get()) is not None:
             future, work = item
             try:
-                result = work()
+                with self._running:
+                    try:
+                        result = work()
+                    finally:
+                        self._done += 1
             except BaseException as err:  # handed to the caller, who raises it
                 future.get_loop().call_soon_threadsafe(_fail, future, err)
             else:
