@@ -111,10 +111,13 @@ def config_check(file: Path, mosquitto_conf: Path | None) -> None:
     alphanumeric sender ID (which nobody can reply to), WhatsApp alarms outside its 24-hour
     window, and a broker on this machine whose max_inflight_messages (in Mosquitto's
     configuration, or its default of 20 when none sets it) differs from [mqtt]
-    broker_max_inflight: a smaller one stalls alarms while the card refuses writes.
+    broker_max_inflight: a smaller one stalls alarms while the card refuses writes. It also
+    warns when a failed alarm delivery would be noticed more than 30 s after it was sent
+    (Twilio's poll_s without public_url, Pushover's delivery_window_s and poll_s): the alarm
+    moves to the contact's next path only then.
     """
     from hub.config import mosquitto  # noqa: PLC0415  # keep `--help` fast
-    from hub.config.phones import sender_warnings  # noqa: PLC0415
+    from hub.config.phones import failover_warnings, sender_warnings  # noqa: PLC0415
 
     loaded = _load_or_exit(file)
     click.echo(
@@ -122,7 +125,8 @@ def config_check(file: Path, mosquitto_conf: Path | None) -> None:
         f" store {loaded.store.path})"
     )
     broker = mosquitto_conf or mosquitto.MOSQUITTO_CONF
-    warnings = sender_warnings(loaded) + mosquitto.inflight_warnings(loaded, file, broker)
+    warnings = sender_warnings(loaded) + failover_warnings(loaded)
+    warnings += mosquitto.inflight_warnings(loaded, file, broker)
     for warning in warnings:
         click.echo(f"warning: {warning}")
 

@@ -11,6 +11,8 @@ from notifier.settings import TwilioSettings, is_alphanumeric_sender
 from rules.policy import Contact
 
 UK = "+44"
+NEXT_PATH_TARGET_S = 30.0  # a failed alarm delivery is noticed, and the next path tried, by then
+TWILIO_PATHS = ("sms", "whatsapp", "voice")
 # What each path can do against silent mode and Do Not Disturb (docs/PHONES.md).
 SILENCED: dict[str, str] = {
     "pushover": "pushover: yes (emergency priority; iOS critical alerts once allowed in the app)",
@@ -37,6 +39,50 @@ def sender_warnings(config: HubConfig) -> list[str]:
             " to the next channel: prefer sms or voice for alarms"
         )
     return warnings
+
+
+def failover_warnings(config: HubConfig) -> list[str]:
+    """Warnings about alarm paths whose failure is noticed later than `NEXT_PATH_TARGET_S`."""
+    paths = _alarm_paths(config)
+    twilio, pushover = config.twilio, config.pushover
+    warnings = []
+    on_twilio = [name for name, used in paths.items() if used & set(TWILIO_PATHS)]
+    slow = twilio is not None and twilio.public_url is None and twilio.poll_s > NEXT_PATH_TARGET_S
+    if twilio is not None and slow and on_twilio:
+        warnings.append(
+            f"twilio.poll_s: {twilio.poll_s:g} s between polls, and no public_url for"
+            f" Twilio's status callbacks: an SMS, WhatsApp message or call to"
+            f" {', '.join(on_twilio)} that fails is found up to {twilio.poll_s:g} s later,"
+            " and only then does the alarm move to the next path; keep it at"
+            f" {NEXT_PATH_TARGET_S:g} s or less"
+        )
+    on_pushover = [name for name, used in paths.items() if "pushover" in used]
+    if pushover is not None and on_pushover:
+        noticed = pushover.delivery_window_s + pushover.poll_s
+        if noticed > NEXT_PATH_TARGET_S:
+            warnings.append(
+                f"pushover.delivery_window_s: an emergency to {', '.join(on_pushover)} that no"
+                f" phone receives is given up after {pushover.delivery_window_s:g} s (read every"
+                f" {pushover.poll_s:g} s), so the alarm moves to the next path up to"
+                f" {noticed:g} s after it was sent; keep the two within {NEXT_PATH_TARGET_S:g} s"
+            )
+    return warnings
+
+
+def _alarm_paths(config: HubConfig) -> dict[str, set[str]]:
+    """Each contact's channels that alarm steps use, as a step or by failover, in name order."""
+    contacts = {c.name: c for c in config.contacts}
+    routes = routes_for(contacts, configured_channels(config), set(config.apprise.urls))
+    paths: dict[str, set[str]] = {}
+    for severity, plan in config.escalation.items():
+        if severity == "info":  # information is not re-routed
+            continue
+        for step in plan.steps:
+            used = paths.setdefault(step.contact, set())
+            used.add(step.channel)
+            if step.channel != NOTICE_CHANNEL:  # the hub's own outbox never fails
+                used.update(routes[step.contact])
+    return dict(sorted(paths.items()))
 
 
 def _sms_sender_warnings(config: HubConfig, twilio: TwilioSettings) -> list[str]:
