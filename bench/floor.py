@@ -12,10 +12,12 @@ these figures beside the hub's.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +86,9 @@ def _forward(port: int, ntfy: str, twilio: str, ready: Any) -> None:
     asyncio.run(main())
 
 
-def measure_floor() -> dict[str, Any]:
-    """The steady, burst and priority phases of `bench.perf` through the bare forwarder."""
+@contextlib.contextmanager
+def forwarder() -> Iterator[tuple[Publisher, Phones]]:
+    """The bare forwarder on a broker and stand-ins of its own: a publisher to it, its phones."""
     with (
         tempfile.TemporaryDirectory() as tmp,
         LocalBroker(Path(tmp) / "broker", kind="mosquitto") as broker,
@@ -103,17 +106,24 @@ def measure_floor() -> dict[str, Any]:
                 raise SystemExit("the bare forwarder did not connect")
             time.sleep(1.0)
             publisher = Publisher(broker.host, broker.port)
-            home = Household()
-            results = {
-                "steady": run_phase(publisher, phones, home.stream(2000, 0.4), 200.0).summary(),
-                "burst": run_phase(publisher, phones, home.stream(1000, 0.4), None).summary(),
-                "priority": run_phase(publisher, phones, home.stream(1000, 0.01), None).summary(),
-            }
-            publisher.close()
+            try:
+                yield publisher, phones
+            finally:
+                publisher.close()
         finally:
             child.terminate()
             child.join(10)
-    return results
+
+
+def measure_floor() -> dict[str, Any]:
+    """The steady, burst and priority phases of `bench.perf` through the bare forwarder."""
+    with forwarder() as (publisher, phones):
+        home = Household()
+        return {
+            "steady": run_phase(publisher, phones, home.stream(2000, 0.4), 200.0).summary(),
+            "burst": run_phase(publisher, phones, home.stream(1000, 0.4), None).summary(),
+            "priority": run_phase(publisher, phones, home.stream(1000, 0.01), None).summary(),
+        }
 
 
 def main() -> None:

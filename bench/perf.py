@@ -27,7 +27,9 @@ decode, store, engine and notifier. Phases, in order, on one hub:
 
 With --floor, the steady, burst and priority phases are run again through a bare forwarder
 (bench.floor: the same MQTT session, one request per channel, nothing decided or stored), and
-its figures printed beside the hub's: the least any Python hub could do on this machine.
+its figures printed beside the hub's: the least any Python hub could do on this machine. The
+steady phase is also run in five pairs, the hub's and the forwarder's back to back (bench.paired),
+right after the hub's phases: the steady goal is the median of the pairs' p99 ratios.
 
 With --node-red, the steady, burst and priority phases and a back-to-back sustained run go
 through a Node-RED flow doing the same forwarding (bench.nodered), and the hub's figures are
@@ -47,10 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import stages
-from bench.floor import measure_floor
+from bench.floor import forwarder, measure_floor
 from bench.hubproc import HubUnderTest
 from bench.latency import Outcome, Publisher, run_phase
 from bench.nodered import measure_node_red
+from bench.paired import paired_steady
 from bench.phones import Phones
 from bench.report import print_table
 from bench.sustained import sustained
@@ -124,6 +127,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "priority": run_phase(publisher, phones, home.stream(1000, 0.01), None),
             }
             results.update({name: o.summary() for name, o in phases.items()})
+            if args.floor:
+                with forwarder() as floor_rig:
+                    results["steady_pairs"] = paired_steady((publisher, phones), home, floor_rig)
             rig = (publisher, phones, hub)
             results["sustained"] = sustained(
                 rig, home, db, step_s=args.step_s, runs=args.sustained_runs
