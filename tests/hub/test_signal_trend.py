@@ -61,9 +61,12 @@ async def test_reports_are_kept_as_hourly_medians_for_thirty_days(tmp_path: Path
     assert [(h.hour, h.linkquality) for h in kept] == [(later, 70.0), (later + HOUR, 72.0)]
 
 
-def pipeline_for(store: Store, devices: list[DeviceRecord], clock: list[datetime]) -> Pipeline:
-    """The hub's event path for Mum's home: Alice reads a digest at 18:00 and a summary at 19:00."""
-    alice = Contact(name="Alice", digest_at=("18:00",), summary_at="19:00")
+def pipeline_for(
+    store: Store, devices: list[DeviceRecord], clock: list[datetime], *, digest_hour: int
+) -> Pipeline:
+    """The hub's event path for Mum's home: Alice reads a digest, and a summary an hour later."""
+    at = f"{digest_hour:02d}:00"
+    alice = Contact(name="Alice", digest_at=(at,), summary_at=f"{(digest_hour + 1) % 24:02d}:00")
     rules = RulesConfig(
         home=Home(person="Mum", timezone="UTC"), contacts=(alice,), devices=device_infos(devices)
     )
@@ -84,12 +87,16 @@ async def test_a_sinking_pendant_signal_reaches_the_digest_the_summary_and_devic
     tmp_path: Path,
 ) -> None:
     # A week at 142, then a day and a half at 61, ending now (so `devices show` sees it too).
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=203)
+    # Alice's digest comes two hours before the end, whatever the time of day the test runs:
+    # 33 hours into the fall (the one the day before, 9 hours in, is too soon to tell).
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=203)
     clock = [start]
     db = tmp_path / "hub.db"
     async with Store.open(db) as store:
         await store.register_devices([PENDANT], at=start)
-        pipeline = pipeline_for(store, await store.devices(), clock)
+        digest_hour = (end - 2 * HOUR).hour
+        pipeline = pipeline_for(store, await store.devices(), clock, digest_hour=digest_hour)
         for hour in range(7 * 24 + 36):
             clock[0] = start + hour * HOUR
             usual = hour < 7 * 24
