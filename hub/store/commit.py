@@ -10,8 +10,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
+from hub.store.connection import Connection, WorkerBusyError
 from hub.store.dashboard import record_setting
 from hub.store.devices import record_sightings
 from hub.store.files import IN_USE, result_code
@@ -89,6 +91,18 @@ def in_transaction_now(work: Callable[[sqlite3.Connection], T], db: sqlite3.Conn
     finally:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return _committed(work, db)
+
+
+def done_here(db: Connection, work: Callable[[sqlite3.Connection], T]) -> tuple[T] | None:
+    """`work` as one transaction on the calling thread, if that can be done at once.
+
+    Returns None, having written nothing, if the connection's thread is busy or another
+    connection holds the write lock.
+    """
+    try:
+        return (db.run_here(partial(in_transaction_now, work)),)
+    except (WorkerBusyError, WriteLockBusyError):
+        return None
 
 
 def _committed(work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:

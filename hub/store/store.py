@@ -22,15 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from hub.store.commit import (
-    AcceptedEvent,
-    Batch,
-    WriteLockBusyError,
-    in_transaction,
-    in_transaction_now,
-    write_batch,
-)
-from hub.store.connection import Connection, WorkerBusyError
+from hub.store.commit import AcceptedEvent, Batch, done_here, in_transaction, write_batch
+from hub.store.connection import Connection
 from hub.store.dashboard import DashboardRecords
 from hub.store.deliveries import DeliveryRecords
 from hub.store.devices import DeviceRecords, NewDevice
@@ -298,7 +291,7 @@ class Store(
     ) -> T:
         """Run `work` as one write transaction under the lock, in one hop to the store's thread.
 
-        With `here`, on the calling thread instead if it can be done at once (`_now`).
+        With `here`, on the calling thread instead if it can be done at once (`done_here`).
 
         Raises:
             StoreWriteError: the disk refused the write (nothing of it was kept).
@@ -306,7 +299,7 @@ class Store(
         async with self._lock:
             await self._on_disk()
             try:
-                done = self._now(work) if here else None
+                done = done_here(self._db, work) if here else None
                 result = done[0] if done else await self._db.run(partial(in_transaction, work))
             except sqlite3.Error as err:
                 if not refused_by_disk(err):
@@ -316,17 +309,6 @@ class Store(
         if flush:
             await self.flush()
         return result
-
-    def _now(self, work: Callable[[sqlite3.Connection], T]) -> tuple[T] | None:
-        """`work` as one transaction on this thread, if that can be done at once.
-
-        Returns None, having written nothing, if the store's thread is busy or another
-        connection holds the write lock.
-        """
-        try:
-            return (self._db.run_here(partial(in_transaction_now, work)),)
-        except (WorkerBusyError, WriteLockBusyError):
-            return None
 
     @asynccontextmanager
     async def _transaction(self, *, flush: bool = True) -> AsyncIterator[None]:
