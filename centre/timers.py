@@ -2,9 +2,9 @@
 
 Each `tick(now)` reads the rows, asks `decisions` what is due at `now`, and carries it out; the
 loop only calls it every few seconds with the clock's time, so tests pass `now` themselves.
-While the workers have a backlog, hubs are judged on the heartbeats the stream holds too
-(`centre/liveness.py`). Silence is not judged while the cluster cannot say what it holds;
-escalations and the families' messages go on regardless.
+While the workers have a backlog, or its size cannot be read, hubs are judged on the heartbeats
+the stream holds too (`centre/liveness.py`). Silence is not judged while the cluster cannot say
+what it holds; escalations and the families' messages go on regardless.
 """
 
 import asyncio
@@ -68,7 +68,9 @@ class Timers:
         done: Counter[str] = Counter()
         hubs = await alarms.liveness(conn)
         try:
-            if await self._uplink.backlog():
+            # Not known (a consumer's state not read in time, as when the cluster is busy with
+            # a drain): judged on the stream as with a backlog; blind only if that fails too.
+            if await self._backlog() != 0:
                 await self._in_stream.read(conn, hubs, now)
             else:
                 self._in_stream.forget()
@@ -92,6 +94,14 @@ class Timers:
                 log.info("hub %s is heard again", change.hub.hub_id)
                 done["back"] += 1
         return done
+
+    async def _backlog(self) -> int | None:
+        """The workers' backlog; None if the cluster did not say."""
+        try:
+            return await self._uplink.backlog()
+        except BusError as err:
+            log.debug("backlog not known: %s", err)
+            return None
 
     async def _tell_families(self, conn: asyncpg.Connection, now: datetime) -> int:
         told = 0

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from centre.bus import CentreBus
+from centre.bus import BusError, CentreBus, Newest
 from centre.db import alarms
 from centre.db.models import ContactRow
 from centre.family import FamilyMessenger
@@ -179,3 +179,27 @@ async def test_the_timers_stop_when_cancelled_even_if_nats_py_swallowed_the_canc
 ):
     timers = Timers(centre_pool, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
     assert await ends_when_cancelled(lambda: timers.run(every_s=0.01), centre_bus, "backlog")
+
+
+class _BacklogUnknown:
+    """The cluster busy with a drain: consumers' state not read in time, the stream read fine."""
+
+    def __init__(self, bus: CentreBus) -> None:
+        self._bus = bus
+
+    async def backlog(self) -> int:
+        raise BusError("the workers' consumers could not be read: TimeoutError()")
+
+    async def newest(self, hub_id: str, kind: str) -> Newest | None:
+        return await self._bus.newest(hub_id, kind)
+
+
+async def test_a_hub_that_died_is_raised_on_time_while_the_backlog_cannot_be_counted(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    uplink = _BacklogUnknown(centre_bus)
+    timers = Timers(centre_pool, uplink, FamilyMessenger(None, None), silent_after_s=180)
+    died = await _one_dies_while_the_centre_is_down(make_hub, centre_pool, centre_bus, 100)
+    done = await timers.tick(died + timedelta(seconds=180))
+    assert done["silent"] == 1
+    assert await _silent_hubs(centre_pool) == {"home-b": died}  # not home-a, heard in the stream
