@@ -1,7 +1,8 @@
 // Keep a page current: on each change the server reports over server-sent events (only the
 // topics the container's data-topics names, and for a home page only that home) re-read the
 // page's server-rendered fragment. A note being typed is never wiped: the refresh waits until
-// the operator has left the field empty or sent the form. Every 30 s the fragment is re-read
+// the operator has left the field empty or sent the form, also when the typing began while the
+// fragment was being fetched. Every 30 s the fragment is re-read
 // anyway, so "waiting" times keep counting. On reconnecting we re-read too.
 "use strict";
 (function () {
@@ -13,18 +14,29 @@
       (field) => field === document.activeElement || field.value.trim() !== ""
     );
   }
+  function hold() {
+    due = true;
+    live.dataset.held = "true"; // a newer fragment waits for the note to be sent or cleared
+  }
   async function refresh() {
     if (typing()) {
-      due = true;
+      hold();
       return;
     }
     due = false;
     const response = await fetch(live.dataset.fragment, { credentials: "same-origin" });
     if (response.redirected || response.status === 401) {
       window.location.assign("/login"); // the session ended: log in again
-    } else if (response.ok) {
-      live.innerHTML = await response.text();
+      return;
     }
+    if (!response.ok) return;
+    const html = await response.text();
+    if (typing()) {
+      hold(); // the operator began typing while the fragment was on its way
+      return;
+    }
+    delete live.dataset.held;
+    live.innerHTML = html;
   }
   function changed(event) {
     const data = JSON.parse(event.data || "{}");

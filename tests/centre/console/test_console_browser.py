@@ -2,9 +2,11 @@
 
 An operator logs in, a pendant press the family did not take appears in the queue without a
 reload, the operator opens the home and accepts it with a note; a supervisor sees the action in
-the audit, and the operator is refused the audit page.
+the audit, and the operator is refused the audit page. A note typed while the page is re-reading
+its details is kept.
 """
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from centre.bus import CentreBus
 from centre.console.actions import DownlinkActions
@@ -103,6 +105,46 @@ async def test_an_operator_sees_a_press_arrive_live_and_accepts_it_from_the_home
         await expect(entry).to_contain_text("waiting for the hub")
         await hub.applied(action, "family told")
         await expect(entry).to_contain_text("applied")  # the audit page is live too
+
+
+async def test_a_note_typed_while_the_home_page_refreshes_is_kept(
+    browser: Browser,
+    console: RunningConsole,
+    db: asyncpg.Pool,
+    centre_bus: CentreBus,
+    make_hub: HubFactory,
+) -> None:
+    """The page's first refresh is answered only once the operator has typed: the note stays."""
+    hub = await make_hub("patel")
+    timers = Timers(db, centre_bus, FamilyMessenger(None, None), silent_after_s=180)
+    async with running([Worker(db, centre_bus)]):
+        await hub.heartbeat()
+        await hub.incident("press-1", "firing", family_exhausted=True, room="Bedroom")
+        await until(lambda: count(db, "SELECT count(*) FROM incidents"), "incident stored")
+        await timers.tick(datetime.now(UTC))
+        context = await browser.new_context(
+            viewport=DESK, base_url=f"http://127.0.0.1:{console.port}"
+        )
+        operator = await context.new_page()
+        await _log_in(operator, OPERATOR)
+        typed = asyncio.Event()
+
+        async def after_typing(route: Route) -> None:
+            await typed.wait()
+            await route.continue_()
+
+        await operator.route("**/fragments/homes/**", after_typing)
+        await operator.get_by_role("link", name="Home patel").click()
+        await expect(operator.locator("body")).to_have_attribute("data-live", "connected")
+        note = operator.get_by_label("Note (optional)")  # while the page's refresh is on its way
+        async with operator.expect_response("**/fragments/homes/**"):
+            await note.fill("Calling Mrs Patel now")
+            typed.set()
+        await expect(operator.locator("#live")).to_have_attribute("data-held", "true")
+        await expect(note).to_have_value("Calling Mrs Patel now")
+        await operator.get_by_role("button", name="Accept").click()
+        [action] = await hub.actions(timeout_s=5)
+        assert (action.action, action.note) == ("accept", "Calling Mrs Patel now")
 
 
 async def _snap(page: Page, tmp_path: Path, name: str) -> None:
