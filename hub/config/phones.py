@@ -47,8 +47,12 @@ def failover_warnings(config: HubConfig) -> list[str]:
     twilio, pushover = config.twilio, config.pushover
     warnings = []
     on_twilio = [name for name, used in paths.items() if used & set(TWILIO_PATHS)]
-    slow = twilio is not None and twilio.public_url is None and twilio.poll_s > NEXT_PATH_TARGET_S
-    if twilio is not None and slow and on_twilio:
+    if (
+        twilio is not None
+        and twilio.public_url is None
+        and twilio.poll_s > NEXT_PATH_TARGET_S
+        and on_twilio
+    ):
         warnings.append(
             f"twilio.poll_s: {twilio.poll_s:g} s between polls, and no public_url for"
             f" Twilio's status callbacks: an SMS, WhatsApp message or call to"

@@ -10,15 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hub.pipeline.inbox import Inbox
-from hub.pipeline.intake import Intake
-from hub.pipeline.pipeline import Pipeline
-from hub.pipeline.rejections import RejectLog
 from hub.store.store import NewDevice, Store
 from notifier.dispatcher import Dispatcher
 from notifier.model import Delivery, OutboxEntry
-from rules.engine import Engine, EngineState
+from rules.engine import Engine
 from rules.policy import Contact, RulesConfig
 from tests.support.hubs import eventually
+from tests.support.pipeline import bare_pipeline
 from wire.schema import InboundMessage, event_topic
 
 NOW = datetime(2026, 12, 7, 16, 20, tzinfo=UTC)
@@ -46,15 +44,9 @@ async def _consuming(store: Store, dispatcher: Dispatcher) -> tuple[Inbox, async
         "pendant-1", "pendant", "pendant", "Bedroom", "native", None, None, "config"
     )
     await store.register_devices([pendant], at=NOW)
-    pipeline = Pipeline(
-        engine=Engine(RulesConfig(contacts=(Contact(name="Alice"), Contact(name="Bob")))),
-        state=EngineState(),
-        store=store,
-        intake=Intake(await store.devices(), RejectLog()),
-        dispatcher=dispatcher,
-        ack=lambda message: None,
-        publish=lambda topic, body, retain: None,
-        clock=lambda: NOW,
+    contacts = (Contact(name="Alice"), Contact(name="Bob"))
+    pipeline = await bare_pipeline(
+        Engine(RulesConfig(contacts=contacts)), store, dispatcher, lambda: NOW
     )
     inbox = Inbox(urgent=pipeline._intake.is_priority)
     inbox.throttle(pause=lambda: None, resume=lambda: None, unread=lambda: False)
