@@ -19,8 +19,9 @@ The hub's own notice that it cannot save to its card is recorded so too. No mess
 it (the hub raised it of itself), so it is known again by its cause, tagged `FAULT_TAG`: a hub
 that restarts with that record on the broker is in the same fault until the card takes a
 write, and raises it at once, its notice written as sent, not sent again (`fault_told`); once
-the fault is on the card (the card taking writes again, or the catch-up), the record goes, and
-a later fault gets a notice of its own.
+the fault is on the card (the card taking writes again, or the catch-up), the record goes, all
+of it, also the notices of steps the fault's ladder had reached before the restart and does not
+reach again, and a later fault gets a notice of its own.
 
 Knowing an incident again: one the store holds keeps its id. One that opened while the card
 kept no record is known by the messages among which was the one that opened it (packet id and
@@ -180,10 +181,18 @@ class SentLedger:
         self._announce()
 
     def caught_up(self) -> None:
-        """Everything held is written, with the outcomes of its sends: none needs recording."""
+        """Everything held is written, with the outcomes of its sends: none needs recording.
+
+        The card takes writes, so a fault recorded before the restart is over too: its notices
+        go, also those of steps its ladder reached then and the fault raised again now did not
+        (left, they would have the next start raise the fault once more).
+        """
         self._own.clear()
         self._unstored.clear()
         settled, self._settling = self._settling, set()
+        for record in self._loaded:
+            if record.opened_by is not None and FAULT_TAG in record.opened_by:
+                settled.update(id(notice) for notice in record.sent)
         self._drop(settled)
 
     # -- after a restart ---------------------------------------------------------------------

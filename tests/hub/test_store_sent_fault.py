@@ -118,3 +118,24 @@ async def test_after_the_repair_it_is_written_as_sent_and_a_later_fault_is_told(
         assert backlog.failing
         assert entries, "a new fault: its own notice"
         filler.unlink()
+
+
+async def test_a_later_step_sent_in_the_fault_is_let_go_once_the_card_takes_writes(
+    small_disk: Path, told: SentPayload
+) -> None:
+    """The fault's ladder had gone further before the crash than the restarted hub goes: the
+    card takes writes at once, so that step never comes again, and the record must not make
+    the next start raise the fault once more."""
+    [incident] = told.incidents
+    later_step = incident.sent[0].model_copy(update={"key": f"{incident.sent[0].key}.later"})
+    further = incident.model_copy(update={"sent": [*incident.sent, later_step]})
+    ledger, published = _restarted(told.model_copy(update={"incidents": [further]}))
+    async with Store.open(small_disk / "hub.db") as store:
+        backlog = Backlog(store, sent=ledger)
+        state, raised = _hub_event("hub.storage_failing", LATER)  # raised at start
+        assert (await backlog.commit(raised, at=LATER))[0] == []
+        await backlog.catch_up()  # the card takes writes: the fault is over
+        _, back = _hub_event("hub.storage_back", LATER, state)
+        await backlog.commit(back, at=LATER)
+    assert not ledger.fault_told, "a restart now would raise the fault again"
+    assert published[-1] == b"", "the broker's copy is cleared"
