@@ -16,8 +16,11 @@ Memory stays bounded. The broker stops sending after a window of unacknowledged 
 which would deafen the hub. So the hub leaves all but `UNACKED_HEADROOM` of that window
 unacknowledged, and only beyond it acknowledges the oldest held messages, their events then
 kept here alone (a crash of the hub before the disk takes writes again loses those; it is
-logged once). Beyond `EVENTS_MAX` held events the oldest ones are let go (counted, logged
-once); the decisions and notifications of their batches are still written.
+logged once). Messages that changed no incident go first: one that opened, moved or closed an
+alarm stays with the broker while any other can go, so that a restart (the repair a card that
+turned read-only needs) has the broker deliver it again, and its incident, ladder and all, is
+known again rather than lost. Beyond `EVENTS_MAX` held events the oldest ones are let go
+(counted, logged once); the decisions and notifications of their batches are still written.
 """
 
 import asyncio
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 
 from hub.store.deliveries import AwaitingStatus, Outcome
 from hub.store.errors import StoreError, StoreWriteError
+from hub.store.held import Held, beyond_window
 from hub.store.rows import new_outbox_entry
 from hub.store.sent import SentLedger
 from hub.store.store import Batch, Store
@@ -42,15 +46,6 @@ log = logging.getLogger("telecare.store")
 BROKER_WINDOW = 1000  # Mosquitto's max_inflight_messages in the shipped configuration
 UNACKED_HEADROOM = 4  # of the broker's window, kept free so that it never stops sending
 EVENTS_MAX = 10_000
-
-
-@dataclass(slots=True)
-class _Held:
-    """A batch the disk refused, and the messages that wait on it."""
-
-    batch: Batch
-    at: datetime
-    messages: list[InboundMessage]
 
 
 @dataclass(slots=True)
@@ -79,7 +74,7 @@ class Backlog:
         self._store = store
         self._sent = sent or SentLedger(now=datetime.now(UTC))
         self._unacked_max = max(1, broker_window - UNACKED_HEADROOM)
-        self._held: deque[_Held] = deque()
+        self._held: deque[Held] = deque()
         self._memory = _Memory()
         self._lock = asyncio.Lock()
         self._failing = asyncio.Event()
@@ -135,7 +130,7 @@ class Backlog:
             self._sent.hold(batch)
             # Only the packet id is needed to acknowledge a message later: not its payload.
             waiting = [replace(m, payload=b"") for m in messages]
-            self._held.append(_Held(batch, at, waiting))
+            self._held.append(Held(batch, at, waiting))
             self._events += len(batch.events)
             return await self._in_memory(batch, at), self._release_over_bounds()
 
@@ -189,16 +184,12 @@ class Backlog:
 
     def _release_over_bounds(self) -> list[InboundMessage]:
         """Acknowledge the oldest held messages beyond the window; let go of the oldest events."""
-        released: list[InboundMessage] = []
-        unacked = sum(len(h.messages) for h in self._held)
-        for held in self._held:
-            while held.messages and unacked > self._unacked_max:
-                released.append(held.messages.pop(0))
-                unacked -= 1
+        released = beyond_window(self._held, self._unacked_max)
         if released and not self._acked_unstored:
             log.error(
-                "over %d messages unacknowledged: acknowledging the oldest, held in memory only"
-                " (a crash before the disk takes writes loses them)",
+                "over %d messages unacknowledged: acknowledging the oldest that changed no"
+                " incident, held in memory only (a crash before the disk takes writes loses"
+                " them)",
                 self._unacked_max,
             )
         self._acked_unstored += len(released)

@@ -99,6 +99,26 @@ async def test_beyond_the_window_the_oldest_messages_are_acknowledged(
     assert len(await store.events()) == unacked_max + 4
 
 
+async def test_beyond_the_window_a_press_stays_with_the_broker_while_telemetry_can_go(
+    store: Store, small_disk: Path
+) -> None:
+    """A restart before the disk takes writes must have the broker deliver the press again."""
+    window = 20
+    unacked_max = window - UNACKED_HEADROOM
+    backlog = Backlog(store, broker_window=window)
+    filler = fill(small_disk)
+    _, released = await backlog.commit(_press(), at=NOW, messages=[_message(1)])
+    acked = [m.mid for m in released]
+    for seq in range(2, unacked_max + 5):
+        _, released = await backlog.commit(_heartbeat(seq), at=NOW, messages=[_message(seq)])
+        acked.extend(m.mid for m in released)
+    assert acked == [2, 3, 4, 5], "the oldest heartbeats go; the older press stays"
+    filler.unlink()
+    released = await backlog.catch_up()
+    assert [m.mid for m in released] == [1, *range(6, unacked_max + 5)]
+    assert len(await store.events()) == unacked_max + 4
+
+
 async def test_beyond_the_memory_bound_the_oldest_events_are_let_go(
     store: Store, small_disk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
