@@ -25,11 +25,10 @@ def beyond_window(held: Iterable[Held], unacked_max: int) -> list[InboundMessage
     closed one only when nothing else is left to acknowledge: the broker keeps them while it
     can, so that a hub restarted before the disk takes writes knows the alarm again.
     """
-    batches = list(held)
+    batches = sorted(held, key=lambda h: _changes_incident(h.batch))  # stable: oldest first
     unacked = sum(len(h.messages) for h in batches)
     released: list[InboundMessage] = []
-    alarms = [h for h in batches if _changes_incident(h.batch)]
-    for one in [h for h in batches if not _changes_incident(h.batch)] + alarms:
+    for one in batches:
         while one.messages and unacked > unacked_max:
             released.append(one.messages.pop(0))
             unacked -= 1
