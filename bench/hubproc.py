@@ -23,10 +23,16 @@ class Usage:
 
 
 class HubUnderTest:
-    """`python -m hub run --config CONFIG` with its log in a file next to the configuration."""
+    """`python -m hub run --config CONFIG` with its log in a file next to the configuration.
 
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+    `module` runs another entry point with the hub's command line (`bench.traced_hub`).
+    """
+
+    def __init__(
+        self, config: Path, *, env: dict[str, str] | None = None, module: str = "hub"
+    ) -> None:
         self.config = config
+        self._module = module
         self.log = config.with_suffix(".log")
         self._env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
@@ -42,7 +48,7 @@ class HubUnderTest:
         started = time.monotonic()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "hub", "run", "--config", str(self.config)],
+                [sys.executable, "-m", self._module, "run", "--config", str(self.config)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self._env,
