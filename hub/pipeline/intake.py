@@ -20,6 +20,8 @@ from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.pipeline.rejections import RejectLog
 from hub.pipeline.supervision import Supervisor
 from hub.store.records import DeviceHealth, UnpairedSighting
+from rules.engine import Engine
+from rules.policy import DeviceInfo, RulesConfig
 from wire.devices import DeviceRecord
 from wire.event import DeviceEvent
 from wire.schema import (
@@ -328,3 +330,16 @@ class Intake:
         log.info(
             "device %s (%s %s) is asking to be paired", device.device_id, device.type, device.model
         )
+
+
+def device_infos(devices: Sequence[DeviceRecord]) -> dict[str, DeviceInfo]:
+    """What the engine's alert texts need to know of each registered device."""
+    return {
+        d.id: DeviceInfo.model_validate({"name": d.name, "role": d.role, "room": d.room})
+        for d in devices
+    }
+
+
+def engine_for(rules: RulesConfig, devices: Sequence[DeviceRecord]) -> Engine:
+    """The engine for `rules`, with what it needs to know of the registered `devices`."""
+    return Engine(rules.model_copy(update={"devices": device_infos(devices)}))

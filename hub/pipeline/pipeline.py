@@ -17,7 +17,7 @@ from time import perf_counter_ns
 
 from hub.mqtt.acks import BrokerAcks
 from hub.pipeline.inbox import Inbox
-from hub.pipeline.intake import Intake
+from hub.pipeline.intake import Intake, engine_for
 from hub.pipeline.outcomes import Outcomes
 from hub.pipeline.requests import Requests
 from hub.pipeline.stages import BatchClock, StageTimings
@@ -32,9 +32,7 @@ from notifier.dispatcher import Dispatcher
 from notifier.model import OutboxEntry
 from rules.engine import Engine, EngineState
 from rules.incidents import Action, IncidentChanged
-from rules.policy import DeviceInfo
 from wire.control import CONTROL_TOPICS, ReloadRequest
-from wire.devices import DeviceRecord
 from wire.schema import CLOCK_DONE_TOPIC, CLOCK_TOPIC, ClockPayload, InboundMessage
 
 log = logging.getLogger("telecare.hub")
@@ -330,8 +328,7 @@ class Pipeline(Requests, Outcomes, Timers):
         """Re-read the registry (a device was paired, renamed or removed) and use it at once."""
         devices = await self._store.devices()
         self._intake.reload(devices)
-        config = self.engine.config.model_copy(update={"devices": device_infos(devices)})
-        self.engine = Engine(config)
+        self.engine = engine_for(self.engine.config, devices)
         log.info("device registry reloaded: %d device(s)", len(devices))
 
     async def _commit(
@@ -389,11 +386,3 @@ def _digest(message: InboundMessage) -> bytes:
     return hashlib.blake2b(
         message.topic.encode() + b"\0" + message.payload, digest_size=16
     ).digest()
-
-
-def device_infos(devices: Sequence[DeviceRecord]) -> dict[str, DeviceInfo]:
-    """What the engine's alert texts need to know of each registered device."""
-    return {
-        d.id: DeviceInfo.model_validate({"name": d.name, "role": d.role, "room": d.room})
-        for d in devices
-    }

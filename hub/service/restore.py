@@ -20,8 +20,7 @@ from hub.config.file import HubConfig
 from hub.config.sections import MqttSettings
 from hub.mqtt.client import BrokerUnavailableError
 from hub.mqtt.oneshot import retained
-from hub.pipeline.intake import Intake
-from hub.pipeline.pipeline import device_infos
+from hub.pipeline.intake import Intake, engine_for
 from hub.pipeline.rejections import RejectLog
 from hub.pipeline.supervision import Supervisor
 from hub.store.backlog import Backlog
@@ -64,7 +63,7 @@ async def restore(
         backlog.defer("the configured devices", register, err)
         await store.seed_stand_in(register)  # with no database yet: the configured devices
     devices = await store.devices()
-    engine = Engine(config.rules().model_copy(update={"devices": device_infos(devices)}))
+    engine = engine_for(config.rules(), devices)
     open_incidents = await store.incidents(open_only=True)
     if open_incidents:
         log.info("resuming %d open incident(s)", len(open_incidents))

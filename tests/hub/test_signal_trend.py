@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from drivers.native import NativeDriver
 from drivers.zigbee2mqtt import Zigbee2MqttDriver
 from hub.cli import main
-from hub.pipeline.intake import Intake
-from hub.pipeline.pipeline import Pipeline, device_infos
+from hub.pipeline.intake import Intake, device_infos
+from hub.pipeline.pipeline import Pipeline
 from hub.pipeline.rejections import RejectLog
 from hub.store.devices import HISTORY_DAYS
 from hub.store.records import DeviceHealth, HealthHour
