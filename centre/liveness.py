@@ -12,7 +12,7 @@ from typing import Protocol
 
 import asyncpg
 
-from centre.bus import Newest
+from centre.bus import BusError, Newest
 from centre.db import intake
 from centre.decisions import HubLiveness, silence_changes
 from centre.worker import decode
@@ -56,6 +56,11 @@ class HeardInStream:
     newest heartbeat ages); a hub already in the queue as silent is read again
     `ALARMED_READS_PER_LIMIT` times per `silent_after_s`, so that it leaves the queue when it
     is heard again without waiting for the backlog to be written.
+
+    Each read stands on its own. A cluster busy with a drain refuses some of them (JetStream's
+    API answers 503): those hubs are `unread` until a later tick reads them, and are not judged
+    meanwhile; the others are, and what was read is kept. Were one refused read to void the
+    tick's others, a thousand hubs to read would seldom all be read in one tick of a drain.
     """
 
     def __init__(self, uplink: Uplink, *, silent_after_s: float) -> None:
@@ -63,18 +68,22 @@ class HeardInStream:
         self._silent_after_s = silent_after_s
         self._reread = timedelta(seconds=silent_after_s / ALARMED_READS_PER_LIMIT)
         self.heard: dict[str, datetime] = {}
+        self.unread: dict[str, BusError] = {}  # hubs the last `read` asked and could not read
         self._read_at: dict[str, datetime] = {}
 
     def forget(self) -> None:
         """No backlog: every heartbeat the stream took is stored."""
         self.heard.clear()
+        self.unread.clear()
         self._read_at.clear()
 
     async def read(self, conn: asyncpg.Connection, hubs: list[HubLiveness], now: datetime) -> None:
         """Read the newest heartbeat of each hub that is, or would be raised, silent.
 
+        The hubs whose read the cluster refused are in `unread` after it.
+
         Raises:
-            BusError: the cluster could not answer.
+            BusError: the cluster answered none of the reads.
         """
         so_far = silence_changes(
             hubs, now=now, silent_after_s=self._silent_after_s, in_stream=self.heard
@@ -89,12 +98,22 @@ class HeardInStream:
             >= self._reread
         ]
         keys = await intake.hub_keys(conn, ask)
+        self.unread = {}
         for start in range(0, len(ask), READS_AT_ONCE):
             some = ask[start : start + READS_AT_ONCE]
-            newest = await asyncio.gather(*(self._uplink.newest(h, "heartbeat") for h in some))
+            newest = await asyncio.gather(
+                *(self._uplink.newest(h, "heartbeat") for h in some), return_exceptions=True
+            )
             for hub_id, found in zip(some, newest, strict=True):
+                if isinstance(found, BusError):
+                    self.unread[hub_id] = found
+                    continue
+                if isinstance(found, BaseException):
+                    raise found
                 self._read_at[hub_id] = now
                 key = keys.get(hub_id)  # None: its home was removed meanwhile
                 at = None if found is None or key is None else heartbeat_at(found, key)
                 if at is not None:
                     self.heard[hub_id] = at
+        if ask and len(self.unread) == len(ask):
+            raise next(iter(self.unread.values()))

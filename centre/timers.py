@@ -3,8 +3,9 @@
 Each `tick(now)` reads the rows, asks `decisions` what is due at `now`, and carries it out; the
 loop only calls it every few seconds with the clock's time, so tests pass `now` themselves.
 While the workers have a backlog, or its size cannot be read, hubs are judged on the heartbeats
-the stream holds too (`centre/liveness.py`). Silence is not judged while the cluster cannot say
-what it holds; escalations and the families' messages go on regardless.
+the stream holds too (`centre/liveness.py`). A hub whose newest heartbeat the cluster would not
+read is not judged until it is read; silence is not judged at all while the cluster answers none
+of the reads; escalations and the families' messages go on regardless.
 """
 
 import asyncio
@@ -41,6 +42,7 @@ class Timers:
         self._silent_after_s = silent_after_s
         self._in_stream = HeardInStream(uplink, silent_after_s=silent_after_s)
         self._blind: BusError | None = None  # why silence cannot be judged, if it cannot
+        self._unread_noted = False  # whether some hubs' stream could not be read, as logged
 
     async def run(self, every_s: float = TICK_S) -> None:
         """Tick every `every_s` seconds until cancelled; a failed tick is logged and retried."""
@@ -82,9 +84,12 @@ class Timers:
         if self._blind is not None:
             log.info("silence judged again")
             self._blind = None
+        self._note_unread()
         for change in silence_changes(
             hubs, now=now, silent_after_s=self._silent_after_s, in_stream=self._in_stream.heard
         ):
+            if change.hub.hub_id in self._in_stream.unread:
+                continue  # its newest heartbeat may wait in the stream: judged once read
             if change.change == "raise":
                 if await alarms.raise_silent(conn, change.hub, now=now) is not None:
                     log.warning("hub %s is silent", change.hub.hub_id)
@@ -94,6 +99,16 @@ class Timers:
                 log.info("hub %s is heard again", change.hub.hub_id)
                 done["back"] += 1
         return done
+
+    def _note_unread(self) -> None:
+        """Log when some hubs cannot be judged (their stream not read), and when all can again."""
+        unread = self._in_stream.unread
+        if unread and not self._unread_noted:
+            hub_id, err = next(iter(unread.items()))
+            log.warning("silence not judged for %d hub(s), %s first: %s", len(unread), hub_id, err)
+        elif not unread and self._unread_noted:
+            log.info("silence judged for every hub again")
+        self._unread_noted = bool(unread)
 
     async def _backlog(self) -> int | None:
         """The workers' backlog; None if the cluster did not say."""

@@ -203,3 +203,49 @@ async def test_a_hub_that_died_is_raised_on_time_while_the_backlog_cannot_be_cou
     done = await timers.tick(died + timedelta(seconds=180))
     assert done["silent"] == 1
     assert await _silent_hubs(centre_pool) == {"home-b": died}  # not home-a, heard in the stream
+
+
+class _SomeRefused:
+    """The cluster busy with a drain: it refuses the stream reads of the hubs in `refused`."""
+
+    def __init__(self, bus: CentreBus, refused: set[str]) -> None:
+        self._bus = bus
+        self.refused = refused
+
+    async def backlog(self) -> int:
+        return await self._bus.backlog()
+
+    async def newest(self, hub_id: str, kind: str) -> Newest | None:
+        if hub_id in self.refused:
+            raise BusError(f"the newest message of {hub_id} could not be read: 503")
+        return await self._bus.newest(hub_id, kind)
+
+
+async def test_a_hub_that_died_is_raised_while_other_hubs_reads_are_refused(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    uplink = _SomeRefused(centre_bus, {"home-a"})
+    timers = Timers(centre_pool, uplink, FamilyMessenger(None, None), silent_after_s=180)
+    died = await _one_dies_while_the_centre_is_down(make_hub, centre_pool, centre_bus, 100)
+
+    done = await timers.tick(died + timedelta(seconds=180))
+
+    assert done["silent"] == 1
+    # home-a looks silent on its stored heartbeat, but its newer ones could not be read.
+    assert await _silent_hubs(centre_pool) == {"home-b": died}
+    uplink.refused = set()
+    assert (await timers.tick(died + timedelta(seconds=180)))["silent"] == 0  # read: alive
+    assert set(await _silent_hubs(centre_pool)) == {"home-b"}
+
+
+async def test_a_hub_that_died_is_raised_once_its_own_read_goes_through(
+    make_hub: HubFactory, centre_pool: asyncpg.Pool, centre_bus: CentreBus
+):
+    uplink = _SomeRefused(centre_bus, {"home-b"})
+    timers = Timers(centre_pool, uplink, FamilyMessenger(None, None), silent_after_s=180)
+    died = await _one_dies_while_the_centre_is_down(make_hub, centre_pool, centre_bus, 100)
+
+    assert (await timers.tick(died + timedelta(seconds=180)))["silent"] == 0  # not read yet
+    uplink.refused = set()
+    assert (await timers.tick(died + timedelta(seconds=180)))["silent"] == 1
+    assert await _silent_hubs(centre_pool) == {"home-b": died}
