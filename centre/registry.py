@@ -16,7 +16,13 @@ import asyncpg
 from centre.bus import CentreBus
 from centre.db import homes
 from centre.db.models import ContactRow, HubCredentials
-from centre.servers.natsconf import password_hash, render_accounts, write_accounts
+from centre.servers.natsconf import (
+    accounts_unchanged,
+    centre_hash_in,
+    password_hash,
+    render_accounts,
+    write_accounts,
+)
 
 UsersChanged = Callable[[dict[str, str]], Awaitable[None]]
 
@@ -36,15 +42,30 @@ class AccountsFile:
         self, path: Path, centre_user: str, centre_password: str, pid_files: Sequence[Path] = ()
     ) -> None:
         self._path = path
-        self._centre = (centre_user, password_hash(centre_password))
+        self._user, self._password = centre_user, centre_password
+        self._hash: str | None = None  # the centre's, once known: the file's, or made anew
         self._pid_files = list(pid_files)
 
     async def __call__(self, hubs: dict[str, str]) -> None:
-        """Rewrite the file with these hubs' users and reload the local nodes."""
-        text = render_accounts(*self._centre, hubs)
+        """Rewrite the file with these hubs' users and reload the local nodes.
+
+        Nothing is written or reloaded if the file says so already (a restart, say).
+        """
+        text = render_accounts(self._user, await self._centre_hash(), hubs)
+        if await asyncio.to_thread(accounts_unchanged, self._path.parent, text):
+            return
         await asyncio.to_thread(write_accounts, self._path.parent, text)
         for pid_file in self._pid_files:
             os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
+
+    async def _centre_hash(self) -> str:
+        found = self._hash or await asyncio.to_thread(
+            centre_hash_in, self._path.parent, self._user, self._password
+        )
+        if found is None:
+            found = await asyncio.to_thread(password_hash, self._password)
+        self._hash = found
+        return found
 
 
 class Registry:

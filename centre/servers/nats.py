@@ -22,6 +22,7 @@ from pathlib import Path
 
 from centre.servers.natsconf import (
     NodeConfig,
+    accounts_unchanged,
     password_hash,
     render_accounts,
     render_node,
@@ -196,8 +197,13 @@ class NatsCluster(ManagedServer):
         return None if process is None or process.poll() is not None else process.pid
 
     def set_hubs(self, hubs: Mapping[str, str]) -> None:
-        """Make these hubs (id to bcrypt password hash) the cluster's hub users, and reload."""
+        """Make these hubs (id to bcrypt password hash) the cluster's hub users, and reload.
+
+        Nothing is reloaded if they are the users already (`accounts_unchanged`).
+        """
         self._hubs = dict(hubs)
+        if accounts_unchanged(self.workdir, self._accounts()):
+            return
         write_accounts(self.workdir, self._accounts())
         for index, node in enumerate(self.nodes):
             pid = self.pid(index)

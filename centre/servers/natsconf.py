@@ -7,6 +7,7 @@ only as bcrypt hashes. `accounts.conf` is included by every node and rewritten w
 added; the nodes are then told to reload it.
 """
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,6 +106,38 @@ def render_node(
     # NATS reads JSON values as its own syntax; the top level is a list of `key: value` lines.
     lines = [f"{key}: {json.dumps(value)}" for key, value in config.items()]
     return "\n".join([*lines, "include ./accounts.conf", ""])
+
+
+def accounts_unchanged(folder: Path, text: str) -> bool:
+    """Whether `accounts.conf` in `folder` says `text` already (a reload would change nothing).
+
+    A reload with a thousand hub users takes the nodes a minute or more, during which
+    JetStream's API answers for the account at best slowly: a centre that restarts with the
+    same hubs must not cause one.
+    """
+    try:
+        return (folder / "accounts.conf").read_text() == text
+    except OSError:
+        return False
+
+
+def centre_hash_in(folder: Path, centre_user: str, centre_password: str) -> str | None:
+    """The centre's password hash that `accounts.conf` in `folder` holds, if it is this password's.
+
+    bcrypt salts each hash: reused, a restarted centre writes the file it finds, to the byte.
+    """
+    try:
+        accounts = json.loads((folder / "accounts.conf").read_text().split(":", 1)[1])
+        users = accounts[ACCOUNT]["users"]
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        return None
+    for user in users if isinstance(users, list) else ():
+        digest = user.get("password") if isinstance(user, dict) else None
+        if user.get("user") == centre_user and isinstance(digest, str):
+            with contextlib.suppress(ValueError):
+                if bcrypt.checkpw(centre_password.encode(), digest.encode()):
+                    return digest
+    return None
 
 
 def write_accounts(folder: Path, text: str) -> Path:
