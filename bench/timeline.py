@@ -191,7 +191,6 @@ def _notes(hub: HubUnderTest, path: Path) -> dict[str, Any]:
         if time.monotonic() > deadline:
             raise TimelineError("the traced hub wrote no notes")
         time.sleep(0.05)
-    time.sleep(0.05)  # the file is written in one call: let it finish
     notes: dict[str, Any] = json.loads(path.read_text())
     return notes
 

@@ -61,7 +61,9 @@ class Notes:
         self.sends.append({"at_ns": time.monotonic_ns(), "text": entry.text[:TEXT_CHARS]})
 
     def dump(self, path: Path) -> None:
-        path.write_text(json.dumps({"batches": self.batches, "sends": self.sends}))
+        written = path.with_suffix(".tmp")
+        written.write_text(json.dumps({"batches": self.batches, "sends": self.sends}))
+        written.replace(path)  # whole, for the bench that waits for it
         self.batches, self.sends = [], []
 
 

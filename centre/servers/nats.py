@@ -202,9 +202,10 @@ class NatsCluster(ManagedServer):
         Nothing is reloaded if they are the users already (`accounts_unchanged`).
         """
         self._hubs = dict(hubs)
-        if accounts_unchanged(self.workdir, self._accounts()):
+        text = self._accounts()
+        if accounts_unchanged(self.workdir, text):
             return
-        write_accounts(self.workdir, self._accounts())
+        write_accounts(self.workdir, text)
         for index, node in enumerate(self.nodes):
             pid = self.pid(index)
             if pid is None:

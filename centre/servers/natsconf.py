@@ -132,7 +132,9 @@ def centre_hash_in(folder: Path, centre_user: str, centre_password: str) -> str 
     except (OSError, ValueError, IndexError, KeyError, TypeError):
         return None
     for user in users if isinstance(users, list) else ():
-        digest = user.get("password") if isinstance(user, dict) else None
+        if not isinstance(user, dict):
+            continue
+        digest = user.get("password")
         if user.get("user") == centre_user and isinstance(digest, str):
             with contextlib.suppress(ValueError):
                 if bcrypt.checkpw(centre_password.encode(), digest.encode()):
